@@ -1,0 +1,85 @@
+"""
+The values that cross the data link: a request in, an outcome and a commit out.
+
+Plain immutable classes so that the in-process link passes them by reference and the
+TCP link (later) can serialize them with the jute records they carry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """
+    One client request on its way to the data server.
+
+    @ivar session_id: the session that sent it.
+    @ivar cxid: the client's xid, echoed in the reply; with C{session_id} it names the
+        request uniquely, so a resubmission after a failover is not applied twice.
+    @ivar opcode: a L{zkreg.proto.consts.OpCode} value.
+    @ivar record: the decoded request record (for multi, a list of C{(opcode, record)}).
+    @ivar auth: the session's authenticated ids, a tuple of L{zkreg.proto.records.Id}
+        (always includes C{Id("ip", client address)}).
+    """
+
+    session_id: int
+    cxid: int
+    opcode: int
+    record: Any
+    auth: tuple = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """
+    The data server's answer to a L{Request}.
+
+    @ivar zxid: the zxid to put in the reply header.
+    @ivar err: a L{zkreg.proto.consts.Err} value, 0 on success.
+    @ivar response: the response record to encode after the reply header, or L{None}
+        (for an error, or an operation whose response has no body).
+    """
+
+    zxid: int
+    err: int
+    response: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionGrant:
+    """
+    A live session as the data tier knows it.
+    """
+
+    session_id: int
+    password: bytes
+    timeout_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """
+    One applied transaction, as published on the commit stream.
+
+    @ivar zxid: its zxid.
+    @ivar session_id: the session whose request it was (0 for internal ones).
+    @ivar cxid: that request's xid.
+    @ivar txn_type: the txn header type (an opcode, or C{OpCode.error}).
+    @ivar txn: the transaction record that was applied.
+    @ivar events: the watch events the apply triggered, in order, as
+        C{(event_type, path)} pairs using L{zkreg.proto.consts.EventType}:
+        NodeCreated/NodeDeleted/NodeDataChanged on the node's own path,
+        NodeChildrenChanged on the parent's path.  For a multi, all ops' events.
+    @ivar closed_session: the session id this txn closed (closeSession or expiry), or 0.
+    """
+
+    zxid: int
+    session_id: int
+    cxid: int
+    txn_type: int
+    txn: Any
+    events: tuple = field(default=())
+    closed_session: int = 0
