@@ -1,0 +1,64 @@
+"""
+The settings of one zkreg process, with ZooKeeper's defaults.
+
+One dataclass shared by every layer; L{zkreg.tap} fills it from the config file and
+the command line (the command line wins), and each layer reads the fields it needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ServerConfig:
+    """
+    @ivar listen: Twisted endpoint string clients connect to.
+    @ivar data_dir: where the durable log and snapshots live.
+    @ivar tick_time_ms: ZooKeeper's tickTime; session timeouts are multiples of it.
+    @ivar min_session_timeout_ms: lower bound of negotiated timeouts (default 2 ticks).
+    @ivar max_session_timeout_ms: upper bound of negotiated timeouts (default 20 ticks).
+    @ivar max_client_cnxns: connections allowed per client IP; 0 means no limit.
+    @ivar max_packet_size: largest frame accepted (jute.maxbuffer), in bytes.
+    @ivar four_letter_words: the four-letter words answered; C{{"*"}} for all.
+    @ivar extended_types: enables TTL nodes (zookeeper.extendedTypesEnabled).
+    @ivar container_check_interval_ms: how often empty containers and expired TTL
+        nodes are looked for (znode.container.checkIntervalMs).
+    @ivar super_digest: C{"super:<base64 sha1>"} whose holder passes every ACL, or None.
+    @ivar server_id: this server's id, the top byte of the session ids it hands out.
+    @ivar snap_count: transactions between snapshots (ZooKeeper's snapCount).
+    @ivar snap_retain_count: snapshots (and their logs) kept when purging.
+    @ivar fsync: sync the log before acknowledging writes; off is unsafe.
+    """
+
+    listen: str = "tcp:2181"
+    data_dir: str = "./zkreg-data"
+    tick_time_ms: int = 2000
+    min_session_timeout_ms: int | None = None
+    max_session_timeout_ms: int | None = None
+    max_client_cnxns: int = 60
+    max_packet_size: int = 1048575
+    four_letter_words: frozenset[str] = field(
+        default_factory=lambda: frozenset({"srvr"})
+    )
+    extended_types: bool = False
+    container_check_interval_ms: int = 60000
+    super_digest: str | None = None
+    server_id: int = 0
+    snap_count: int = 100000
+    snap_retain_count: int = 3
+    fsync: bool = True
+
+    @property
+    def min_timeout_ms(self) -> int:
+        """The effective minimum session timeout: configured, or 2 ticks."""
+        if self.min_session_timeout_ms is None:
+            return 2 * self.tick_time_ms
+        return self.min_session_timeout_ms
+
+    @property
+    def max_timeout_ms(self) -> int:
+        """The effective maximum session timeout: configured, or 20 ticks."""
+        if self.max_session_timeout_ms is None:
+            return 20 * self.tick_time_ms
+        return self.max_session_timeout_ms
