@@ -1,0 +1,1 @@
+"""Support code for tests: real servers, raw protocol client, differential harness."""

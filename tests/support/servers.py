@@ -1,0 +1,388 @@
+"""
+Real servers for integration tests: Apache ZooKeeper 3.8 (the oracle) and zkreg.
+
+Both run as subprocesses on a free loopback port with their own temporary data
+directory, and share one small interface (L{ServerProcess}) so that a test can be
+written once and run against either.  Readiness is the four-letter word C{ruok}
+answered with C{imok}, polled against a deadline; a server that dies or never gets
+ready raises L{ServerStartError} carrying the tail of its log.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tests.support.ports import free_port
+from tests.support.waiting import WaitTimeout, wait_until
+
+#: The repository root: zkreg's cwd and PYTHONPATH, so its twistd plugin is found.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+ZOOKEEPER_JAR = Path("/usr/share/java/zookeeper.jar")
+ZOOKEEPER_CONF_DIR = Path("/etc/zookeeper/conf")
+
+#: How long a server may take to answer C{ruok} after it is spawned.
+START_DEADLINE_S = 60.0
+
+
+class ServerStartError(RuntimeError):
+    """A server process exited early or never answered C{ruok} in time."""
+
+
+def four_letter(port: int, word: str, timeout: float = 5.0, host: str = "127.0.0.1") -> str:
+    """
+    Send a four-letter word and read the answer until the server closes.
+
+    @param port: the client port.
+    @param word: e.g. C{"ruok"}, C{"srvr"}, C{"mntr"}.
+    @param timeout: bound on connecting and on each read.
+    @return: the answer decoded as UTF-8 (empty when the server closes at once).
+    """
+    with socket.create_connection((host, port), timeout=timeout) as conn:
+        conn.settimeout(timeout)
+        conn.sendall(word.encode("ascii"))
+        chunks = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = conn.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks).decode("utf-8", "replace")
+
+
+def oracle_unavailable_reason() -> str | None:
+    """
+    @return: why Apache ZooKeeper cannot be started here, or None when it can.
+    """
+    if shutil.which("java") is None:
+        return "java is not installed"
+    if not ZOOKEEPER_JAR.exists():
+        return f"{ZOOKEEPER_JAR} is absent (Debian package zookeeper not installed)"
+    return None
+
+
+def zkreg_unavailable_reason() -> str | None:
+    """
+    @return: why zkreg cannot be started yet (its twistd options module is missing),
+        or None when it can.
+    """
+    if not (REPO_ROOT / "zkreg" / "tap.py").exists():
+        return "zkreg/tap.py does not exist yet: twistd zkreg is not runnable"
+    return None
+
+
+class ServerProcess:
+    """
+    One server subprocess on a free loopback port.
+
+    @ivar name: C{"zookeeper"} or C{"zkreg"}, used in reports and test ids.
+    @ivar port: the client port; kept across L{restart}.
+    @ivar workdir: the temporary directory holding config, data and the log.
+    @ivar data_dir: where the server keeps its durable state; kept across L{restart}.
+    @ivar log_path: the file receiving the process's stdout and stderr.
+    """
+
+    name = "server"
+
+    def __init__(self, port: int | None = None, workdir: str | None = None) -> None:
+        self.port = port if port is not None else free_port()
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix=f"{self.name}-test-"))
+        self.data_dir = self.workdir / "data"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.workdir / "server.log"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log_file = None
+
+    # -- what subclasses provide -------------------------------------------------
+
+    def command(self) -> list[str]:
+        """@return: the argv starting the server."""
+        raise NotImplementedError
+
+    def environment(self) -> dict[str, str]:
+        """@return: the environment of the server process."""
+        return dict(os.environ)
+
+    def cwd(self) -> str:
+        """@return: the working directory of the server process."""
+        return str(self.workdir)
+
+    # -- the shared interface ----------------------------------------------------
+
+    @property
+    def hosts(self) -> str:
+        """The connection string for clients: C{"127.0.0.1:<port>"}."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """The process id while running, else None."""
+        if self._process is None or self._process.poll() is not None:
+            return None
+        return self._process.pid
+
+    def is_running(self) -> bool:
+        """@return: whether the process is alive."""
+        return self.pid is not None
+
+    def start(self, deadline_s: float = START_DEADLINE_S) -> None:
+        """
+        Spawn the server and wait until it answers C{ruok}.
+
+        @raise ServerStartError: when it exits or is not ready before the deadline;
+            the process is killed and the log tail is in the message.
+        """
+        if self.is_running():
+            return
+        self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in _reap
+        self._log_file.write(f"=== start {' '.join(self.command())}\n".encode())
+        self._log_file.flush()
+        self._process = subprocess.Popen(
+            self.command(),
+            cwd=self.cwd(),
+            env=self.environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_until(
+                self._answers_ruok,
+                timeout=deadline_s,
+                interval=0.1,
+                message=f"{self.name} on port {self.port} answering ruok",
+            )
+        except (WaitTimeout, ServerStartError) as failure:
+            self.kill()
+            raise ServerStartError(
+                f"{self.name} did not start ({failure}); log tail:\n{self.log_tail()}"
+            ) from None
+
+    def _answers_ruok(self) -> bool:
+        if self._process is None or self._process.poll() is not None:
+            code = None if self._process is None else self._process.returncode
+            raise ServerStartError(f"{self.name} exited with status {code}")
+        try:
+            return four_letter(self.port, "ruok", timeout=1.0) == "imok"
+        except OSError:
+            return False
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Terminate the server (SIGTERM, then SIGKILL after C{timeout})."""
+        self._signal_and_reap(signal.SIGTERM, timeout)
+
+    def kill(self) -> None:
+        """Kill the server at once (SIGKILL): no shutdown, no final flush."""
+        self._signal_and_reap(signal.SIGKILL, 10.0)
+
+    def restart(self, hard: bool = False, deadline_s: float = START_DEADLINE_S) -> None:
+        """
+        Stop (or with C{hard}, kill -9) and start again on the same port and data dir.
+        """
+        if hard:
+            self.kill()
+        else:
+            self.stop()
+        self.start(deadline_s)
+
+    def four_letter(self, word: str, timeout: float = 5.0) -> str:
+        """@return: this server's answer to a four-letter word."""
+        return four_letter(self.port, word, timeout)
+
+    def log_tail(self, max_chars: int = 6000) -> str:
+        """@return: the end of the server's log, for failure messages."""
+        try:
+            text = self.log_path.read_text("utf-8", "replace")
+        except OSError:
+            return "(no log)"
+        return text[-max_chars:]
+
+    def cleanup(self) -> None:
+        """Kill the server and remove its temporary directory (if we made it)."""
+        self.kill()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _signal_and_reap(self, signum: int, timeout: float) -> None:
+        process = self._process
+        if process is None:
+            return
+        if process.poll() is None:
+            try:
+                os.kill(process.pid, signum)
+            except ProcessLookupError:
+                pass
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.kill(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                process.wait(10.0)
+        self._process = None
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.hosts} pid={self.pid}>"
+
+
+class ZooKeeperOracle(ServerProcess):
+    """
+    Apache ZooKeeper 3.8 standalone (Debian package), configured like the zkreg under
+    test: tickTime 2000, every four-letter word, extended types (TTL nodes) and a
+    500 ms container check, no admin server.
+
+    @ivar super_digest: C{"super:<base64 sha1>"} enabling the super user, or None.
+    """
+
+    name = "zookeeper"
+
+    def __init__(
+        self,
+        port: int | None = None,
+        workdir: str | None = None,
+        super_digest: str | None = None,
+        tick_time_ms: int = 2000,
+        extra_config: dict[str, str] | None = None,
+        extra_jvm_args: Sequence[str] = (),
+    ) -> None:
+        super().__init__(port, workdir)
+        self.super_digest = super_digest
+        self.tick_time_ms = tick_time_ms
+        self.extra_config = dict(extra_config or {})
+        self.extra_jvm_args = list(extra_jvm_args)
+        self.config_path = self.workdir / "zoo.cfg"
+
+    def classpath(self) -> str:
+        """
+        The classpath zkEnv.sh uses; zookeeper.jar's manifest names its dependencies.
+        """
+        return f"{ZOOKEEPER_CONF_DIR}:{ZOOKEEPER_JAR}"
+
+    def write_config(self) -> None:
+        """Write zoo.cfg for this instance."""
+        settings = {
+            "tickTime": str(self.tick_time_ms),
+            "dataDir": str(self.data_dir),
+            "clientPort": str(self.port),
+            "clientPortAddress": "127.0.0.1",
+            "4lw.commands.whitelist": "*",
+            "admin.enableServer": "false",
+            "maxClientCnxns": "0",
+        }
+        settings.update(self.extra_config)
+        self.config_path.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+
+    def command(self) -> list[str]:
+        self.write_config()
+        jvm = [
+            "java",
+            "-Xmx256m",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-Dzookeeper.extendedTypesEnabled=true",
+            "-Dznode.container.checkIntervalMs=500",
+            "-Dzookeeper.4lw.commands.whitelist=*",
+            "-Dzookeeper.admin.enableServer=false",
+            f"-Dzookeeper.log.dir={self.workdir}",
+        ]
+        if self.super_digest:
+            jvm.append(f"-Dzookeeper.DigestAuthenticationProvider.superDigest={self.super_digest}")
+        jvm.extend(self.extra_jvm_args)
+        return [
+            *jvm,
+            "-cp",
+            self.classpath(),
+            "org.apache.zookeeper.server.ZooKeeperServerMain",
+            str(self.config_path),
+        ]
+
+
+class ZkregServer(ServerProcess):
+    """
+    zkreg started with C{python -m twisted zkreg} from the repository root.
+
+    @ivar extra_args: further C{zkreg} options passed through (e.g. a super digest).
+    """
+
+    name = "zkreg"
+
+    def __init__(
+        self,
+        port: int | None = None,
+        workdir: str | None = None,
+        super_digest: str | None = None,
+        tick_time_ms: int = 2000,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        super().__init__(port, workdir)
+        self.super_digest = super_digest
+        self.tick_time_ms = tick_time_ms
+        self.extra_args = list(extra_args)
+
+    def command(self) -> list[str]:
+        argv = [
+            sys.executable,
+            "-m",
+            "twisted",
+            "-n",
+            "--pidfile=",
+            "zkreg",
+            "--listen",
+            f"tcp:{self.port}:interface=127.0.0.1",
+            "--data-dir",
+            str(self.data_dir),
+            "--tick-time",
+            str(self.tick_time_ms),
+            "--4lw-whitelist",
+            "*",
+            "--extended-types",
+            "--container-check-interval",
+            "500",
+        ]
+        if self.super_digest:
+            argv += ["--super-digest", self.super_digest]
+        argv.extend(self.extra_args)
+        return argv
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        previous = env.get("PYTHONPATH")
+        env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + previous if previous else "")
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        return env
+
+    def cwd(self) -> str:
+        return str(REPO_ROOT)
+
+
+#: The server kinds by the name used in test ids.
+SERVER_KINDS: dict[str, type[ServerProcess]] = {
+    "zookeeper": ZooKeeperOracle,
+    "zkreg": ZkregServer,
+}
+
+
+def unavailable_reason(kind: str) -> str | None:
+    """@return: why servers of C{kind} cannot run here, or None."""
+    if kind == "zookeeper":
+        return oracle_unavailable_reason()
+    return zkreg_unavailable_reason()
