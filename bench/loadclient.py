@@ -1,0 +1,505 @@
+"""
+A lean load generator speaking the raw ZooKeeper client protocol on asyncio.
+
+Why not kazoo: kazoo runs a thread per client and decodes every reply into Python
+objects, so it saturates long before either server does.  This client keeps many
+sessions in one event loop, sends pre-encoded frames (L{bench.wire}) whose xid is the
+only thing patched, pipelines by xid, answers nothing but pings, and reads only the
+12-byte reply header of each reply.  It runs in its own process, started by
+L{bench.run}, so it gets one of the machine's cores while the server gets the other.
+
+Run alone as C{python -m bench.loadclient '<json spec>'}; it prints one JSON object (the
+workload's result) on stdout.  The spec holds C{host}, C{port}, C{workload} and the
+workload's parameters; see L{WORKLOADS}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import struct
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench import wire
+
+_LENGTH = struct.Struct(">i")
+_REPLY = wire.REPLY_HEADER
+#: ZooKeeper's error code for a node that already exists.
+_NODE_EXISTS = -110
+#: CreateMode.PERSISTENT_SEQUENTIAL
+_SEQUENTIAL = 2
+
+
+class ServerError(Exception):
+    """A reply carried a non-zero error code where the workload needs success."""
+
+
+class Session(asyncio.Protocol):
+    """
+    One ZooKeeper session on one connection.
+
+    Replies are dispatched by xid to a waiting future (L{call}), or, when a pipeline is
+    attached, only counted and answered with as many new requests (L{Pipeline}).
+
+    @ivar ready: future firing with the L{wire.ConnectResponse} after the handshake.
+    @ivar session_id: the session id the server granted, once ready.
+    @ivar on_event: called with C{(receive_time, payload)} for each watch notification.
+    @ivar pipeline: the L{Pipeline} driving this session, or L{None}.
+    """
+
+    def __init__(self, timeout_ms: int) -> None:
+        self._timeout_ms = timeout_ms
+        self._buffer = bytearray()
+        self._handshaken = False
+        self._next_xid = 1
+        self._waiters: dict[int, asyncio.Future] = {}
+        self.transport: asyncio.Transport | None = None
+        self.ready: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.lost: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.session_id = 0
+        self.on_event: Callable[[float, bytes], None] | None = None
+        self.pipeline: Pipeline | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.write(wire.connect_frame(self._timeout_ms))  # type: ignore[attr-defined]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = ConnectionError(f"connection lost: {exc!r}")
+        for future in (self.ready, *self._waiters.values()):
+            if not future.done():
+                future.set_exception(reason)
+        self._waiters.clear()
+        if not self.lost.done():
+            self.lost.set_result(exc)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        size = len(buffer)
+        offset = 0
+        completed = 0
+        while size - offset >= 4:
+            (length,) = _LENGTH.unpack_from(buffer, offset)
+            end = offset + 4 + length
+            if end > size:
+                break
+            if not self._handshaken:
+                self._on_handshake(bytes(buffer[offset + 4 : end]))
+            else:
+                xid, zxid, err = _REPLY.unpack_from(buffer, offset + 4)
+                if xid == wire.WATCH_XID:
+                    if self.on_event is not None:
+                        self.on_event(time.perf_counter(), bytes(buffer[offset + 4 : end]))
+                elif xid == wire.PING_XID:
+                    pass
+                else:
+                    waiter = self._waiters.pop(xid, None)
+                    if waiter is not None:
+                        waiter.set_result((zxid, err, bytes(buffer[offset + 16 : end])))
+                    else:
+                        completed += 1
+                        if err:
+                            self.pipeline.errors += 1  # type: ignore[union-attr]
+            offset = end
+        del buffer[:offset]
+        if completed:
+            self.pipeline.completed(self, completed)  # type: ignore[union-attr]
+
+    def _on_handshake(self, payload: bytes) -> None:
+        response = wire.parse_connect_response(payload)
+        self._handshaken = True
+        if response.timeOut <= 0:
+            self.ready.set_exception(ConnectionError("session refused"))
+            return
+        self.session_id = response.sessionId
+        self.ready.set_result(response)
+
+    def take_xid(self) -> int:
+        """@return: the next xid of this session."""
+        xid = self._next_xid
+        self._next_xid = xid + 1
+        return xid
+
+    def call(self, template: bytes) -> asyncio.Future:
+        """
+        Send one request and return a future firing with C{(zxid, err, body)}.
+        """
+        xid = self.take_xid()
+        future = asyncio.get_running_loop().create_future()
+        self._waiters[xid] = future
+        self.transport.write(wire.with_xid(template, xid))  # type: ignore[union-attr]
+        return future
+
+    def ping(self) -> None:
+        """Send a ping; its reply is ignored."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(_PING)
+
+    def close(self) -> None:
+        """Close the connection without a closeSession (the session expires later)."""
+        if self.transport is not None:
+            self.transport.close()
+
+
+_PING = wire.ping_frame()
+
+
+class Pipeline:
+    """
+    Keeps C{window} requests in flight on each of its sessions until stopped.
+
+    Each reply is answered with the next request from the same template, written in
+    one batch per received chunk, so the client costs one write per chunk, not per op.
+
+    @ivar done: replies received since the last L{reset}.
+    @ivar errors: replies with a non-zero error code.
+    """
+
+    def __init__(self, template: bytes, window: int) -> None:
+        self._template = bytearray(template)
+        self._window = window
+        self._running = True
+        self.done = 0
+        self.errors = 0
+
+    def start(self, session: Session) -> None:
+        """Fill C{session}'s window."""
+        session.pipeline = self
+        self._send(session, self._window)
+
+    def completed(self, session: Session, count: int) -> None:
+        """Account C{count} replies on C{session} and send as many new requests."""
+        self.done += count
+        if self._running:
+            self._send(session, count)
+
+    def _send(self, session: Session, count: int) -> None:
+        template = self._template
+        chunks = []
+        for _ in range(count):
+            struct.pack_into(">i", template, wire.XID_OFFSET, session.take_xid())
+            chunks.append(bytes(template))
+        session.transport.write(b"".join(chunks))  # type: ignore[union-attr]
+
+    def reset(self) -> None:
+        """Restart the counters (after the warm-up)."""
+        self.done = 0
+        self.errors = 0
+
+    def stop(self) -> None:
+        """Send no more requests; replies in flight are still counted."""
+        self._running = False
+
+
+async def connect(
+    host: str, port: int, timeout_ms: int = 30000, handshake_timeout: float = 20.0
+) -> Session:
+    """
+    Open a session and wait for its handshake.
+    """
+    loop = asyncio.get_running_loop()
+    _, session = await asyncio.wait_for(
+        loop.create_connection(lambda: Session(timeout_ms), host, port), handshake_timeout
+    )
+    await asyncio.wait_for(session.ready, handshake_timeout)
+    return session
+
+
+async def connect_many(host: str, port: int, count: int, concurrency: int = 100) -> list[Session]:
+    """
+    Open C{count} sessions, at most C{concurrency} handshakes at a time (a storm of
+    SYNs overflows the listen backlog and costs seconds of SYN retries).
+    """
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one() -> Session:
+        async with gate:
+            return await connect(host, port)
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+class Pinger:
+    """
+    Pings every session periodically so idle ones stay alive during long workloads.
+    """
+
+    def __init__(self, sessions: list[Session], interval: float = 5.0) -> None:
+        self._sessions = sessions
+        self._interval = interval
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            for session in self._sessions:
+                session.ping()
+
+    def stop(self) -> None:
+        """Stop pinging."""
+        self._task.cancel()
+
+
+async def ensure_node(session: Session, path: str, data: bytes = b"") -> None:
+    """Create C{path} (persistent) unless it exists."""
+    _, err, _ = await session.call(wire.create_frame(path, data))
+    if err not in (0, _NODE_EXISTS):
+        raise ServerError(f"create {path}: error {err}")
+
+
+async def _checked(session: Session, template: bytes) -> None:
+    _, err, _ = await session.call(template)
+    if err:
+        raise ServerError(f"error {err}")
+
+
+def _percentile(sorted_values: list[float], fraction: float) -> float:
+    index = min(len(sorted_values) - 1, max(0, round(fraction * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """
+    @return: user plus system CPU seconds used so far by process C{pid} (all threads).
+    """
+    with open(f"/proc/{pid}/stat") as stat_file:
+        fields = stat_file.read().rsplit(")", 1)[1].split()
+    # After the command name: state is field 3, utime 14 and stime 15 (1-based).
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class _CpuMeter:
+    """
+    Measures this process's and the server's CPU use over a phase, so the report
+    shows which side was saturated (100% is one core).
+    """
+
+    def __init__(self, server_pid: int | None) -> None:
+        self._server_pid = server_pid
+        self._wall = time.perf_counter()
+        self._cpu = time.process_time()
+        self._server_cpu = process_cpu_seconds(server_pid) if server_pid else 0.0
+
+    def percents(self) -> dict[str, float]:
+        """@return: C{client_cpu_pct} and (when the pid is known) C{server_cpu_pct}."""
+        wall = max(time.perf_counter() - self._wall, 1e-9)
+        result = {"client_cpu_pct": 100.0 * (time.process_time() - self._cpu) / wall}
+        if self._server_pid:
+            used = process_cpu_seconds(self._server_pid) - self._server_cpu
+            result["server_cpu_pct"] = 100.0 * used / wall
+        return result
+
+
+async def sequential_latency(
+    host: str, port: int, count: int, size: int = 100, server_pid: int | None = None
+) -> dict[str, Any]:
+    """
+    One session, C{count} synchronous getData then C{count} setData round trips.
+
+    @return: p50/p99 latency of each, in microseconds.
+    """
+    session = await connect(host, port)
+    await ensure_node(session, "/bench")
+    await ensure_node(session, "/bench/lat", b"x" * size)
+    get_template = wire.get_data_frame("/bench/lat")
+    set_template = wire.set_data_frame("/bench/lat", b"y" * size)
+    result: dict[str, Any] = {}
+    meter = _CpuMeter(server_pid)
+    for name, template in (("get", get_template), ("set", set_template)):
+        for _ in range(min(100, count)):
+            await _checked(session, template)
+        samples = []
+        clock = time.perf_counter_ns
+        for _ in range(count):
+            start = clock()
+            await _checked(session, template)
+            samples.append((clock() - start) / 1000.0)
+        samples.sort()
+        result[f"{name}_p50_us"] = _percentile(samples, 0.50)
+        result[f"{name}_p99_us"] = _percentile(samples, 0.99)
+        result[f"{name}_mean_us"] = statistics.fmean(samples)
+    result.update(meter.percents())
+    session.close()
+    return result
+
+
+async def pipelined(
+    host: str,
+    port: int,
+    op: str,
+    connections: int,
+    window: int,
+    seconds: float,
+    warmup: float = 0.5,
+    size: int = 100,
+    server_pid: int | None = None,
+) -> dict[str, Any]:
+    """
+    C{connections} sessions each keeping C{window} requests of one kind in flight.
+
+    @param op: C{"get"} (getData of one node), C{"set"} (setData of one node per
+        session) or C{"create"} (persistent sequential children of one parent).
+    @return: ops/s over C{seconds} after a warm-up, and the error count.
+    """
+    sessions = await connect_many(host, port, connections)
+    setup = sessions[0]
+    await ensure_node(setup, "/bench")
+    await ensure_node(setup, "/bench/read", b"r" * size)
+    await ensure_node(setup, "/bench/seq")
+    pipelines = []
+    for index in range(len(sessions)):
+        if op == "get":
+            template = wire.get_data_frame("/bench/read")
+        elif op == "set":
+            path = f"/bench/w{index}"
+            await ensure_node(setup, path)
+            template = wire.set_data_frame(path, b"w" * size)
+        elif op == "create":
+            template = wire.create_frame("/bench/seq/n-", b"c" * size, _SEQUENTIAL)
+        else:
+            raise ValueError(op)
+        pipelines.append(Pipeline(template, window))
+    pinger = Pinger(sessions)
+    for pipeline, session in zip(pipelines, sessions, strict=True):
+        pipeline.start(session)
+    await asyncio.sleep(warmup)
+    for pipeline in pipelines:
+        pipeline.reset()
+    meter = _CpuMeter(server_pid)
+    start = time.perf_counter()
+    await asyncio.sleep(seconds)
+    done = sum(p.done for p in pipelines)
+    elapsed = time.perf_counter() - start
+    cpu = meter.percents()
+    errors = sum(p.errors for p in pipelines)
+    for pipeline in pipelines:
+        pipeline.stop()
+    pinger.stop()
+    for session in sessions:
+        session.close()
+    return {
+        "ops_per_s": done / elapsed,
+        "ops": done,
+        "errors": errors,
+        "seconds": elapsed,
+        **cpu,
+    }
+
+
+async def watch_fanout(
+    host: str,
+    port: int,
+    watchers: int,
+    rounds: int,
+    deadline: float = 30.0,
+    server_pid: int | None = None,
+) -> dict[str, Any]:
+    """
+    C{watchers} sessions each set a data watch on one node; another session sets its
+    data; the time from sending that setData until each watcher receives its event.
+
+    @return: the p50 over all events, the median over rounds of the time until the
+        last watcher had it, and the worst round.
+    """
+    loop = asyncio.get_running_loop()
+    writer = await connect(host, port)
+    await ensure_node(writer, "/bench")
+    await ensure_node(writer, "/bench/fan", b"0")
+    sessions = await connect_many(host, port, watchers)
+    pinger = Pinger([writer, *sessions])
+    arm = wire.get_data_frame("/bench/fan", watch=True)
+    all_delays: list[float] = []
+    round_max: list[float] = []
+    meter = _CpuMeter(server_pid)
+    for round_number in range(rounds):
+        arrivals: list[float] = []
+        everyone = loop.create_future()
+
+        def on_event(
+            received: float,
+            payload: bytes,
+            arrivals: list = arrivals,
+            everyone: asyncio.Future = everyone,
+        ) -> None:
+            arrivals.append(received)
+            if len(arrivals) == watchers and not everyone.done():
+                everyone.set_result(None)
+
+        for session in sessions:
+            session.on_event = on_event
+        await asyncio.gather(*(_checked(s, arm) for s in sessions))
+        sent = time.perf_counter()
+        write = writer.call(wire.set_data_frame("/bench/fan", str(round_number).encode()))
+        await asyncio.wait_for(everyone, deadline)
+        _, err, _ = await write
+        if err:
+            raise ServerError(f"setData /bench/fan: error {err}")
+        delays = sorted((t - sent) * 1000.0 for t in arrivals)
+        all_delays.extend(delays)
+        round_max.append(delays[-1])
+    cpu = meter.percents()
+    pinger.stop()
+    for session in [writer, *sessions]:
+        session.close()
+    all_delays.sort()
+    return {
+        "p50_ms": _percentile(all_delays, 0.5),
+        "all_ms": statistics.median(round_max),
+        "worst_ms": max(round_max),
+        "rounds": rounds,
+        "watchers": watchers,
+        **cpu,
+    }
+
+
+async def hold_sessions(
+    host: str, port: int, count: int, server_pid: int | None = None
+) -> dict[str, Any]:
+    """
+    Open C{count} idle sessions, print a READY line, and keep them (pinging) until
+    stdin closes; the caller measures the server's memory meanwhile.
+    """
+    start = time.perf_counter()
+    sessions = await connect_many(host, port, count)
+    opened = time.perf_counter() - start
+    pinger = Pinger(sessions)
+    print(json.dumps({"ready": len(sessions), "open_seconds": opened}), flush=True)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, sys.stdin.read)
+    pinger.stop()
+    for session in sessions:
+        session.close()
+    return {"sessions": len(sessions), "open_seconds": opened}
+
+
+#: Workload name -> coroutine function taking host, port and the spec's parameters.
+WORKLOADS: dict[str, Callable[..., Any]] = {
+    "sequential": sequential_latency,
+    "pipelined": pipelined,
+    "fanout": watch_fanout,
+    "hold": hold_sessions,
+}
+
+
+def main(argv: list[str]) -> int:
+    """
+    Run the workload of the JSON spec in C{argv[1]}, print its result as JSON.
+    """
+    spec = json.loads(argv[1])
+    workload = WORKLOADS[spec.pop("workload")]
+    result = asyncio.run(workload(**spec))
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

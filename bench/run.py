@@ -1,0 +1,398 @@
+"""
+Benchmark zkreg against Apache ZooKeeper 3.8 with the same workloads, in one run.
+
+Method: each server runs alone (ZooKeeper first, then zkreg), started by the test
+launchers of L{tests.support.servers} on a free loopback port with its default
+durability (ZooKeeper forceSync=yes, zkreg fsync on).  Every workload is driven by
+L{bench.loadclient}, a raw-protocol asyncio client in its own process, so on a 2-core
+machine the server and the load generator each have a core.  The load client reports
+its own CPU use and the server's over the measured window, so a reader can see which
+side was saturated.
+
+Usage::
+
+    python -m bench [--quick] [--only WORKLOAD[,WORKLOAD]] [--servers zookeeper,zkreg]
+                    [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.support.servers import (
+    ServerProcess,
+    ZkregServer,
+    ZooKeeperOracle,
+    unavailable_reason,
+)
+
+#: JVM flags for the benchmark: ZooKeeper's production defaults (C2 JIT, G1, a 1 GiB
+#: heap) rather than the test launcher's fast-start flags; the last flag wins.
+ZOOKEEPER_BENCH_JVM_ARGS = (
+    "-XX:TieredStopAtLevel=4",
+    "-XX:-UseSerialGC",
+    "-XX:+UseG1GC",
+    "-Xmx1g",
+)
+
+#: zkreg options for the benchmark: no per-IP connection limit (the load client opens
+#: thousands of sessions from 127.0.0.1), as ZooKeeper's maxClientCnxns=0 above.
+ZKREG_BENCH_ARGS = ("--max-client-cnxns", "0")
+
+WORKLOAD_NAMES = ("memory", "sequential", "pipelined-read", "pipelined-write", "fanout")
+
+
+@dataclass
+class Params:
+    """
+    The sizes of one run.
+
+    @ivar sequential_count: round trips per operation in the latency workload.
+    @ivar pipeline_connections: sessions of the pipelined workloads.
+    @ivar pipeline_window: requests each of them keeps in flight.
+    @ivar pipeline_seconds: measured duration of each pipelined workload.
+    @ivar pipeline_warmup: unmeasured lead-in of each pipelined workload.
+    @ivar fanout_watchers: sessions watching the one node.
+    @ivar fanout_rounds: setData rounds of the fan-out workload.
+    @ivar idle_sessions: sessions opened for the memory workload.
+    """
+
+    sequential_count: int = 5000
+    pipeline_connections: int = 4
+    pipeline_window: int = 64
+    pipeline_seconds: float = 5.0
+    pipeline_warmup: float = 1.0
+    fanout_watchers: int = 1000
+    fanout_rounds: int = 5
+    idle_sessions: int = 5000
+
+
+QUICK = Params(
+    sequential_count=300,
+    pipeline_seconds=1.0,
+    pipeline_warmup=0.3,
+    fanout_watchers=500,
+    fanout_rounds=2,
+    idle_sessions=1000,
+)
+
+
+@dataclass
+class Row:
+    """
+    One line of the result table.
+
+    @ivar label: what is measured, with its unit.
+    @ivar higher_is_better: whether a larger figure is the better one.
+    @ivar figures: server name -> the figure.
+    @ivar cpu: server name -> C{(client %, server %)} over the measured window.
+    """
+
+    label: str
+    higher_is_better: bool
+    figures: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_loadclient(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """
+    Run one workload in a separate load-client process.
+
+    @return: its JSON result.
+    @raise RuntimeError: when it fails or runs past C{timeout} seconds.
+    """
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.loadclient", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"load client failed: {completed.stderr[-3000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def rss_kib(pid: int) -> int:
+    """@return: the resident set size of process C{pid} in KiB (VmRSS)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def settled_rss_kib(pid: int, timeout: float = 8.0) -> int:
+    """
+    @return: the RSS once two readings 0.5 s apart differ by under 0.5% (or the last
+        reading at C{timeout}): allocation after a burst of connections is not instant.
+    """
+    deadline = time.monotonic() + timeout
+    previous = rss_kib(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        current = rss_kib(pid)
+        if abs(current - previous) <= previous * 0.005:
+            return current
+        previous = current
+    return previous
+
+
+def measure_memory(server: ServerProcess, sessions: int) -> dict[str, Any]:
+    """
+    RSS of the server before and while C{sessions} idle sessions are open.
+
+    @return: C{per_session_kib}, C{before_kib}, C{after_kib}.
+    """
+    pid = server.pid
+    assert pid is not None
+    before = settled_rss_kib(pid)
+    spec = {"workload": "hold", "host": "127.0.0.1", "port": server.port, "count": sessions}
+    holder = subprocess.Popen(
+        [sys.executable, "-m", "bench.loadclient", json.dumps(spec)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready, _, _ = select.select([holder.stdout], [], [], 120.0)
+        if not ready:
+            raise RuntimeError("load client did not open its sessions in 120 s")
+        line = holder.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            raise RuntimeError(f"load client failed: {holder.stderr.read()[-3000:]}")  # type: ignore[union-attr]
+        opened = json.loads(line)
+        after = settled_rss_kib(pid)
+    finally:
+        holder.stdin.close()  # type: ignore[union-attr]
+        try:
+            holder.wait(30)
+        except subprocess.TimeoutExpired:
+            holder.kill()
+            holder.wait(10)
+    return {
+        "sessions": opened["ready"],
+        "open_seconds": opened["open_seconds"],
+        "before_kib": before,
+        "after_kib": after,
+        "per_session_kib": (after - before) / opened["ready"],
+    }
+
+
+def run_workloads(
+    server: ServerProcess, params: Params, only: set[str], rows: dict[str, Row]
+) -> dict[str, Any]:
+    """
+    Run the selected workloads against one running server, adding to C{rows}.
+
+    @return: the raw results by workload.
+    """
+    pid = server.pid
+    base = {"host": "127.0.0.1", "port": server.port, "server_pid": pid}
+    raw: dict[str, Any] = {}
+
+    def add(key: str, label: str, higher: bool, value: float, result: dict[str, Any]) -> None:
+        row = rows.setdefault(key, Row(label, higher))
+        row.figures[server.name] = value
+        row.cpu[server.name] = (result.get("client_cpu_pct"), result.get("server_cpu_pct"))
+
+    if "memory" in only:
+        _log(f"[{server.name}] memory: {params.idle_sessions} idle sessions")
+        result = measure_memory(server, params.idle_sessions)
+        raw["memory"] = result
+        add("mem_base", "server RSS before sessions (MiB)", False, result["before_kib"] / 1024, {})
+        add(
+            "mem_session",
+            f"RSS per idle session, {result['sessions']} sessions (KiB)",
+            False,
+            result["per_session_kib"],
+            {},
+        )
+        add(
+            "mem_open", f"open {result['sessions']} sessions (s)", False, result["open_seconds"], {}
+        )
+
+    if "sequential" in only:
+        _log(f"[{server.name}] sequential: {params.sequential_count} getData, setData")
+        spec = {**base, "workload": "sequential", "count": params.sequential_count}
+        result = run_loadclient(spec, timeout=300)
+        raw["sequential"] = result
+        for op, name in (("get", "getData"), ("set", "setData")):
+            for pct in ("p50", "p99"):
+                add(
+                    f"seq_{op}_{pct}",
+                    f"sequential {name} {pct} (us)",
+                    False,
+                    result[f"{op}_{pct}_us"],
+                    result,
+                )
+
+    pipelined: list[tuple[str, str, str]] = []
+    if "pipelined-read" in only:
+        pipelined.append(("get", "getData", "pipelined-read"))
+    if "pipelined-write" in only:
+        pipelined += [
+            ("set", "setData", "pipelined-write"),
+            ("create", "create", "pipelined-write"),
+        ]
+    for op, name, _ in pipelined:
+        shape = f"{params.pipeline_connections}x{params.pipeline_window}"
+        _log(f"[{server.name}] pipelined {name}: {shape} in flight, {params.pipeline_seconds}s")
+        spec = {
+            **base,
+            "workload": "pipelined",
+            "op": op,
+            "connections": params.pipeline_connections,
+            "window": params.pipeline_window,
+            "seconds": params.pipeline_seconds,
+            "warmup": params.pipeline_warmup,
+        }
+        result = run_loadclient(spec, timeout=120 + params.pipeline_seconds)
+        raw[f"pipelined_{op}"] = result
+        if result["errors"]:
+            _log(f"[{server.name}] pipelined {name}: {result['errors']} error replies")
+        add(
+            f"pipe_{op}",
+            f"pipelined {name}, {shape} in flight (ops/s)",
+            True,
+            result["ops_per_s"],
+            result,
+        )
+
+    if "fanout" in only:
+        _log(f"[{server.name}] fan-out: {params.fanout_watchers} watchers")
+        spec = {
+            **base,
+            "workload": "fanout",
+            "watchers": params.fanout_watchers,
+            "rounds": params.fanout_rounds,
+        }
+        result = run_loadclient(spec, timeout=300)
+        raw["fanout"] = result
+        label = f"watch fan-out to {params.fanout_watchers}"
+        add("fan_p50", f"{label}: p50 event (ms)", False, result["p50_ms"], result)
+        add("fan_all", f"{label}: all received (ms)", False, result["all_ms"], result)
+    return raw
+
+
+def make_server(name: str) -> ServerProcess:
+    """@return: an unstarted server of the benchmark's configuration."""
+    if name == "zookeeper":
+        return ZooKeeperOracle(extra_jvm_args=ZOOKEEPER_BENCH_JVM_ARGS)
+    return ZkregServer(extra_args=ZKREG_BENCH_ARGS)
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3f}"
+
+
+def render(rows: dict[str, Row], servers: list[str]) -> str:
+    """
+    @return: the table: workload, each server's figure, zkreg/ZooKeeper, and the
+        client/server CPU use (100% = one core) during each measurement.
+    """
+    header = ["workload", *servers]
+    if servers == ["zookeeper", "zkreg"]:
+        header.append("zkreg/ZK")
+    header += [f"cpu% cli/srv {name}" for name in servers]
+    lines = [header]
+    for row in rows.values():
+        cells = [row.label] + [_fmt(row.figures.get(name)) for name in servers]
+        if servers == ["zookeeper", "zkreg"]:
+            zk, ours = row.figures.get("zookeeper"), row.figures.get("zkreg")
+            cells.append(f"{ours / zk:.2f}" if zk and ours is not None else "-")
+        for name in servers:
+            client, srv = row.cpu.get(name, (None, None))
+            cells.append(
+                "-" if client is None else f"{client:.0f}/{srv:.0f}" if srv is not None else "-"
+            )
+        lines.append(cells)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = []
+    for index, line in enumerate(lines):
+        out.append(
+            "  ".join(
+                cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i])
+                for i, cell in enumerate(line)
+            )
+        )
+        if index == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+METHOD = """\
+Method: each server runs alone on 127.0.0.1 (ZooKeeper 3.8.0 standalone, JVM with G1 and
+-Xmx1g, forceSync=yes; zkreg via twistd, fsync on), started by tests/support/servers.py.
+Load comes from bench/loadclient.py: one asyncio process speaking the raw protocol
+(pre-encoded frames, only the xid patched, only reply headers parsed), separate from
+the server process, so on this {cores}-core machine each side has a core. cpu% columns
+give the load client's and the server's CPU use over the measured window (100 = one
+core): a load client well under 100% was not the bottleneck. Ratio zkreg/ZK: above 1
+is better for ops/s, below 1 is better for latency, time and memory."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse options, run the benchmark, print the table."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[1])
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke run, < 60 s)")
+    parser.add_argument(
+        "--only",
+        default=",".join(WORKLOAD_NAMES),
+        help=f"comma-separated workloads among {', '.join(WORKLOAD_NAMES)}",
+    )
+    parser.add_argument("--servers", default="zookeeper,zkreg", help="zookeeper,zkreg or one")
+    parser.add_argument("--json", metavar="FILE", help="also write the raw results here")
+    options = parser.parse_args(argv)
+    only = {name.strip() for name in options.only.split(",") if name.strip()}
+    unknown = only - set(WORKLOAD_NAMES)
+    if unknown:
+        parser.error(f"unknown workload(s): {', '.join(sorted(unknown))}")
+    servers = [name.strip() for name in options.servers.split(",") if name.strip()]
+    params = QUICK if options.quick else Params()
+
+    rows: dict[str, Row] = {}
+    raw: dict[str, Any] = {"params": params.__dict__, "servers": {}}
+    started = time.monotonic()
+    for name in servers:
+        reason = unavailable_reason(name)
+        if reason is not None:
+            _log(f"skipping {name}: {reason}")
+            continue
+        server = make_server(name)
+        try:
+            _log(f"starting {name} on port {server.port}")
+            server.start()
+            raw["servers"][name] = run_workloads(server, params, only, rows)
+        finally:
+            server.cleanup()
+    raw["seconds"] = time.monotonic() - started
+    print(METHOD.format(cores=os.cpu_count()))
+    print()
+    print(render(rows, servers))
+    print(f"\n({'quick' if options.quick else 'full'} run, {raw['seconds']:.0f} s)")
+    if options.json:
+        with open(options.json, "w") as out:
+            json.dump(raw, out, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
