@@ -29,6 +29,11 @@ from tests.support.waiting import wait_until as _wait_until
 KAZOO_CONNECT_TIMEOUT_S = 15.0
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers the integration suites use."""
+    config.addinivalue_line("markers", "slow: waits seconds (session expiry, TTL); -m 'not slow'")
+
+
 def _start_or_skip(kind: str, **options: object) -> ServerProcess:
     reason = unavailable_reason(kind)
     if reason is not None:

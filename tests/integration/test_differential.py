@@ -1,0 +1,154 @@
+"""
+The differential suite: every scenario in L{tests.integration.scenarios} runs against
+Apache ZooKeeper 3.8 and against zkreg, and the normalised recordings must be equal.
+
+Environment:
+  - C{ZKREG_DIFF_SELFCHECK=1}: compare ZooKeeper with a second ZooKeeper run instead
+    of zkreg (checks the scenarios are deterministic after normalisation).
+  - C{ZKREG_DIFF_REPORT=<path>}: write a Markdown report of every discrepancy there
+    at the end of the module.
+  - C{-m "not slow"} deselects the scenarios that wait for expiry.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.scenarios import SCENARIOS
+from tests.support.differential import Scenario, compare, run_scenario
+from tests.support.servers import ServerProcess, ServerStartError, unavailable_reason
+
+#: The super user's password in scenarios that need one; its digest is below.
+SUPER_PASSWORD = "super-secret"
+#: base64(sha1("super:super-secret")), as DigestAuthenticationProvider expects.
+SUPER_DIGEST = (
+    "super:"
+    + __import__("base64")
+    .b64encode(__import__("hashlib").sha1(f"super:{SUPER_PASSWORD}".encode()).digest())
+    .decode()
+)
+
+SELFCHECK = os.environ.get("ZKREG_DIFF_SELFCHECK") == "1"
+
+_results: list[tuple[str, str, list[str], str]] = []
+
+
+def _params() -> list[object]:
+    params = []
+    for name in sorted(SCENARIOS):
+        marks = [pytest.mark.oracle]
+        if SCENARIOS[name].slow:
+            marks.append(pytest.mark.slow)
+        params.append(pytest.param(name, marks=marks, id=name))
+    return params
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report() -> Iterator[None]:
+    """Write the discrepancy report when C{ZKREG_DIFF_REPORT} names a file."""
+    started = time.monotonic()
+    yield
+    target = os.environ.get("ZKREG_DIFF_REPORT")
+    if target and _results:
+        Path(target).write_text(_render_report(time.monotonic() - started))
+
+
+def _render_report(elapsed_s: float) -> str:
+    failing = [r for r in _results if r[1] != "pass"]
+    lines = [
+        "# Differential report: Apache ZooKeeper 3.8 vs zkreg",
+        "",
+        f"Generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())} by "
+        "tests/integration/test_differential.py (owner H4); overwritten on every run.",
+        f"Scenarios run: {len(_results)}; agree: {len(_results) - len(failing)}; "
+        f"differ: {len(failing)}; wall time {elapsed_s:.0f}s.",
+        "",
+        "Each entry: the first differing steps as `step N: label: zookeeper=... | "
+        "zkreg[label]=...`. Zxids are ranks within the scenario (zxid#k), sessions "
+        "ordinals (session#k), the scenario root is <root>. Scenario code: "
+        "tests/integration/scenarios/.",
+        "",
+    ]
+    for name, status, differences, crash in failing:
+        scn = SCENARIOS[name]
+        lines.append(f"## {name} ({status})")
+        lines.append("")
+        if scn.func.__doc__:
+            lines.append(" ".join(scn.func.__doc__.split()))
+            lines.append("")
+        lines.append("```")
+        lines.extend(d[:1500] for d in differences[:12])
+        if len(differences) > 12:
+            lines.append(f"... {len(differences) - 12} more differing steps")
+        lines.append("```")
+        if crash:
+            lines.append("")
+            lines.append("zkreg run raised:")
+            lines.append("```")
+            lines.append(crash.strip().splitlines()[-1][:500])
+            lines.append("```")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+_super_servers: dict[str, ServerProcess] = {}
+
+
+@pytest.fixture(scope="module")
+def super_servers() -> Iterator[dict[str, ServerProcess]]:
+    """Servers started with a super digest, created on first use."""
+    yield _super_servers
+    for server in _super_servers.values():
+        server.cleanup()
+    _super_servers.clear()
+
+
+def _super_server(kind: str) -> ServerProcess:
+    from tests.support.servers import SERVER_KINDS
+
+    if kind not in _super_servers:
+        reason = unavailable_reason(kind)
+        if reason:
+            pytest.skip(f"{kind} unavailable: {reason}")
+        server = SERVER_KINDS[kind](super_digest=SUPER_DIGEST)
+        try:
+            server.start()
+        except ServerStartError:
+            server.cleanup()
+            raise
+        _super_servers[kind] = server
+    return _super_servers[kind]
+
+
+def _servers(scn: Scenario, request: pytest.FixtureRequest) -> tuple[ServerProcess, ServerProcess]:
+    if scn.needs_super:
+        request.getfixturevalue("super_servers")
+        oracle = _super_server("zookeeper")
+        target = oracle if SELFCHECK else _super_server("zkreg")
+    else:
+        oracle = request.getfixturevalue("zk_oracle")
+        target = oracle if SELFCHECK else request.getfixturevalue("zkreg_server")
+    return oracle, target
+
+
+@pytest.mark.parametrize("name", _params())
+def test_scenario(name: str, request: pytest.FixtureRequest) -> None:
+    """ZooKeeper and zkreg observe the same results, errors, stats and events."""
+    scn = SCENARIOS[name]
+    oracle, target = _servers(scn, request)
+    expected, oracle_crash = run_scenario(scn, oracle)
+    if oracle_crash:
+        pytest.fail(f"scenario {name} itself fails on ZooKeeper:\n{oracle_crash}")
+    actual, target_crash = run_scenario(scn, target)
+    differences = compare(expected, actual)
+    _results.append((name, "pass" if not differences else "DIFFERS", differences, target_crash))
+    if differences:
+        detail = "\n".join(differences[:20])
+        if target_crash:
+            detail += f"\n{target.name} run raised:\n{target_crash}"
+        pytest.fail(f"{name}: {len(differences)} differing step(s)\n{detail}")
