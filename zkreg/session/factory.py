@@ -1,0 +1,210 @@
+"""
+The session server: the factory of client connections and the state they share.
+
+It holds the watch manager, the map of sessions to their current connection, the
+connection count per client address (max_client_cnxns), server statistics, and it is
+the L{ICommitListener} that turns committed transactions into watch notifications.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from twisted.application import service
+from twisted.internet import protocol
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from zkreg.config import ServerConfig
+from zkreg.interfaces import ICommitListener, IDataLink
+from zkreg.session.fourletter import answer_four_letter_word
+from zkreg.session.protocol import ClientConnection
+from zkreg.session.stats import ServerStats
+from zkreg.session.watches import WatchManager
+
+
+@implementer(ICommitListener)
+class SessionServerFactory(protocol.ServerFactory):
+    """
+    @ivar config: the process's L{ServerConfig}.
+    @ivar link: the L{IDataLink} to the data tier.
+    @ivar clock: an L{IReactorTime}, injected so tests use C{task.Clock}.
+    @ivar watches: the L{WatchManager} of all connections.
+    @ivar connections: every open connection, four-letter-word ones included.
+    @ivar connections_by_session: session id -> the connection it is attached to.
+    @ivar reader: C{f(connection, opcode, record) -> (err, response)} answering data
+        reads from the read view (see L{zkreg.session.reads}).
+    """
+
+    protocol = ClientConnection
+    _log = Logger()
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        link: IDataLink,
+        clock: IReactorTime | None = None,
+        reader: Any = None,
+        data_info: Any = None,
+    ) -> None:
+        if clock is None:
+            from twisted.internet import reactor as clock  # type: ignore[assignment]
+        self.config = config
+        self.link = link
+        self.clock = clock
+        self.read_view = link.read_view()
+        self.min_timeout_ms = config.min_timeout_ms
+        self.max_timeout_ms = config.max_timeout_ms
+        self.max_packet_size = config.max_packet_size
+        self.max_client_cnxns = config.max_client_cnxns
+        self.super_digest = config.super_digest
+        self.watches = WatchManager()
+        self.stats = ServerStats()
+        self.connections: set[ClientConnection] = set()
+        self.connections_by_session: dict[int, ClientConnection] = {}
+        self._connections_by_host: Counter[str] = Counter()
+        self._touched: set[int] = set()
+        self._touch_call: Any = None
+        self.started_at = clock.seconds()
+        if reader is None:
+            from zkreg.session.reads import make_reader
+
+            reader = make_reader(self)
+        self.perform_read = reader
+        #: optional provider of data-tier facts for 4lw (sessions, ephemerals, sizes)
+        self.data_info = data_info
+        link.subscribe(self)
+
+    def service(self) -> service.Service:
+        """
+        @return: a service that flushes pending session touches when stopped, so the
+            factory's lifetime can hang in a service tree.
+        """
+        return _FactoryService(self)
+
+    def last_zxid(self) -> int:
+        """The zxid of the last transaction in the read view."""
+        return self.read_view.last_zxid
+
+    # -- connections ---------------------------------------------------------------------
+
+    def buildProtocol(self, addr: Any) -> ClientConnection | None:
+        host = getattr(addr, "host", "")
+        if self.max_client_cnxns and self._connections_by_host[host] >= self.max_client_cnxns:
+            self.stats.connections_rejected += 1
+            self._log.warn(
+                "Too many connections from /{host} - max is {maximum}",
+                host=host,
+                maximum=self.max_client_cnxns,
+            )
+            return None
+        return super().buildProtocol(addr)
+
+    def connection_opened(self, connection: ClientConnection) -> None:
+        self.connections.add(connection)
+        self._connections_by_host[connection.peer_host] += 1
+        self._log.debug("connection from {peer}", peer=connection.peer)
+
+    def connection_closed(self, connection: ClientConnection) -> None:
+        if connection not in self.connections:
+            return
+        self.connections.discard(connection)
+        host = connection.peer_host
+        self._connections_by_host[host] -= 1
+        if self._connections_by_host[host] <= 0:
+            del self._connections_by_host[host]
+        self.watches.remove_watcher(connection)
+        if connection.session_id:
+            if self.connections_by_session.get(connection.session_id) is connection:
+                del self.connections_by_session[connection.session_id]
+            self._log.info(
+                "closed connection from {peer} of session 0x{session_id:x}",
+                peer=connection.peer,
+                session_id=connection.session_id,
+            )
+
+    def session_moved(self, session_id: int, new_connection: ClientConnection) -> None:
+        """
+        A client reattaches C{session_id} through C{new_connection}: close its old one.
+        """
+        old = self.connections_by_session.pop(session_id, None)
+        if old is not None and old is not new_connection:
+            old.close(f"session 0x{session_id:x} moved to {new_connection.peer}")
+
+    def session_attached(self, connection: ClientConnection, renewed: bool) -> None:
+        """The handshake of C{connection} succeeded."""
+        previous = self.connections_by_session.get(connection.session_id)
+        if previous is not None and previous is not connection:
+            previous.close(f"session 0x{connection.session_id:x} moved to {connection.peer}")
+        self.connections_by_session[connection.session_id] = connection
+        self._log.info(
+            "{what} session 0x{session_id:x} with negotiated timeout {timeout} for client {peer}",
+            what="renewed" if renewed else "established",
+            session_id=connection.session_id,
+            timeout=connection.timeout_ms,
+            peer=connection.peer,
+        )
+
+    # -- session liveness ----------------------------------------------------------------
+
+    def touch(self, session_id: int) -> None:
+        """
+        Note that C{session_id} was heard from; reported to the data tier in one
+        batch per reactor turn.
+        """
+        self._touched.add(session_id)
+        if self._touch_call is None:
+            self._touch_call = self.clock.callLater(0, self.flush_touches)
+
+    def flush_touches(self) -> None:
+        """Report the sessions heard from since the last flush."""
+        self._touch_call = None
+        if self._touched:
+            touched = self._touched
+            self._touched = set()
+            self.link.touch_sessions(touched)
+
+    # -- the commit stream -------------------------------------------------------------
+
+    def committed(self, commit: Any) -> None:
+        """
+        Notify watchers of a committed transaction; close connections of closed
+        sessions.  Called before the writer's reply fires, so notifications reach
+        every connection ahead of any reply reflecting the change.
+        """
+        events = commit.events
+        if events:
+            self.watches.dispatch(events)
+        closed = commit.closed_session
+        if closed:
+            connection = self.connections_by_session.get(closed)
+            self._log.info("session 0x{session_id:x} closed", session_id=closed)
+            if connection is not None:
+                connection.session_closed()
+
+    # -- four-letter words -------------------------------------------------------------
+
+    def four_letter_answer(self, word: str, connection: ClientConnection) -> str:
+        """The text answering C{word} (or the not-whitelisted message)."""
+        return answer_four_letter_word(self, word, connection)
+
+    def reset_connection_stats(self) -> None:
+        """crst."""
+        for connection in self.connections:
+            connection.reset_stats()
+
+
+class _FactoryService(service.Service):
+    def __init__(self, factory: SessionServerFactory) -> None:
+        self.factory = factory
+
+    def stopService(self) -> Any:
+        call = self.factory._touch_call
+        if call is not None and call.active():
+            call.cancel()
+        self.factory._touch_call = None
+        for connection in list(self.factory.connections):
+            connection.transport.loseConnection()
+        return super().stopService()

@@ -1,0 +1,54 @@
+"""
+Reads answered by the session server from its read view, with watch registration.
+
+The data tier's L{zkreg.data.reads.perform_read} computes the answer (ACL checks,
+NoNode, stats); this module adds what only the session server knows: which watches
+a successful read leaves behind (ZooKeeper's rules: getData and getChildren watch only
+an existing node, exists watches a missing node too, and multiRead's getData and
+getChildren ops register like their standalone forms).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from zkreg.proto.consts import Err, OpCode
+
+if TYPE_CHECKING:
+    from zkreg.session.factory import SessionServerFactory
+
+_OK = 0
+_NONODE = int(Err.NONODE)
+
+
+def make_reader(factory: SessionServerFactory) -> Any:
+    """
+    @return: C{read(connection, opcode, record) -> (err, response)} for C{factory}.
+    """
+    from zkreg.data.reads import perform_read
+
+    view = factory.read_view
+    watches = factory.watches
+    extended_types = factory.config.extended_types
+
+    def read(connection: Any, opcode: int, record: Any) -> tuple[int, Any]:
+        err, response = perform_read(
+            view, opcode, record, connection.auth, connection.session_id, extended_types
+        )
+        if opcode == OpCode.getData or opcode == OpCode.exists:
+            if record.watch and (err == _OK or (err == _NONODE and opcode == OpCode.exists)):
+                watches.add_data_watch(record.path, connection)
+        elif opcode == OpCode.getChildren or opcode == OpCode.getChildren2:
+            if record.watch and err == _OK:
+                watches.add_child_watch(record.path, connection)
+        elif opcode == OpCode.multiRead and err == _OK:
+            for (sub_opcode, sub_record), result in zip(record, response, strict=False):
+                if not getattr(sub_record, "watch", False) or result[1] != _OK:
+                    continue
+                if sub_opcode == OpCode.getData:
+                    watches.add_data_watch(sub_record.path, connection)
+                else:
+                    watches.add_child_watch(sub_record.path, connection)
+        return err, response
+
+    return read

@@ -1,0 +1,290 @@
+"""
+The watch manager of a session server: who is watching which path, and who gets an
+event when a transaction commits.
+
+It follows ZooKeeper 3.8's structure on purpose, because the structure I{is} the
+semantics: two tables, data watches (getData, exists) and child watches
+(getChildren), each mapping a path to the watchers on it and each watcher's mode
+(standard one-shot, persistent, persistent recursive).  C{addWatch} puts the watcher
+in both tables; a deletion fires the data table first and suppresses the same
+watchers in the child table, so a client watching a node both ways gets I{one}
+NodeDeleted.  Recursive watchers see NodeCreated, NodeDeleted and NodeDataChanged of
+every descendant but never NodeChildrenChanged.  A watcher has one mode per path and
+table, so a later one-shot registration replaces a persistent one, as in 3.8.
+
+Watchers are connections (objects with C{send(bytes)} and C{session_id}), not
+sessions: a reconnecting client re-registers its watches with setWatches.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from typing import Any
+
+#: ZooKeeper's EventType numbers (zookeeper.proto constants, duplicated here so the
+#: hot path does not depend on attribute lookups).
+NODE_CREATED = 1
+NODE_DELETED = 2
+NODE_DATA_CHANGED = 3
+NODE_CHILDREN_CHANGED = 4
+
+#: KeeperState.SyncConnected
+SYNC_CONNECTED = 3
+
+#: Watcher modes (AddWatchMode numbers for the persistent ones).
+STANDARD = -1
+PERSISTENT = 0
+PERSISTENT_RECURSIVE = 1
+
+#: WatcherType numbers of checkWatches/removeWatches.
+WATCHER_TYPE_CHILDREN = 1
+WATCHER_TYPE_DATA = 2
+WATCHER_TYPE_ANY = 3
+
+#: frame length, ReplyHeader(xid=-1, zxid=-1, err=0), WatcherEvent type, state, path length
+_EVENT_PREFIX = struct.Struct(">iiqiiii")
+_NOTIFICATION_XID = -1
+
+
+def encode_event(event_type: int, path: str) -> bytes:
+    """
+    Encode one watch notification frame, ready to write to any connection.
+
+    ZooKeeper sends notifications with xid -1 and zxid -1 (NIOServerCnxn.process).
+
+    @param event_type: an EventType number.
+    @param path: the znode path the event is about.
+    @return: the length-prefixed frame.
+    """
+    encoded_path = path.encode("utf-8")
+    body_length = 16 + 8 + 4 + len(encoded_path)
+    return (
+        _EVENT_PREFIX.pack(
+            body_length, _NOTIFICATION_XID, -1, 0, event_type, SYNC_CONNECTED, len(encoded_path)
+        )
+        + encoded_path
+    )
+
+
+def _parents(path: str) -> Iterable[str]:
+    """
+    Yield the proper ancestors of C{path}, nearest first, ending with C{/}.
+    """
+    while path != "/":
+        cut = path.rfind("/")
+        path = path[:cut] if cut > 0 else "/"
+        yield path
+
+
+class _WatchTable:
+    """
+    One of ZooKeeper's two watch tables (its C{WatchManager}).
+
+    @ivar by_path: path -> {watcher: mode}.
+    @ivar by_watcher: watcher -> set of paths (to drop a closed connection quickly).
+    @ivar recursive_count: how many (watcher, path) pairs are recursive; while 0, a
+        trigger need not look at ancestors.
+    """
+
+    __slots__ = ("by_path", "by_watcher", "recursive_count")
+
+    def __init__(self) -> None:
+        self.by_path: dict[str, dict[Any, int]] = {}
+        self.by_watcher: dict[Any, set[str]] = {}
+        self.recursive_count = 0
+
+    def add(self, path: str, watcher: Any, mode: int) -> None:
+        watchers = self.by_path.get(path)
+        if watchers is None:
+            watchers = self.by_path[path] = {}
+        previous = watchers.get(watcher)
+        if previous == PERSISTENT_RECURSIVE:
+            self.recursive_count -= 1
+        if mode == PERSISTENT_RECURSIVE:
+            self.recursive_count += 1
+        watchers[watcher] = mode
+        paths = self.by_watcher.get(watcher)
+        if paths is None:
+            paths = self.by_watcher[watcher] = set()
+        paths.add(path)
+
+    def contains(self, path: str, watcher: Any) -> bool:
+        watchers = self.by_path.get(path)
+        return watchers is not None and watcher in watchers
+
+    def remove(self, path: str, watcher: Any) -> bool:
+        watchers = self.by_path.get(path)
+        if watchers is None or watcher not in watchers:
+            return False
+        if watchers.pop(watcher) == PERSISTENT_RECURSIVE:
+            self.recursive_count -= 1
+        if not watchers:
+            del self.by_path[path]
+        paths = self.by_watcher.get(watcher)
+        if paths is not None:
+            paths.discard(path)
+            if not paths:
+                del self.by_watcher[watcher]
+        return True
+
+    def remove_watcher(self, watcher: Any) -> None:
+        for path in self.by_watcher.pop(watcher, ()):
+            watchers = self.by_path.get(path)
+            if watchers is None:
+                continue
+            if watchers.pop(watcher, None) == PERSISTENT_RECURSIVE:
+                self.recursive_count -= 1
+            if not watchers:
+                del self.by_path[path]
+
+    def trigger(self, path: str, event_type: int, suppress: set | None = None) -> set:
+        """
+        Find (and consume, for one-shot watches) the watchers of an event.
+
+        @return: the watchers to notify, minus C{suppress}.
+        """
+        fired: set = set()
+        watchers = self.by_path.get(path)
+        if watchers:
+            spent = None
+            for watcher, mode in watchers.items():
+                if mode == PERSISTENT_RECURSIVE:
+                    if event_type != NODE_CHILDREN_CHANGED:
+                        fired.add(watcher)
+                else:
+                    fired.add(watcher)
+                    if mode == STANDARD:
+                        if spent is None:
+                            spent = []
+                        spent.append(watcher)
+            if spent:
+                for watcher in spent:
+                    del watchers[watcher]
+                    paths = self.by_watcher.get(watcher)
+                    if paths is not None:
+                        paths.discard(path)
+                        if not paths:
+                            del self.by_watcher[watcher]
+                if not watchers:
+                    del self.by_path[path]
+        if self.recursive_count and event_type != NODE_CHILDREN_CHANGED:
+            for ancestor in _parents(path):
+                watchers = self.by_path.get(ancestor)
+                if watchers:
+                    for watcher, mode in watchers.items():
+                        if mode == PERSISTENT_RECURSIVE:
+                            fired.add(watcher)
+        if suppress:
+            fired -= suppress
+        return fired
+
+    def watch_count(self) -> int:
+        return sum(len(watchers) for watchers in self.by_path.values())
+
+
+class WatchManager:
+    """
+    Every watch of one session server.
+
+    @ivar data_watches: the table of getData/exists watches.
+    @ivar child_watches: the table of getChildren watches.
+    """
+
+    def __init__(self) -> None:
+        self.data_watches = _WatchTable()
+        self.child_watches = _WatchTable()
+
+    # Registration, as the read operations do it.
+
+    def add_data_watch(self, path: str, watcher: Any) -> None:
+        """A getData or exists watch (exists on a missing node is one too)."""
+        self.data_watches.add(path, watcher, STANDARD)
+
+    def add_child_watch(self, path: str, watcher: Any) -> None:
+        """A getChildren watch."""
+        self.child_watches.add(path, watcher, STANDARD)
+
+    def add_persistent_watch(self, path: str, watcher: Any, recursive: bool) -> None:
+        """addWatch: the watcher goes in both tables with the same mode."""
+        mode = PERSISTENT_RECURSIVE if recursive else PERSISTENT
+        self.data_watches.add(path, watcher, mode)
+        self.child_watches.add(path, watcher, mode)
+
+    def remove_watcher(self, watcher: Any) -> None:
+        """Forget every watch of a closed connection."""
+        self.data_watches.remove_watcher(watcher)
+        self.child_watches.remove_watcher(watcher)
+
+    def contains(self, path: str, watcher_type: int, watcher: Any) -> bool:
+        """checkWatches: does the watcher watch C{path} in the tables of C{watcher_type}?"""
+        if watcher_type == WATCHER_TYPE_CHILDREN:
+            return self.child_watches.contains(path, watcher)
+        if watcher_type == WATCHER_TYPE_DATA:
+            return self.data_watches.contains(path, watcher)
+        return self.child_watches.contains(path, watcher) or self.data_watches.contains(
+            path, watcher
+        )
+
+    def remove(self, path: str, watcher_type: int, watcher: Any) -> bool:
+        """removeWatches: drop the watcher's watches of C{path}; was there any?"""
+        if watcher_type == WATCHER_TYPE_CHILDREN:
+            return self.child_watches.remove(path, watcher)
+        if watcher_type == WATCHER_TYPE_DATA:
+            return self.data_watches.remove(path, watcher)
+        removed_child = self.child_watches.remove(path, watcher)
+        removed_data = self.data_watches.remove(path, watcher)
+        return removed_child or removed_data
+
+    # Triggering.
+
+    def watchers_for(self, event_type: int, path: str) -> set:
+        """
+        Consume and return the watchers notified of one event, with DataTree's rules.
+
+        @param event_type: NodeCreated, NodeDeleted, NodeDataChanged (on the node's
+            path) or NodeChildrenChanged (on the parent's path).
+        """
+        if event_type == NODE_CHILDREN_CHANGED:
+            return self.child_watches.trigger(path, event_type)
+        if event_type == NODE_DELETED:
+            fired = self.data_watches.trigger(path, event_type)
+            return fired | self.child_watches.trigger(path, event_type, fired)
+        return self.data_watches.trigger(path, event_type)
+
+    def dispatch(self, events: Iterable[tuple[int, str]], may_read=None) -> int:
+        """
+        Send each event to its watchers, encoding each event once.
+
+        @param events: C{(event_type, path)} pairs, in commit order.
+        @param may_read: optional C{f(watcher, event_type, path) -> bool}; ZooKeeper 3.8
+            does not deliver an event to a client without READ on the node.
+        @return: how many notifications were sent.
+        """
+        sent = 0
+        for event_type, path in events:
+            watchers = self.watchers_for(event_type, path)
+            if not watchers:
+                continue
+            frame = encode_event(event_type, path)
+            for watcher in watchers:
+                if may_read is not None and not may_read(watcher, event_type, path):
+                    continue
+                watcher.send_event(frame)
+                sent += 1
+        return sent
+
+    # Reporting (wchs, wchc, wchp, mntr).
+
+    def watch_count(self) -> int:
+        """Total (watcher, path) pairs over both tables, as zk_watch_count."""
+        return self.data_watches.watch_count() + self.child_watches.watch_count()
+
+    def data_watch_report(self) -> tuple[dict[Any, set[str]], dict[str, dict[Any, int]]]:
+        """
+        The data-watch table by watcher and by path.
+
+        ZooKeeper's wchs, wchc and wchp report the data-watch table only (child
+        watches are not listed), and zkreg reports the same.
+        """
+        return self.data_watches.by_watcher, self.data_watches.by_path

@@ -1,0 +1,297 @@
+"""
+C{twistd zkreg}: the command-line options and the service tree of one zkreg process.
+
+Every setting is a flag and a key of the configuration file (C{--tick-time} is
+C{tick_time}); the command line wins over the file, the file over the defaults of
+L{zkreg.config.ServerConfig}.  The result is one L{ServerConfig} that every layer reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application import service, strports
+from twisted.internet import reactor
+from twisted.internet.endpoints import serverFromString
+from twisted.python import usage
+
+from zkreg.config import ServerConfig
+from zkreg.config_file import ConfigFileError, load_config_file, parse_bool
+from zkreg.session.fourletter import FOUR_LETTER_WORDS
+
+#: (flag, config key, ServerConfig field, coerce) of every valued setting.
+_VALUED_SETTINGS: tuple[tuple[str, str, str, Any], ...] = (
+    ("listen", "listen", "listen", str),
+    ("data-dir", "data_dir", "data_dir", str),
+    ("tick-time", "tick_time", "tick_time_ms", int),
+    ("min-session-timeout", "min_session_timeout", "min_session_timeout_ms", int),
+    ("max-session-timeout", "max_session_timeout", "max_session_timeout_ms", int),
+    ("max-client-cnxns", "max_client_cnxns", "max_client_cnxns", int),
+    ("max-packet-size", "max_packet_size", "max_packet_size", int),
+    ("4lw-whitelist", "4lw_whitelist", "four_letter_words", str),
+    ("container-check-interval", "container_check_interval", "container_check_interval_ms", int),
+    ("super-digest", "super_digest", "super_digest", str),
+    ("server-id", "server_id", "server_id", int),
+    ("snap-count", "snap_count", "snap_count", int),
+    ("snap-retain-count", "snap_retain_count", "snap_retain_count", int),
+)
+
+#: (flag, config key) of the boolean settings.
+_FLAG_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("extended-types", "extended_types"),
+    ("no-fsync", "no_fsync"),
+)
+
+_KNOWN_FILE_KEYS = frozenset(
+    [key for _, key, _, _ in _VALUED_SETTINGS] + [key for _, key in _FLAG_SETTINGS]
+)
+
+
+def parse_four_letter_words(value: str) -> frozenset[str]:
+    """
+    Read a four-letter-word whitelist.
+
+    @param value: comma-separated words, or C{*} for all (as ZooKeeper's
+        C{4lw.commands.whitelist}).
+    @return: the words; C{{"*"}} for all.
+    @raise ValueError: for a word zkreg does not know.
+    """
+    words = {word.strip() for word in value.split(",") if word.strip()}
+    if "*" in words:
+        return frozenset({"*"})
+    unknown = sorted(words - FOUR_LETTER_WORDS)
+    if unknown:
+        raise ValueError(
+            f"unknown four-letter word(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(FOUR_LETTER_WORDS))}, or '*'"
+        )
+    return frozenset(words)
+
+
+class Options(usage.Options):
+    """
+    The options of C{twistd zkreg}.
+
+    Valued options default to L{None} here so that L{postOptions} can tell "given on
+    the command line" from "not given" and let the configuration file fill the rest.
+
+    @ivar server_config: the merged L{ServerConfig}, set by L{postOptions}.
+    """
+
+    synopsis = "[options]"
+    longdesc = (
+        "Run zkreg, a ZooKeeper-compatible registry server. Every option can also be "
+        "set in the configuration file given with --config (key = value, the option "
+        "name with '_' for '-', e.g. tick_time = 2000); the command line wins."
+    )
+
+    optFlags = [
+        ["extended-types", None, "Enable TTL nodes (ZooKeeper's extendedTypesEnabled)."],
+        [
+            "no-fsync",
+            None,
+            "UNSAFE: acknowledge writes before they are synced to disk "
+            "(a power loss can lose acknowledged writes). For benchmarks and tests only.",
+        ],
+    ]
+
+    optParameters = [
+        ["config", "c", None, "Configuration file (key = value lines)."],
+        ["listen", "l", None, "Client endpoint (Twisted strports). [default: tcp:2181]"],
+        ["data-dir", "d", None, "Directory of the log and snapshots. [default: ./zkreg-data]"],
+        ["tick-time", None, None, "Basic time unit in milliseconds. [default: 2000]"],
+        [
+            "min-session-timeout",
+            None,
+            None,
+            "Smallest negotiated session timeout in ms. [default: 2 ticks]",
+        ],
+        [
+            "max-session-timeout",
+            None,
+            None,
+            "Largest negotiated session timeout in ms. [default: 20 ticks]",
+        ],
+        [
+            "max-client-cnxns",
+            None,
+            None,
+            "Connections allowed from one client IP; 0 means unlimited. [default: 60]",
+        ],
+        [
+            "max-packet-size",
+            None,
+            None,
+            "Largest request frame in bytes (jute.maxbuffer). [default: 1048575]",
+        ],
+        [
+            "4lw-whitelist",
+            None,
+            None,
+            "Comma-separated four-letter words answered, '*' for all. [default: srvr]",
+        ],
+        [
+            "container-check-interval",
+            None,
+            None,
+            "Milliseconds between sweeps for empty containers and expired TTL nodes. "
+            "[default: 60000]",
+        ],
+        [
+            "super-digest",
+            None,
+            None,
+            "super:<base64 sha1> whose holder passes every ACL (as "
+            "zookeeper.DigestAuthenticationProvider.superDigest).",
+        ],
+        ["server-id", None, None, "Server id 0-255, the top byte of session ids. [default: 0]"],
+        ["snap-count", None, None, "Transactions between snapshots. [default: 100000]"],
+        [
+            "snap-retain-count",
+            None,
+            None,
+            "Snapshots (and their logs) kept when purging. [default: 3]",
+        ],
+    ]
+
+    compData = usage.Completions(
+        optActions={
+            "config": usage.CompleteFiles("*.conf"),
+            "data-dir": usage.CompleteDirs(),
+        }
+    )
+
+    def postOptions(self) -> None:
+        """
+        Merge the configuration file under the command line and validate the result.
+
+        @raise usage.UsageError: naming the setting and what is wrong with it.
+        """
+        file_values: dict[str, str] = {}
+        if self["config"] is not None:
+            try:
+                file_values = load_config_file(self["config"])
+            except ConfigFileError as error:
+                raise usage.UsageError(str(error)) from error
+            unknown = sorted(set(file_values) - _KNOWN_FILE_KEYS)
+            if unknown:
+                raise usage.UsageError(
+                    f"{self['config']}: unknown setting(s) {', '.join(unknown)}; "
+                    f"known: {', '.join(sorted(_KNOWN_FILE_KEYS))}"
+                )
+        self.server_config = build_server_config(self, file_values)
+
+
+def build_server_config(options: Any, file_values: dict[str, str]) -> ServerConfig:
+    """
+    Make the L{ServerConfig} from parsed options and configuration-file values.
+
+    @param options: a mapping of option name to value (L{None} when not given).
+    @param file_values: the configuration file's values by key.
+    @return: the validated configuration.
+    @raise usage.UsageError: for a value of the wrong type or out of range.
+    """
+    settings: dict[str, Any] = {}
+    for flag, key, field_name, coerce in _VALUED_SETTINGS:
+        raw = options[flag]
+        origin = f"--{flag}"
+        if raw is None and key in file_values:
+            raw = file_values[key]
+            origin = f"{key} (in {options['config']})"
+        if raw is None:
+            continue
+        try:
+            if flag == "4lw-whitelist":
+                settings[field_name] = parse_four_letter_words(raw)
+            else:
+                settings[field_name] = coerce(raw)
+        except ValueError as error:
+            raise usage.UsageError(f"{origin}: {error}") from error
+    for flag, key in _FLAG_SETTINGS:
+        enabled = bool(options[flag])
+        if not enabled and key in file_values:
+            try:
+                enabled = parse_bool(file_values[key])
+            except ValueError as error:
+                raise usage.UsageError(f"{key} (in {options['config']}): {error}") from error
+        if flag == "extended-types":
+            settings["extended_types"] = enabled
+        else:
+            settings["fsync"] = not enabled
+    config = ServerConfig(**settings)
+    validate_server_config(config)
+    return config
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise usage.UsageError(message)
+
+
+def validate_server_config(config: ServerConfig) -> None:
+    """
+    Check the ranges and relations of the settings.
+
+    @raise usage.UsageError: for the first setting out of range.
+    """
+    _require(config.tick_time_ms > 0, f"tick-time must be positive, got {config.tick_time_ms}")
+    _require(
+        config.min_timeout_ms > 0,
+        f"min-session-timeout must be positive, got {config.min_timeout_ms}",
+    )
+    _require(
+        config.min_timeout_ms <= config.max_timeout_ms,
+        f"min-session-timeout ({config.min_timeout_ms} ms) must not exceed "
+        f"max-session-timeout ({config.max_timeout_ms} ms)",
+    )
+    _require(
+        config.max_client_cnxns >= 0,
+        f"max-client-cnxns must be 0 (unlimited) or positive, got {config.max_client_cnxns}",
+    )
+    _require(
+        config.max_packet_size > 0,
+        f"max-packet-size must be positive, got {config.max_packet_size}",
+    )
+    _require(
+        config.container_check_interval_ms > 0,
+        f"container-check-interval must be positive, got {config.container_check_interval_ms}",
+    )
+    _require(
+        0 <= config.server_id <= 255,
+        f"server-id must be between 0 and 255, got {config.server_id}",
+    )
+    _require(config.snap_count >= 2, f"snap-count must be at least 2, got {config.snap_count}")
+    _require(
+        config.snap_retain_count >= 1,
+        f"snap-retain-count must be at least 1, got {config.snap_retain_count}",
+    )
+    if config.super_digest is not None:
+        user, separator, digest = config.super_digest.partition(":")
+        _require(
+            bool(separator and user and digest),
+            f"super-digest must look like user:base64digest, got {config.super_digest!r}",
+        )
+    try:
+        serverFromString(reactor, config.listen)
+    except (ValueError, KeyError, TypeError) as error:
+        raise usage.UsageError(f"listen: invalid endpoint {config.listen!r}: {error}") from error
+
+
+def makeService(options: Options) -> service.MultiService:
+    """
+    Build the services of one standalone zkreg: the data server and the client listener.
+
+    @param options: parsed L{Options}.
+    @return: a L{MultiService} to run under twistd.
+    """
+    from zkreg.session.assembly import build_standalone
+
+    config: ServerConfig = options.server_config
+    top = service.MultiService()
+    data_service, factory = build_standalone(config)
+    data_service.setServiceParent(top)
+    factory_service = factory.service()
+    factory_service.setServiceParent(top)
+    listener = strports.service(config.listen, factory)
+    listener.setServiceParent(top)
+    return top
