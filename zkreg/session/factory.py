@@ -18,11 +18,15 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from zkreg.config import ServerConfig
+from zkreg.data.acl import AclChecker
 from zkreg.interfaces import ICommitListener, IDataLink
 from zkreg.session.fourletter import answer_four_letter_word
 from zkreg.session.protocol import ClientConnection
 from zkreg.session.stats import ServerStats
 from zkreg.session.watches import WatchManager
+
+
+_PERM_READ = 1
 
 
 @implementer(ICommitListener)
@@ -59,7 +63,7 @@ class SessionServerFactory(protocol.ServerFactory):
         self.max_timeout_ms = config.max_timeout_ms
         self.max_packet_size = config.max_packet_size
         self.max_client_cnxns = config.max_client_cnxns
-        self.super_digest = config.super_digest
+        self.acl_checker = AclChecker(config.super_digest)
         self.watches = WatchManager()
         self.stats = ServerStats()
         self.connections: set[ClientConnection] = set()
@@ -176,13 +180,24 @@ class SessionServerFactory(protocol.ServerFactory):
         """
         events = commit.events
         if events:
-            self.watches.dispatch(events)
+            self.watches.dispatch(events, self._may_read)
         closed = commit.closed_session
         if closed:
             connection = self.connections_by_session.get(closed)
             self._log.info("session 0x{session_id:x} closed", session_id=closed)
             if connection is not None:
                 connection.session_closed()
+
+    def _may_read(self, connection: ClientConnection, event_type: int, path: str) -> bool:
+        """
+        ZooKeeper 3.8 delivers an event only to a client with READ on the node
+        (NIOServerCnxn.process).  The ACL of a node that no longer exists (a deleted
+        node) is unknown here, so such events are delivered.
+        """
+        node = self.read_view.get(path)
+        if node is None:
+            return True
+        return self.acl_checker.allowed(node.acl, _PERM_READ, connection.auth)
 
     # -- four-letter words -------------------------------------------------------------
 

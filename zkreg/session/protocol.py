@@ -20,8 +20,6 @@ With nothing outstanding, reads are answered synchronously, without a Deferred.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import struct
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -140,15 +138,6 @@ def encode_body(opcode: int, response: Any) -> bytes:
     if isinstance(response, list | tuple) and opcode in (OpCode.multi, OpCode.multiRead):
         return multi.encode_response(response)
     return response.serialize()
-
-
-def generate_digest(id_password: str) -> str:
-    """
-    ZooKeeper's digest id for C{user:password}: C{user:base64(sha1(user:password))}.
-    """
-    user = id_password.split(":", 1)[0]
-    digest = hashlib.sha1(id_password.encode("utf-8")).digest()
-    return f"{user}:{base64.b64encode(digest).decode('ascii')}"
 
 
 def _user_of(auth_id: Id) -> str:
@@ -657,15 +646,10 @@ class ClientConnection(protocol.Protocol):
 
     def _authenticate(self, xid: int, packet: Any) -> None:
         scheme = packet.scheme
-        added: list[Id] = []
-        if scheme == "digest":
-            digest = generate_digest(bytes(packet.auth or b"").decode("utf-8", "replace"))
-            if self.factory.super_digest is not None and digest == self.factory.super_digest:
-                added.append(Id("super", ""))
-            added.append(Id("digest", digest))
-        elif scheme == "ip":
-            added.append(Id("ip", self.peer_host))
-        else:
+        added = self.factory.acl_checker.authenticate(
+            scheme, bytes(packet.auth or b""), self.peer_host
+        )
+        if added is None:
             self.factory.stats.auth_failed += 1
             self._log.warn(
                 "no authentication provider for scheme {scheme} from {peer}; closing",

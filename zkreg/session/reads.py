@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from zkreg.data.messages import Request
 from zkreg.proto.consts import Err, OpCode
 
 if TYPE_CHECKING:
@@ -29,12 +30,14 @@ def make_reader(factory: SessionServerFactory) -> Any:
 
     view = factory.read_view
     watches = factory.watches
-    extended_types = factory.config.extended_types
+    acl_checker = factory.acl_checker
 
     def read(connection: Any, opcode: int, record: Any) -> tuple[int, Any]:
-        err, response = perform_read(
-            view, opcode, record, connection.auth, connection.session_id, extended_types
+        outcome = perform_read(
+            view, Request(connection.session_id, 0, opcode, record, connection.auth), acl_checker
         )
+        err = outcome.err
+        response = outcome.response
         if opcode == OpCode.getData or opcode == OpCode.exists:
             if record.watch and (err == _OK or (err == _NONODE and opcode == OpCode.exists)):
                 watches.add_data_watch(record.path, connection)

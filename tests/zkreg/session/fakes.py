@@ -14,7 +14,8 @@ from zkreg.interfaces import IDataLink, IReadView
 class FakeNode:
     """The fields of a node the session server reads."""
 
-    def __init__(self, mzxid: int = 1, pzxid: int = 1, data: bytes = b"") -> None:
+    def __init__(self, mzxid: int = 1, pzxid: int = 1, data: bytes = b"", acl=()) -> None:
+        self.acl = acl
         self.mzxid = mzxid
         self.pzxid = pzxid
         self.data = data

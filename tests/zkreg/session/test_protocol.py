@@ -275,9 +275,9 @@ class RequestTests(ConnectionTestCase):
         )
 
     def test_super_digest(self):
-        from zkreg.session.protocol import generate_digest
+        from zkreg.data.acl import AclChecker, generate_digest
 
-        self.factory.super_digest = generate_digest("super:pw")
+        self.factory.acl_checker = AclChecker(generate_digest("super:pw"))
         proto, transport, _ = self.establish()
         proto.dataReceived(request_frame(-4, OpCode.auth, AuthPacket(0, "digest", b"super:pw")))
         self.assertIn("super", [auth_id.scheme for auth_id in proto.auth])
@@ -427,3 +427,17 @@ class FourLetterTests(ConnectionTestCase):
         proto.dataReceived(b"xxxx")
         self.assertEqual(transport.value(), b"")
         self.assertTrue(transport.disconnected or transport.disconnecting)
+
+
+class EventAclTests(ConnectionTestCase):
+    def test_event_not_delivered_without_read(self):
+        """ZooKeeper 3.8 filters notifications by the node's READ permission."""
+        from zkreg.data.messages import Commit
+        from zkreg.proto.records import ACL, Id
+
+        proto, transport, _ = self.establish()
+        proto.dataReceived(request_frame(1, OpCode.exists, ExistsRequest("/secret", True)))
+        transport.clear()
+        self.link.view.nodes["/secret"] = FakeNode(acl=(ACL(1, Id("digest", "bob:x")),))
+        self.link.commit(Commit(2, 0, 0, 1, None, ((EventType.NodeCreated, "/secret"),)))
+        self.assertEqual(transport.value(), b"")
