@@ -25,7 +25,6 @@ from zkreg.session.protocol import ClientConnection
 from zkreg.session.stats import ServerStats
 from zkreg.session.watches import WatchManager
 
-
 _PERM_READ = 1
 
 
