@@ -1,0 +1,118 @@
+"""
+One znode: its data, ACL, persisted stat fields and child names.
+
+Fields mirror ZooKeeper's C{DataNode} with its C{StatPersisted}; in particular
+C{cversion} is the I{stored} child version, which counts child creations only (it is
+what sequential names are numbered from), while the client-visible C{Stat.cversion}
+is C{2 * cversion - numChildren} (DataNode.copyStat: every create but the live
+children was followed by a delete).
+"""
+
+from __future__ import annotations
+
+from zkreg.data.codes import EPHEMERAL_NORMAL, ephemeral_type
+from zkreg.proto.records import Stat
+
+
+class Node:
+    """
+    A znode.  Kept small with C{__slots__}: a registry holds many of them.
+
+    @ivar data: the node's bytes (never L{None}: ZooKeeper's empty data is C{b""}).
+    @ivar acl: the node's ACL, a tuple of L{zkreg.proto.records.ACL}, shared between
+        nodes with equal ACLs (see L{zkreg.data.tree.DataTree.intern_acl}).
+    @ivar czxid: zxid of the create.
+    @ivar mzxid: zxid of the last setData (or the create).
+    @ivar ctime: create time, ms since the epoch, from the txn header.
+    @ivar mtime: last setData time.
+    @ivar version: data version.
+    @ivar cversion: stored child version (number of child creates).
+    @ivar aversion: ACL version.
+    @ivar ephemeral_owner: session id for an ephemeral, the container marker, a TTL
+        encoding, or 0.
+    @ivar pzxid: zxid of the last child create or delete.
+    @ivar children: child names in creation order (a dict used as an ordered set), or
+        L{None} while the node has never had a child, which saves memory on leaves.
+    """
+
+    __slots__ = (
+        "data",
+        "acl",
+        "czxid",
+        "mzxid",
+        "ctime",
+        "mtime",
+        "version",
+        "cversion",
+        "aversion",
+        "ephemeral_owner",
+        "pzxid",
+        "children",
+    )
+
+    def __init__(
+        self,
+        data: bytes,
+        acl: tuple,
+        czxid: int,
+        ctime: int,
+        ephemeral_owner: int,
+    ) -> None:
+        self.data = data
+        self.acl = acl
+        self.czxid = czxid
+        self.mzxid = czxid
+        self.ctime = ctime
+        self.mtime = ctime
+        self.version = 0
+        self.cversion = 0
+        self.aversion = 0
+        self.ephemeral_owner = ephemeral_owner
+        self.pzxid = czxid
+        self.children: dict[str, None] | None = None
+
+    @property
+    def num_children(self) -> int:
+        """Number of live children."""
+        children = self.children
+        return 0 if children is None else len(children)
+
+    def child_names(self) -> list[str]:
+        """@return: a new list of the child names, in creation order."""
+        children = self.children
+        return [] if children is None else list(children)
+
+    def stat(self, extended_types: bool = False) -> Stat:
+        """
+        The client-visible L{Stat}, as C{DataNode.copyStat} fills it.
+
+        @param extended_types: whether TTL owners are recognised (they and containers
+            show an ephemeralOwner of 0 to clients).
+        """
+        children = self.children
+        num_children = 0 if children is None else len(children)
+        owner = self.ephemeral_owner
+        if owner and ephemeral_type(owner, extended_types) != EPHEMERAL_NORMAL:
+            owner = 0
+        cversion = self.cversion * 2 - num_children
+        if not -0x80000000 <= cversion <= 0x7FFFFFFF:
+            cversion = (cversion + 0x80000000) % 0x100000000 - 0x80000000  # Java int
+        return Stat(
+            czxid=self.czxid,
+            mzxid=self.mzxid,
+            ctime=self.ctime,
+            mtime=self.mtime,
+            version=self.version,
+            cversion=cversion,
+            aversion=self.aversion,
+            ephemeralOwner=owner,
+            dataLength=len(self.data),
+            numChildren=num_children,
+            pzxid=self.pzxid,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<Node czxid={self.czxid:#x} mzxid={self.mzxid:#x} version={self.version}"
+            f" cversion={self.cversion} children={self.num_children}>"
+        )

@@ -1,0 +1,233 @@
+"""
+The read operations, answered from a read view as ZooKeeper's
+C{FinalRequestProcessor} answers them.
+
+Pure: no watch is registered here.  The session server registers watches from the
+outcome, exactly where ZooKeeper does:
+
+  - C{getData} with C{watch}: a data watch, only when C{err == 0} (NoNode and NoAuth
+    register nothing);
+  - C{exists} with C{watch}: a data ("exist") watch when C{err} is 0 B{or NoNode} (an
+    exists watch on a missing node fires NodeCreated); nothing for BadArguments;
+  - C{getChildren} / C{getChildren2} with C{watch}: a child watch, only when
+    C{err == 0};
+  - C{multiRead}: never (its ops carry no watch flag);
+  - C{getConfig} is C{getData} of C{/zookeeper/config} (the Java client sends exactly
+    that), so it follows the getData rule.
+
+ACLs are checked exactly where ZooKeeper checks them: READ for getData, getChildren,
+getChildren2, getAllChildrenNumber and the ops of a multiRead; READ or ADMIN for
+getACL (without ADMIN the digest ids come back as C{user:x}); nothing for exists and
+getEphemerals.  Paths are not validated (ZooKeeper does not on reads; the client
+does), except exists, which refuses a NUL character.
+
+Every outcome carries the view's C{last_zxid}, as ZooKeeper puts its last processed
+zxid in every reply header.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from zkreg.data import codes
+from zkreg.data.acl import AclChecker
+from zkreg.data.messages import Outcome
+from zkreg.proto.records import (
+    ACL,
+    ErrorResponse,
+    ExistsResponse,
+    GetACLResponse,
+    GetAllChildrenNumberResponse,
+    GetChildren2Response,
+    GetChildrenResponse,
+    GetDataResponse,
+    GetEphemeralsResponse,
+    Id,
+)
+
+#: The path ZooKeeper's client reads for getConfig (C{ZooDefs.CONFIG_NODE}).
+CONFIG_NODE = "/zookeeper/config"
+
+_PERM_READ = codes.PERM_READ
+_PERM_ADMIN = codes.PERM_ADMIN
+_OP_GET_DATA = codes.OP_GET_DATA
+_OP_EXISTS = codes.OP_EXISTS
+_OP_GET_CHILDREN = codes.OP_GET_CHILDREN
+_OP_GET_CHILDREN2 = codes.OP_GET_CHILDREN2
+_OP_ERROR = codes.OP_ERROR
+_DIGEST_SECRET = re.compile(":.*")
+
+
+class ReadError(Exception):
+    """A read fails with a ZooKeeper error code."""
+
+    def __init__(self, code: int) -> None:
+        Exception.__init__(self, code)
+        self.code = code
+
+
+def _readable_node(view: Any, path: str, request: Any, acl_checker: AclChecker) -> Any:
+    node = view.get(path)
+    if node is None:
+        raise ReadError(codes.NO_NODE)
+    if not acl_checker.allowed(node.acl, _PERM_READ, request.auth):
+        raise ReadError(codes.NO_AUTH)
+    return node
+
+
+def _get_data(view: Any, path: str, request: Any, acl_checker: AclChecker) -> GetDataResponse:
+    node = _readable_node(view, path, request, acl_checker)
+    return GetDataResponse(node.data, node.stat(view.extended_types))
+
+
+def _get_children(
+    view: Any, path: str, request: Any, acl_checker: AclChecker
+) -> GetChildrenResponse:
+    node = _readable_node(view, path, request, acl_checker)
+    return GetChildrenResponse(node.child_names())
+
+
+def _exists(view: Any, record: Any, request: Any, acl_checker: AclChecker) -> Any:
+    path = record.path
+    if "\x00" in path:
+        raise ReadError(codes.BAD_ARGUMENTS)
+    node = view.get(path)
+    if node is None:
+        raise ReadError(codes.NO_NODE)
+    return ExistsResponse(node.stat(view.extended_types))
+
+
+def _get_children2(view: Any, record: Any, request: Any, acl_checker: AclChecker) -> Any:
+    node = _readable_node(view, record.path, request, acl_checker)
+    return GetChildren2Response(node.child_names(), node.stat(view.extended_types))
+
+
+def _get_all_children_number(view: Any, record: Any, request: Any, acl_checker: AclChecker) -> Any:
+    path = record.path
+    _readable_node(view, path, request, acl_checker)
+    return GetAllChildrenNumberResponse(view.count_descendants(path))
+
+
+def _get_acl(view: Any, record: Any, request: Any, acl_checker: AclChecker) -> Any:
+    node = view.get(record.path)
+    if node is None:
+        raise ReadError(codes.NO_NODE)
+    auth = request.auth
+    if not acl_checker.allowed(node.acl, _PERM_READ | _PERM_ADMIN, auth):
+        raise ReadError(codes.NO_AUTH)
+    stat = node.stat(view.extended_types)
+    if acl_checker.allowed(node.acl, _PERM_ADMIN, auth):
+        return GetACLResponse(list(node.acl), stat)
+    redacted = []
+    for entry in node.acl:
+        entry_id = entry.id
+        if entry_id.scheme == "digest":
+            masked = Id(entry_id.scheme, _DIGEST_SECRET.sub(":x", entry_id.id))
+            redacted.append(ACL(entry.perms, masked))
+        else:
+            redacted.append(entry)
+    return GetACLResponse(redacted, stat)
+
+
+def _get_ephemerals(view: Any, record: Any, request: Any, acl_checker: AclChecker) -> Any:
+    paths = view.ephemerals_of(request.session_id)
+    prefix = record.prefixPath
+    if prefix is None or prefix.strip() in ("", "/"):
+        return GetEphemeralsResponse(paths)
+    return GetEphemeralsResponse([p for p in paths if p.startswith(prefix)])
+
+
+def _multi_read(view: Any, record: Any, request: Any, acl_checker: AclChecker) -> Any:
+    results: list[tuple[int, int, Any]] = []
+    for opcode, _op in record:
+        if opcode != _OP_GET_DATA and opcode != _OP_GET_CHILDREN:
+            raise ReadError(codes.MARSHALLING_ERROR)
+    for opcode, op in record:
+        try:
+            if opcode == _OP_GET_DATA:
+                results.append((_OP_GET_DATA, 0, _get_data(view, op.path, request, acl_checker)))
+            else:
+                response = _get_children(view, op.path, request, acl_checker)
+                results.append((_OP_GET_CHILDREN, 0, response))
+        except ReadError as failure:
+            results.append((_OP_ERROR, failure.code, ErrorResponse(failure.code)))
+    return results
+
+
+def _get_data_op(view: Any, record: Any, request: Any, acl_checker: AclChecker) -> Any:
+    return _get_data(view, record.path, request, acl_checker)
+
+
+def _get_children_op(view: Any, record: Any, request: Any, acl_checker: AclChecker) -> Any:
+    return _get_children(view, record.path, request, acl_checker)
+
+
+_HANDLERS = {
+    codes.OP_GET_DATA: _get_data_op,
+    codes.OP_EXISTS: _exists,
+    codes.OP_GET_CHILDREN: _get_children_op,
+    codes.OP_GET_CHILDREN2: _get_children2,
+    codes.OP_GET_ALL_CHILDREN_NUMBER: _get_all_children_number,
+    codes.OP_GET_ACL: _get_acl,
+    codes.OP_GET_EPHEMERALS: _get_ephemerals,
+    codes.OP_MULTI_READ: _multi_read,
+}
+
+#: The opcodes L{perform_read} answers.
+READ_OPS = frozenset(_HANDLERS)
+
+
+def perform_read(view: Any, request: Any, acl_checker: AclChecker) -> Outcome:
+    """
+    Answer one read request.
+
+    @param view: the L{zkreg.data.tree.DataTree} to read (the data server's own, or a
+        session server's replica); besides C{get} and C{last_zxid} it provides
+        C{extended_types}, C{ephemerals_of} and C{count_descendants}.
+    @param request: a L{zkreg.data.messages.Request} with a read opcode; C{record}
+        is the decoded request record (for multiRead, C{[(opcode, record), ...]});
+        C{auth} are the session's ids; C{session_id} matters for getEphemerals.
+    @param acl_checker: the server's L{AclChecker}.
+    @return: an L{Outcome}: C{zxid} the view's last zxid, C{err} 0 or the error code,
+        C{response} the reply record (for multiRead, C{[(type, err, record), ...]} as
+        L{zkreg.proto.multi.encode_response} takes it), L{None} on error.  An opcode
+        that is not a read gets Unimplemented.
+    """
+    handler = _HANDLERS.get(request.opcode)
+    zxid = view.last_zxid
+    if handler is None:
+        return Outcome(zxid, codes.UNIMPLEMENTED)
+    try:
+        response = handler(view, request.record, request, acl_checker)
+    except ReadError as failure:
+        return Outcome(zxid, failure.code)
+    return Outcome(zxid, 0, response)
+
+
+def get_config(view: Any, request: Any, acl_checker: AclChecker) -> Outcome:
+    """
+    getConfig: C{getData} of L{CONFIG_NODE} (in a standalone server, empty data and
+    the node's stat).
+    """
+    return perform_read(
+        view,
+        _ConfigRequest(request),
+        acl_checker,
+    )
+
+
+class _ConfigRequest:
+    __slots__ = ("opcode", "record", "auth", "session_id")
+
+    def __init__(self, request: Any) -> None:
+        self.opcode = codes.OP_GET_DATA
+        self.record = _ConfigPath()
+        self.auth = request.auth
+        self.session_id = request.session_id
+
+
+class _ConfigPath:
+    __slots__ = ()
+    path = CONFIG_NODE
+    watch = False

@@ -1,0 +1,300 @@
+"""
+Recovery: the newest valid snapshot, then every logged transaction after it.
+
+This is the only place that turns files back into a L{DataTree}; the snapshot and the
+log formats live in L{zkreg.data.snapshot} and L{zkreg.data.wal}.
+
+  - Unfinished snapshot files (a crash while one was written) are removed.
+  - The log is checked first (L{zkreg.data.wal.open_log}): a torn tail is cut with a
+    warning, damage in the middle raises L{CorruptLogError} and nothing starts.
+  - Snapshots are tried newest first; a damaged one is reported and the next older
+    one is used (the log is kept from the oldest retained snapshot on, so it can be
+    replayed from any of them).
+  - The log records after the snapshot's zxid are applied in order with
+    L{DataTree.apply}, exactly as the data server applied them.
+
+The session table comes back with the tree (C{tree.sessions}: id to timeout); the
+data server re-arms every session with its full timeout from the restart, as
+ZooKeeper's session tracker does, so ephemerals stay until their session reconnects
+or times out.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+from twisted.logger import Logger
+
+from zkreg.data.codes import (
+    EPHEMERAL_CONTAINER,
+    EPHEMERAL_NORMAL,
+    EPHEMERAL_TTL,
+    ephemeral_type,
+)
+from zkreg.data.node import Node
+from zkreg.data.snapshot import (
+    NodeImage,
+    SnapshotError,
+    SnapshotWriter,
+    list_snapshots,
+    read_snapshot,
+    remove_temporaries,
+)
+from zkreg.data.tree import DataTree
+from zkreg.data.txncodec import decode_txn
+from zkreg.data.wal import list_segments, open_log, read_records
+from zkreg.proto.jute import DecodeError
+from zkreg.proto.records import ACL, Id
+
+__all__ = [
+    "RecoveredState",
+    "RecoveryError",
+    "load_tree",
+    "recover",
+    "write_tree_snapshot",
+]
+
+log = Logger(namespace="zkreg.data.recovery")
+
+
+class RecoveryError(Exception):
+    """
+    The data directory cannot be turned back into a tree (beyond a torn tail):
+    the message says which file and what the operator can do.
+    """
+
+
+@dataclass(slots=True)
+class RecoveredState:
+    """
+    What recovery rebuilt.
+
+    @ivar tree: the tree at C{last_zxid}, with its session table.
+    @ivar last_zxid: the zxid of the last transaction applied (0 for an empty
+        directory).
+    @ivar snapshot_path: the snapshot loaded, or L{None}.
+    @ivar snapshot_zxid: its zxid (0 without one).
+    @ivar replayed: how many log records were applied after it.
+    @ivar notes: what was repaired or skipped (torn tail cut, damaged snapshot).
+    @ivar seconds: how long recovery took.
+    """
+
+    tree: DataTree
+    last_zxid: int
+    snapshot_path: str | None = None
+    snapshot_zxid: int = 0
+    replayed: int = 0
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def write_tree_snapshot(
+    directory: str, tree: DataTree, sync: bool = True, with_digest: bool = False
+) -> str:
+    """
+    Write a snapshot of C{tree} at its C{last_zxid} (sessions, then nodes parents
+    first, in the tree's child order).
+
+    @param with_digest: also store C{tree.digest()}, which L{load_tree} can check
+        (costs a pass over the sorted paths).
+    @return: the path of the snapshot.
+    """
+    writer = SnapshotWriter(directory, tree.last_zxid, sync)
+    try:
+        for session_id, timeout_ms in tree.sessions.items():
+            writer.add_session(session_id, timeout_ms)
+        add_node = writer.add_node
+        for path, node in tree.iter_nodes():
+            add_node(
+                path,
+                node.data,
+                node.acl,
+                node.czxid,
+                node.mzxid,
+                node.ctime,
+                node.mtime,
+                node.version,
+                node.cversion,
+                node.aversion,
+                node.ephemeral_owner,
+                node.pzxid,
+            )
+        if with_digest:
+            writer.add_digest(tree.digest())
+        return writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def load_tree(path: str, extended_types: bool = False, check_digest: bool = True) -> DataTree:
+    """
+    Build a L{DataTree} from one snapshot file.
+
+    @param check_digest: when the snapshot stored a digest, compare the loaded tree's.
+    @raise SnapshotError: when the file is damaged (nothing is half-loaded: the
+        checksum is checked before the first node is built).
+    """
+    tree = DataTree(extended_types)
+    nodes: dict[str, Node] = {}
+    tree.nodes = nodes
+    ephemerals = tree.ephemerals
+    containers = tree.containers
+    ttls = tree.ttls
+    acl_cache: dict[int, tuple] = {}
+    owned: list[tuple[int, str, int]] = []
+
+    def add(image: NodeImage) -> None:
+        acl_key = id(image.acl)
+        acl = acl_cache.get(acl_key)
+        if acl is None:
+            acl = tree.intern_acl(
+                ACL(perms=perms, id=Id(scheme=scheme, id=ident))
+                for perms, scheme, ident in image.acl
+            )
+            acl_cache[acl_key] = acl
+        node = Node(image.data, acl, image.czxid, image.ctime, image.ephemeral_owner)
+        node.mzxid = image.mzxid
+        node.mtime = image.mtime
+        node.version = image.version
+        node.cversion = image.cversion
+        node.aversion = image.aversion
+        node.pzxid = image.pzxid
+        node_path = image.path
+        if node_path != "/":
+            cut = node_path.rfind("/")
+            parent = nodes.get(node_path[:cut] if cut > 0 else "/")
+            if parent is None:
+                raise SnapshotError(path, f"node {node_path!r} comes before its parent")
+            if parent.children is None:
+                parent.children = {}
+            parent.children[node_path[cut + 1 :]] = None
+        nodes[node_path] = node
+        owner = image.ephemeral_owner
+        if owner:
+            owned.append((image.czxid, node_path, owner))
+
+    # The constructor's system nodes are replaced by the snapshot's own.
+    tree._acls.clear()
+    content = read_snapshot(path, on_node=add)
+    if "/" not in nodes:
+        raise SnapshotError(path, "no root node")
+    # The tree keeps these indexes in creation order, which is czxid order.
+    owned.sort()
+    for _, node_path, owner in owned:
+        kind = ephemeral_type(owner, extended_types)
+        if kind == EPHEMERAL_NORMAL:
+            paths = ephemerals.get(owner)
+            if paths is None:
+                paths = ephemerals[owner] = {}
+            paths[node_path] = None
+        elif kind == EPHEMERAL_CONTAINER:
+            containers[node_path] = None
+        elif kind == EPHEMERAL_TTL:
+            ttls[node_path] = None
+    tree.sessions = dict(content.sessions)
+    tree.last_zxid = content.header.zxid
+    if check_digest and content.digest is not None and tree.digest() != content.digest:
+        raise SnapshotError(path, "the loaded tree's digest differs from the one stored")
+    return tree
+
+
+def _replay(directory: str, tree: DataTree, after_zxid: int) -> int:
+    """Apply every log record after C{after_zxid}; @return: how many."""
+    count = 0
+    first = True
+    apply = tree.apply
+    for record in read_records(directory, after_zxid):
+        if first:
+            first = False
+            same_epoch = (record.zxid >> 32) == (after_zxid >> 32)
+            if after_zxid > 0 and same_epoch and record.zxid != after_zxid + 1:
+                raise RecoveryError(
+                    f"the log in {directory} resumes at zxid {record.zxid:#x} but the "
+                    f"snapshot ends at {after_zxid:#x}: the records between are missing. "
+                    f"Restore the data directory from a backup."
+                )
+        try:
+            header, txn = decode_txn(record.payload)
+        except DecodeError as error:
+            raise RecoveryError(
+                f"log record zxid {record.zxid:#x} at offset {record.offset} in "
+                f"{directory} has a valid checksum but is not a transaction ({error}); "
+                f"run 'zkreg log dump {directory}' to inspect it"
+            ) from None
+        if header.zxid != record.zxid:
+            raise RecoveryError(
+                f"log record at offset {record.offset} in {directory} is keyed zxid "
+                f"{record.zxid:#x} but its header says {header.zxid:#x}"
+            )
+        apply(header, txn)
+        count += 1
+    return count
+
+
+def recover(
+    directory: str, extended_types: bool = False, check_digest: bool = True
+) -> RecoveredState:
+    """
+    Rebuild the tree from C{directory} (created when missing).
+
+    @raise CorruptLogError: damage in the middle of the log (file and offset named).
+    @raise RecoveryError: other unrecoverable states (a gap between snapshot and log).
+    """
+    started = time.monotonic()
+    os.makedirs(directory, exist_ok=True)
+    notes: list[str] = []
+    for leftover in remove_temporaries(directory):
+        note = f"removed {leftover}: a snapshot that was never finished"
+        log.warn("recovery: {note}", note=note)
+        notes.append(note)
+    opened = open_log(directory, repair=True)
+    notes.extend(opened.repairs)
+    tree: DataTree | None = None
+    snapshot_path: str | None = None
+    snapshot_zxid = 0
+    for zxid, path in reversed(list_snapshots(directory)):
+        try:
+            tree = load_tree(path, extended_types, check_digest)
+        except (SnapshotError, OSError) as error:
+            note = f"skipped damaged snapshot {path}: {error}; trying an older one"
+            log.error("recovery: {note}", note=note)
+            notes.append(note)
+            continue
+        snapshot_path, snapshot_zxid = path, zxid
+        break
+    if tree is None:
+        segments = list_segments(directory)
+        # Without a usable snapshot the log must reach back to the first transaction
+        # (counter 1 of its epoch); purging after a snapshot may have removed the start.
+        if list_snapshots(directory) and (not segments or segments[0][0] & 0xFFFFFFFF != 1):
+            raise RecoveryError(
+                f"every snapshot in {directory} is damaged and the log does not go "
+                f"back to the first transaction; restore the data directory from a "
+                f"backup ('zkreg snapshot dump' shows what is wrong with each)"
+            )
+        tree = DataTree(extended_types)
+    replayed = _replay(directory, tree, snapshot_zxid)
+    state = RecoveredState(
+        tree=tree,
+        last_zxid=tree.last_zxid,
+        snapshot_path=snapshot_path,
+        snapshot_zxid=snapshot_zxid,
+        replayed=replayed,
+        notes=notes,
+        seconds=time.monotonic() - started,
+    )
+    log.info(
+        "recovered {directory}: snapshot {snapshot} + {replayed} log records, last zxid "
+        "{zxid:#x}, {nodes} nodes, {sessions} sessions in {seconds:.2f}s",
+        directory=directory,
+        snapshot=snapshot_path,
+        replayed=replayed,
+        zxid=tree.last_zxid,
+        nodes=tree.node_count(),
+        sessions=len(tree.sessions),
+        seconds=state.seconds,
+    )
+    return state

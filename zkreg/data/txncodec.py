@@ -1,0 +1,75 @@
+"""
+Transactions as bytes: what the durable log stores and what a multi txn nests.
+
+A log record is ZooKeeper's layout: the L{TxnHeader} then the txn record, whose class
+follows from the header's C{type}.  Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zkreg.data import codes
+from zkreg.proto.records import (
+    CheckVersionTxn,
+    CloseSessionTxn,
+    CreateContainerTxn,
+    CreateSessionTxn,
+    CreateTTLTxn,
+    CreateTxn,
+    DeleteTxn,
+    ErrorTxn,
+    MultiTxn,
+    SetACLTxn,
+    SetDataTxn,
+    TxnHeader,
+)
+
+#: The txn record class of each txn type (the TxnHeader's or a multi op's C{type}).
+TXN_CLASSES: dict[int, type] = {
+    codes.OP_CREATE: CreateTxn,
+    codes.OP_CREATE2: CreateTxn,
+    codes.OP_CREATE_TTL: CreateTTLTxn,
+    codes.OP_CREATE_CONTAINER: CreateContainerTxn,
+    codes.OP_DELETE: DeleteTxn,
+    codes.OP_DELETE_CONTAINER: DeleteTxn,
+    codes.OP_SET_DATA: SetDataTxn,
+    codes.OP_RECONFIG: SetDataTxn,
+    codes.OP_SET_ACL: SetACLTxn,
+    codes.OP_CHECK: CheckVersionTxn,
+    codes.OP_CREATE_SESSION: CreateSessionTxn,
+    codes.OP_CLOSE_SESSION: CloseSessionTxn,
+    codes.OP_ERROR: ErrorTxn,
+    codes.OP_MULTI: MultiTxn,
+}
+
+
+def encode_txn(hdr: TxnHeader, txn: Any) -> bytes:
+    """
+    @return: the log record of one transaction: header, then the txn (if any).
+    """
+    out = bytearray()
+    hdr.serialize_into(out)
+    if txn is not None:
+        txn.serialize_into(out)
+    return bytes(out)
+
+
+def decode_txn(record: bytes) -> tuple[TxnHeader, Any]:
+    """
+    Inverse of L{encode_txn}.
+
+    @raise zkreg.proto.jute.DecodeError: for bytes that are not such a record.
+    """
+    hdr, offset = TxnHeader.deserialize(record)
+    txn_class = TXN_CLASSES.get(hdr.type)
+    if txn_class is None or offset == len(record):
+        # A closeSession logged without its CloseSessionTxn (ZooKeeper before 3.6).
+        return hdr, None
+    txn, offset = txn_class.deserialize(record, offset)
+    return hdr, txn
+
+
+def decode_sub_txn(txn_type: int, data: bytes) -> Any:
+    """@return: the txn record of one op of a L{MultiTxn}."""
+    return TXN_CLASSES[txn_type].from_bytes(data)
