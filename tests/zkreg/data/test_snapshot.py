@@ -1,0 +1,212 @@
+"""
+Snapshots: a tree written and read back is the same tree (digest, indexes, child
+order); damage is detected before anything is loaded; a forked snapshot captures the
+tree at the fork while the parent goes on changing it; old snapshots are purged.
+"""
+
+from __future__ import annotations
+
+import os
+
+from durability_workload import build_tree, workload
+from twisted.internet import defer
+from twisted.trial import unittest
+
+from zkreg.data.durable import ForkSnapshotter, SnapshotFailed
+from zkreg.data.recovery import load_tree, write_tree_snapshot
+from zkreg.data.snapshot import (
+    HEADER_BYTES,
+    SnapshotError,
+    list_snapshots,
+    read_snapshot,
+    remove_temporaries,
+    snapshot_name,
+    write_snapshot,
+)
+from zkreg.data.tree import DataTree
+from zkreg.data.wal import FileWriteAheadLog, list_segments
+
+
+def tree_state(tree: DataTree) -> tuple:
+    """Everything of a tree a snapshot must carry, comparable with ==."""
+    return (
+        tree.digest(),
+        [path for path, _ in tree.iter_nodes()],
+        {session: list(paths) for session, paths in tree.ephemerals.items()},
+        list(tree.containers),
+        list(tree.ttls),
+        dict(tree.sessions),
+        tree.last_zxid,
+    )
+
+
+class RoundTripTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.directory = self.mktemp()
+        os.makedirs(self.directory)
+
+    def test_tree_round_trip(self) -> None:
+        """A loaded snapshot equals the tree written: digest, order, indexes, sessions."""
+        tree, _ = build_tree(3000)
+        path = write_tree_snapshot(self.directory, tree, with_digest=True)
+        self.assertEqual(os.path.basename(path), snapshot_name(tree.last_zxid))
+        loaded = load_tree(path, extended_types=True)
+        self.assertEqual(tree_state(loaded), tree_state(tree))
+        self.assertTrue(tree.ephemerals and tree.containers and tree.ttls and tree.sessions)
+
+    def test_loaded_tree_applies_further(self) -> None:
+        """A loaded tree goes on applying the log exactly like the original."""
+        tree, _ = build_tree(1000)
+        loaded = load_tree(write_tree_snapshot(self.directory, tree), extended_types=True)
+        for hdr, txn in list(workload(1500))[1000:]:
+            tree.apply(hdr, txn)
+            loaded.apply(hdr, txn)
+        self.assertEqual(tree_state(loaded), tree_state(tree))
+
+    def test_acls_shared(self) -> None:
+        """Nodes with equal ACLs share one ACL tuple after loading, as in the tree."""
+        tree, _ = build_tree(500)
+        loaded = load_tree(write_tree_snapshot(self.directory, tree), extended_types=True)
+        distinct = {id(node.acl) for node in loaded.nodes.values()}
+        self.assertLessEqual(len(distinct), 3)
+
+    def test_empty_tree(self) -> None:
+        """A fresh tree (system nodes only) round-trips."""
+        tree = DataTree()
+        loaded = load_tree(write_tree_snapshot(self.directory, tree))
+        self.assertEqual(tree_state(loaded), tree_state(tree))
+
+    def test_header_fields(self) -> None:
+        """The header carries the zxid; the content lists sessions and nodes."""
+        path = write_snapshot(
+            self.directory,
+            0x500000007,
+            [(0x100, 4000)],
+            [("/", b"", (), 0, 0, 0, 0, 0, 0, 0, 0, 0)],
+        )
+        content = read_snapshot(path)
+        self.assertEqual(content.header.zxid, 0x500000007)
+        self.assertEqual(content.sessions, [(0x100, 4000)])
+        self.assertEqual([node.path for node in content.nodes], ["/"])
+
+
+class DamageTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.directory = self.mktemp()
+        os.makedirs(self.directory)
+        tree, _ = build_tree(300)
+        self.path = write_tree_snapshot(self.directory, tree)
+
+    def damage(self, offset: int, replacement: bytes) -> None:
+        with open(self.path, "r+b") as snapshot_file:
+            snapshot_file.seek(offset)
+            snapshot_file.write(replacement)
+
+    def test_flipped_byte(self) -> None:
+        """A flipped byte in the body fails the checksum; nothing is loaded."""
+        self.damage(HEADER_BYTES + 100, b"\xee")
+        error = self.assertRaises(SnapshotError, load_tree, self.path)
+        self.assertIn("checksum mismatch", str(error))
+        self.assertIn(self.path, str(error))
+
+    def test_truncated(self) -> None:
+        """A snapshot cut short has no end marker."""
+        os.truncate(self.path, os.path.getsize(self.path) // 2)
+        error = self.assertRaises(SnapshotError, load_tree, self.path)
+        self.assertIn("truncated", str(error))
+
+    def test_bad_header(self) -> None:
+        """A damaged header is reported as such."""
+        self.damage(12, b"\x01")
+        error = self.assertRaises(SnapshotError, load_tree, self.path)
+        self.assertIn("header checksum", str(error))
+
+    def test_not_a_snapshot(self) -> None:
+        """Some other file is refused by its magic."""
+        self.damage(0, b"NOTASNAP")
+        self.assertRaises(SnapshotError, read_snapshot, self.path)
+
+    def test_temporaries_removed(self) -> None:
+        """Unfinished snapshot files are found and removed; finished ones stay."""
+        temp = os.path.join(self.directory, "snapshot.0000000000000099.123.tmp")
+        with open(temp, "wb") as temp_file:
+            temp_file.write(b"ZKRGSNAP partial")
+        self.assertEqual(remove_temporaries(self.directory), [temp])
+        self.assertEqual([p for _, p in list_snapshots(self.directory)], [self.path])
+
+
+class ForkSnapshotTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.directory = self.mktemp()
+        os.makedirs(self.directory)
+
+    @defer.inlineCallbacks
+    def test_fork_snapshot_while_writes_continue(self):
+        """
+        The snapshot holds the tree exactly at the fork, although the parent keeps
+        applying transactions while the child writes.
+        """
+        txns = list(workload(4000))
+        tree = DataTree(extended_types=True)
+        for hdr, txn in txns[:3000]:
+            tree.apply(hdr, txn)
+        at_fork = tree_state(tree)
+        snapshotter = ForkSnapshotter(self.directory, tree, None, retain=3)
+        taken = snapshotter.take_snapshot()
+        for hdr, txn in txns[3000:]:
+            tree.apply(hdr, txn)
+        path = yield taken
+        self.assertEqual(tree_state(load_tree(path, extended_types=True)), at_fork)
+        self.assertNotEqual(tree_state(tree), at_fork)
+        self.assertGreater(snapshotter.last_pause, 0)
+        self.assertLess(snapshotter.last_pause, 1.0)
+        self.assertEqual(snapshotter.snapshots_taken, 1)
+
+    @defer.inlineCallbacks
+    def test_child_failure_reported(self):
+        """A child that cannot write fails the snapshot; the server side goes on."""
+        tree, _ = build_tree(50)
+        snapshotter = ForkSnapshotter(os.path.join(self.directory, "missing"), tree, None)
+        yield self.assertFailure(snapshotter.take_snapshot(), SnapshotFailed)
+        self.assertFalse(snapshotter.in_progress)
+        self.flushLoggedErrors(SnapshotFailed)
+
+    @defer.inlineCallbacks
+    def test_every_snap_count_and_purge(self):
+        """
+        Commits trigger a snapshot after snap_count/2 + random(snap_count/2); only the
+        newest snap_retain_count snapshots stay, and the log from the oldest of them.
+        """
+        from twisted.internet import reactor
+
+        wal = FileWriteAheadLog.open(self.directory, segment_bytes=1 << 20)
+        self.addCleanup(wal.close)
+        tree = DataTree(extended_types=True)
+        snapshotter = ForkSnapshotter(
+            self.directory, tree, wal, snap_count=20, retain=2, randomize=lambda bound: 0
+        )
+        taken_at = []
+        txns = list(workload(100))
+        for hdr, txn in txns:
+            yield wal.append(hdr.zxid, b"%d" % hdr.zxid)
+            tree.apply(hdr, txn)
+            snapshotter.committed(None)
+            if snapshotter._scheduled:
+                # Let the scheduled snapshot start, then wait for it to finish.
+                yield _turn(reactor)
+                yield snapshotter.stop()
+                snapshotter._stopped = False
+                taken_at.append(snapshotter.last_snapshot_zxid)
+        self.assertEqual(taken_at, [11, 22, 33, 44, 55, 66, 77, 88, 99])
+        self.assertEqual([z for z, _ in list_snapshots(self.directory)], [88, 99])
+        first_segment = list_segments(self.directory)[0][0]
+        self.assertLessEqual(first_segment, 89)
+        self.assertGreater(first_segment, 11)
+        self.assertEqual([z for z, _ in wal.replay(88)], list(range(89, 101)))
+
+
+def _turn(reactor) -> defer.Deferred:
+    """A Deferred firing on a later reactor turn."""
+    from twisted.internet import task
+
+    return task.deferLater(reactor, 0.01, lambda: None)
