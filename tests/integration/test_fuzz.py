@@ -1,0 +1,295 @@
+"""
+Bounded fuzzing of the wire: garbage and mangled frames must never hurt other sessions.
+
+A fixed-seed generator throws a few thousand hostile connections at a running server:
+random bytes, bit-flipped and truncated handshakes, length prefixes that lie, oversize
+and negative lengths, requests before any handshake, a valid handshake followed by
+garbage or by mutated requests, half frames then close, and reconnect attempts that
+name the victim's session with a wrong password.  Meanwhile a kazoo session holding an
+ephemeral node and some data keeps working; at the end the server answers C{ruok}, the
+session is the same one, and every byte of its data is still there.
+
+DESIGN.md: "Bad input gets a clear ZooKeeper error code or a closed connection, never a
+crashed reactor, never a lost or half-applied write."  The same test runs against
+Apache ZooKeeper to show the expectations are ZooKeeper's.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import struct
+import time
+import uuid
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.support.waiting import wait_until
+from zkreg.proto.consts import OpCode
+from zkreg.proto.records import (
+    ACL,
+    ConnectRequest,
+    ConnectResponse,
+    CreateRequest,
+    GetDataRequest,
+    Id,
+    RequestHeader,
+    SetDataRequest,
+)
+
+pytestmark = pytest.mark.timeout(180)
+
+SEED = 20261124
+#: Hostile connections per run, and a wall-clock bound on the loop.
+FRAMES = 3000
+TIME_BUDGET_S = 30.0
+#: Every this many connections, the victim session must still read and write.
+CHECK_EVERY = 250
+#: Paths the mutated requests aim at: far (in bits) from the victim's, so a flipped
+#: bit cannot turn a fuzz write into a write to the data under test.
+FUZZ_ROOT = "/zz"
+OPEN_ACL = [ACL(31, Id("world", "anyone"))]
+
+
+def frame(payload: bytes) -> bytes:
+    """@return: C{payload} behind its 4-byte big-endian length."""
+    return struct.pack(">i", len(payload)) + payload
+
+
+def handshake(session_id: int = 0, password: bytes = b"\0" * 16, timeout_ms: int = 10000) -> bytes:
+    """@return: a ConnectRequest frame."""
+    return frame(ConnectRequest(0, 0, timeout_ms, session_id, password, False).serialize())
+
+
+def request(xid: int, opcode: int, record: object | None) -> bytes:
+    """@return: a request frame."""
+    body = RequestHeader(xid, opcode).serialize()
+    if record is not None:
+        body += record.serialize()  # type: ignore[attr-defined]
+    return frame(body)
+
+
+def sample_requests(rng: random.Random) -> list[bytes]:
+    """@return: a few valid requests on the fuzz paths, to be mutated."""
+    path = f"{FUZZ_ROOT}/n{rng.randrange(50)}"
+    data = rng.randbytes(rng.randrange(0, 64))
+    return [
+        request(1, OpCode.getData, GetDataRequest(path, rng.random() < 0.5)),
+        request(2, OpCode.create, CreateRequest(path, data, OPEN_ACL, rng.choice([0, 1, 2, 3]))),
+        request(3, OpCode.setData, SetDataRequest(path, data, -1)),
+        request(4, OpCode.exists, GetDataRequest(path, True)),
+        request(5, OpCode.getChildren, GetDataRequest(FUZZ_ROOT, True)),
+    ]
+
+
+def flip_bits(rng: random.Random, data: bytes, count: int) -> bytes:
+    """@return: C{data} with C{count} random bits inverted."""
+    mutable = bytearray(data)
+    for _ in range(count):
+        index = rng.randrange(len(mutable) * 8)
+        mutable[index // 8] ^= 1 << (index % 8)
+    return bytes(mutable)
+
+
+class Attack:
+    """
+    One hostile connection: the bytes to send and whether the server must close it.
+
+    @ivar name: the kind of mangling, for the failure report.
+    @ivar payload: what is written.
+    @ivar must_close: the server is required to hang up (e.g. a length over the limit).
+    @ivar must_refuse_session: the first reply, if any, must be a refusal (timeOut 0):
+        the handshake named another client's session with a wrong password.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        payload: bytes,
+        must_close: bool = False,
+        must_refuse_session: bool = False,
+    ) -> None:
+        self.name = name
+        self.payload = payload
+        self.must_close = must_close
+        self.must_refuse_session = must_refuse_session
+
+
+def make_attack(rng: random.Random, victim_session: int) -> Attack:
+    """Pick one mangling at random (from C{rng}, so the run is reproducible)."""
+    kind = rng.randrange(12)
+    valid = handshake()
+    if kind == 0:
+        return Attack("random bytes", rng.randbytes(rng.randrange(1, 300)))
+    if kind == 1:
+        return Attack("bit-flipped handshake", flip_bits(rng, valid, rng.randrange(1, 6)))
+    if kind == 2:
+        return Attack("truncated handshake", valid[: rng.randrange(1, len(valid))])
+    if kind == 3:
+        lie = len(valid) - 4 + rng.choice([-20, -5, -1, 1, 7, 1000])
+        return Attack("lying length", struct.pack(">i", max(lie, 0)) + valid[4:])
+    if kind == 4:
+        size = rng.choice([1048576 + 1, 0x7FFFFFFF, 50_000_000])
+        return Attack("oversize length", struct.pack(">i", size) + rng.randbytes(64), True)
+    if kind == 5:
+        size = rng.choice([-1, -4, -0x80000000])
+        return Attack("negative length", struct.pack(">i", size) + rng.randbytes(16), True)
+    if kind == 6:
+        return Attack("request before handshake", rng.choice(sample_requests(rng)))
+    if kind == 7:
+        garbage = frame(rng.randbytes(rng.randrange(0, 100)))
+        return Attack("handshake then garbage frame", valid + garbage)
+    if kind == 8:
+        mutated = b"".join(
+            flip_bits(rng, r, rng.randrange(1, 4)) for r in rng.sample(sample_requests(rng), 3)
+        )
+        return Attack("handshake then mutated requests", valid + mutated)
+    if kind == 9:
+        whole = valid + b"".join(sample_requests(rng))
+        return Attack("half frame then close", whole[: rng.randrange(len(valid) + 1, len(whole))])
+    if kind == 10:
+        password = rng.randbytes(16)
+        return Attack(
+            "victim's session id, wrong password",
+            handshake(victim_session, password),
+            must_refuse_session=True,
+        )
+    word = bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(4))
+    return Attack("random four letters", word)
+
+
+def deliver(port: int, attack: Attack) -> str | None:
+    """
+    Send one attack; for those with a required outcome, wait for it.
+
+    @return: a description of a violated requirement, or None.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=5.0) as conn:
+        try:
+            conn.sendall(attack.payload)
+        except OSError:
+            return None  # the server hung up mid-send: acceptable for any attack
+        if not (attack.must_close or attack.must_refuse_session):
+            return None
+        received = bytearray()
+        deadline = time.monotonic() + 5.0
+        conn.settimeout(0.5)
+        while time.monotonic() < deadline:
+            try:
+                chunk = conn.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            received += chunk
+        else:
+            return f"{attack.name}: connection still open after 5 s"
+        if attack.must_refuse_session and len(received) >= 4:
+            response, _ = ConnectResponse.deserialize(bytes(received[4:]), 0)
+            if response.timeOut > 0:
+                return f"{attack.name}: session granted (timeOut={response.timeOut})"
+    return None
+
+
+@pytest.fixture
+def victim(any_server, kazoo_client):
+    """A kazoo session with data, children and an ephemeral, and what it wrote."""
+    client = kazoo_client(any_server)
+    base = f"/victim_{uuid.uuid4().hex[:8]}"
+    expected = {base: b"root-data", f"{base}/a": bytes(range(256)), f"{base}/b": b""}
+    for path, data in expected.items():
+        client.create(path, data)
+    ephemeral = f"{base}/eph"
+    client.create(ephemeral, b"mine", ephemeral=True)
+    expected[ephemeral] = b"mine"
+    client.ensure_path(FUZZ_ROOT)
+    return client, base, expected
+
+
+def check_victim(client, base: str, expected: dict[str, bytes], session_id: int) -> None:
+    """
+    The victim's session is the same, its data intact, and it can still write.
+
+    The victim may have been disconnected for a moment: ZooKeeper closes a session's
+    current connection as soon as a handshake names that session, before it checks the
+    password (C{ZooKeeperServer.processConnectRequest}), so a hijack attempt kicks the
+    victim, which reconnects to the same session.  What must not happen is the session
+    ending or changing.
+    """
+    wait_until(lambda: client.connected, timeout=20.0, message="victim reconnected")
+    assert client.client_id[0] == session_id, "victim's session changed"
+    for path, data in expected.items():
+        value, stat = client.get(path)
+        assert value == data, path
+    owner = client.exists(f"{base}/eph").ephemeralOwner
+    assert owner == session_id
+    assert sorted(client.get_children(base)) == ["a", "b", "eph"]
+    stat = client.set(f"{base}/b", b"")
+    assert stat.dataLength == 0
+
+
+def test_fuzzed_connections_do_not_hurt_other_sessions(any_server, victim) -> None:
+    """
+    A few thousand mangled connections (fixed seed, bounded time): the server stays
+    up, hangs up on impossible lengths, refuses session hijacks, and the victim
+    session keeps its id, its ephemeral and its data, and can still read and write.
+    """
+    client, base, expected = victim
+    session_id = client.client_id[0]
+    rng = random.Random(SEED)
+    violations: list[str] = []
+    counts: dict[str, int] = {}
+    started = time.monotonic()
+    sent = 0
+    while sent < FRAMES and time.monotonic() - started < TIME_BUDGET_S:
+        attack = make_attack(rng, session_id)
+        counts[attack.name] = counts.get(attack.name, 0) + 1
+        problem = deliver(any_server.port, attack)
+        if problem:
+            violations.append(problem)
+        sent += 1
+        if sent % CHECK_EVERY == 0:
+            check_victim(client, base, expected, session_id)
+    assert any_server.is_running(), any_server.log_tail()
+    assert any_server.four_letter("ruok") == "imok"
+    assert not violations, violations[:10]
+    check_victim(client, base, expected, session_id)
+    assert sent >= 500, f"only {sent} connections in {TIME_BUDGET_S}s: {counts}"
+
+
+def test_fresh_client_after_fuzzing_sees_everything(any_server, victim, kazoo_client) -> None:
+    """After a burst of garbage, a new client connects and reads the victim's data."""
+    client, base, expected = victim
+    session_id = client.client_id[0]
+    rng = random.Random(SEED + 1)
+    for _ in range(300):
+        deliver(any_server.port, make_attack(rng, session_id))
+    fresh = kazoo_client(any_server)
+    for path, data in expected.items():
+        assert fresh.get(path)[0] == data
+    check_victim(client, base, expected, session_id)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(body=st.binary(max_size=200), declared=st.integers(-(2**31), 2**31 - 1))
+def test_any_frame_after_handshake_is_survived(any_server, body: bytes, declared: int) -> None:
+    """
+    Hypothesis: a valid handshake then one frame of arbitrary bytes with an arbitrary
+    declared length never takes the server down.
+    """
+    payload = handshake() + struct.pack(">i", declared) + body
+    with socket.create_connection(("127.0.0.1", any_server.port), timeout=5.0) as conn:
+        try:
+            conn.sendall(payload)
+        except OSError:
+            pass
+    assert any_server.four_letter("ruok") == "imok"
