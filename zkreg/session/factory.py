@@ -22,8 +22,8 @@ from zkreg.data.acl import AclChecker
 from zkreg.interfaces import ICommitListener, IDataLink
 from zkreg.session.fourletter import answer_four_letter_word
 from zkreg.session.protocol import ClientConnection
-from zkreg.session.stats import ServerStats
-from zkreg.session.watches import WatchManager
+from zkreg.session.stats import NamespaceStats, ServerStats
+from zkreg.session.watches import NODE_CREATED, NODE_DATA_CHANGED, NODE_DELETED, WatchManager
 
 _PERM_READ = 1
 
@@ -65,7 +65,9 @@ class SessionServerFactory(protocol.ServerFactory):
         self.acl_checker = AclChecker(config.super_digest)
         self.watches = WatchManager()
         self.stats = ServerStats()
-        self.connections: set[ClientConnection] = set()
+        self.namespace_stats = NamespaceStats()
+        #: in connection order (a dict as an ordered set), as cons lists them
+        self.connections: dict[ClientConnection, None] = {}
         self.connections_by_session: dict[int, ClientConnection] = {}
         self._connections_by_host: Counter[str] = Counter()
         self._touched: set[int] = set()
@@ -106,14 +108,14 @@ class SessionServerFactory(protocol.ServerFactory):
         return super().buildProtocol(addr)
 
     def connection_opened(self, connection: ClientConnection) -> None:
-        self.connections.add(connection)
+        self.connections[connection] = None
         self._connections_by_host[connection.peer_host] += 1
         self._log.debug("connection from {peer}", peer=connection.peer)
 
     def connection_closed(self, connection: ClientConnection) -> None:
         if connection not in self.connections:
             return
-        self.connections.discard(connection)
+        del self.connections[connection]
         host = connection.peer_host
         self._connections_by_host[host] -= 1
         if self._connections_by_host[host] <= 0:
@@ -180,12 +182,24 @@ class SessionServerFactory(protocol.ServerFactory):
         events = commit.events
         if events:
             self.watches.dispatch(events, self._may_read)
+            self._count_writes(events)
         closed = commit.closed_session
         if closed:
             connection = self.connections_by_session.get(closed)
             self._log.info("session 0x{session_id:x} closed", session_id=closed)
             if connection is not None:
                 connection.session_closed()
+
+    def _count_writes(self, events: Any) -> None:
+        """Feed mntr's write_per_namespace from the events of a commit."""
+        namespace_stats = self.namespace_stats
+        view = self.read_view
+        for event_type, path in events:
+            if event_type == NODE_DELETED:
+                namespace_stats.write(path, 0)
+            elif event_type == NODE_CREATED or event_type == NODE_DATA_CHANGED:
+                node = view.get(path)
+                namespace_stats.write(path, len(node.data) if node is not None else 0)
 
     def _may_read(self, connection: ClientConnection, event_type: int, path: str) -> bool:
         """

@@ -396,6 +396,7 @@ def _mntr(factory: SessionServerFactory) -> str:
         if with_percentiles:
             for prefix in ("p50", "p95", "p99", "p999"):
                 lines.append(f"zk_{prefix}_{name}\t0\n")
+    lines.extend(factory.namespace_stats.mntr_lines())
     return "".join(lines)
 
 

@@ -31,6 +31,7 @@ def make_reader(factory: SessionServerFactory) -> Any:
     view = factory.read_view
     watches = factory.watches
     acl_checker = factory.acl_checker
+    namespace_stats = factory.namespace_stats
 
     def read(connection: Any, opcode: int, record: Any) -> tuple[int, Any]:
         outcome = perform_read(
@@ -38,6 +39,13 @@ def make_reader(factory: SessionServerFactory) -> Any:
         )
         err = outcome.err
         response = outcome.response
+        if err == _OK:
+            if opcode == OpCode.getData:
+                namespace_stats.read(record.path, len(response.data or b""))
+            elif opcode == OpCode.exists:
+                namespace_stats.read(record.path, 0)
+            elif opcode == OpCode.getChildren or opcode == OpCode.getChildren2:
+                namespace_stats.read(record.path, sum(map(len, response.children or ())))
         if opcode == OpCode.getData or opcode == OpCode.exists:
             if record.watch and (err == _OK or (err == _NONODE and opcode == OpCode.exists)):
                 watches.add_data_watch(record.path, connection)

@@ -79,3 +79,97 @@ class ServerStats:
     def avg_latency(self) -> float:
         """The mean latency as ZooKeeper reports it."""
         return rounded_average(self.total_latency_ms, self.latency_count)
+
+
+def java_string_hash(text: str) -> int:
+    """Java's C{String.hashCode} (over UTF-16 code units), as a signed 32-bit int."""
+    value = 0
+    encoded = text.encode("utf-16-be")
+    for index in range(0, len(encoded), 2):
+        value = (31 * value + (encoded[index] << 8 | encoded[index + 1])) & 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def java_concurrent_hash_map_order(keys: list[str]) -> list[str]:
+    """
+    The iteration order of a C{ConcurrentHashMap} holding C{keys} (inserted in the
+    given order): by bin of the spread hash in a table of 16 doubled at 3/4 load,
+    then by insertion within a bin.  ZooKeeper prints its per-namespace metrics in
+    this order.
+    """
+    table_size = 16
+    while len(keys) >= table_size * 3 // 4:
+        table_size *= 2
+
+    def bin_of(key: str) -> int:
+        hashed = java_string_hash(key) & 0xFFFFFFFF
+        return ((hashed ^ (hashed >> 16)) & 0x7FFFFFFF) & (table_size - 1)
+
+    return [key for _, _, key in sorted((bin_of(k), i, k) for i, k in enumerate(keys))]
+
+
+def top_namespace(path: str) -> str | None:
+    """ZooKeeper's C{PathUtils.getTopNamespace}: C{"a"} for C{/a/b}; None for C{/}."""
+    parts = path.split("/", 2)
+    if len(parts) < 2 or not parts[1]:
+        return None
+    return parts[1]
+
+
+#: DataTree.STAT_OVERHEAD_BYTES, added to each read's byte count.
+STAT_OVERHEAD_BYTES = 6 * 8 + 5 * 4
+
+
+class NamespaceStats:
+    """
+    ZooKeeper's read_per_namespace and write_per_namespace summaries: bytes read and
+    written per top-level znode, which mntr lists after its fixed keys.
+
+    @ivar reads: namespace -> [count, total, min, max]
+    @ivar writes: the same for writes.
+    """
+
+    def __init__(self) -> None:
+        self.reads: dict[str, list[int]] = {}
+        self.writes: dict[str, list[int]] = {}
+
+    @staticmethod
+    def _add(table: dict[str, list[int]], path: str, size: int) -> None:
+        namespace = top_namespace(path)
+        if namespace is None:
+            return
+        entry = table.get(namespace)
+        if entry is None:
+            table[namespace] = [1, size, size, size]
+            return
+        entry[0] += 1
+        entry[1] += size
+        if size < entry[2]:
+            entry[2] = size
+        if size > entry[3]:
+            entry[3] = size
+
+    def read(self, path: str, data_bytes: int) -> None:
+        """A successful getData, exists or getChildren of C{path}."""
+        self._add(self.reads, path, len(path) + data_bytes + STAT_OVERHEAD_BYTES)
+
+    def write(self, path: str, data_bytes: int) -> None:
+        """An applied create, setData or delete of C{path}."""
+        self._add(self.writes, path, len(path) + data_bytes)
+
+    def mntr_lines(self) -> list[str]:
+        """The per-namespace mntr lines, in ZooKeeper's order."""
+        lines = []
+        for suffix, table in (
+            ("read_per_namespace", self.reads),
+            ("write_per_namespace", self.writes),
+        ):
+            for namespace in java_concurrent_hash_map_order(list(table)):
+                count, total, minimum, maximum = table[namespace]
+                name = f"{namespace}_{suffix}"
+                lines.append(f"zk_avg_{name}\t{java_double(rounded_average(total, count))}\n")
+                lines.append(f"zk_min_{name}\t{minimum}\n")
+                lines.append(f"zk_max_{name}\t{maximum}\n")
+                lines.append(f"zk_cnt_{name}\t{count}\n")
+                lines.append(f"zk_sum_{name}\t{total}\n")
+        return lines
