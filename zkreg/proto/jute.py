@@ -520,8 +520,8 @@ class RecordMeta(type):
         namespace["__slots__"] = tuple(field_name for field_name, _ in fields)
         namespace["fields"] = fields
         cls = super().__new__(mcs, name, bases, namespace)
-        cls._fields = fields
-        cls._min_size = sum(_min_size(ftype) for _, ftype in fields)
+        setattr(cls, "_fields", fields)  # noqa: B010 (set on the new class, not declared)
+        setattr(cls, "_min_size", sum(_min_size(ftype) for _, ftype in fields))  # noqa: B010
         for attr, value in _build_plumbing(cls, fields).items():
             setattr(cls, attr, value)
         for attr, value in _build_codec(cls, fields).items():
