@@ -24,9 +24,11 @@ import select
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
+from bench import profile
 from tests.support.servers import (
     ServerProcess,
     ZkregServer,
@@ -193,11 +195,17 @@ def measure_memory(server: ServerProcess, sessions: int) -> dict[str, Any]:
 
 
 def run_workloads(
-    server: ServerProcess, params: Params, only: set[str], rows: dict[str, Row]
+    server: ServerProcess,
+    params: Params,
+    only: set[str],
+    rows: dict[str, Row],
+    profile_dir: Path | None = None,
 ) -> dict[str, Any]:
     """
     Run the selected workloads against one running server, adding to C{rows}.
 
+    @param profile_dir: when given and the server is zkreg, sample it with py-spy
+        during each pipelined workload and write the raw stacks and a summary there.
     @return: the raw results by workload.
     """
     pid = server.pid
@@ -260,7 +268,19 @@ def run_workloads(
             "seconds": params.pipeline_seconds,
             "warmup": params.pipeline_warmup,
         }
+        sampler = None
+        if profile_dir is not None and server.name == "zkreg" and pid is not None:
+            raw_stacks = profile_dir / f"zkreg-pipelined-{op}.txt"
+            # Sample the measured window: the load client connects and warms up first.
+            sampler = profile.start(
+                pid, raw_stacks, params.pipeline_seconds + params.pipeline_warmup
+            )
         result = run_loadclient(spec, timeout=120 + params.pipeline_seconds)
+        if sampler is not None:
+            sampler.wait(60)
+            summary = profile.summarize(raw_stacks)
+            (profile_dir / f"zkreg-pipelined-{op}.summary.txt").write_text(summary + "\n")
+            _log(summary)
         raw[f"pipelined_{op}"] = result
         if result["errors"]:
             _log(f"[{server.name}] pipelined {name}: {result['errors']} error replies")
@@ -360,13 +380,35 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--servers", default="zookeeper,zkreg", help="zookeeper,zkreg or one")
     parser.add_argument("--json", metavar="FILE", help="also write the raw results here")
+    parser.add_argument(
+        "--connections", type=int, help="sessions of the pipelined workloads [default: 4]"
+    )
+    parser.add_argument(
+        "--window", type=int, help="requests in flight per pipelined session [default: 64]"
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="sample zkreg with py-spy during the pipelined workloads; stacks and hot-spot "
+        "summaries go to DIR",
+    )
     options = parser.parse_args(argv)
     only = {name.strip() for name in options.only.split(",") if name.strip()}
     unknown = only - set(WORKLOAD_NAMES)
     if unknown:
         parser.error(f"unknown workload(s): {', '.join(sorted(unknown))}")
     servers = [name.strip() for name in options.servers.split(",") if name.strip()]
-    params = QUICK if options.quick else Params()
+    params = replace(QUICK if options.quick else Params())
+    if options.connections:
+        params.pipeline_connections = options.connections
+    if options.window:
+        params.pipeline_window = options.window
+    profile_dir = None
+    if options.profile:
+        if not profile.available():
+            parser.error("--profile needs py-spy")
+        profile_dir = Path(options.profile)
+        profile_dir.mkdir(parents=True, exist_ok=True)
 
     rows: dict[str, Row] = {}
     raw: dict[str, Any] = {"params": params.__dict__, "servers": {}}
@@ -380,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             _log(f"starting {name} on port {server.port}")
             server.start()
-            raw["servers"][name] = run_workloads(server, params, only, rows)
+            raw["servers"][name] = run_workloads(server, params, only, rows, profile_dir)
         finally:
             server.cleanup()
     raw["seconds"] = time.monotonic() - started
