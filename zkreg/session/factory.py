@@ -51,6 +51,7 @@ class SessionServerFactory(protocol.ServerFactory):
         clock: IReactorTime | None = None,
         reader: Any = None,
         data_info: Any = None,
+        acl_checker: AclChecker | None = None,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor as clock  # type: ignore[assignment]
@@ -62,7 +63,7 @@ class SessionServerFactory(protocol.ServerFactory):
         self.max_timeout_ms = config.max_timeout_ms
         self.max_packet_size = config.max_packet_size
         self.max_client_cnxns = config.max_client_cnxns
-        self.acl_checker = AclChecker(config.super_digest)
+        self.acl_checker = acl_checker or AclChecker(config.super_digest)
         self.watches = WatchManager()
         self.stats = ServerStats()
         self.namespace_stats = NamespaceStats()
@@ -110,7 +111,7 @@ class SessionServerFactory(protocol.ServerFactory):
     def connection_opened(self, connection: ClientConnection) -> None:
         self.connections[connection] = None
         self._connections_by_host[connection.peer_host] += 1
-        self._log.debug("connection from {peer}", peer=connection.peer)
+        self._log.info("connection from {peer}", peer=connection.peer)
 
     def connection_closed(self, connection: ClientConnection) -> None:
         if connection not in self.connections:

@@ -4,8 +4,8 @@ Reads answered by the session server from its read view, with watch registration
 The data tier's L{zkreg.data.reads.perform_read} computes the answer (ACL checks,
 NoNode, stats); this module adds what only the session server knows: which watches
 a successful read leaves behind (ZooKeeper's rules: getData and getChildren watch only
-an existing node, exists watches a missing node too, and multiRead's getData and
-getChildren ops register like their standalone forms).
+an existing node, exists watches a missing node too, and multiRead registers nothing
+because ZooKeeper rebuilds its ops with C{Op.getData(path)}, dropping the watch flag).
 """
 
 from __future__ import annotations
@@ -52,14 +52,6 @@ def make_reader(factory: SessionServerFactory) -> Any:
         elif opcode == OpCode.getChildren or opcode == OpCode.getChildren2:
             if record.watch and err == _OK:
                 watches.add_child_watch(record.path, connection)
-        elif opcode == OpCode.multiRead and err == _OK:
-            for (sub_opcode, sub_record), result in zip(record, response, strict=False):
-                if not getattr(sub_record, "watch", False) or result[1] != _OK:
-                    continue
-                if sub_opcode == OpCode.getData:
-                    watches.add_data_watch(sub_record.path, connection)
-                else:
-                    watches.add_child_watch(sub_record.path, connection)
         return err, response
 
     return read

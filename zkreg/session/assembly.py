@@ -1,0 +1,77 @@
+"""
+Putting one standalone zkreg together: the data server, the in-process data link,
+and the session server's connection factory on top of it.
+
+Kept out of L{zkreg.tap} so tests and L{curatorish.testing} can build the same
+process in-memory without twistd.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application import service
+from twisted.internet.interfaces import IReactorTime
+
+from zkreg.config import ServerConfig
+from zkreg.session.factory import SessionServerFactory
+
+
+class DataTierFacts:
+    """
+    What the four-letter words need to know of the data tier (node count, sessions,
+    ephemerals), read from an in-process L{zkreg.data.server.DataServer}.
+    """
+
+    def __init__(self, data_server: Any) -> None:
+        self._server = data_server
+
+    def node_count(self) -> int:
+        return self._server.tree.node_count()
+
+    def ephemerals_by_session(self) -> dict[int, list[str]]:
+        tree = self._server.tree
+        return {
+            session_id: tree.ephemerals_of(session_id)
+            for session_id in self._server.sessions.session_ids()
+        }
+
+    def session_expiries(self) -> dict[int, tuple[int, float]]:
+        sessions = self._server.sessions
+        expiry = getattr(sessions, "_expiry", None)
+        result = {}
+        now = self._server.clock.seconds()
+        for session_id in sessions.session_ids():
+            session = sessions.get(session_id)
+            timeout_ms = getattr(session, "timeout_ms", 0)
+            deadline_ms = expiry.deadline_of(session_id) if expiry is not None else None
+            expires_at = deadline_ms / 1000.0 if deadline_ms else now + timeout_ms / 1000.0
+            result[session_id] = (timeout_ms, expires_at)
+        return result
+
+    def approximate_data_size(self) -> int:
+        return sum(len(path) + len(node.data) for path, node in self._server.tree.iter_nodes())
+
+
+def build_standalone(
+    config: ServerConfig, clock: IReactorTime | None = None, log: Any = None, tree: Any = None
+) -> tuple[service.Service, SessionServerFactory]:
+    """
+    Build the data server and a session-server factory linked in-process.
+
+    @param log: an L{zkreg.interfaces.IDurableLog} for the data server (its default,
+        an in-memory log, when L{None}).
+    @param tree: a recovered L{zkreg.data.tree.DataTree}, or L{None}.
+    @return: the data server (a service to start) and the factory to listen with.
+    """
+    from zkreg.data.server import DataServer
+    from zkreg.link.inprocess import InProcessDataLink
+
+    if clock is None:
+        from twisted.internet import reactor as clock  # type: ignore[assignment]
+    data_server = DataServer(config, log=log, clock=clock, tree=tree)
+    link = InProcessDataLink(data_server)
+    factory = SessionServerFactory(
+        config, link, clock, acl_checker=data_server.acl, data_info=DataTierFacts(data_server)
+    )
+    return data_server, factory
