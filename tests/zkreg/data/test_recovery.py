@@ -1,0 +1,194 @@
+"""
+Recovery: a snapshot plus the log after it rebuilds the identical tree; a damaged
+snapshot falls back to an older one; a torn tail is cut; damage in the middle stops
+recovery naming the file and offset; sessions and their ephemerals come back; the
+durable state feeds a real DataServer.
+"""
+
+from __future__ import annotations
+
+import os
+
+from durability_workload import build_tree, workload
+from twisted.internet import defer, task
+from twisted.trial import unittest
+
+from test_snapshot import tree_state
+from zkreg.config import ServerConfig
+from zkreg.data.durable import open_durable_state
+from zkreg.data.recovery import RecoveryError, recover, write_tree_snapshot
+from zkreg.data.snapshot import HEADER_BYTES, list_snapshots
+from zkreg.data.tree import DataTree
+from zkreg.data.txncodec import encode_txn
+from zkreg.data.wal import (
+    RECORD_HEADER_BYTES,
+    CorruptLogError,
+    FileWriteAheadLog,
+    list_segments,
+    scan_segment,
+)
+
+
+class RecoveryTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.directory = self.mktemp()
+        os.makedirs(self.directory)
+
+    @defer.inlineCallbacks
+    def log_and_apply(self, txns, tree: DataTree, snapshot_at: tuple[int, ...] = ()):
+        """Append each txn to a WAL and apply it, snapshotting after the given counts."""
+        wal = FileWriteAheadLog.open(self.directory, segment_bytes=64 * 1024)
+        try:
+            for index, (hdr, txn) in enumerate(txns, 1):
+                yield wal.append(hdr.zxid, encode_txn(hdr, txn))
+                tree.apply(hdr, txn)
+                if index in snapshot_at:
+                    wal.roll()
+                    write_tree_snapshot(self.directory, tree, with_digest=True)
+        finally:
+            yield wal.close()
+
+    @defer.inlineCallbacks
+    def test_log_only(self):
+        """With no snapshot the whole log replays to the identical tree."""
+        tree = DataTree(extended_types=True)
+        yield self.log_and_apply(workload(2000), tree)
+        state = recover(self.directory, extended_types=True)
+        self.assertEqual(tree_state(state.tree), tree_state(tree))
+        self.assertEqual((state.snapshot_path, state.replayed), (None, 2000))
+
+    @defer.inlineCallbacks
+    def test_snapshot_plus_replay(self):
+        """The newest snapshot and the records after it give the identical digest."""
+        tree = DataTree(extended_types=True)
+        yield self.log_and_apply(workload(3000), tree, snapshot_at=(1000, 2000))
+        state = recover(self.directory, extended_types=True)
+        self.assertEqual(tree_state(state.tree), tree_state(tree))
+        self.assertEqual((state.snapshot_zxid, state.replayed), (2000, 1000))
+
+    @defer.inlineCallbacks
+    def test_damaged_newest_snapshot_falls_back(self):
+        """A damaged newest snapshot is skipped (and said so); an older one is used."""
+        tree = DataTree(extended_types=True)
+        yield self.log_and_apply(workload(3000), tree, snapshot_at=(1000, 2000))
+        _, newest = list_snapshots(self.directory)[-1]
+        with open(newest, "r+b") as snapshot_file:
+            snapshot_file.seek(HEADER_BYTES + 50)
+            snapshot_file.write(b"\x00\x01\x02")
+        state = recover(self.directory, extended_types=True)
+        self.assertEqual(tree_state(state.tree), tree_state(tree))
+        self.assertEqual((state.snapshot_zxid, state.replayed), (1000, 2000))
+        self.assertTrue(any("skipped damaged snapshot" in note for note in state.notes))
+        self.flushLoggedErrors()
+
+    @defer.inlineCallbacks
+    def test_torn_tail_cut_and_earlier_txns_kept(self):
+        """A partial last record is cut; every earlier txn is applied."""
+        txns = list(workload(500))
+        tree = DataTree(extended_types=True)
+        yield self.log_and_apply(txns[:499], tree)
+        yield self.log_and_apply(txns[499:], DataTree(extended_types=True))
+        _, last_segment = list_segments(self.directory)[-1]
+        (record,) = scan_segment(last_segment).records
+        os.truncate(last_segment, record.offset + RECORD_HEADER_BYTES + 3)
+        state = recover(self.directory, extended_types=True)
+        self.assertEqual(tree_state(state.tree), tree_state(tree))
+        self.assertTrue(any("cut torn tail" in note for note in state.notes))
+
+    @defer.inlineCallbacks
+    def test_corrupt_middle_stops(self):
+        """A bad checksum followed by good records stops recovery with file and offset."""
+        tree = DataTree(extended_types=True)
+        yield self.log_and_apply(workload(300), tree)
+        _, segment = list_segments(self.directory)[0]
+        records = scan_segment(segment).records
+        with open(segment, "r+b") as segment_file:
+            segment_file.seek(records[100].offset + RECORD_HEADER_BYTES + 1)
+            segment_file.write(b"\x99")
+        error = self.assertRaises(CorruptLogError, recover, self.directory)
+        self.assertEqual((error.path, error.offset), (segment, records[100].offset))
+
+    @defer.inlineCallbacks
+    def test_unfinished_snapshot_ignored(self):
+        """A crash while a snapshot was written leaves a temp file, which is dropped."""
+        tree = DataTree(extended_types=True)
+        yield self.log_and_apply(workload(400), tree)
+        temp = os.path.join(self.directory, "snapshot.0000000000000190.4242.tmp")
+        with open(temp, "wb") as temp_file:
+            temp_file.write(b"ZKRGSNAP" + bytes(100))
+        state = recover(self.directory, extended_types=True)
+        self.assertEqual(tree_state(state.tree), tree_state(tree))
+        self.assertFalse(os.path.exists(temp))
+
+    @defer.inlineCallbacks
+    def test_purged_log_with_damaged_snapshots_refused(self):
+        """Every snapshot damaged and the log's start purged: refuse, don't guess."""
+        tree = DataTree(extended_types=True)
+        yield self.log_and_apply(workload(600), tree, snapshot_at=(300,))
+        first_zxid, first_segment = list_segments(self.directory)[0]
+        os.remove(first_segment)
+        for _, path in list_snapshots(self.directory):
+            os.truncate(path, 100)
+        self.assertRaises(RecoveryError, recover, self.directory)
+        self.flushLoggedErrors()
+
+    def test_empty_directory(self) -> None:
+        """A new data directory is created and gives the fresh tree."""
+        directory = os.path.join(self.directory, "new")
+        state = recover(directory)
+        self.assertTrue(os.path.isdir(directory))
+        self.assertEqual(tree_state(state.tree), tree_state(DataTree()))
+        self.assertEqual(state.last_zxid, 0)
+
+    @defer.inlineCallbacks
+    def test_sessions_and_ephemerals_come_back(self):
+        """The session table and every session's ephemerals survive a restart."""
+        tree, _ = build_tree(1)
+        yield self.log_and_apply(workload(1500), tree)
+        state = recover(self.directory, extended_types=True)
+        self.assertTrue(tree.sessions)
+        self.assertEqual(state.tree.sessions, tree.sessions)
+        self.assertEqual(state.tree.ephemerals.keys(), tree.ephemerals.keys())
+
+
+class DurableStateTests(unittest.TestCase):
+    """open_durable_state feeds H2's DataServer: writes go through the WAL and survive."""
+
+    def setUp(self) -> None:
+        self.directory = self.mktemp()
+
+    def config(self, **overrides: object) -> ServerConfig:
+        return ServerConfig(data_dir=self.directory, **overrides)  # type: ignore[arg-type]
+
+    @defer.inlineCallbacks
+    def test_data_server_round_trip(self):
+        """Writes acknowledged by a DataServer on the WAL are there after a restart."""
+        from zkreg.data.messages import Request
+        from zkreg.data.server import DataServer
+        from zkreg.proto.records import ACL, CreateRequest, Id
+
+        clock = task.Clock()
+        state = open_durable_state(self.config(snap_count=10))
+        server = DataServer(self.config(), log=state.wal, clock=clock, tree=state.tree)
+        state.attach(server)
+        grant = yield server.create_session(30000)
+        acl = [ACL(perms=31, id=Id(scheme="world", id="anyone"))]
+        outcomes = yield defer.gatherResults(
+            [
+                server.submit(
+                    Request(grant.session_id, i, 1, CreateRequest(f"/n{i}", b"d%d" % i, acl, 0))
+                )
+                for i in range(40)
+            ]
+        )
+        self.assertEqual({outcome.err for outcome in outcomes}, {0})
+        yield state.snapshotter.stop()
+        digest = server.tree.digest()
+        yield state.close()
+
+        again = open_durable_state(self.config())
+        self.addCleanup(again.close)
+        restarted = DataServer(self.config(), log=again.wal, clock=clock, tree=again.tree)
+        self.assertEqual(restarted.tree.digest(), digest)
+        self.assertIn(grant.session_id, restarted.tree.sessions)
+        self.assertEqual(restarted.tree.get("/n7").data, b"d7")
