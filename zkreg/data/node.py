@@ -18,7 +18,8 @@ class Node:
     """
     A znode.  Kept small with C{__slots__}: a registry holds many of them.
 
-    @ivar data: the node's bytes (never L{None}: ZooKeeper's empty data is C{b""}).
+    @ivar data: the node's bytes, or L{None} when created with null data (a Java
+        client may; it reads back as null, and the system nodes hold C{b""}).
     @ivar acl: the node's ACL, a tuple of L{zkreg.proto.records.ACL}, shared between
         nodes with equal ACLs (see L{zkreg.data.tree.DataTree.intern_acl}).
     @ivar czxid: zxid of the create.
@@ -106,7 +107,7 @@ class Node:
             cversion=cversion,
             aversion=self.aversion,
             ephemeralOwner=owner,
-            dataLength=len(self.data),
+            dataLength=0 if self.data is None else len(self.data),
             numChildren=num_children,
             pzxid=self.pzxid,
         )
