@@ -43,7 +43,7 @@ pytestmark = pytest.mark.timeout(180)
 
 SEED = 20261124
 #: Hostile connections per run, and a wall-clock bound on the loop.
-FRAMES = 3000
+FRAMES = 4000
 TIME_BUDGET_S = 30.0
 #: Every this many connections, the victim session must still read and write.
 CHECK_EVERY = 250
@@ -102,6 +102,8 @@ class Attack:
     @ivar must_close: the server is required to hang up (e.g. a length over the limit).
     @ivar must_refuse_session: the first reply, if any, must be a refusal (timeOut 0):
         the handshake named another client's session with a wrong password.
+    @ivar linger: read the replies until the server goes quiet before closing, so the
+        server answers while the client is still there (most attacks hang up at once).
     """
 
     def __init__(
@@ -110,11 +112,13 @@ class Attack:
         payload: bytes,
         must_close: bool = False,
         must_refuse_session: bool = False,
+        linger: bool = False,
     ) -> None:
         self.name = name
         self.payload = payload
         self.must_close = must_close
         self.must_refuse_session = must_refuse_session
+        self.linger = linger
 
 
 def make_attack(rng: random.Random, victim_session: int) -> Attack:
@@ -140,12 +144,12 @@ def make_attack(rng: random.Random, victim_session: int) -> Attack:
         return Attack("request before handshake", rng.choice(sample_requests(rng)))
     if kind == 7:
         garbage = frame(rng.randbytes(rng.randrange(0, 100)))
-        return Attack("handshake then garbage frame", valid + garbage)
+        return Attack("handshake then garbage frame", valid + garbage, linger=rng.random() < 0.1)
     if kind == 8:
         mutated = b"".join(
             flip_bits(rng, r, rng.randrange(1, 4)) for r in rng.sample(sample_requests(rng), 3)
         )
-        return Attack("handshake then mutated requests", valid + mutated)
+        return Attack("handshake then mutated requests", valid + mutated, linger=rng.random() < 0.1)
     if kind == 9:
         whole = valid + b"".join(sample_requests(rng))
         return Attack("half frame then close", whole[: rng.randrange(len(valid) + 1, len(whole))])
@@ -160,6 +164,18 @@ def make_attack(rng: random.Random, victim_session: int) -> Attack:
     return Attack("random four letters", word)
 
 
+def _drain_until_quiet(conn: socket.socket, quiet: float = 0.05, limit: float = 1.0) -> None:
+    """Read until the server closes, stays silent for C{quiet} s, or C{limit} s pass."""
+    conn.settimeout(quiet)
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            if not conn.recv(65536):
+                return
+        except (TimeoutError, OSError):
+            return
+
+
 def deliver(port: int, attack: Attack) -> str | None:
     """
     Send one attack; for those with a required outcome, wait for it.
@@ -171,6 +187,8 @@ def deliver(port: int, attack: Attack) -> str | None:
             conn.sendall(attack.payload)
         except OSError:
             return None  # the server hung up mid-send: acceptable for any attack
+        if attack.linger:
+            _drain_until_quiet(conn)
         if not (attack.must_close or attack.must_refuse_session):
             return None
         received = bytearray()
