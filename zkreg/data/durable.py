@@ -2,11 +2,16 @@
 The durable data directory, put together: recovery at startup, the write-ahead log,
 and snapshots taken in a forked child every C{snap_count} transactions, with purging.
 
-L{open_durable_state} is the one call the data server's owner (C{zkreg.tap}) needs::
+L{open_durable_state} is the one call the process's assembly (C{zkreg.tap}) needs::
 
-    state = open_durable_state(config)          # recovers; raises on a damaged log
-    server = DataServer(..., tree=state.tree, log=state.wal)
-    state.attach(server)                          # snapshots follow its commits
+    durable = open_durable_state(config)   # recovers; raises on a damaged log
+    durable.service().setServiceParent(top)  # before the data server: stops after it
+    data_service, factory = build_standalone(config, log=durable.wal, tree=durable.tree)
+    durable.attach(data_service)             # snapshots follow its commits
+
+The data server re-arms every session of C{durable.tree.sessions} with its full
+timeout from the restart (ZooKeeper's behaviour), so ephemerals stay until their
+session reconnects or expires.
 
 Snapshots without a pause
 =========================
@@ -32,6 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from twisted.application import service
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -54,16 +60,22 @@ class SnapshotFailed(Exception):
     """The snapshot child did not finish (its exit status says how)."""
 
 
+try:
+    # Loaded now, in the parent: a dlopen in the forked child could wait forever on a
+    # loader lock some other thread held at the fork.
+    _LIBC_PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux
+    _LIBC_PRCTL = None
+
+
 def _die_with_parent(parent_pid: int) -> None:
     """
     In the snapshot child: be killed when the server dies, so a crash of the server
     is a crash of its snapshot too, never a snapshot finishing behind a restarted one.
     """
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
+    if _LIBC_PRCTL is None:
         return
+    _LIBC_PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent_pid:
         os._exit(3)
 
@@ -298,6 +310,13 @@ class DurableState:
         data_server.subscribe(self.snapshotter)  # type: ignore[attr-defined]
         self._attached.append(data_server)
 
+    def service(self) -> service.Service:
+        """
+        A service to add to the process's C{MultiService} I{before} the data server, so
+        that it stops after it: it waits for a running snapshot and closes the log.
+        """
+        return _DurableStateService(self)
+
     def close(self) -> defer.Deferred:
         """Stop snapshots, then flush and close the log."""
         for data_server in self._attached:
@@ -306,6 +325,17 @@ class DurableState:
                 unsubscribe(self.snapshotter)
         self._attached.clear()
         return self.snapshotter.stop().addCallback(lambda _: self.wal.close())
+
+
+class _DurableStateService(service.Service):
+    """Closes a L{DurableState} when the process stops."""
+
+    def __init__(self, state: DurableState) -> None:
+        self.state = state
+
+    def stopService(self) -> defer.Deferred:
+        service.Service.stopService(self)
+        return self.state.close()
 
 
 def open_durable_state(

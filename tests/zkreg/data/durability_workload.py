@@ -6,6 +6,7 @@ successful and failed multis, and closed sessions.
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator
 
@@ -160,3 +161,16 @@ def build_tree(count: int, seed: int = 7) -> tuple[DataTree, list[tuple[int, byt
         tree.apply(hdr, txn)
         records.append((hdr.zxid, encode_txn(hdr, txn)))
     return tree, records
+
+
+def scratch_directory(test_case) -> str:
+    """
+    A fresh temporary directory removed after the test (trial's C{mktemp} would put it
+    under the current directory, the repository root under pytest).
+    """
+    import shutil
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="zkreg-durability-")
+    test_case.addCleanup(shutil.rmtree, path, True)
+    return os.path.join(path, "data")

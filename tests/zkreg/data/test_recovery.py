@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 
-from durability_workload import build_tree, workload
+from durability_workload import build_tree, scratch_directory, workload
+from test_snapshot import tree_state
 from twisted.internet import defer, task
 from twisted.trial import unittest
 
-from test_snapshot import tree_state
 from zkreg.config import ServerConfig
 from zkreg.data.durable import open_durable_state
 from zkreg.data.recovery import RecoveryError, recover, write_tree_snapshot
@@ -31,7 +31,7 @@ from zkreg.data.wal import (
 
 class RecoveryTests(unittest.TestCase):
     def setUp(self) -> None:
-        self.directory = self.mktemp()
+        self.directory = scratch_directory(self)
         os.makedirs(self.directory)
 
     @defer.inlineCallbacks
@@ -155,7 +155,7 @@ class DurableStateTests(unittest.TestCase):
     """open_durable_state feeds H2's DataServer: writes go through the WAL and survive."""
 
     def setUp(self) -> None:
-        self.directory = self.mktemp()
+        self.directory = scratch_directory(self)
 
     def config(self, **overrides: object) -> ServerConfig:
         return ServerConfig(data_dir=self.directory, **overrides)  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from durability_workload import build_tree, workload
+from durability_workload import build_tree, scratch_directory, workload
 from twisted.internet import defer
 from twisted.trial import unittest
 
@@ -42,7 +42,7 @@ def tree_state(tree: DataTree) -> tuple:
 
 class RoundTripTests(unittest.TestCase):
     def setUp(self) -> None:
-        self.directory = self.mktemp()
+        self.directory = scratch_directory(self)
         os.makedirs(self.directory)
 
     def test_tree_round_trip(self) -> None:
@@ -92,7 +92,7 @@ class RoundTripTests(unittest.TestCase):
 
 class DamageTests(unittest.TestCase):
     def setUp(self) -> None:
-        self.directory = self.mktemp()
+        self.directory = scratch_directory(self)
         os.makedirs(self.directory)
         tree, _ = build_tree(300)
         self.path = write_tree_snapshot(self.directory, tree)
@@ -137,7 +137,7 @@ class DamageTests(unittest.TestCase):
 
 class ForkSnapshotTests(unittest.TestCase):
     def setUp(self) -> None:
-        self.directory = self.mktemp()
+        self.directory = scratch_directory(self)
         os.makedirs(self.directory)
 
     @defer.inlineCallbacks

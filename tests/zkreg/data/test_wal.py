@@ -10,6 +10,7 @@ import errno
 import os
 import threading
 
+from durability_workload import scratch_directory
 from twisted.internet import defer
 from twisted.trial import unittest
 from zope.interface.verify import verifyObject
@@ -41,7 +42,7 @@ class WalTestCase(unittest.TestCase):
     """Opens logs in a fresh directory and closes them after each test."""
 
     def setUp(self) -> None:
-        self.directory = self.mktemp()
+        self.directory = scratch_directory(self)
         os.makedirs(self.directory)
         self.logs: list[FileWriteAheadLog] = []
 
