@@ -143,7 +143,10 @@ def test_scenario(name: str, request: pytest.FixtureRequest) -> None:
     oracle, target = _servers(scn, request)
     expected, oracle_crash = run_scenario(scn, oracle)
     if oracle_crash:
-        pytest.fail(f"scenario {name} itself fails on ZooKeeper:\n{oracle_crash}")
+        pytest.fail(
+            f"scenario {name} itself fails on ZooKeeper:\n{oracle_crash}\n"
+            f"ZooKeeper log tail:\n{oracle.log_tail(3000)}"
+        )
     actual, target_crash = run_scenario(scn, target)
     differences = compare(expected, actual)
     _results.append((name, "pass" if not differences else "DIFFERS", differences, target_crash))

@@ -206,10 +206,14 @@ class Normaliser:
         if isinstance(value, SessionId):
             return self._session_token(value.value)
         if isinstance(value, str):
-            return value.replace(self.root, "<root>") if self.root else value
+            if not self.root:
+                return value
+            return value.replace(self.root, "<root>").replace(self.root[1:], "<root-name>")
         if isinstance(value, bytes):
             root = self.root.encode()
-            return value.replace(root, b"<root>") if root else value
+            if not root:
+                return value
+            return value.replace(root, b"<root>").replace(root[1:], b"<root-name>")
         if isinstance(value, dict):
             return {k: self._replace(v, ranks) for k, v in value.items()}
         if isinstance(value, list | tuple):

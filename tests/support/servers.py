@@ -29,6 +29,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 ZOOKEEPER_JAR = Path("/usr/share/java/zookeeper.jar")
 ZOOKEEPER_CONF_DIR = Path("/etc/zookeeper/conf")
+#: An SLF4J binding so ZooKeeper's log reaches the log file (Debian ships none on
+#: zookeeper.jar's manifest classpath, so ZooKeeper would log nothing).
+SLF4J_SIMPLE_JAR = Path("/usr/share/java/slf4j-simple.jar")
 
 #: How long a server may take to answer C{ruok} after it is spawned.
 START_DEADLINE_S = 60.0
@@ -141,7 +144,8 @@ class ServerProcess:
 
     def start(self, deadline_s: float = START_DEADLINE_S) -> None:
         """
-        Spawn the server and wait until it answers C{ruok}.
+        Spawn the server and wait until it answers C{ruok} with C{imok} and C{srvr}
+        without "not currently serving".
 
         @raise ServerStartError: when it exits or is not ready before the deadline;
             the process is killed and the log tail is in the message.
@@ -178,7 +182,10 @@ class ServerProcess:
             code = None if self._process is None else self._process.returncode
             raise ServerStartError(f"{self.name} exited with status {code}")
         try:
-            return four_letter(self.port, "ruok", timeout=1.0) == "imok"
+            if four_letter(self.port, "ruok", timeout=1.0) != "imok":
+                return False
+            # ZooKeeper answers ruok before its request pipeline runs; srvr tells.
+            return "not currently serving" not in four_letter(self.port, "srvr", timeout=1.0)
         except OSError:
             return False
 
@@ -275,7 +282,10 @@ class ZooKeeperOracle(ServerProcess):
         """
         The classpath zkEnv.sh uses; zookeeper.jar's manifest names its dependencies.
         """
-        return f"{ZOOKEEPER_CONF_DIR}:{ZOOKEEPER_JAR}"
+        entries = [str(ZOOKEEPER_CONF_DIR), str(ZOOKEEPER_JAR)]
+        if SLF4J_SIMPLE_JAR.exists():
+            entries.append(str(SLF4J_SIMPLE_JAR))
+        return ":".join(entries)
 
     def write_config(self) -> None:
         """Write zoo.cfg for this instance."""
@@ -303,6 +313,8 @@ class ZooKeeperOracle(ServerProcess):
             "-Dzookeeper.4lw.commands.whitelist=*",
             "-Dzookeeper.admin.enableServer=false",
             f"-Dzookeeper.log.dir={self.workdir}",
+            "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
+            "-Dorg.slf4j.simpleLogger.showDateTime=true",
         ]
         if self.super_digest:
             jvm.append(f"-Dzookeeper.DigestAuthenticationProvider.superDigest={self.super_digest}")

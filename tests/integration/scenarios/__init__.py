@@ -3,7 +3,16 @@ The differential scenarios, one module per area; importing this package register
 them all in L{tests.support.differential.SCENARIOS}.
 """
 
-from tests.integration.scenarios import nodes  # noqa: F401
+from tests.integration.scenarios import (  # noqa: F401
+    acl,
+    containers_ttl,
+    multi,
+    nodes,
+    paths,
+    sessions,
+    special,
+    watches,
+)
 from tests.support.differential import SCENARIOS
 
 __all__ = ["SCENARIOS"]
