@@ -177,8 +177,6 @@ class _Block:
     @ivar lines: generated source lines.
     @ivar indent: the indentation of this block.
     @ivar run: pending fixed-size items, C{(fmt, expression-or-target)}.
-    @ivar deferred: decoder statements that need the pending run read first
-        (constructors of nested records whose fields are in the run).
     """
 
     def __init__(self, gen: _Generator, indent: str) -> None:
@@ -186,7 +184,6 @@ class _Block:
         self.lines: list[str] = []
         self.indent = indent
         self.run: list[tuple[str, str]] = []
-        self.deferred: list[str] = []
 
     def emit(self, line: str) -> None:
         self.lines.append(self.indent + line)
@@ -213,9 +210,6 @@ class _Block:
             self.emit(f"{targets}, = {unpacker}.unpack_from(_buf, _off)")
             self.emit(f"_off += {struct.calcsize('>' + fmt)}")
             self.run = []
-        for line in self.deferred:
-            self.emit(line)
-        self.deferred = []
 
 
 class _Generator:
@@ -229,6 +223,7 @@ class _Generator:
         self.encoding = encoding
         self.namespace: dict[str, Any] = {
             "DecodeError": DecodeError,
+            "_new": object.__new__,
             "_INT_STRUCT": _INT_STRUCT,
         }
         self._structs: dict[str, str] = {}
@@ -301,7 +296,11 @@ class _Generator:
     def decode(self, block: _Block, jtype: Any, target: str) -> None:
         """
         Generate the reading of a value of type C{jtype} from C{_buf} at C{_off} into
-        the local C{target}.  Nested records are built once their run is read.
+        C{target}, a local or an attribute of a record being filled in.
+
+        Records are made empty (C{object.__new__}) and their slots assigned as the
+        fields are read, which lets a run of fixed-size fields unpack straight into
+        the slots of the record and of nested records alike.
         """
         if isinstance(jtype, VectorType):
             count = self.temp("n")
@@ -317,13 +316,15 @@ class _Generator:
             if min_size:
                 inner.emit(f"if {count} * {min_size} > _end - _off:")
                 inner.emit(f"    raise DecodeError('vector count %d past the end' % {count})")
-            inner.emit(f"{target} = []")
+            items = self.temp("l")
+            inner.emit(f"{items} = []")
+            inner.emit(f"{target} = {items}")
             element = self.temp("e")
             inner.emit(f"for _ in range({count}):")
             body = inner.child()
             self.decode(body, jtype.element, element)
             body.flush_decode()
-            body.emit(f"{target}.append({element})")
+            body.emit(f"{items}.append({element})")
             inner.lines.extend(body.lines)
             block.lines.extend(inner.lines)
         elif isinstance(jtype, OptionalType):
@@ -354,40 +355,12 @@ class _Generator:
             block.emit(f"    _off = {stop}")
         elif isinstance(jtype, JuteType):
             block.run.append((jtype.fmt or "", target))
-        elif not block.run and _flat_fixed(jtype):
-            # A record of fixed-size primitives only, starting a run: build it straight
-            # from the unpacked tuple (saves a local and an argument per field).
-            unpacker = self.struct_for(_flat_format(jtype))
-            block.emit(f"{target} = {self.bind(jtype)}(*{unpacker}.unpack_from(_buf, _off))")
-            block.emit(f"_off += {unpacker}.size")
         else:
-            parts = []
-            for _name, ftype in jtype._fields:
-                part = self.temp("f")
-                self.decode(block, ftype, part)
-                parts.append(part)
-            cls_name = self.bind(jtype)
-            construct = f"{target} = {cls_name}({', '.join(parts)})"
-            if block.run:
-                block.deferred.append(construct)
-            else:
-                block.emit(construct)
-
-
-def _flat_fixed(record_class: Any) -> bool:
-    """
-    Whether a record's fields are all fixed-size primitives (Stat, headers, ...).
-    """
-    return bool(record_class._fields) and all(
-        isinstance(ftype, JuteType)
-        and ftype.fmt is not None
-        and not isinstance(ftype, OptionalType)
-        for _, ftype in record_class._fields
-    )
-
-
-def _flat_format(record_class: Any) -> str:
-    return "".join(ftype.fmt for _, ftype in record_class._fields)
+            record = self.temp("r")
+            block.emit(f"{record} = _new({self.bind(jtype)})")
+            block.emit(f"{target} = {record}")
+            for name, ftype in jtype._fields:
+                self.decode(block, ftype, f"{record}.{name}")
 
 
 def _compile(source: str, namespace: dict[str, Any], name: str, filename: str) -> Any:
@@ -413,11 +386,12 @@ def _build_codec(cls: type, fields: tuple) -> dict[str, Any]:
         last = top.lines[-1].replace("_out += ", "return ", 1)
         ser_src = "def serialize(self):\n" + "\n".join(top.lines[:-1] + [last]) + "\n"
     else:
+        # The same body over a fresh buffer: no second call on the hot path.
         ser_src = (
             "def serialize(self):\n"
             "    _out = bytearray()\n"
-            "    self._serialize_into(_out)\n"
-            "    return bytes(_out)\n"
+            + "\n".join(top.lines or ["    pass"])
+            + "\n    return bytes(_out)\n"
         )
     methods = {
         "_serialize_into": _compile(into_src, enc.namespace, "_serialize_into", filename),
@@ -431,19 +405,11 @@ def _build_codec(cls: type, fields: tuple) -> dict[str, Any]:
     body = _Block(dec, "        ")
     dec.namespace["_cls"] = cls
     dec.namespace["struct_error"] = struct.error
-    if _flat_fixed(cls):
-        unpacker = dec.struct_for(_flat_format(cls))
-        body.emit(f"_rec = _cls(*{unpacker}.unpack_from(_buf, _off))")
-        body.emit(f"_off += {unpacker}.size")
-        result = "_rec"
-    else:
-        targets = []
-        for name, ftype in fields:
-            target = dec.temp("f") + "_" + name
-            dec.decode(body, ftype, target)
-            targets.append(target)
-        body.flush_decode()
-        result = f"_cls({', '.join(targets)})"
+    body.emit("_rec = _new(_cls)")
+    for name, ftype in fields:
+        dec.decode(body, ftype, f"_rec.{name}")
+    body.flush_decode()
+    result = "_rec"
     body_src = (
         "    try:\n"
         + "\n".join(body.lines or ["        pass"])
