@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import select
+import statistics
 import subprocess
 import sys
 import time
@@ -94,14 +95,28 @@ class Row:
 
     @ivar label: what is measured, with its unit.
     @ivar higher_is_better: whether a larger figure is the better one.
-    @ivar figures: server name -> the figure.
+    @ivar figures: server name -> the figure of each repetition (the median is shown).
     @ivar cpu: server name -> C{(client %, server %)} over the measured window.
     """
 
     label: str
     higher_is_better: bool
-    figures: dict[str, float] = field(default_factory=dict)
-    cpu: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    figures: dict[str, list[float]] = field(default_factory=dict)
+    cpu: dict[str, list[tuple[float | None, float | None]]] = field(default_factory=dict)
+
+    def figure(self, server: str) -> float | None:
+        """@return: the median over repetitions of C{server}'s figure, or None."""
+        values = self.figures.get(server)
+        return statistics.median(values) if values else None
+
+    def cpu_cell(self, server: str) -> str:
+        """@return: median client and server CPU %, as C{"client/server"}."""
+        samples = [c for c in self.cpu.get(server, []) if c[0] is not None and c[1] is not None]
+        if not samples:
+            return "-"
+        client = statistics.median(c[0] for c in samples)  # type: ignore[misc]
+        srv = statistics.median(c[1] for c in samples)  # type: ignore[misc]
+        return f"{client:.0f}/{srv:.0f}"
 
 
 def _log(message: str) -> None:
@@ -214,8 +229,10 @@ def run_workloads(
 
     def add(key: str, label: str, higher: bool, value: float, result: dict[str, Any]) -> None:
         row = rows.setdefault(key, Row(label, higher))
-        row.figures[server.name] = value
-        row.cpu[server.name] = (result.get("client_cpu_pct"), result.get("server_cpu_pct"))
+        row.figures.setdefault(server.name, []).append(value)
+        row.cpu.setdefault(server.name, []).append(
+            (result.get("client_cpu_pct"), result.get("server_cpu_pct"))
+        )
 
     if "memory" in only:
         _log(f"[{server.name}] memory: {params.idle_sessions} idle sessions")
@@ -308,11 +325,27 @@ def run_workloads(
     return raw
 
 
-def make_server(name: str) -> ServerProcess:
-    """@return: an unstarted server of the benchmark's configuration."""
+class _BenchZkreg(ZkregServer):
+    """
+    The test launcher's zkreg, minus C{-n} and C{--pidfile=}: those are C{twistd}
+    options that C{python -m twisted} (the C{twist} runner, which never daemonizes)
+    rejects.  A no-op once the launcher stops passing them.
+    """
+
+    def command(self) -> list[str]:
+        return [arg for arg in super().command() if arg not in ("-n", "--pidfile=")]
+
+
+def make_server(name: str, fsync: bool = True) -> ServerProcess:
+    """
+    @param fsync: sync writes to disk before acknowledging them (both servers'
+        default); off means ZooKeeper's forceSync=no and zkreg's --no-fsync.
+    @return: an unstarted server of the benchmark's configuration.
+    """
     if name == "zookeeper":
-        return ZooKeeperOracle(extra_jvm_args=ZOOKEEPER_BENCH_JVM_ARGS)
-    return ZkregServer(extra_args=ZKREG_BENCH_ARGS)
+        config = {} if fsync else {"forceSync": "no"}
+        return ZooKeeperOracle(extra_config=config, extra_jvm_args=ZOOKEEPER_BENCH_JVM_ARGS)
+    return _BenchZkreg(extra_args=ZKREG_BENCH_ARGS + (() if fsync else ("--no-fsync",)))
 
 
 def _fmt(value: float | None) -> str:
@@ -334,15 +367,11 @@ def render(rows: dict[str, Row], servers: list[str]) -> str:
     header += [f"cpu% cli/srv {name}" for name in servers]
     lines = [header]
     for row in rows.values():
-        cells = [row.label] + [_fmt(row.figures.get(name)) for name in servers]
+        cells = [row.label] + [_fmt(row.figure(name)) for name in servers]
         if servers == ["zookeeper", "zkreg"]:
-            zk, ours = row.figures.get("zookeeper"), row.figures.get("zkreg")
+            zk, ours = row.figure("zookeeper"), row.figure("zkreg")
             cells.append(f"{ours / zk:.2f}" if zk and ours is not None else "-")
-        for name in servers:
-            client, srv = row.cpu.get(name, (None, None))
-            cells.append(
-                "-" if client is None else f"{client:.0f}/{srv:.0f}" if srv is not None else "-"
-            )
+        cells += [row.cpu_cell(name) for name in servers]
         lines.append(cells)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     out = []
@@ -360,7 +389,7 @@ def render(rows: dict[str, Row], servers: list[str]) -> str:
 
 METHOD = """\
 Method: each server runs alone on 127.0.0.1 (ZooKeeper 3.8.0 standalone, JVM with G1 and
--Xmx1g, forceSync=yes; zkreg via twistd, fsync on), started by tests/support/servers.py.
+-Xmx1g; zkreg via twistd), {durability}, started by tests/support/servers.py.
 Load comes from bench/loadclient.py: one asyncio process speaking the raw protocol
 (pre-encoded frames, only the xid patched, only reply headers parsed), separate from
 the server process, so on this {cores}-core machine each side has a core. cpu% columns
@@ -385,6 +414,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--window", type=int, help="requests in flight per pipelined session [default: 64]"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run everything N times, alternating servers; the table shows medians",
+    )
+    parser.add_argument(
+        "--no-fsync",
+        action="store_true",
+        help="acknowledge writes before syncing them (ZooKeeper forceSync=no, zkreg --no-fsync)",
     )
     parser.add_argument(
         "--profile",
@@ -413,23 +453,33 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, Row] = {}
     raw: dict[str, Any] = {"params": params.__dict__, "servers": {}}
     started = time.monotonic()
-    for name in servers:
-        reason = unavailable_reason(name)
-        if reason is not None:
-            _log(f"skipping {name}: {reason}")
-            continue
-        server = make_server(name)
-        try:
-            _log(f"starting {name} on port {server.port}")
-            server.start()
-            raw["servers"][name] = run_workloads(server, params, only, rows, profile_dir)
-        finally:
-            server.cleanup()
+    # Servers alternate within each repetition, so a burst of load from elsewhere on
+    # the machine hits both rather than one.
+    for repetition in range(options.repeat):
+        for name in servers:
+            reason = unavailable_reason(name)
+            if reason is not None:
+                _log(f"skipping {name}: {reason}")
+                continue
+            server = make_server(name, fsync=not options.no_fsync)
+            try:
+                _log(f"starting {name} on port {server.port} (repetition {repetition + 1})")
+                server.start()
+                result = run_workloads(server, params, only, rows, profile_dir)
+                raw["servers"].setdefault(name, []).append(result)
+            finally:
+                server.cleanup()
     raw["seconds"] = time.monotonic() - started
-    print(METHOD.format(cores=os.cpu_count()))
+    durability = (
+        "writes acknowledged before fsync (forceSync=no, --no-fsync)"
+        if options.no_fsync
+        else "each server's default durability (ZooKeeper forceSync=yes)"
+    )
+    print(METHOD.format(cores=os.cpu_count(), durability=durability))
     print()
     print(render(rows, servers))
-    print(f"\n({'quick' if options.quick else 'full'} run, {raw['seconds']:.0f} s)")
+    kind = "quick" if options.quick else "full"
+    print(f"\n({kind} run, {options.repeat} repetition(s), medians shown, {raw['seconds']:.0f} s)")
     if options.json:
         with open(options.json, "w") as out:
             json.dump(raw, out, indent=2)
