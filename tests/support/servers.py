@@ -296,7 +296,6 @@ class ZooKeeperOracle(ServerProcess):
             "clientPortAddress": "127.0.0.1",
             "4lw.commands.whitelist": "*",
             "admin.enableServer": "false",
-            "maxClientCnxns": "0",
         }
         settings.update(self.extra_config)
         self.config_path.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
@@ -330,7 +329,8 @@ class ZooKeeperOracle(ServerProcess):
 
 class ZkregServer(ServerProcess):
     """
-    zkreg started with C{python -m twisted zkreg} from the repository root.
+    zkreg started as C{twistd -n --pidfile= zkreg ...} (twistd run by this Python)
+    from the repository root.
 
     @ivar extra_args: further C{zkreg} options passed through (e.g. a super digest).
     """
@@ -353,8 +353,10 @@ class ZkregServer(ServerProcess):
     def command(self) -> list[str]:
         argv = [
             sys.executable,
-            "-m",
-            "twisted",
+            "-c",
+            # twistd as a module: "python -m twisted" is the newer "twist" runner,
+            # which has no -n/--pidfile.
+            "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()",
             "-n",
             "--pidfile=",
             "zkreg",
