@@ -1,0 +1,76 @@
+"""
+Znode path rules and the chroot mapping between client and server paths.
+"""
+
+from __future__ import annotations
+
+
+def validate_path(path: str, sequential: bool = False) -> None:
+    """
+    Check a path the way ZooKeeper's C{PathUtils.validatePath} does.
+
+    @param sequential: a sequential create may end with C{/} (the server appends the
+        sequence number to the name it is given, which may be empty).
+    @raise ValueError: describing what is wrong.
+    """
+    if not isinstance(path, str) or not path:
+        raise ValueError("Path must not be empty")
+    if path[0] != "/":
+        raise ValueError(f"Path must start with / character: {path!r}")
+    if len(path) == 1:
+        return
+    if path.endswith("/") and not sequential:
+        raise ValueError(f"Path must not end with / character: {path!r}")
+    segments = path[1:].split("/")
+    if sequential and path.endswith("/"):
+        segments = segments[:-1]
+    for segment in segments:
+        if segment == "":
+            raise ValueError(f"empty node name specified in {path!r}")
+        if segment in (".", ".."):
+            raise ValueError(f"relative paths not allowed: {path!r}")
+    for char in path:
+        code = ord(char)
+        if (
+            code == 0
+            or 0x1 <= code <= 0x1F
+            or 0x7F <= code <= 0x9F
+            or 0xD800 <= code <= 0xF8FF
+            or 0xFFF0 <= code <= 0xFFFF
+        ):
+            raise ValueError(f"invalid character \\u{code:04x} in {path!r}")
+
+
+class Chroot:
+    """
+    Maps paths between the application's view (relative to the chroot) and the
+    server's (absolute).
+
+    @ivar prefix: the chroot, e.g. C{"/app"}, or C{""} for none.
+    """
+
+    def __init__(self, chroot: str | None) -> None:
+        self.prefix = chroot or ""
+
+    def to_server(self, client_path: str) -> str:
+        """
+        @return: the server path of C{client_path}.
+        """
+        if not self.prefix:
+            return client_path
+        if client_path == "/":
+            return self.prefix
+        return self.prefix + client_path
+
+    def to_client(self, server_path: str) -> str:
+        """
+        @return: the application's path for C{server_path} (as ZooKeeper's client does:
+            the chroot itself becomes C{/}, a path under it loses the prefix).
+        """
+        if not self.prefix:
+            return server_path
+        if server_path == self.prefix:
+            return "/"
+        if server_path.startswith(self.prefix + "/"):
+            return server_path[len(self.prefix) :]
+        return server_path

@@ -1,0 +1,62 @@
+"""
+Framing of the ZooKeeper client protocol on one TCP connection.
+
+Every packet in either direction is a 4-byte big-endian length and that many bytes.
+This protocol only frames: it hands each frame to its owner (the session,
+L{curatorish.connection.session.ZooKeeperConnection}), which knows what the frame
+means at this point of the conversation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.protocols.basic import Int32StringReceiver
+from twisted.python.failure import Failure
+
+#: The largest frame accepted from a server (ZooKeeper's client allows 0xfffff by
+#: default; children lists of big directories exceed that, so be generous).
+MAX_FRAME_LENGTH = 64 * 1024 * 1024
+
+
+class ClientProtocol(Int32StringReceiver):
+    """
+    One connection to one server, on behalf of one session.
+
+    @ivar owner: gets C{_protocol_connected(self)}, C{_frame_received(self, frame)} and
+        C{_protocol_lost(self, reason)}.
+    @ivar peer: the C{(host, port)} this connection went to, for logs.
+    """
+
+    MAX_LENGTH = MAX_FRAME_LENGTH
+
+    def __init__(self, owner: Any, peer: tuple[str, int]) -> None:
+        self.owner = owner
+        self.peer = peer
+
+    def connectionMade(self) -> None:
+        self.owner._protocol_connected(self)
+
+    def stringReceived(self, frame: bytes) -> None:
+        self.owner._frame_received(self, frame)
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        self.owner._protocol_lost(self, reason)
+
+    def lengthLimitExceeded(self, length: int) -> None:
+        # A frame this long is a broken stream, not a reply: start over elsewhere.
+        if self.transport is not None:
+            self.transport.abortConnection()
+
+    def send_frame(self, frame: bytes) -> None:
+        """
+        Write one length-prefixed frame.
+        """
+        self.sendString(frame)
+
+    def abort(self) -> None:
+        """
+        Drop the connection now, without waiting for buffered data.
+        """
+        if self.transport is not None:
+            self.transport.abortConnection()

@@ -1,0 +1,1293 @@
+"""
+A ZooKeeper client session over Twisted: Java's C{ClientCnxn} and C{ZooKeeper} in one
+object, on L{zkreg.proto}.
+
+One L{ZooKeeperConnection} holds one session at a time on one of the servers of its
+connect string.  It:
+
+  - connects to the servers in shuffled order, performs the handshake (asking for
+    read-only mode when allowed) and keeps the negotiated session timeout;
+  - pings when a third of that timeout passes without sending, and gives up on a
+    server that says nothing for two thirds of it (then tries the next one with the
+    same session id and password, so the session, its ephemerals and watches survive);
+  - replays its auth infos and re-registers its watches (C{setWatches}, or
+    C{setWatches2} when there are persistent ones) on every new connection;
+  - when the server says the session expired, reports C{EXPIRED}, drops every watch
+    and, like Curator (which makes a new C{ZooKeeper} handle), starts a new session;
+  - answers every operation of the protocol with a Deferred, failing with the
+    L{curatorish.errors} class of the reply's error code; a request not answered
+    within the request timeout fails with L{errors.RequestTimeoutError} and, because
+    replies come in order, costs the connection, as in Java.
+
+Paths given and returned are the application's: the chroot is added on the way out
+and removed on the way in.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from twisted.internet import defer
+from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
+from twisted.internet.interfaces import IDelayedCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from curatorish import errors
+from curatorish.connection import ops as multi_ops
+from curatorish.connection.hosts import HostRotation, parse_connect_string
+from curatorish.connection.paths import Chroot, validate_path
+from curatorish.connection.protocol import ClientProtocol
+from curatorish.connection.watches import (
+    CHILD,
+    DATA,
+    EXIST,
+    PERSISTENT,
+    PERSISTENT_RECURSIVE,
+    WatchedEvent,
+    Watcher,
+    WatchManager,
+)
+from zkreg.proto import multi as multi_codec
+from zkreg.proto.consts import (
+    OPEN_ACL_UNSAFE,
+    PROTOCOL_VERSION,
+    AddWatchMode,
+    CreateMode,
+    Err,
+    EventType,
+    KeeperState,
+    OpCode,
+    WatcherType,
+    Xid,
+)
+from zkreg.proto.jute import DecodeError, Record
+from zkreg.proto.records import (
+    AddWatchRequest,
+    AuthPacket,
+    CheckVersionRequest,
+    CheckWatchesRequest,
+    ConnectRequest,
+    ConnectResponse,
+    Create2Response,
+    CreateRequest,
+    CreateResponse,
+    CreateTTLRequest,
+    DeleteRequest,
+    ExistsRequest,
+    ExistsResponse,
+    GetACLRequest,
+    GetACLResponse,
+    GetAllChildrenNumberRequest,
+    GetAllChildrenNumberResponse,
+    GetChildren2Request,
+    GetChildren2Response,
+    GetChildrenRequest,
+    GetChildrenResponse,
+    GetDataRequest,
+    GetDataResponse,
+    GetEphemeralsRequest,
+    GetEphemeralsResponse,
+    RemoveWatchesRequest,
+    ReplyHeader,
+    RequestHeader,
+    SetACLRequest,
+    SetACLResponse,
+    SetDataRequest,
+    SetDataResponse,
+    SetWatches,
+    SetWatches2,
+    Stat,
+    SyncRequest,
+    SyncResponse,
+    WatcherEvent,
+    WhoAmIResponse,
+)
+
+_log = Logger()
+
+#: The largest TTL ZooKeeper accepts (C{EphemeralType.TTL.maxValue()}: 2**40 - 1 ms).
+MAX_TTL_MS = (1 << 40) - 1
+
+#: The node ZooKeeper's C{getConfig} reads; never under the chroot.
+CONFIG_NODE = "/zookeeper/config"
+
+#: Java splits setWatches into batches of about this many path characters.
+SET_WATCHES_MAX_LENGTH = 128 * 1024
+
+_MAX_XID = 2**31 - 1
+
+
+class ClientState(enum.Enum):
+    """
+    The wire-level state of the client (Java's C{ZooKeeper.States} with the events
+    that move between them).
+
+      - C{CONNECTING}: looking for a server (no session yet, or a new one after expiry).
+      - C{CONNECTED} / C{CONNECTED_READ_ONLY}: a session is established on a server.
+      - C{DISCONNECTED}: the connection to the server was lost; trying the others
+        with the same session (Curator calls this SUSPENDED).
+      - C{EXPIRED}: the server said the session is gone (a new one follows when
+        C{renew_expired_session}).
+      - C{AUTH_FAILED}: the server refused our credentials; nothing more is sent.
+      - C{CLOSED}: closed by the application.
+    """
+
+    CONNECTING = "CONNECTING"
+    CONNECTED = "CONNECTED"
+    CONNECTED_READ_ONLY = "CONNECTED_READ_ONLY"
+    DISCONNECTED = "DISCONNECTED"
+    EXPIRED = "EXPIRED"
+    AUTH_FAILED = "AUTH_FAILED"
+    CLOSED = "CLOSED"
+
+    @property
+    def is_connected(self) -> bool:
+        return self in (ClientState.CONNECTED, ClientState.CONNECTED_READ_ONLY)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (ClientState.AUTH_FAILED, ClientState.CLOSED)
+
+    @property
+    def keeper_state(self) -> KeeperState:
+        """
+        The C{Watcher.Event.KeeperState} Java reports for this state.
+        """
+        return {
+            ClientState.CONNECTED: KeeperState.SyncConnected,
+            ClientState.CONNECTED_READ_ONLY: KeeperState.ConnectedReadOnly,
+            ClientState.EXPIRED: KeeperState.Expired,
+            ClientState.AUTH_FAILED: KeeperState.AuthFailed,
+            ClientState.CLOSED: KeeperState.Closed,
+        }.get(self, KeeperState.Disconnected)
+
+
+class _Packet:
+    """
+    One request on its way: encoded body, how to read its reply, and its Deferred.
+    """
+
+    __slots__ = ("opcode", "body", "complete", "deferred", "path", "xid", "timer")
+
+    def __init__(
+        self,
+        opcode: int,
+        body: bytes,
+        complete: Callable[[int, bytes, int], Any],
+        path: str | None,
+    ) -> None:
+        self.opcode = opcode
+        self.body = body
+        self.complete = complete
+        self.deferred: defer.Deferred[Any] = defer.Deferred()
+        self.path = path
+        self.xid = 0
+        self.timer: IDelayedCall | None = None
+
+    def fail(self, error: BaseException) -> None:
+        self._stop_timer()
+        if not self.deferred.called:
+            self.deferred.errback(Failure(error))
+
+    def succeed(self, result: Any) -> None:
+        self._stop_timer()
+        if not self.deferred.called:
+            self.deferred.callback(result)
+
+    def _stop_timer(self) -> None:
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
+        self.timer = None
+
+
+def _record_encoder(record: Record) -> bytes:
+    return record.serialize()
+
+
+class ZooKeeperConnection:
+    """
+    One ZooKeeper session, kept alive across connections and servers.
+
+    @ivar state: the current L{ClientState}.
+    @ivar session_id: the session id (0 before the first handshake).
+    @ivar session_password: the session password (16 zero bytes before).
+    @ivar negotiated_timeout_ms: the session timeout the server granted (0 before).
+    @ivar last_zxid: the highest zxid seen in a reply, sent on reconnect so that the
+        server never serves us older state.
+    @ivar chroot: the chroot mapping.
+    @ivar connected_peer: the C{(host, port)} of the current server, or L{None}.
+    """
+
+    def __init__(
+        self,
+        connect_string: str,
+        reactor: Any = None,
+        session_timeout_ms: int = 60_000,
+        can_be_read_only: bool = False,
+        request_timeout_ms: int | None = None,
+        renew_expired_session: bool = True,
+        reconnect_delay_ms: int = 1000,
+        session_id: int = 0,
+        session_password: bytes | None = None,
+        random_source: random.Random | None = None,
+    ) -> None:
+        """
+        @param connect_string: C{"host:port,host:port/chroot"}.
+        @param session_timeout_ms: the timeout asked for in the handshake.
+        @param can_be_read_only: ask for read-only mode (a server cut off from its
+            quorum then still serves reads).
+        @param request_timeout_ms: fail a request not answered in this time (and drop
+            the connection); L{None} waits as long as the connection lives.
+        @param renew_expired_session: after an expiry, start a new session (Curator's
+            behaviour) instead of staying C{EXPIRED}.
+        @param reconnect_delay_ms: the pause after every server has been tried.
+        @param session_id: join an existing session (with its password) instead of
+            creating one: what Curator's C{KillSession} and the testing server use.
+        """
+        if reactor is None:
+            from twisted.internet import reactor as default_reactor
+
+            reactor = default_reactor
+        self.reactor = reactor
+        parsed = parse_connect_string(connect_string)
+        self.connect_string = parsed
+        self.chroot = Chroot(parsed.chroot)
+        self._random = random_source or random.Random()
+        self._hosts = HostRotation(parsed.hosts, self._random)
+        self.session_timeout_ms = session_timeout_ms
+        self.can_be_read_only = can_be_read_only
+        self.request_timeout_ms = request_timeout_ms
+        self.renew_expired_session = renew_expired_session
+        self.reconnect_delay_ms = reconnect_delay_ms
+
+        self.state = ClientState.CONNECTING
+        self.session_id = session_id
+        self.session_password = session_password or b"\x00" * 16
+        self.negotiated_timeout_ms = 0
+        self.last_zxid = 0
+        self.connected_peer: tuple[str, int] | None = None
+
+        self.watches = WatchManager()
+        self._auth_infos: list[tuple[str, bytes]] = []
+        self._state_listeners: list[Callable[[ClientState], Any]] = []
+        self._protocol: ClientProtocol | None = None
+        self._attempt_generation = 0
+        self._started = False
+        self._closing = False
+        self._xid = 1
+        self._outgoing: deque[_Packet] = deque()
+        self._pending: deque[_Packet] = deque()
+        self._auth_waiters: deque[defer.Deferred[None]] = deque()
+        self._close_waiters: list[defer.Deferred[None]] = []
+        self._connect_timer: IDelayedCall | None = None
+        self._reconnect_timer: IDelayedCall | None = None
+        self._ping_timer: IDelayedCall | None = None
+        self._read_timer: IDelayedCall | None = None
+        self._connected_waiters: list[defer.Deferred[bool]] = []
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """
+        Start connecting (returns at once; see L{wait_connected}).
+        """
+        if self._started:
+            return
+        self._started = True
+        self._attempt()
+
+    def close(self, timeout_s: float = 5.0) -> defer.Deferred[None]:
+        """
+        Close the session (a closeSession request, so ephemerals go at once) and stop.
+
+        @param timeout_s: how long to wait for the server's answer before dropping the
+            connection anyway.
+        @return: a Deferred firing when closed.
+        """
+        if self.state is ClientState.CLOSED:
+            return defer.succeed(None)
+        done: defer.Deferred[None] = defer.Deferred()
+        self._close_waiters.append(done)
+        if self._closing:
+            return done
+        self._closing = True
+        self._cancel_reconnect()
+        if self.state.is_connected and self._protocol is not None:
+            packet = self._packet(OpCode.closeSession, b"", self._complete_empty, None)
+            self._send_packet(packet)
+            timer = self.reactor.callLater(timeout_s, self._finish_close)
+            packet.deferred.addBoth(lambda _: self._finish_close(timer))
+        else:
+            self._finish_close()
+        return done
+
+    def _finish_close(self, timer: IDelayedCall | None = None) -> None:
+        if timer is not None and timer.active():
+            timer.cancel()
+        if self.state is ClientState.CLOSED:
+            return
+        self._stop_timers()
+        self._fail_all(errors.ConnectionClosedError())
+        self._set_state(ClientState.CLOSED)
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None:
+            protocol.abort()
+        waiters, self._close_waiters = self._close_waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    def add_state_listener(self, listener: Callable[[ClientState], Any]) -> None:
+        """
+        Call C{listener(state)} on every state change, synchronously (the framework's
+        state manager queues them for applications).
+        """
+        self._state_listeners.append(listener)
+
+    def remove_state_listener(self, listener: Callable[[ClientState], Any]) -> None:
+        if listener in self._state_listeners:
+            self._state_listeners.remove(listener)
+
+    @property
+    def is_connected(self) -> bool:
+        return self.state.is_connected
+
+    def wait_connected(self, timeout_s: float | None = None) -> defer.Deferred[bool]:
+        """
+        @return: a Deferred firing C{True} once connected, C{False} on timeout or
+            when the connection ends for good.
+        """
+        if self.state.is_connected:
+            return defer.succeed(True)
+        if self.state.is_terminal:
+            return defer.succeed(False)
+        waiter: defer.Deferred[bool] = defer.Deferred()
+        self._connected_waiters.append(waiter)
+        if timeout_s is not None:
+            timer = self.reactor.callLater(timeout_s, self._give_up_waiter, waiter)
+            waiter.addBoth(lambda result: (timer.cancel() if timer.active() else None, result)[1])
+        return waiter
+
+    def _give_up_waiter(self, waiter: defer.Deferred[bool]) -> None:
+        if waiter in self._connected_waiters:
+            self._connected_waiters.remove(waiter)
+            waiter.callback(False)
+
+    def inject_session_expiration(self) -> None:
+        """
+        Act as if the server had expired the session (Java's
+        C{Testable.injectSessionExpiration}; Curator's simulated expiration).
+        """
+        if self.state.is_terminal:
+            return
+        self._session_expired()
+
+    def drop_connection(self) -> None:
+        """
+        Drop the current connection (the session stays; we reconnect).  For tests and
+        for the connection-loss injection of the framework.
+        """
+        if self._protocol is not None:
+            self._protocol.abort()
+
+    # -- connecting -------------------------------------------------------------------
+
+    def _connect_timeout_s(self) -> float:
+        timeout_ms = self.negotiated_timeout_ms or self.session_timeout_ms
+        return max(timeout_ms / len(self._hosts.hosts), 500) / 1000.0
+
+    def _read_timeout_s(self) -> float:
+        return (self.negotiated_timeout_ms or self.session_timeout_ms) * 2 / 3 / 1000.0
+
+    def _ping_interval_s(self) -> float:
+        return (self.negotiated_timeout_ms or self.session_timeout_ms) / 3 / 1000.0
+
+    def _attempt(self) -> None:
+        self._reconnect_timer = None
+        if self.state.is_terminal or self._closing:
+            return
+        self._attempt_generation += 1
+        generation = self._attempt_generation
+        host, port = self._hosts.next()
+        _log.debug("Connecting to {host}:{port}", host=host, port=port)
+        endpoint = HostnameEndpoint(self.reactor, host, port, timeout=self._connect_timeout_s())
+        protocol = ClientProtocol(self, (host, port))
+        self._protocol = protocol
+        connecting = connectProtocol(endpoint, protocol)
+        self._connect_timer = self.reactor.callLater(
+            self._connect_timeout_s(), self._handshake_timed_out, generation, connecting
+        )
+        connecting.addErrback(self._connect_failed, generation, protocol)
+
+    def _connect_failed(self, failure: Failure, generation: int, protocol: ClientProtocol) -> None:
+        if generation != self._attempt_generation or self._protocol is not protocol:
+            return
+        _log.debug(
+            "Could not connect to {peer}: {error}",
+            peer=protocol.peer,
+            error=failure.getErrorMessage(),
+        )
+        self._protocol = None
+        self._connection_gone()
+
+    def _handshake_timed_out(self, generation: int, connecting: defer.Deferred[Any]) -> None:
+        self._connect_timer = None
+        if generation != self._attempt_generation:
+            return
+        _log.info("No session established with {peer} in time", peer=self._peer_of_protocol())
+        if not connecting.called:
+            connecting.cancel()
+        elif self._protocol is not None:
+            self._protocol.abort()
+
+    def _peer_of_protocol(self) -> tuple[str, int] | None:
+        return self._protocol.peer if self._protocol is not None else None
+
+    def _protocol_connected(self, protocol: ClientProtocol) -> None:
+        if protocol is not self._protocol:
+            protocol.abort()
+            return
+        request = ConnectRequest(
+            PROTOCOL_VERSION,
+            self.last_zxid,
+            self.session_timeout_ms,
+            self.session_id,
+            self.session_password,
+            self.can_be_read_only,
+        )
+        protocol.send_frame(request.serialize())
+
+    def _protocol_lost(self, protocol: ClientProtocol, reason: Failure | None) -> None:
+        if protocol is not self._protocol:
+            return
+        self._protocol = None
+        self._connection_gone()
+
+    def _connection_gone(self) -> None:
+        """
+        The current connection (or attempt) ended: fail what was in flight, report
+        the disconnection and try the next server.
+        """
+        self._stop_timers()
+        self.connected_peer = None
+        if self.state.is_terminal or self._closing:
+            if self._closing:
+                self._finish_close()
+            return
+        self._fail_all(errors.ConnectionLossError())
+        if self.state.is_connected:
+            self._set_state(ClientState.DISCONNECTED)
+        self._schedule_attempt()
+
+    def _schedule_attempt(self) -> None:
+        if self._reconnect_timer is not None or self.state.is_terminal or self._closing:
+            return
+        delay_s = 0.0
+        if self._hosts.round_complete:
+            delay_s = self.reconnect_delay_ms * (0.5 + self._random.random() / 2) / 1000.0
+        self._reconnect_timer = self.reactor.callLater(delay_s, self._attempt)
+
+    def _cancel_reconnect(self) -> None:
+        if self._reconnect_timer is not None and self._reconnect_timer.active():
+            self._reconnect_timer.cancel()
+        self._reconnect_timer = None
+
+    def _stop_timers(self) -> None:
+        for name in ("_connect_timer", "_ping_timer", "_read_timer"):
+            timer = getattr(self, name)
+            if timer is not None and timer.active():
+                timer.cancel()
+            setattr(self, name, None)
+
+    # -- frames -----------------------------------------------------------------------
+
+    def _frame_received(self, protocol: ClientProtocol, frame: bytes) -> None:
+        if protocol is not self._protocol:
+            return
+        try:
+            if self.connected_peer is None:
+                self._handshake_answered(protocol, frame)
+            else:
+                self._reply_received(frame)
+        except DecodeError as error:
+            _log.error(
+                "Undecodable frame from {peer}: {error}; dropping the connection",
+                peer=protocol.peer,
+                error=str(error),
+            )
+            protocol.abort()
+
+    def _handshake_answered(self, protocol: ClientProtocol, frame: bytes) -> None:
+        response, _ = ConnectResponse.deserialize(frame, 0)
+        if self._connect_timer is not None and self._connect_timer.active():
+            self._connect_timer.cancel()
+        self._connect_timer = None
+        if response.timeOut <= 0:
+            _log.warn(
+                "Session 0x{session_id:x} has expired (said {peer})",
+                session_id=self.session_id,
+                peer=protocol.peer,
+            )
+            self._session_expired()
+            return
+        self.connected_peer = protocol.peer
+        self.session_id = response.sessionId
+        self.session_password = response.passwd or b"\x00" * 16
+        self.negotiated_timeout_ms = response.timeOut
+        self._hosts.on_connected()
+        self._read_timer = self.reactor.callLater(self._read_timeout_s(), self._read_timed_out)
+        self._ping_timer = self.reactor.callLater(self._ping_interval_s(), self._send_ping)
+        _log.info(
+            "Session 0x{session_id:x} established on {peer}, timeout {timeout} ms",
+            session_id=self.session_id,
+            peer=protocol.peer,
+            timeout=self.negotiated_timeout_ms,
+        )
+        self._prime_connection(protocol)
+        read_only = bool(response.readOnly)
+        self._set_state(ClientState.CONNECTED_READ_ONLY if read_only else ClientState.CONNECTED)
+        outgoing, self._outgoing = self._outgoing, deque()
+        for packet in outgoing:
+            self._send_packet(packet)
+
+    def _prime_connection(self, protocol: ClientProtocol) -> None:
+        """
+        Replay auth and re-register watches, before any queued request.
+        """
+        for scheme, credential in self._auth_infos:
+            header = RequestHeader(Xid.AUTH, OpCode.auth).serialize()
+            protocol.send_frame(header + AuthPacket(0, scheme, credential).serialize())
+            self._auth_waiters.append(defer.Deferred())
+        if self.watches.is_empty():
+            return
+        to_server = self.chroot.to_server
+        lists = [
+            [to_server(path) for path in self.watches.paths(kind)]
+            for kind in (DATA, EXIST, CHILD, PERSISTENT, PERSISTENT_RECURSIVE)
+        ]
+        # Batches of at most SET_WATCHES_MAX_LENGTH path characters, as Java sends them.
+        flat = [(index, path) for index, paths in enumerate(lists) for path in paths]
+        while flat:
+            batch: list[list[str]] = [[], [], [], [], []]
+            length = 0
+            while flat and length < SET_WATCHES_MAX_LENGTH:
+                index, path = flat.pop(0)
+                batch[index].append(path)
+                length += len(path)
+            if batch[3] or batch[4]:
+                opcode = OpCode.setWatches2
+                record: Record = SetWatches2(self.last_zxid, *batch)
+            else:
+                opcode = OpCode.setWatches
+                record = SetWatches(self.last_zxid, batch[0], batch[1], batch[2])
+            header = RequestHeader(Xid.SET_WATCHES, opcode).serialize()
+            protocol.send_frame(header + record.serialize())
+
+    def _reply_received(self, frame: bytes) -> None:
+        if self._read_timer is not None and self._read_timer.active():
+            self._read_timer.reset(self._read_timeout_s())
+        header, offset = ReplyHeader.deserialize(frame, 0)
+        xid = header.xid
+        if xid == Xid.PING:
+            return
+        if xid == Xid.NOTIFICATION:
+            event, _ = WatcherEvent.deserialize(frame, offset)
+            self._deliver_event(event)
+            return
+        if xid == Xid.AUTH:
+            self._auth_answered(header.err)
+            return
+        if xid == Xid.SET_WATCHES:
+            if header.err:
+                _log.warn("setWatches failed with error {err}", err=header.err)
+            return
+        if not self._pending:
+            _log.error("Reply with xid {xid} but nothing is pending", xid=xid)
+            self.drop_connection()
+            return
+        packet = self._pending.popleft()
+        if packet.xid != xid:
+            _log.error(
+                "Xid out of order: got {xid}, expected {expected}", xid=xid, expected=packet.xid
+            )
+            packet.fail(errors.ConnectionLossError(packet.path))
+            self.drop_connection()
+            return
+        if header.zxid > 0:
+            self.last_zxid = header.zxid
+        try:
+            result = packet.complete(header.err, frame, offset)
+        except errors.ZooKeeperError as error:
+            packet.fail(error)
+        except DecodeError:
+            packet.fail(errors.MarshallingError(packet.path))
+            raise
+        else:
+            packet.succeed(result)
+
+    def _auth_answered(self, err: int) -> None:
+        waiter = self._auth_waiters.popleft() if self._auth_waiters else None
+        if err == 0:
+            if waiter is not None and not waiter.called:
+                waiter.callback(None)
+            return
+        _log.error("Authentication failed (error {err})", err=err)
+        if waiter is not None and not waiter.called:
+            waiter.errback(Failure(errors.error_for_code(err)))
+        if err == Err.AUTHFAILED:
+            self._stop_timers()
+            self._fail_all(errors.AuthFailedError())
+            self._set_state(ClientState.AUTH_FAILED)
+            protocol, self._protocol = self._protocol, None
+            if protocol is not None:
+                protocol.abort()
+
+    def _deliver_event(self, event: WatcherEvent) -> None:
+        path = self.chroot.to_client(event.path) if event.path is not None else None
+        try:
+            event_type = EventType(event.type)
+            state = KeeperState(event.state)
+        except ValueError:
+            _log.warn("Unknown watch event {event!r}", event=event)
+            return
+        if path is None or event_type == EventType.None_:
+            return
+        watched = WatchedEvent(event_type, state, path)
+        for watcher in self.watches.materialize(event_type, path):
+            self._call_watcher(watcher, watched)
+
+    def _call_watcher(self, watcher: Watcher, event: WatchedEvent) -> None:
+        try:
+            result = watcher(event)
+        except Exception:
+            _log.failure("Watcher {watcher!r} raised on {event!r}", watcher=watcher, event=event)
+            return
+        if isinstance(result, defer.Deferred):
+            result.addErrback(
+                lambda failure: _log.failure(
+                    "Watcher {watcher!r} failed", failure=failure, watcher=watcher
+                )
+            )
+
+    # -- timers -----------------------------------------------------------------------
+
+    def _send_ping(self) -> None:
+        self._ping_timer = None
+        protocol = self._protocol
+        if protocol is None or not self.state.is_connected:
+            return
+        protocol.send_frame(RequestHeader(Xid.PING, OpCode.ping).serialize())
+        self._ping_timer = self.reactor.callLater(self._ping_interval_s(), self._send_ping)
+
+    def _read_timed_out(self) -> None:
+        self._read_timer = None
+        _log.warn(
+            "Nothing heard from {peer} for {ms} ms: trying another server",
+            peer=self.connected_peer,
+            ms=int(self._read_timeout_s() * 1000),
+        )
+        self.drop_connection()
+
+    # -- state ------------------------------------------------------------------------
+
+    def _set_state(self, state: ClientState) -> None:
+        if state is self.state:
+            return
+        self.state = state
+        if state.is_connected or state.is_terminal:
+            waiters, self._connected_waiters = self._connected_waiters, []
+            for waiter in waiters:
+                waiter.callback(state.is_connected)
+        for listener in list(self._state_listeners):
+            try:
+                listener(state)
+            except Exception:
+                _log.failure("Connection state listener raised for {state}", state=state.value)
+
+    def _session_expired(self) -> None:
+        self._stop_timers()
+        self.connected_peer = None
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None:
+            protocol.abort()
+        self._fail_all(errors.SessionExpiredError())
+        dropped = self.watches.clear()
+        self._set_state(ClientState.EXPIRED)
+        event = WatchedEvent(EventType.None_, KeeperState.Expired, None)
+        for watcher in dropped:
+            self._call_watcher(watcher, event)
+        if self.renew_expired_session and not self._closing and not self.state.is_terminal:
+            self.session_id = 0
+            self.session_password = b"\x00" * 16
+            self.last_zxid = 0
+            self._set_state(ClientState.CONNECTING)
+            self._schedule_attempt()
+
+    def _fail_all(self, error: errors.ZooKeeperError) -> None:
+        pending, self._pending = self._pending, deque()
+        outgoing, self._outgoing = self._outgoing, deque()
+        auth_waiters, self._auth_waiters = self._auth_waiters, deque()
+        for packet in list(pending) + list(outgoing):
+            packet.fail(type(error)(packet.path))
+        for waiter in auth_waiters:
+            if not waiter.called:
+                waiter.errback(Failure(type(error)()))
+
+    # -- sending ----------------------------------------------------------------------
+
+    def _packet(
+        self, opcode: int, body: bytes, complete: Callable[[int, bytes, int], Any], path: str | None
+    ) -> _Packet:
+        return _Packet(opcode, body, complete, path)
+
+    def _next_xid(self) -> int:
+        xid = self._xid
+        self._xid = 1 if xid >= _MAX_XID else xid + 1
+        return xid
+
+    def _submit(
+        self,
+        opcode: int,
+        record: Record | bytes | None,
+        complete: Callable[[int, bytes, int], Any],
+        path: str | None,
+    ) -> defer.Deferred[Any]:
+        if self._closing or self.state is ClientState.CLOSED:
+            return defer.fail(errors.ConnectionClosedError(path))
+        if self.state is ClientState.AUTH_FAILED:
+            return defer.fail(errors.AuthFailedError(path))
+        if self.state is ClientState.EXPIRED and not self.renew_expired_session:
+            return defer.fail(errors.SessionExpiredError(path))
+        if record is None:
+            body = b""
+        elif isinstance(record, bytes):
+            body = record
+        else:
+            body = record.serialize()
+        packet = self._packet(opcode, body, complete, path)
+        if self.request_timeout_ms is not None:
+            packet.timer = self.reactor.callLater(
+                self.request_timeout_ms / 1000.0, self._request_timed_out, packet
+            )
+        if self.state.is_connected and self._protocol is not None:
+            self._send_packet(packet)
+        else:
+            self._outgoing.append(packet)
+            if not self._started:
+                self.start()
+        return packet.deferred
+
+    def _send_packet(self, packet: _Packet) -> None:
+        assert self._protocol is not None
+        packet.xid = self._next_xid()
+        self._pending.append(packet)
+        header = RequestHeader(packet.xid, packet.opcode).serialize()
+        self._protocol.send_frame(header + packet.body)
+        if self._ping_timer is not None and self._ping_timer.active():
+            self._ping_timer.reset(self._ping_interval_s())
+
+    def _request_timed_out(self, packet: _Packet) -> None:
+        packet.timer = None
+        if packet in self._outgoing:
+            self._outgoing.remove(packet)
+            packet.fail(errors.RequestTimeoutError(packet.path))
+            return
+        if packet in self._pending:
+            _log.warn(
+                "Request {opcode} on {path} not answered in {ms} ms: dropping the connection",
+                opcode=packet.opcode,
+                path=packet.path,
+                ms=self.request_timeout_ms,
+            )
+            self._pending.remove(packet)
+            packet.fail(errors.RequestTimeoutError(packet.path))
+            self.drop_connection()
+
+    # -- reply readers ----------------------------------------------------------------
+
+    @staticmethod
+    def _check(err: int, path: str | None) -> None:
+        if err != 0:
+            raise errors.error_for_code(err, path)
+
+    def _complete_empty(self, err: int, frame: bytes, offset: int) -> None:
+        return None
+
+    def _reader(
+        self, path: str | None, response_class: type[Record] | None
+    ) -> Callable[[int, bytes, int], Any]:
+        def complete(err: int, frame: bytes, offset: int) -> Any:
+            self._check(err, path)
+            if response_class is None:
+                return None
+            record, _ = response_class.deserialize(frame, offset)
+            return record
+
+        return complete
+
+    def _to_server(self, path: str, sequential: bool = False) -> str:
+        validate_path(path, sequential)
+        return self.chroot.to_server(path)
+
+    # -- operations -------------------------------------------------------------------
+
+    def create(
+        self,
+        path: str,
+        data: bytes | None = b"",
+        acl: Sequence[Any] = OPEN_ACL_UNSAFE,
+        mode: CreateMode = CreateMode.PERSISTENT,
+        ttl: int | None = None,
+    ) -> defer.Deferred[tuple[str, Stat]]:
+        """
+        Create a node (create2, or createContainer / createTTL for those modes).
+
+        @param ttl: milliseconds, required for and only allowed with the TTL modes.
+        @return: Deferred firing with C{(created path, stat)}; the path carries the
+            sequence number of a sequential node.
+        """
+        try:
+            opcode, record = self._create_record(path, data, acl, mode, ttl)
+        except (ValueError, errors.ZooKeeperError) as error:
+            return defer.fail(error)
+
+        def complete(err: int, frame: bytes, offset: int) -> tuple[str, Stat]:
+            self._check(err, path)
+            response, _ = Create2Response.deserialize(frame, offset)
+            return self.chroot.to_client(response.path), response.stat
+
+        return self._submit(opcode, record, complete, path)
+
+    def _create_record(
+        self,
+        path: str,
+        data: bytes | None,
+        acl: Sequence[Any],
+        mode: CreateMode,
+        ttl: int | None,
+        in_multi: bool = False,
+    ) -> tuple[int, Record]:
+        mode = CreateMode(mode)
+        server_path = self._to_server(path, mode.is_sequential)
+        if not acl:
+            raise errors.InvalidACLError(path)
+        acl_list = list(acl)
+        if mode.is_ttl:
+            if ttl is None or not 0 < ttl <= MAX_TTL_MS:
+                raise ValueError(f"ttl must be in (0, {MAX_TTL_MS}] for {mode.name}: {ttl!r}")
+            return OpCode.createTTL, CreateTTLRequest(
+                server_path, data, acl_list, int(mode), int(ttl)
+            )
+        if ttl is not None:
+            raise ValueError(f"ttl given for a {mode.name} node")
+        opcode = OpCode.createContainer if mode.is_container else OpCode.create2
+        return opcode, CreateRequest(server_path, data, acl_list, int(mode))
+
+    def delete(self, path: str, version: int = -1) -> defer.Deferred[None]:
+        """
+        Delete a node (if its version is C{version}, unless -1).
+        """
+        try:
+            record = DeleteRequest(self._to_server(path), version)
+        except ValueError as error:
+            return defer.fail(error)
+        return self._submit(OpCode.delete, record, self._reader(path, None), path)
+
+    def exists(self, path: str, watcher: Watcher | None = None) -> defer.Deferred[Stat | None]:
+        """
+        @param watcher: called once on the node's creation, change or deletion.
+        @return: Deferred firing with the node's L{Stat}, or L{None} if it does not exist.
+        """
+        try:
+            record = ExistsRequest(self._to_server(path), watcher is not None)
+        except ValueError as error:
+            return defer.fail(error)
+
+        def complete(err: int, frame: bytes, offset: int) -> Stat | None:
+            if err == Err.NONODE:
+                if watcher is not None:
+                    self.watches.add(EXIST, path, watcher)
+                return None
+            self._check(err, path)
+            response, _ = ExistsResponse.deserialize(frame, offset)
+            if watcher is not None:
+                self.watches.add(DATA, path, watcher)
+            return response.stat
+
+        return self._submit(OpCode.exists, record, complete, path)
+
+    def get_data(
+        self, path: str, watcher: Watcher | None = None
+    ) -> defer.Deferred[tuple[bytes | None, Stat]]:
+        """
+        @return: Deferred firing with C{(data, stat)}.
+        """
+        try:
+            record = GetDataRequest(self._to_server(path), watcher is not None)
+        except ValueError as error:
+            return defer.fail(error)
+        return self._submit(OpCode.getData, record, self._data_reader(path, watcher), path)
+
+    def _data_reader(
+        self, path: str, watcher: Watcher | None
+    ) -> Callable[[int, bytes, int], tuple[bytes | None, Stat]]:
+        def complete(err: int, frame: bytes, offset: int) -> tuple[bytes | None, Stat]:
+            self._check(err, path)
+            response, _ = GetDataResponse.deserialize(frame, offset)
+            if watcher is not None:
+                self.watches.add(DATA, path, watcher)
+            return response.data, response.stat
+
+        return complete
+
+    def get_config(
+        self, watcher: Watcher | None = None
+    ) -> defer.Deferred[tuple[bytes | None, Stat]]:
+        """
+        Read the ensemble configuration (C{/zookeeper/config}, outside any chroot).
+        """
+        record = GetDataRequest(CONFIG_NODE, watcher is not None)
+
+        def complete(err: int, frame: bytes, offset: int) -> tuple[bytes | None, Stat]:
+            self._check(err, CONFIG_NODE)
+            response, _ = GetDataResponse.deserialize(frame, offset)
+            if watcher is not None:
+                self.watches.add(DATA, self.chroot.to_client(CONFIG_NODE), watcher)
+            return response.data, response.stat
+
+        return self._submit(OpCode.getData, record, complete, CONFIG_NODE)
+
+    def set_data(self, path: str, data: bytes | None, version: int = -1) -> defer.Deferred[Stat]:
+        """
+        @return: Deferred firing with the node's new L{Stat}.
+        """
+        try:
+            record = SetDataRequest(self._to_server(path), data, version)
+        except ValueError as error:
+            return defer.fail(error)
+        reader = self._reader(path, SetDataResponse)
+        return self._submit(OpCode.setData, record, reader, path).addCallback(
+            lambda response: response.stat
+        )
+
+    def get_acl(self, path: str) -> defer.Deferred[tuple[list[Any], Stat]]:
+        """
+        @return: Deferred firing with C{(acl list, stat)}.
+        """
+        try:
+            record = GetACLRequest(self._to_server(path))
+        except ValueError as error:
+            return defer.fail(error)
+        reader = self._reader(path, GetACLResponse)
+        return self._submit(OpCode.getACL, record, reader, path).addCallback(
+            lambda response: (list(response.acl), response.stat)
+        )
+
+    def set_acl(self, path: str, acl: Sequence[Any], version: int = -1) -> defer.Deferred[Stat]:
+        """
+        @param version: the expected ACL version (C{aversion}), -1 for any.
+        """
+        if not acl:
+            return defer.fail(errors.InvalidACLError(path))
+        try:
+            record = SetACLRequest(self._to_server(path), list(acl), version)
+        except ValueError as error:
+            return defer.fail(error)
+        reader = self._reader(path, SetACLResponse)
+        return self._submit(OpCode.setACL, record, reader, path).addCallback(
+            lambda response: response.stat
+        )
+
+    def get_children(
+        self, path: str, watcher: Watcher | None = None, include_stat: bool = False
+    ) -> defer.Deferred[Any]:
+        """
+        @return: Deferred firing with the child names, or C{(names, stat)} with
+            C{include_stat} (getChildren2).
+        """
+        try:
+            server_path = self._to_server(path)
+        except ValueError as error:
+            return defer.fail(error)
+        watch = watcher is not None
+        opcode: int
+        if include_stat:
+            opcode, record = OpCode.getChildren2, GetChildren2Request(server_path, watch)
+        else:
+            opcode, record = OpCode.getChildren, GetChildrenRequest(server_path, watch)
+
+        def complete(err: int, frame: bytes, offset: int) -> Any:
+            self._check(err, path)
+            if include_stat:
+                with_stat, _ = GetChildren2Response.deserialize(frame, offset)
+                result: Any = (list(with_stat.children), with_stat.stat)
+            else:
+                plain, _ = GetChildrenResponse.deserialize(frame, offset)
+                result = list(plain.children)
+            if watcher is not None:
+                self.watches.add(CHILD, path, watcher)
+            return result
+
+        return self._submit(opcode, record, complete, path)
+
+    def get_all_children_number(self, path: str) -> defer.Deferred[int]:
+        """
+        @return: Deferred firing with the number of descendants of C{path}.
+        """
+        try:
+            record = GetAllChildrenNumberRequest(self._to_server(path))
+        except ValueError as error:
+            return defer.fail(error)
+        reader = self._reader(path, GetAllChildrenNumberResponse)
+        return self._submit(OpCode.getAllChildrenNumber, record, reader, path).addCallback(
+            lambda response: response.totalNumber
+        )
+
+    def get_ephemerals(self, prefix_path: str = "/") -> defer.Deferred[list[str]]:
+        """
+        @return: Deferred firing with this session's ephemeral nodes whose paths
+            start with C{prefix_path} (a plain string prefix, as in ZooKeeper).
+        """
+        server_prefix = self.chroot.to_server(prefix_path)
+        reader = self._reader(prefix_path, GetEphemeralsResponse)
+        return self._submit(
+            OpCode.getEphemerals, GetEphemeralsRequest(server_prefix), reader, prefix_path
+        ).addCallback(
+            lambda response: [self.chroot.to_client(path) for path in response.ephemerals]
+        )
+
+    def sync(self, path: str) -> defer.Deferred[str]:
+        """
+        Wait until the server we are connected to has caught up with the leader.
+        """
+        try:
+            record = SyncRequest(self._to_server(path))
+        except ValueError as error:
+            return defer.fail(error)
+        reader = self._reader(path, SyncResponse)
+        return self._submit(OpCode.sync, record, reader, path).addCallback(
+            lambda response: self.chroot.to_client(response.path)
+        )
+
+    def check(self, path: str, version: int) -> defer.Deferred[None]:
+        """
+        The standalone check (ZooKeeper 3.9): fail with L{errors.BadVersionError}
+        unless the node's version is C{version}.  Servers before 3.9 refuse it; a
+        transaction with a L{multi_ops.CheckOp} works everywhere.
+        """
+        try:
+            record = CheckVersionRequest(self._to_server(path), version)
+        except ValueError as error:
+            return defer.fail(error)
+        return self._submit(OpCode.check, record, self._reader(path, None), path)
+
+    def add_watch(
+        self, path: str, watcher: Watcher, mode: AddWatchMode = AddWatchMode.PERSISTENT
+    ) -> defer.Deferred[None]:
+        """
+        Add a persistent (or persistent recursive) watch: it stays until removed, and
+        a recursive one sees every change below C{path} too (no child events).
+        """
+        try:
+            record = AddWatchRequest(self._to_server(path), int(mode))
+        except ValueError as error:
+            return defer.fail(error)
+        kind = PERSISTENT if mode == AddWatchMode.PERSISTENT else PERSISTENT_RECURSIVE
+
+        def complete(err: int, frame: bytes, offset: int) -> None:
+            self._check(err, path)
+            self.watches.add(kind, path, watcher)
+
+        return self._submit(OpCode.addWatch, record, complete, path)
+
+    def remove_watcher(
+        self,
+        path: str,
+        watcher: Watcher,
+        watcher_type: WatcherType = WatcherType.Any,
+        local: bool = False,
+    ) -> defer.Deferred[None]:
+        """
+        Remove one watcher (Java's C{removeWatches(path, watcher, type, local)}): the
+        server is asked whether it has such a watch (checkWatches); the watcher is
+        then dropped here and told with a C{*WatchRemoved} event.
+
+        @param local: do not ask the server (works while disconnected).
+        @raise errors.NoWatcherError: (in the Deferred) when there is no such watcher.
+        """
+        return self._remove_watches(path, watcher, watcher_type, local, OpCode.checkWatches)
+
+    def remove_all_watches(
+        self, path: str, watcher_type: WatcherType = WatcherType.Any, local: bool = False
+    ) -> defer.Deferred[None]:
+        """
+        Remove every watcher of C{watcher_type} on C{path}, here and on the server
+        (removeWatches).
+        """
+        return self._remove_watches(path, None, watcher_type, local, OpCode.removeWatches)
+
+    def _remove_watches(
+        self,
+        path: str,
+        watcher: Watcher | None,
+        watcher_type: WatcherType,
+        local: bool,
+        opcode: int,
+    ) -> defer.Deferred[None]:
+        try:
+            server_path = self._to_server(path)
+        except ValueError as error:
+            return defer.fail(error)
+        if not self.watches.contains(path, watcher, watcher_type):
+            return defer.fail(errors.NoWatcherError(path))
+
+        def remove_here(_: object = None) -> None:
+            for removed, event_type in self.watches.remove(path, watcher, watcher_type):
+                event = WatchedEvent(event_type, self.state.keeper_state, path)
+                self._call_watcher(removed, event)
+
+        if local:
+            remove_here()
+            return defer.succeed(None)
+        # Java's wire types are Children, Data and Any; persistent ones go as Any.
+        wire_type = watcher_type if watcher_type <= WatcherType.Any else WatcherType.Any
+        record_class = (
+            CheckWatchesRequest if opcode == OpCode.checkWatches else RemoveWatchesRequest
+        )
+        record = record_class(server_path, int(wire_type))
+        return self._submit(opcode, record, self._reader(path, None), path).addCallback(remove_here)
+
+    def who_am_i(self) -> defer.Deferred[list[tuple[str, str]]]:
+        """
+        @return: Deferred firing with this session's authenticated ids as
+            C{(scheme, user)} pairs.
+        """
+        reader = self._reader(None, WhoAmIResponse)
+        return self._submit(OpCode.whoAmI, None, reader, None).addCallback(
+            lambda response: [(info.authScheme, info.user) for info in response.clientInfo]
+        )
+
+    def add_auth(self, scheme: str, credential: bytes) -> defer.Deferred[None]:
+        """
+        Authenticate this session (e.g. C{("digest", b"user:password")}); it is
+        replayed on every reconnect.
+
+        @return: Deferred firing when the server accepted it (with
+            L{errors.AuthFailedError} when it did not, which ends the client).
+        """
+        if (scheme, credential) not in self._auth_infos:
+            self._auth_infos.append((scheme, credential))
+        if not (self.state.is_connected and self._protocol is not None):
+            # Sent with the others when the next connection is primed.
+            if not self._started:
+                self.start()
+            return self.wait_connected().addCallback(lambda _: None)
+        header = RequestHeader(Xid.AUTH, OpCode.auth).serialize()
+        self._protocol.send_frame(header + AuthPacket(0, scheme, credential).serialize())
+        waiter: defer.Deferred[None] = defer.Deferred()
+        self._auth_waiters.append(waiter)
+        return waiter
+
+    def add_auth_info(self, scheme: str, credential: bytes) -> None:
+        """
+        Remember an auth info to send when the next connection is primed (before
+        L{start}: the credentials of the very first handshake).
+        """
+        if (scheme, credential) not in self._auth_infos:
+            self._auth_infos.append((scheme, credential))
+
+    @property
+    def auth_infos(self) -> list[tuple[str, bytes]]:
+        return list(self._auth_infos)
+
+    # -- transactions -----------------------------------------------------------------
+
+    def multi(self, operations: Sequence[multi_ops.MultiOp]) -> defer.Deferred[list[Any]]:
+        """
+        Apply the operations atomically.
+
+        @return: Deferred firing with one result per op (L{multi_ops.CreateResult},
+            L{multi_ops.DeleteResult}, ...).  When the transaction fails, it fails
+            with the first failing op's error, whose C{results} attribute holds every
+            op's L{multi_ops.ErrorResult} and whose C{path} is that op's path.
+        """
+        return self._multi(OpCode.multi, operations, raise_on_error=True)
+
+    def multi_read(self, operations: Sequence[multi_ops.MultiOp]) -> defer.Deferred[list[Any]]:
+        """
+        Read several nodes in one round trip (L{multi_ops.GetDataOp},
+        L{multi_ops.GetChildrenOp}); a failed read is an L{multi_ops.ErrorResult} in
+        its place, not a failure of the whole.
+        """
+        return self._multi(OpCode.multiRead, operations, raise_on_error=False)
+
+    def _multi(
+        self, opcode: int, operations: Sequence[multi_ops.MultiOp], raise_on_error: bool
+    ) -> defer.Deferred[list[Any]]:
+        try:
+            encoded = [self._multi_record(op) for op in operations]
+            body = multi_codec.encode_request(encoded)
+        except (ValueError, errors.ZooKeeperError) as error:
+            return defer.fail(error)
+        op_paths = [op.path for op in operations]
+
+        def complete(err: int, frame: bytes, offset: int) -> list[Any]:
+            if err != 0 and offset >= len(frame):
+                raise errors.error_for_code(err, None)
+            raw, _ = multi_codec.decode_response(frame, offset)
+            results = [self._multi_result(kind, code, record) for kind, code, record in raw]
+            if raise_on_error:
+                for index, result in enumerate(results):
+                    if isinstance(result, multi_ops.ErrorResult) and result.err != 0:
+                        path = op_paths[index] if index < len(op_paths) else None
+                        error = errors.error_for_code(result.err, path)
+                        error.results = results  # type: ignore[attr-defined]
+                        raise error
+                if err != 0:
+                    raise errors.error_for_code(err, None)
+            return results
+
+        return self._submit(opcode, body, complete, None)
+
+    def _multi_record(self, op: multi_ops.MultiOp) -> tuple[int, Record]:
+        if isinstance(op, multi_ops.CreateOp):
+            return self._create_record(op.path, op.data, op.acl, op.mode, op.ttl, in_multi=True)
+        if isinstance(op, multi_ops.DeleteOp):
+            return OpCode.delete, DeleteRequest(self._to_server(op.path), op.version)
+        if isinstance(op, multi_ops.SetDataOp):
+            return OpCode.setData, SetDataRequest(self._to_server(op.path), op.data, op.version)
+        if isinstance(op, multi_ops.CheckOp):
+            return OpCode.check, CheckVersionRequest(self._to_server(op.path), op.version)
+        if isinstance(op, multi_ops.GetDataOp):
+            return OpCode.getData, GetDataRequest(self._to_server(op.path), False)
+        if isinstance(op, multi_ops.GetChildrenOp):
+            return OpCode.getChildren, GetChildrenRequest(self._to_server(op.path), False)
+        raise ValueError(f"not a multi operation: {op!r}")
+
+    def _multi_result(self, kind: int, err: int, record: Record | None) -> Any:
+        if kind == OpCode.error:
+            return multi_ops.ErrorResult(err)
+        if kind == OpCode.create:
+            assert isinstance(record, CreateResponse)
+            return multi_ops.CreateResult(self.chroot.to_client(record.path))
+        if kind == OpCode.create2:
+            assert isinstance(record, Create2Response)
+            return multi_ops.CreateResult(self.chroot.to_client(record.path), record.stat)
+        if kind == OpCode.delete:
+            return multi_ops.DeleteResult()
+        if kind == OpCode.check:
+            return multi_ops.CheckResult()
+        if kind == OpCode.setData:
+            assert record is not None
+            return multi_ops.SetDataResult(record.stat)
+        if kind == OpCode.getData:
+            assert record is not None
+            return multi_ops.GetDataResult(record.data, record.stat)
+        if kind == OpCode.getChildren:
+            assert record is not None
+            return multi_ops.GetChildrenResult(list(record.children))
+        raise errors.MarshallingError(None, f"unexpected multi result type {kind}")
