@@ -17,6 +17,8 @@ import struct
 from collections.abc import Iterator
 from typing import Any
 
+from zope.interface import implementer
+
 from zkreg.data import codes
 from zkreg.data.codes import (
     EPHEMERAL_CONTAINER,
@@ -27,6 +29,7 @@ from zkreg.data.codes import (
 )
 from zkreg.data.node import Node
 from zkreg.data.txncodec import decode_sub_txn
+from zkreg.interfaces import IReadView
 from zkreg.proto.records import ACL, Id, Stat, TxnHeader
 
 _CREATED = codes.EVENT_NODE_CREATED
@@ -86,6 +89,7 @@ class ApplyResult:
         return f"<ApplyResult type={self.type} err={self.err} path={self.path!r}>"
 
 
+@implementer(IReadView)
 class DataTree:
     """
     The znodes, the ephemerals of each session, the containers and TTL nodes, the

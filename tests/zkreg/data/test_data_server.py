@@ -1,0 +1,443 @@
+"""
+The data server: zxids, log-then-apply in zxid order whatever the log's timing, commits
+published before replies, sync, sessions and their expiry, containers and TTL nodes,
+log failure, recovery from the log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet import task
+from twisted.trial import unittest
+
+from zkreg.config import ServerConfig
+from zkreg.data import codes
+from zkreg.data.memlog import ManualLog, MemoryLog
+from zkreg.data.messages import Request
+from zkreg.data.server import DataServer, DataServerFailed
+from zkreg.proto.consts import OPEN_ACL_UNSAFE
+from zkreg.proto.records import (
+    CheckVersionRequest,
+    Create2Response,
+    CreateRequest,
+    CreateResponse,
+    CreateTTLRequest,
+    DeleteRequest,
+    ErrorResponse,
+    Id,
+    SetDataRequest,
+    SyncRequest,
+)
+
+AUTH = (Id("ip", "127.0.0.1"),)
+OPEN = list(OPEN_ACL_UNSAFE)
+START = 1_700_000_000.0
+
+
+def create(path, flags=0, data=b""):
+    return CreateRequest(path, data, OPEN, flags)
+
+
+class Recorder:
+    """An ICommitListener that notes every commit and what had replied by then."""
+
+    def __init__(self, replies: list) -> None:
+        self.commits: list = []
+        self.replies = replies
+        self.replies_seen_at_commit: list[int] = []
+
+    def committed(self, commit: Any) -> None:
+        self.commits.append(commit)
+        self.replies_seen_at_commit.append(len(self.replies))
+
+
+def make_server(log=None, **config_args) -> tuple[DataServer, task.Clock]:
+    clock = task.Clock()
+    clock.advance(START)
+    config = ServerConfig(**config_args)
+    return DataServer(config, log=log, clock=clock), clock
+
+
+def result_of(deferred) -> Any:
+    results: list = []
+    failures: list = []
+    deferred.addCallbacks(results.append, failures.append)
+    if failures:
+        failures[0].raiseException()
+    assert results, "Deferred has not fired"
+    return results[0]
+
+
+class WriteTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.server, self.clock = make_server()
+        self.session = result_of(self.server.create_session(10_000)).session_id
+
+    def submit(self, opcode, record, cxid=1):
+        return self.server.submit(Request(self.session, cxid, opcode, record, AUTH))
+
+    def test_zxids_and_outcomes(self):
+        created = result_of(self.submit(codes.OP_CREATE, create("/a")))
+        self.assertEqual(created.zxid, 2)  # 1 was the createSession
+        self.assertEqual(created.err, 0)
+        self.assertEqual(created.response, CreateResponse("/a"))
+        failed = result_of(self.submit(codes.OP_CREATE, create("/a")))
+        self.assertEqual((failed.zxid, failed.err, failed.response), (3, codes.NODE_EXISTS, None))
+        two = result_of(self.submit(codes.OP_CREATE2, create("/b", data=b"xy")))
+        self.assertIsInstance(two.response, Create2Response)
+        self.assertEqual(two.response.stat.dataLength, 2)
+        self.assertEqual(self.server.last_zxid, 4)
+
+    def test_commit_is_published_before_the_reply(self):
+        replies: list = []
+        recorder = Recorder(replies)
+        self.server.subscribe(recorder)
+        self.submit(codes.OP_CREATE, create("/a")).addCallback(replies.append)
+        self.submit(codes.OP_SET_DATA, SetDataRequest("/a", b"v", 0)).addCallback(replies.append)
+        self.assertEqual(recorder.replies_seen_at_commit, [0, 1])
+        first, second = recorder.commits
+        self.assertEqual(first.events, ((1, "/a"), (4, "/")))
+        self.assertEqual((first.session_id, first.cxid, first.txn_type), (self.session, 1, 1))
+        self.assertEqual(second.events, ((3, "/a"),))
+        self.server.unsubscribe(recorder)
+        self.submit(codes.OP_DELETE, DeleteRequest("/a", -1))
+        self.assertEqual(len(recorder.commits), 2)
+
+    def test_failed_multi_answers_per_op_with_header_ok(self):
+        outcome = result_of(
+            self.submit(
+                codes.OP_MULTI,
+                [
+                    (codes.OP_CREATE, create("/m")),
+                    (codes.OP_CHECK, CheckVersionRequest("/m", 5)),
+                    (codes.OP_CREATE, create("/n")),
+                ],
+            )
+        )
+        self.assertEqual(outcome.err, 0)
+        self.assertEqual(
+            outcome.response,
+            [
+                (codes.OP_ERROR, 0, ErrorResponse(0)),
+                (codes.OP_ERROR, codes.BAD_VERSION, ErrorResponse(codes.BAD_VERSION)),
+                (codes.OP_ERROR, codes.RUNTIME_INCONSISTENCY, ErrorResponse(-2)),
+            ],
+        )
+        self.assertIsNone(self.server.tree.get("/m"))
+
+    def test_successful_multi_results(self):
+        outcome = result_of(
+            self.submit(
+                codes.OP_MULTI,
+                [
+                    (codes.OP_CREATE, create("/m")),
+                    (codes.OP_CREATE, create("/m/c", codes.FLAG_CONTAINER)),
+                    (codes.OP_SET_DATA, SetDataRequest("/m", b"x", -1)),
+                    (codes.OP_CHECK, CheckVersionRequest("/m", 1)),
+                    (codes.OP_DELETE, DeleteRequest("/m/c", -1)),
+                ],
+            )
+        )
+        types = [(t, err) for t, err, _ in outcome.response]
+        self.assertEqual(
+            types,
+            [
+                (codes.OP_CREATE, 0),
+                (codes.OP_CREATE2, 0),
+                (codes.OP_SET_DATA, 0),
+                (codes.OP_CHECK, 0),
+                (codes.OP_DELETE, 0),
+            ],
+        )
+        self.assertEqual(outcome.response[0][2], CreateResponse("/m"))
+        self.assertEqual(outcome.response[2][2].stat.version, 1)
+
+    def test_reconfig_disabled(self):
+        outcome = result_of(self.submit(codes.OP_RECONFIG, None))
+        self.assertEqual(outcome.err, codes.RECONFIG_DISABLED)
+
+    def test_listener_submitting_during_a_commit_keeps_order(self):
+        """A write submitted from a commit listener is applied after the current one."""
+        log = ManualLog()
+        server, clock = make_server(log=log)
+        order: list = []
+
+        class Chain:
+            def committed(inner, commit):  # noqa: N805
+                order.append(("commit", commit.zxid))
+                if commit.zxid == 1:
+                    request = Request(0, 2, codes.OP_CREATE, create("/chained"), AUTH)
+                    server.submit(request).addCallback(
+                        lambda outcome: order.append(("reply", outcome.zxid))
+                    )
+
+        server.subscribe(Chain())
+        server.submit(Request(0, 1, codes.OP_CREATE, create("/a"), AUTH)).addCallback(
+            lambda outcome: order.append(("reply", outcome.zxid))
+        )
+        log.flush()
+        log.flush()
+        self.assertEqual(order, [("commit", 1), ("reply", 1), ("commit", 2), ("reply", 2)])
+
+    def test_listener_submitting_with_an_immediate_log(self):
+        order: list = []
+
+        class Chain:
+            def committed(inner, commit):  # noqa: N805
+                order.append(commit.zxid)
+                if commit.zxid == 2:
+                    self.submit(codes.OP_CREATE, create("/chained"))
+
+        self.server.subscribe(Chain())
+        outcome = result_of(self.submit(codes.OP_CREATE, create("/a")))
+        self.assertEqual((outcome.zxid, order), (2, [2, 3]))
+        self.assertIsNotNone(self.server.tree.get("/chained"))
+
+    def test_sync_answers_after_earlier_writes(self):
+        outcome = result_of(
+            self.server.submit(Request(self.session, 9, codes.OP_SYNC, SyncRequest("/"), AUTH))
+        )
+        self.assertEqual((outcome.zxid, outcome.err, outcome.response.path), (1, 0, "/"))
+
+
+class PipelineTests(unittest.TestCase):
+    """A log that acknowledges later, in batches, in any order, changes nothing."""
+
+    SCRIPT = [
+        (codes.OP_CREATE2, create("/p")),
+        (codes.OP_CREATE2, create("/p/s-", codes.FLAG_PERSISTENT_SEQUENTIAL)),
+        (codes.OP_CREATE2, create("/p/s-", codes.FLAG_EPHEMERAL_SEQUENTIAL)),
+        (codes.OP_SET_DATA, SetDataRequest("/p", b"1", 0)),
+        (codes.OP_SET_DATA, SetDataRequest("/p", b"2", 0)),
+        (codes.OP_DELETE, DeleteRequest("/p/s-0000000000", -1)),
+        (codes.OP_DELETE, DeleteRequest("/p", -1)),
+        (codes.OP_SYNC, SyncRequest("/p")),
+        (
+            codes.OP_MULTI,
+            [
+                (codes.OP_CREATE, create("/p/m")),
+                (codes.OP_DELETE, DeleteRequest("/p/s-0000000001", -1)),
+            ],
+        ),
+        (codes.OP_CREATE2, create("/p/s-", codes.FLAG_PERSISTENT_SEQUENTIAL)),
+        (codes.OP_CLOSE_SESSION, None),
+    ]
+
+    def run_script(self, log) -> tuple[DataServer, list, list]:
+        server, clock = make_server(log=log)
+        granted = server.create_session(30_000)
+        if isinstance(log, ManualLog):
+            log.flush()
+        session = result_of(granted).session_id
+        replies: list = []
+        recorder = Recorder(replies)
+        server.subscribe(recorder)
+        for cxid, (opcode, record) in enumerate(self.SCRIPT):
+            server.submit(Request(session, cxid, opcode, record, AUTH)).addCallback(replies.append)
+        return server, replies, recorder.commits
+
+    def test_delayed_batched_reversed_acks_give_the_same_results(self):
+        immediate, immediate_replies, immediate_commits = self.run_script(MemoryLog())
+        log = ManualLog()
+        delayed, delayed_replies, delayed_commits = self.run_script(log)
+        # Everything is prepped and logged; nothing applied, not even the sync.
+        self.assertEqual(delayed_replies, [])
+        self.assertEqual(delayed.in_flight, len(self.SCRIPT) - 1)
+        self.assertEqual(len(log.waiting), len(self.SCRIPT) - 1)
+        # Acknowledge the second half first, newest first: still nothing can apply.
+        later = log.waiting[4:]
+        log.waiting = log.waiting[:4]
+        for _, acknowledged in reversed(later):
+            acknowledged.callback(None)
+        self.assertEqual(delayed_replies, [])
+        log.flush(count=2, reverse=True)
+        self.assertEqual(len(delayed_replies), 2)
+        log.flush()
+        self.assertEqual(delayed.in_flight, 0)
+        self.assertEqual(delayed_replies, immediate_replies)
+        self.assertEqual(
+            [(c.zxid, c.txn_type, c.events) for c in delayed_commits],
+            [(c.zxid, c.txn_type, c.events) for c in immediate_commits],
+        )
+        self.assertEqual(delayed.tree.digest(), immediate.tree.digest())
+        self.assertEqual(delayed.prep.outstanding_count, 0)
+
+    def test_sync_waits_for_writes_in_flight(self):
+        log = ManualLog()
+        server, clock = make_server(log=log)
+        synced: list = []
+        server.submit(Request(0, 1, codes.OP_CREATE, create("/a"), AUTH))
+        server.submit(Request(0, 2, codes.OP_SYNC, SyncRequest("/a"), AUTH)).addCallback(
+            synced.append
+        )
+        server.submit(Request(0, 3, codes.OP_CREATE, create("/b"), AUTH))
+        self.assertEqual(synced, [])
+        log.flush(count=1)
+        self.assertEqual(len(synced), 1)
+        self.assertEqual(synced[0].zxid, 1)
+        self.assertIsNone(server.tree.get("/b"))
+
+    def test_log_failure_fails_in_flight_and_later_writes(self):
+        log = ManualLog()
+        server, clock = make_server(log=log)
+        first = server.submit(Request(0, 1, codes.OP_CREATE, create("/a"), AUTH))
+        second = server.submit(Request(0, 2, codes.OP_CREATE, create("/b"), AUTH))
+        log.fail(OSError("disk full"))
+        self.failureResultOf(first, DataServerFailed)
+        self.failureResultOf(second, DataServerFailed)
+        self.failureResultOf(
+            server.submit(Request(0, 3, codes.OP_CREATE, create("/c"), AUTH)), DataServerFailed
+        )
+        self.assertIsNone(server.tree.get("/a"))
+        self.flushLoggedErrors(DataServerFailed)
+
+
+class RecoveryTests(unittest.TestCase):
+    def test_restart_from_the_log_rebuilds_tree_and_sessions(self):
+        log = MemoryLog()
+        server, clock = make_server(log=log)
+        grant = result_of(server.create_session(6000))
+        request = Request(
+            grant.session_id, 1, codes.OP_CREATE, create("/e", codes.FLAG_EPHEMERAL), AUTH
+        )
+        result_of(server.submit(request))
+        result_of(server.submit(Request(grant.session_id, 2, codes.OP_CREATE, create("/p"), AUTH)))
+        restarted = DataServer(ServerConfig(), log=log, clock=clock)
+        self.assertEqual(restarted.tree.digest(), server.tree.digest())
+        self.assertEqual(restarted.last_zxid, 3)
+        self.assertIn(grant.session_id, restarted.sessions)
+        # The restarted server accepts the old password and continues the zxids.
+        revalidated = result_of(
+            restarted.revalidate_session(grant.session_id, grant.password, 6000)
+        )
+        self.assertEqual(revalidated.session_id, grant.session_id)
+        outcome = result_of(
+            restarted.submit(Request(grant.session_id, 3, codes.OP_CREATE, create("/q"), AUTH))
+        )
+        self.assertEqual(outcome.zxid, 4)
+        self.assertNotEqual(restarted.sessions.next_id(), grant.session_id)
+
+    def test_epoch_is_the_high_word(self):
+        clock = task.Clock()
+        server = DataServer(ServerConfig(), clock=clock, epoch=3)
+        outcome = result_of(server.submit(Request(0, 1, codes.OP_CREATE, create("/a"), AUTH)))
+        self.assertEqual(outcome.zxid, (3 << 32) | 1)
+
+
+class SessionTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.server, self.clock = make_server(tick_time_ms=1000)
+        self.server.startService()
+        self.addCleanup(self.server.stopService)
+        self.replies: list = []
+        self.recorder = Recorder(self.replies)
+        self.server.subscribe(self.recorder)
+
+    def test_grant_and_revalidate(self):
+        grant = result_of(self.server.create_session(4000))
+        self.assertEqual(len(grant.password), 16)
+        self.assertEqual(grant.session_id >> 56, 0)
+        self.assertEqual(self.server.tree.sessions, {grant.session_id: 4000})
+        self.assertIsNone(
+            result_of(self.server.revalidate_session(grant.session_id, b"x" * 16, 4000))
+        )
+        again = result_of(self.server.revalidate_session(grant.session_id, grant.password, 8000))
+        self.assertEqual(again.timeout_ms, 8000)
+        self.assertEqual(self.server.session_grant(grant.session_id).timeout_ms, 8000)
+
+    def test_expiry_closes_session_and_deletes_ephemerals(self):
+        grant = result_of(self.server.create_session(4000))
+        keep = result_of(self.server.create_session(4000))
+        sid = grant.session_id
+        result_of(
+            self.server.submit(
+                Request(sid, 1, codes.OP_CREATE, create("/e", codes.FLAG_EPHEMERAL), AUTH)
+            )
+        )
+        for _ in range(6):
+            self.clock.advance(1)
+            self.server.touch_sessions([keep.session_id])
+        # Deadline: now + 4000 rounded up to the next tick, at most 5 s later.
+        closes = [c for c in self.recorder.commits if c.closed_session]
+        self.assertEqual([c.closed_session for c in closes], [sid])
+        self.assertEqual(closes[0].events, ((2, "/e"), (4, "/")))
+        self.assertEqual(closes[0].cxid, 0)
+        self.assertIsNone(self.server.tree.get("/e"))
+        self.assertNotIn(sid, self.server.sessions)
+        self.assertNotIn(sid, self.server.tree.sessions)
+        self.assertIn(keep.session_id, self.server.sessions)
+        self.assertIsNone(result_of(self.server.revalidate_session(sid, grant.password, 4000)))
+
+    def test_session_not_expired_before_its_timeout(self):
+        grant = result_of(self.server.create_session(4000))
+        self.clock.advance(3.9)
+        self.assertIn(grant.session_id, self.server.sessions)
+
+    def test_client_close_session(self):
+        grant = result_of(self.server.create_session(4000))
+        outcome = result_of(self.server.close_session(grant.session_id))
+        self.assertEqual(outcome.err, 0)
+        self.assertNotIn(grant.session_id, self.server.sessions)
+        # A write from the closed session is refused.
+        refused = result_of(
+            self.server.submit(Request(grant.session_id, 5, codes.OP_CREATE, create("/x"), AUTH))
+        )
+        self.assertEqual(refused.err, codes.UNKNOWN_SESSION)
+
+
+class ContainerTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.server, self.clock = make_server(container_check_interval_ms=1000, extended_types=True)
+        self.server.startService()
+        self.addCleanup(self.server.stopService)
+        self.session = result_of(self.server.create_session(600_000)).session_id
+
+    def submit(self, opcode, record):
+        return result_of(self.server.submit(Request(self.session, 1, opcode, record, AUTH)))
+
+    def test_container_deleted_once_emptied_not_before_first_child(self):
+        self.submit(codes.OP_CREATE_CONTAINER, create("/c", codes.FLAG_CONTAINER))
+        self.clock.advance(2)
+        self.assertIsNotNone(self.server.tree.get("/c"))
+        self.submit(codes.OP_CREATE, create("/c/child"))
+        self.clock.advance(2)
+        self.assertIsNotNone(self.server.tree.get("/c"))
+        self.submit(codes.OP_DELETE, DeleteRequest("/c/child", -1))
+        recorder = Recorder([])
+        self.server.subscribe(recorder)
+        self.clock.advance(1)
+        self.assertIsNone(self.server.tree.get("/c"))
+        self.assertEqual(recorder.commits[0].txn_type, codes.OP_DELETE_CONTAINER)
+        self.assertEqual(recorder.commits[0].session_id, 0)
+        self.assertEqual(recorder.commits[0].events, ((2, "/c"), (4, "/")))
+
+    def test_ttl_node_deleted_after_ttl_since_mtime(self):
+        self.submit(
+            codes.OP_CREATE_TTL,
+            CreateTTLRequest("/t", b"", OPEN, codes.FLAG_PERSISTENT_WITH_TTL, 2500),
+        )
+        self.clock.advance(2)
+        self.submit(codes.OP_SET_DATA, SetDataRequest("/t", b"touch", -1))
+        self.clock.advance(2)
+        self.assertIsNotNone(self.server.tree.get("/t"))
+        self.clock.advance(1)
+        self.assertIsNone(self.server.tree.get("/t"))
+
+    def test_ttl_node_with_children_stays(self):
+        self.submit(
+            codes.OP_CREATE_TTL,
+            CreateTTLRequest("/t", b"", OPEN, codes.FLAG_PERSISTENT_WITH_TTL, 100),
+        )
+        self.submit(codes.OP_CREATE, create("/t/c"))
+        self.clock.advance(5)
+        self.assertIsNotNone(self.server.tree.get("/t"))
+
+    def test_stop_service_stops_the_loops(self):
+        self.submit(codes.OP_CREATE_CONTAINER, create("/c", codes.FLAG_CONTAINER))
+        self.submit(codes.OP_CREATE, create("/c/x"))
+        self.submit(codes.OP_DELETE, DeleteRequest("/c/x", -1))
+        self.server.stopService()
+        self.clock.advance(10)
+        self.assertIsNotNone(self.server.tree.get("/c"))
+        self.assertEqual(self.clock.getDelayedCalls(), [])
