@@ -22,6 +22,23 @@ from pathlib import Path
 _IDLE_MARKERS = ("doPoll (twisted/internet/epollreactor.py", "poll (selectors.py", "select (")
 
 
+#: Files of the frames every busy sample passes through (the interpreter start, twistd,
+#: the reactor loop and its logging context): left out of the inclusive ranking, where
+#: they would fill the top places at ~100% and say nothing.
+_SPINE = (
+    "<frozen runpy>",
+    "twisted/__main__.py",
+    "twisted/application/",
+    "twisted/scripts/",
+    "twisted/internet/base.py",
+    "twisted/internet/epollreactor.py",
+    "twisted/internet/posixbase.py",
+    "twisted/internet/tcp.py",
+    "twisted/python/log.py",
+    "twisted/python/context.py",
+)
+
+
 def available() -> bool:
     """@return: whether py-spy is installed."""
     return shutil.which("py-spy") is not None
@@ -86,7 +103,8 @@ def summarize(raw_path: Path, top: int = 20) -> str:
         names = [_frame_name(frame) for frame in frames]
         self_counts[names[-1]] += count
         for name in set(names):
-            inclusive[name] += count
+            if not any(spine in name for spine in _SPINE):
+                inclusive[name] += count
     total = busy + idle
     if not busy:
         return f"{raw_path.name}: no busy samples ({total} samples)"
@@ -97,6 +115,6 @@ def summarize(raw_path: Path, top: int = 20) -> str:
         "self %  function (where the CPU time is spent)",
     ]
     lines += [f"{100.0 * n / busy:6.1f}  {name}" for name, n in self_counts.most_common(top)]
-    lines += ["", "incl %  function (time spent in it and below)"]
+    lines += ["", "incl %  function (time spent in it and below; reactor loop frames left out)"]
     lines += [f"{100.0 * n / busy:6.1f}  {name}" for name, n in inclusive.most_common(top)]
     return "\n".join(lines)
