@@ -18,7 +18,8 @@ as Python source at class creation, because the server encodes and decodes a rec
 request and per-field dispatch through descriptor objects costs several times more:
 runs of fixed-size fields (including the fields of nested fixed-size records such as
 C{Stat}, and the length prefixes of strings, buffers and vectors) become one
-precompiled C{struct.Struct} call each.
+precompiled C{struct.Struct} call each, and a decoder makes its records empty and
+unpacks straight into their slots (so decoding never calls C{__init__}).
 
 Values: C{int}/C{long} are Python ints, C{boolean} a bool, C{buffer} C{bytes} or
 L{None}, C{ustring} C{str} or L{None}, C{vector<T>} a list (or L{None}; tuples are
@@ -27,9 +28,10 @@ class (never L{None}: jute cannot encode a null record).  L{None} and the empty 
 are different on the wire (length -1 against length 0) and stay different here.
 
 Decoding is strict where ZooKeeper's Java decoder is lenient, so that decoding is
-exactly the inverse of encoding: a length or count below -1, a length running past the
-end of the input, and invalid UTF-8 in a C{ustring} all raise L{DecodeError}, the only
-exception decoding raises.  Encoding a wrongly typed value raises whatever Python
+exactly the inverse of encoding: a length or count below -1 (Java reads a negative
+count as an empty vector), a length running past the end of the input, and invalid
+UTF-8 in a C{ustring} (Java substitutes U+FFFD) all raise L{DecodeError}, the only
+exception decoding raises.  A boolean byte other than 0 decodes as true, as in Java.  Encoding a wrongly typed value raises whatever Python
 raises (C{struct.error}, C{TypeError}, C{AttributeError}): that is a programming error,
 not bad input.
 """
