@@ -355,6 +355,7 @@ MNTR_COMPUTED = (
     "zk_connection_rejected",
     "zk_connection_request_count",
     "zk_connection_revalidate_count",
+    "zk_sessionless_connections_expired",
 )
 
 
@@ -383,6 +384,7 @@ def _mntr(factory: SessionServerFactory) -> str:
         "zk_connection_rejected": stats.connections_rejected,
         "zk_connection_request_count": stats.connection_requests,
         "zk_connection_revalidate_count": stats.connection_revalidates,
+        "zk_sessionless_connections_expired": stats.sessionless_expired,
     }
     lines = []
     for key in MNTR_PLAIN_KEYS:

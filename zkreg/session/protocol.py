@@ -60,6 +60,13 @@ _REPLY_HEADER_SIZE = 16
 
 _PING_XID = -2
 
+#: Requests in flight on one connection above which it is not read from.
+MAX_OUTSTANDING = 1000
+#: Seconds a connection may stay without a session (ZooKeeper's sessionlessCnxnTimeout).
+SESSIONLESS_TIMEOUT_S = 10.0
+#: Missing bytes of a partial frame above which its pieces are gathered, not appended.
+_GATHER_THRESHOLD = 65536
+
 # Connection states.
 _AWAIT_CONNECT = 0
 _HANDSHAKING = 1
@@ -173,6 +180,12 @@ class ClientConnection(protocol.Protocol):
         self._close_after_flush = False
         self._draining = False
         self._processing = False
+        self._received_at = 0.0
+        self._wanted = 0
+        self._parts: list[bytes] = []
+        self._parts_length = 0
+        self._sessionless_timer: Any = None
+        self._reading_paused = False
         self._closing_session = False
         self.session_id = 0
         self.timeout_ms = 0
@@ -205,8 +218,27 @@ class ClientConnection(protocol.Protocol):
         self.auth = (Id("ip", self.peer_host),)
         self.established_ms = int(self.factory.clock.seconds() * 1000)
         self.factory.connection_opened(self)
+        # ZooKeeper closes a connection that has not sent its ConnectRequest within
+        # zookeeper.nio.sessionlessCnxnTimeout (10 s).
+        self._sessionless_timer = self.factory.clock.callLater(
+            SESSIONLESS_TIMEOUT_S, self._sessionless_expired
+        )
+
+    def _sessionless_expired(self) -> None:
+        self._sessionless_timer = None
+        if self._state in (_AWAIT_CONNECT, _HANDSHAKING):
+            self.factory.stats.sessionless_expired += 1
+            self.close("no session established in time")
+
+    def _cancel_sessionless_timer(self) -> None:
+        timer = self._sessionless_timer
+        if timer is not None:
+            self._sessionless_timer = None
+            if timer.active():
+                timer.cancel()
 
     def connectionLost(self, reason: Any = None) -> None:
+        self._cancel_sessionless_timer()
         self._state = _CLOSING
         self._pending.clear()
         self.factory.connection_closed(self)
@@ -287,10 +319,21 @@ class ClientConnection(protocol.Protocol):
     def dataReceived(self, data: bytes) -> None:
         if self._state == _CLOSING:
             return
-        if self._buffer:
+        if self._wanted:
+            # A large frame arrives in pieces: join them once, when it is complete,
+            # rather than re-copying the growing buffer on every segment.
+            self._parts.append(data)
+            self._parts_length += len(data)
+            if self._parts_length < self._wanted:
+                return
+            self._buffer = b"".join(self._parts)
+            self._parts = []
+            self._parts_length = self._wanted = 0
+        elif self._buffer:
             self._buffer += data
         else:
             self._buffer = data
+        self._received_at = self.factory.clock.seconds()
         opened = self._begin_batch()
         try:
             self._process_buffer()
@@ -341,8 +384,16 @@ class ClientConnection(protocol.Protocol):
             return
         if self._state == _CLOSING:
             self._buffer = b""
-        elif offset:
-            self._buffer = buf[offset:]
+            return
+        if offset:
+            buf = self._buffer = buf[offset:]
+        if len(buf) >= 4 and self._state == _ESTABLISHED:
+            (length,) = _LENGTH.unpack_from(buf, 0)
+            if length + 4 - len(buf) > _GATHER_THRESHOLD:
+                self._wanted = length + 4
+                self._parts = [buf]
+                self._parts_length = len(buf)
+                self._buffer = b""
 
     # -- four-letter words ---------------------------------------------------------
 
@@ -399,6 +450,7 @@ class ClientConnection(protocol.Protocol):
             self.session_id = grant.session_id
             self.timeout_ms = grant.timeout_ms
             self._state = _ESTABLISHED
+            self._cancel_sessionless_timer()
             self.factory.session_attached(self, renewed=requested_session != 0)
             self.send(
                 handshake.encode_connect_response(
@@ -448,6 +500,11 @@ class ClientConnection(protocol.Protocol):
             self._pending.append(entry)
             if not self._local_waiting:
                 self._submit(entry)
+            if len(self._pending) >= MAX_OUTSTANDING and not self._reading_paused:
+                # Like ZooKeeper's throttling: stop reading from a client that has
+                # too many requests in flight, until they are answered.
+                self._reading_paused = True
+                self.transport.pauseProducing()
             return
         if opcode not in OPS:
             self._log.warn(
@@ -465,7 +522,7 @@ class ClientConnection(protocol.Protocol):
             self._local_waiting += 1
             self._pending.append([_LOCAL, (xid, opcode, record), factory.clock.seconds()])
         else:
-            self._answer_local(xid, opcode, record, None)
+            self._answer_local(xid, opcode, record, self._received_at)
 
     def _decode_body(self, opcode: int, buf: bytes, start: int, end: int) -> Any:
         spec = OPS[opcode]
@@ -492,7 +549,7 @@ class ClientConnection(protocol.Protocol):
             self._local_waiting += 1
             self._pending.append([_LOCAL, (xid, opcode, record), self.factory.clock.seconds()])
         else:
-            self._answer_local(xid, opcode, record, None)
+            self._answer_local(xid, opcode, record, self._received_at)
 
     # -- writes ------------------------------------------------------------------------
 
@@ -561,6 +618,13 @@ class ClientConnection(protocol.Protocol):
             self._draining = False
 
     def _drain_loop(self) -> None:
+        self._answer_ready()
+        if self._reading_paused and len(self._pending) <= MAX_OUTSTANDING // 2:
+            self._reading_paused = False
+            if self._state != _CLOSING:
+                self.transport.resumeProducing()
+
+    def _answer_ready(self) -> None:
         pending = self._pending
         while pending and self._state != _CLOSING:
             entry = pending[0]

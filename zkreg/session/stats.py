@@ -51,6 +51,7 @@ class ServerStats:
         self.connection_requests = 0
         self.connection_revalidates = 0
         self.connections_rejected = 0
+        self.sessionless_expired = 0
         self.reset_latency()
 
     def reset_latency(self) -> None:

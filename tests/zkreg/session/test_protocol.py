@@ -441,3 +441,38 @@ class EventAclTests(ConnectionTestCase):
         self.link.view.nodes["/secret"] = FakeNode(acl=(ACL(1, Id("digest", "bob:x")),))
         self.link.commit(Commit(2, 0, 0, 1, None, ((EventType.NodeCreated, "/secret"),)))
         self.assertEqual(transport.value(), b"")
+
+
+class ResourceTests(ConnectionTestCase):
+    def test_sessionless_connection_closed_after_ten_seconds(self):
+        proto, transport = self.connect()
+        self.clock.advance(9.9)
+        self.assertFalse(transport.disconnecting)
+        self.clock.advance(0.2)
+        self.assertTrue(transport.disconnecting)
+
+    def test_established_connection_not_closed_by_sessionless_timer(self):
+        proto, transport, _ = self.establish()
+        self.clock.advance(60)
+        self.assertFalse(transport.disconnecting)
+
+    def test_large_frame_in_pieces(self):
+        proto, transport, _ = self.establish()
+        data = bytes(range(256)) * 1000
+        whole = request_frame(1, OpCode.setData, SetDataRequest("/big", data, -1))
+        for start in range(0, len(whole), 4096):
+            proto.dataReceived(whole[start : start + 4096])
+        self.assertEqual(len(self.link.submitted), 1)
+        self.assertEqual(self.link.submitted[0][0].record.data, data)
+
+    def test_reading_paused_while_too_many_outstanding(self):
+        from zkreg.session.protocol import MAX_OUTSTANDING
+
+        proto, transport, _ = self.establish()
+        one = request_frame(1, OpCode.setData, SetDataRequest("/a", b"", -1))
+        proto.dataReceived(one * MAX_OUTSTANDING)
+        self.assertEqual(transport.producerState, "paused")
+        for _, deferred in self.link.submitted:
+            deferred.callback(Outcome(1, 0, None))
+        self.assertEqual(transport.producerState, "producing")
+        self.assertEqual(len(split_frames(transport.value())), MAX_OUTSTANDING)
