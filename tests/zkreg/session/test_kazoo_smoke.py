@@ -6,7 +6,6 @@ create, get, set, delete, children, watches, ephemerals, session expiry.
 
 from __future__ import annotations
 
-import sys
 import threading
 
 import pytest
@@ -17,21 +16,12 @@ from tests.support.waiting import wait_until
 pytestmark = pytest.mark.timeout(120)
 
 
-class TwistdZkreg(ZkregServer):
-    """zkreg under twistd proper (C{python -m twisted} is C{twist}, which has no -n)."""
-
-    def command(self) -> list[str]:
-        argv = super().command()
-        assert argv[1:3] == ["-m", "twisted"]
-        return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"] + argv[3:]
-
-
 @pytest.fixture(scope="module")
 def server():
     reason = unavailable_reason("zkreg")
     if reason is not None:
         pytest.skip(reason)
-    process = TwistdZkreg()
+    process = ZkregServer()
     process.start()
     yield process
     process.cleanup()
