@@ -150,7 +150,10 @@ def test_zookeeper_failing_multi(raw: list[Frame]) -> None:
 
 
 def test_zookeeper_succeeding_multi(raw: list[Frame]) -> None:
-    """Results per op; ZooKeeper 3.8 answers a create2 op with a plain create result."""
+    """
+    Results per op.  ZooKeeper 3.8 answers a create2 op with a plain create result,
+    but createTTL and createContainer ops with create2 results.
+    """
     ops = [f for f in raw if f.opcode == OpCode.multi and f.direction == "c2s"][1].body
     reply = reply_to(raw, ops)
     kinds = [(kind, err) for kind, err, _ in reply.body]
@@ -160,8 +163,12 @@ def test_zookeeper_succeeding_multi(raw: list[Frame]) -> None:
         (OpCode.setData, 0),
         (OpCode.check, 0),
         (OpCode.delete, 0),
+        (OpCode.create2, 0),
+        (OpCode.create2, 0),
     ]
     assert reply.body[0][2] == R.CreateResponse("/fx/m2")
+    assert reply.body[1][2] == R.CreateResponse("/fx/m3")
+    assert reply.body[5][2].path == "/fx/m4" and reply.body[6][2].path == "/fx/m5"
     assert reply.body[2][2].stat.version == 1
     assert reply.body[3][2] is None and reply.body[4][2] is None
 
