@@ -486,6 +486,7 @@ class RecordMeta(type):
             ):
                 raise TypeError(f"{name}.{field_name}: {ftype!r} is not a jute type")
         namespace["__slots__"] = tuple(field_name for field_name, _ in fields)
+        namespace["__match_args__"] = namespace["__slots__"]
         namespace["fields"] = fields
         cls = super().__new__(mcs, name, bases, namespace)
         setattr(cls, "_fields", fields)  # noqa: B010 (set on the new class, not declared)

@@ -212,6 +212,15 @@ def test_records_hash_by_value() -> None:
     assert len({Inner(1, 2), Inner(1, 2), Inner(2, 1)}) == 2
 
 
+def test_records_support_positional_patterns() -> None:
+    """match/case can take fields positionally, in declaration order."""
+    match Outer(1, Inner(2, 3), "x", []):
+        case Outer(head, Inner(a, b), label, _):
+            assert (head, a, b, label) == (1, 2, 3, "x")
+        case _:
+            pytest.fail("pattern did not match")
+
+
 def test_repr_names_class_and_fields() -> None:
     assert repr(Outer(1, Inner(2, 3), None, [])) == (
         "Outer(head=1, inner=Inner(a=2, b=3), label=None, inners=[])"
