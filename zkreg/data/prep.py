@@ -249,7 +249,9 @@ class Prep:
         @param request: a L{zkreg.data.messages.Request} for a write op (create,
             create2, createContainer, createTTL, delete, setData, setACL, check, multi,
             reconfig, createSession with C{record} the timeout in ms, closeSession,
-            deleteContainer with C{record} the path).
+            deleteContainer with C{record} the path).  A record that is L{None} or of
+            the wrong shape (a body that did not decode) gives MarshallingError, with
+            the zxid taken, as in ZooKeeper.
         @param zxid: the zxid the sequencer assigned.
         @param time_ms: the txn time (wall clock ms) to stamp in the header.
         @return: C{(TxnHeader, txn)}; a failed request has header type C{-1} (error)
@@ -265,6 +267,12 @@ class Prep:
         except PrepError as failure:
             hdr.type = _OP_ERROR
             txn = ErrorTxn(failure.code)
+        except Exception:
+            # A record of the wrong shape (or none, for a body that did not decode):
+            # ZooKeeper's catch-all answers MarshallingError with the zxid taken.  No
+            # change was recorded (records are added only after every check passed).
+            hdr.type = _OP_ERROR
+            txn = ErrorTxn(codes.MARSHALLING_ERROR)
         return hdr, txn
 
     def _prep_op(self, opcode: int, record: Any, request: Any, zxid: int) -> Any:

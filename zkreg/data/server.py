@@ -40,6 +40,7 @@ from zkreg.data.containers import deletion_candidates
 from zkreg.data.memlog import MemoryLog
 from zkreg.data.messages import Commit, Outcome, Request, SessionGrant
 from zkreg.data.prep import Prep
+from zkreg.data.reads import READ_OPS, perform_read
 from zkreg.data.sessions import ZOOKEEPER_SECRET, SessionTable
 from zkreg.data.tree import ApplyResult, DataTree
 from zkreg.data.txncodec import decode_txn, encode_txn
@@ -178,7 +179,7 @@ class DataServer(service.Service):
         )
         self.prep = Prep(self.tree, self.acl, config.extended_types, self.sessions)
         self._inflight: deque[_InFlight] = deque()
-        self._syncs: deque[tuple[int, Deferred, Any]] = deque()
+        self._syncs: deque[tuple[int, Deferred, Request]] = deque()
         self._listeners: list[Any] = []
         self._draining = False
         self._failure: Failure | None = None
@@ -273,14 +274,19 @@ class DataServer(service.Service):
         """
         Order, log and apply one write (or sync).
 
+        A sync, or a read opcode (getData, exists, ...: see
+        L{zkreg.data.reads.perform_read}), takes no zxid: it is answered once every
+        write submitted before it has been applied, which orders a session's reads
+        after its writes without the session server waiting itself.
+
         @return: a Deferred firing with the L{Outcome} after the txn is applied and
             published; it fails only with L{DataServerFailed}.
         """
         if self._failure is not None:
             return fail(DataServerFailed(str(self._failure.value)))
         opcode = request.opcode
-        if opcode == _OP_SYNC:
-            return self._sync(request)
+        if opcode == _OP_SYNC or opcode in READ_OPS:
+            return self._after_writes(request)
         if opcode == _OP_CLOSE_SESSION:
             self.sessions.set_closing(request.session_id)
         hdr, txn = self.prep.prep(request, self._next_zxid(), self._now_ms())
@@ -299,13 +305,19 @@ class DataServer(service.Service):
         )
         return entry.deferred
 
-    def _sync(self, request: Request) -> Deferred:
-        record = request.record
-        response = SyncResponse(getattr(record, "path", record))
+    def _answer_now(self, request: Request) -> Outcome:
+        if request.opcode == _OP_SYNC:
+            record = request.record
+            response = SyncResponse(getattr(record, "path", record))
+            return Outcome(self.tree.last_zxid, 0, response)
+        return perform_read(self.tree, request, self.acl)
+
+    def _after_writes(self, request: Request) -> Deferred:
+        """A sync, or a read, answered once every write submitted before it applied."""
         if not self._inflight:
-            return succeed(Outcome(self.tree.last_zxid, 0, response))
+            return succeed(self._answer_now(request))
         waiting: Deferred = Deferred()
-        self._syncs.append((self._inflight[-1].hdr.zxid, waiting, response))
+        self._syncs.append((self._inflight[-1].hdr.zxid, waiting, request))
         return waiting
 
     def _durable(self, _ignored: Any, entry: _InFlight) -> None:
@@ -351,8 +363,8 @@ class DataServer(service.Service):
         entry.deferred.callback(outcome_of(request.opcode, hdr, result, self.tree))
         syncs = self._syncs
         while syncs and syncs[0][0] <= zxid:
-            _, waiting, response = syncs.popleft()
-            waiting.callback(Outcome(self.tree.last_zxid, 0, response))
+            _, waiting, later = syncs.popleft()
+            waiting.callback(self._answer_now(later))
 
     def _log_failed(self, reason: Failure, entry: _InFlight) -> None:
         if self._failure is None:

@@ -59,6 +59,13 @@ def make_server(log=None, **config_args) -> tuple[DataServer, task.Clock]:
     return DataServer(config, log=log, clock=clock), clock
 
 
+def open_session(server: DataServer, log: Any = None) -> int:
+    granted = server.create_session(30_000)
+    if isinstance(log, ManualLog):
+        log.flush()
+    return result_of(granted).session_id
+
+
 def result_of(deferred) -> Any:
     results: list = []
     failures: list = []
@@ -266,28 +273,49 @@ class PipelineTests(unittest.TestCase):
     def test_sync_waits_for_writes_in_flight(self):
         log = ManualLog()
         server, clock = make_server(log=log)
+        sid = open_session(server, log)
         synced: list = []
-        server.submit(Request(0, 1, codes.OP_CREATE, create("/a"), AUTH))
-        server.submit(Request(0, 2, codes.OP_SYNC, SyncRequest("/a"), AUTH)).addCallback(
+        server.submit(Request(sid, 1, codes.OP_CREATE, create("/a"), AUTH))
+        server.submit(Request(sid, 2, codes.OP_SYNC, SyncRequest("/a"), AUTH)).addCallback(
             synced.append
         )
-        server.submit(Request(0, 3, codes.OP_CREATE, create("/b"), AUTH))
+        server.submit(Request(sid, 3, codes.OP_CREATE, create("/b"), AUTH))
         self.assertEqual(synced, [])
         log.flush(count=1)
         self.assertEqual(len(synced), 1)
-        self.assertEqual(synced[0].zxid, 1)
+        self.assertEqual(synced[0].zxid, 2)
+        self.assertIsNotNone(server.tree.get("/a"))
         self.assertIsNone(server.tree.get("/b"))
+
+    def test_reads_submitted_wait_for_earlier_writes(self):
+        from zkreg.proto.records import GetDataRequest
+
+        log = ManualLog()
+        server, clock = make_server(log=log)
+        sid = open_session(server, log)
+        answers: list = []
+        server.submit(Request(sid, 1, codes.OP_CREATE, create("/a", data=b"v"), AUTH))
+        read = Request(sid, 2, codes.OP_GET_DATA, GetDataRequest("/a", False), AUTH)
+        server.submit(read).addCallback(answers.append)
+        self.assertEqual(answers, [])
+        log.flush()
+        self.assertEqual((answers[0].err, answers[0].response.data), (0, b"v"))
+        # With nothing in flight a read is answered at once, with no zxid taken.
+        now = result_of(server.submit(read))
+        self.assertEqual(now.zxid, 2)
+        self.assertEqual(server.last_zxid, 2)
 
     def test_log_failure_fails_in_flight_and_later_writes(self):
         log = ManualLog()
         server, clock = make_server(log=log)
-        first = server.submit(Request(0, 1, codes.OP_CREATE, create("/a"), AUTH))
-        second = server.submit(Request(0, 2, codes.OP_CREATE, create("/b"), AUTH))
+        sid = open_session(server, log)
+        first = server.submit(Request(sid, 1, codes.OP_CREATE, create("/a"), AUTH))
+        second = server.submit(Request(sid, 2, codes.OP_CREATE, create("/b"), AUTH))
         log.fail(OSError("disk full"))
         self.failureResultOf(first, DataServerFailed)
         self.failureResultOf(second, DataServerFailed)
         self.failureResultOf(
-            server.submit(Request(0, 3, codes.OP_CREATE, create("/c"), AUTH)), DataServerFailed
+            server.submit(Request(sid, 3, codes.OP_CREATE, create("/c"), AUTH)), DataServerFailed
         )
         self.assertIsNone(server.tree.get("/a"))
         self.flushLoggedErrors(DataServerFailed)

@@ -434,3 +434,11 @@ def test_closing_session_cannot_write(flags):
     table.track(sid, 10000, 0)
     table.set_closing(sid)
     assert h.create("/a", flags=flags, session_id=sid).err == codes.SESSION_EXPIRED
+
+
+def test_undecodable_write_is_a_marshalling_error_with_its_zxid():
+    h = Harness()
+    for opcode in (codes.OP_CREATE, codes.OP_SET_DATA, codes.OP_DELETE, codes.OP_MULTI):
+        hdr, txn = h.prep_only(opcode, None)
+        assert (hdr.type, txn.err, hdr.zxid) == (codes.OP_ERROR, codes.MARSHALLING_ERROR, h.zxid)
+    assert h.prep.outstanding_count == 0
