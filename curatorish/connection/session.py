@@ -235,8 +235,12 @@ class ZooKeeperConnection:
         session_id: int = 0,
         session_password: bytes | None = None,
         random_source: random.Random | None = None,
+        endpoint_factory: Callable[[Any, str, int, float], Any] | None = None,
     ) -> None:
         """
+        @param endpoint_factory: C{(reactor, host, port, timeout_s)} -> a client
+            endpoint; default L{HostnameEndpoint} (tests pass one that makes in-memory
+            connections).
         @param connect_string: C{"host:port,host:port/chroot"}.
         @param session_timeout_ms: the timeout asked for in the handshake.
         @param can_be_read_only: ask for read-only mode (a server cut off from its
@@ -264,6 +268,11 @@ class ZooKeeperConnection:
         self.request_timeout_ms = request_timeout_ms
         self.renew_expired_session = renew_expired_session
         self.reconnect_delay_ms = reconnect_delay_ms
+        self._endpoint_factory = endpoint_factory or (
+            lambda reactor, host, port, timeout_s: HostnameEndpoint(
+                reactor, host, port, timeout=timeout_s
+            )
+        )
 
         self.state = ClientState.CONNECTING
         self.session_id = session_id
@@ -414,7 +423,7 @@ class ZooKeeperConnection:
         generation = self._attempt_generation
         host, port = self._hosts.next()
         _log.debug("Connecting to {host}:{port}", host=host, port=port)
-        endpoint = HostnameEndpoint(self.reactor, host, port, timeout=self._connect_timeout_s())
+        endpoint = self._endpoint_factory(self.reactor, host, port, self._connect_timeout_s())
         protocol = ClientProtocol(self, (host, port))
         self._protocol = protocol
         connecting = connectProtocol(endpoint, protocol)
