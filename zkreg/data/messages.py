@@ -74,6 +74,9 @@ class Commit:
         NodeCreated/NodeDeleted/NodeDataChanged on the node's own path,
         NodeChildrenChanged on the parent's path.  For a multi, all ops' events.
     @ivar closed_session: the session id this txn closed (closeSession or expiry), or 0.
+    @ivar time: the txn header's time (ms since the epoch), so that a replica applying
+        the stream (C{DataTree.apply(TxnHeader(session_id, cxid, zxid, time,
+        txn_type), txn)}) gets the same ctime/mtime; 0 from producers predating it.
     """
 
     zxid: int
@@ -83,3 +86,4 @@ class Commit:
     txn: Any
     events: tuple = field(default=())
     closed_session: int = 0
+    time: int = 0

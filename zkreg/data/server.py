@@ -354,6 +354,7 @@ class DataServer(service.Service):
             txn,
             tuple(result.events),
             result.closed_session,
+            hdr.time,
         )
         for listener in tuple(self._listeners):
             try:

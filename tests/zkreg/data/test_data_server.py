@@ -469,3 +469,29 @@ class ContainerTests(unittest.TestCase):
         self.clock.advance(10)
         self.assertIsNotNone(self.server.tree.get("/c"))
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class ReplicaTests(unittest.TestCase):
+    """A replica fed by the commit stream stays equal to the data server's tree."""
+
+    def test_replica_from_start_and_replica_joining_midway(self):
+        from zkreg.data.replica import ReplicaFeeder, copy_tree
+        from zkreg.data.tree import DataTree
+
+        server, clock = make_server()
+        early = ReplicaFeeder(DataTree())
+        server.subscribe(early)
+        sid = open_session(server)
+        for cxid, (opcode, record) in enumerate(PipelineTests.SCRIPT[:5]):
+            clock.advance(0.25)
+            server.submit(Request(sid, cxid, opcode, record, AUTH))
+        late = ReplicaFeeder(copy_tree(server.tree))
+        self.assertEqual(late.tree.digest(), server.tree.digest())
+        server.subscribe(late)
+        for cxid, (opcode, record) in enumerate(PipelineTests.SCRIPT[5:]):
+            clock.advance(0.25)
+            server.submit(Request(sid, cxid, opcode, record, AUTH))
+        self.assertEqual(early.tree.digest(), server.tree.digest())
+        self.assertEqual(late.tree.digest(), server.tree.digest())
+        # The copy is independent of the original.
+        self.assertIsNot(late.tree.get("/"), server.tree.get("/"))
