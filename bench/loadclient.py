@@ -114,6 +114,8 @@ class Session(asyncio.Protocol):
     def _on_handshake(self, payload: bytes) -> None:
         response = wire.parse_connect_response(payload)
         self._handshaken = True
+        if self.ready.done():  # the handshake timed out meanwhile
+            return
         if response.timeOut <= 0:
             self.ready.set_exception(ConnectionError("session refused"))
             return

@@ -24,6 +24,7 @@ import select
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -177,11 +178,14 @@ def measure_memory(server: ServerProcess, sessions: int) -> dict[str, Any]:
     assert pid is not None
     before = settled_rss_kib(pid)
     spec = {"workload": "hold", "host": "127.0.0.1", "port": server.port, "count": sessions}
+    # stderr to a file, not a pipe: nobody reads it until the end, and a full pipe
+    # would block the load client.
+    errors = tempfile.TemporaryFile("w+")
     holder = subprocess.Popen(
         [sys.executable, "-m", "bench.loadclient", json.dumps(spec)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=errors,
         text=True,
     )
     try:
@@ -190,7 +194,8 @@ def measure_memory(server: ServerProcess, sessions: int) -> dict[str, Any]:
             raise RuntimeError("load client did not open its sessions in 120 s")
         line = holder.stdout.readline()  # type: ignore[union-attr]
         if not line:
-            raise RuntimeError(f"load client failed: {holder.stderr.read()[-3000:]}")  # type: ignore[union-attr]
+            errors.seek(0)
+            raise RuntimeError(f"load client failed: {errors.read()[-3000:]}")
         opened = json.loads(line)
         after = settled_rss_kib(pid)
     finally:
@@ -200,6 +205,7 @@ def measure_memory(server: ServerProcess, sessions: int) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             holder.kill()
             holder.wait(10)
+        errors.close()
     return {
         "sessions": opened["ready"],
         "open_seconds": opened["open_seconds"],
@@ -325,17 +331,6 @@ def run_workloads(
     return raw
 
 
-class _BenchZkreg(ZkregServer):
-    """
-    The test launcher's zkreg, minus C{-n} and C{--pidfile=}: those are C{twistd}
-    options that C{python -m twisted} (the C{twist} runner, which never daemonizes)
-    rejects.  A no-op once the launcher stops passing them.
-    """
-
-    def command(self) -> list[str]:
-        return [arg for arg in super().command() if arg not in ("-n", "--pidfile=")]
-
-
 def make_server(name: str, fsync: bool = True) -> ServerProcess:
     """
     @param fsync: sync writes to disk before acknowledging them (both servers'
@@ -343,9 +338,12 @@ def make_server(name: str, fsync: bool = True) -> ServerProcess:
     @return: an unstarted server of the benchmark's configuration.
     """
     if name == "zookeeper":
-        config = {} if fsync else {"forceSync": "no"}
+        # No per-IP connection limit: the load client opens thousands of sessions.
+        config = {"maxClientCnxns": "0"}
+        if not fsync:
+            config["forceSync"] = "no"
         return ZooKeeperOracle(extra_config=config, extra_jvm_args=ZOOKEEPER_BENCH_JVM_ARGS)
-    return _BenchZkreg(extra_args=ZKREG_BENCH_ARGS + (() if fsync else ("--no-fsync",)))
+    return ZkregServer(extra_args=ZKREG_BENCH_ARGS + (() if fsync else ("--no-fsync",)))
 
 
 def _fmt(value: float | None) -> str:
