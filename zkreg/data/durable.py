@@ -360,7 +360,10 @@ def open_durable_state(
             "may be lost if the machine or its power fails"
         )
     recovered = recover(directory, bool(getattr(config, "extended_types", False)))
-    wal = FileWriteAheadLog.open(directory, segment_bytes=segment_bytes, sync=sync, reactor=reactor)
+    # Recovery checked (and cut) the log already: no second scan.
+    last_logged = max(recovered.log_last_zxid or 0, recovered.last_zxid)
+    wal = FileWriteAheadLog(directory, last_logged, segment_bytes, sync, reactor)
+    wal.repairs = list(recovered.notes)
     snapshotter = ForkSnapshotter(
         directory,
         recovered.tree,

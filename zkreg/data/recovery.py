@@ -79,6 +79,7 @@ class RecoveredState:
     @ivar replayed: how many log records were applied after it.
     @ivar notes: what was repaired or skipped (torn tail cut, damaged snapshot).
     @ivar seconds: how long recovery took.
+    @ivar log_last_zxid: the zxid of the last record in the log (L{None} when empty).
     """
 
     tree: DataTree
@@ -88,6 +89,7 @@ class RecoveredState:
     replayed: int = 0
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    log_last_zxid: int | None = None
 
 
 def write_tree_snapshot(
@@ -285,6 +287,7 @@ def recover(
         replayed=replayed,
         notes=notes,
         seconds=time.monotonic() - started,
+        log_last_zxid=opened.last_zxid,
     )
     log.info(
         "recovered {directory}: snapshot {snapshot} + {replayed} log records, last zxid "
