@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.differential import Normaliser as _Normaliser
 from tests.support.differential import (
     Scenario,
     ScenarioContext,
@@ -16,7 +17,6 @@ from tests.support.differential import (
     compare,
     run_scenario,
 )
-from tests.support.differential import Normaliser as _Normaliser
 
 
 def _normalise(entries, root="/droot", window=(1000, 2000), sessions=()):

@@ -17,6 +17,7 @@ from tests.integration.scenarios._ops import (
     op_set,
 )
 from tests.support.differential import ScenarioContext, scenario
+from tests.support.rawclient import describe_trace
 from zkreg.proto import records as R
 from zkreg.proto.consts import OpCode
 
@@ -130,11 +131,33 @@ def multi_check_version(ctx: ScenarioContext) -> None:
 
 @scenario()
 def multi_check_alone_opcode(ctx: ScenarioContext) -> None:
-    """A check (opcode 13) sent alone, outside a multi."""
+    """A check (opcode 13) sent alone, outside a multi, followed by an exists: which
+    replies come back, in order.  (ZooKeeper 3.8 logs the check as a txn but sends
+    no reply to it at all; the exists after it is answered.)"""
     raw = _setup(ctx)
     raw.create(ctx.path("a"))
-    ctx.call("check", raw.check, ctx.path("a"), 0)
-    ctx.call("check bad", raw.check, ctx.path("a"), 5)
+    raw.trace.clear()
+    raw.submit(OpCode.check, R.CheckVersionRequest(ctx.path("a"), 0))
+    follow = raw.submit(OpCode.exists, R.ExistsRequest(ctx.path("a"), False))
+    ctx.call("exists after check", raw.wait_reply, follow, 5.0)
+    ctx.record("trace", describe_trace(raw.trace))
+    raw.trace.clear()
+    raw.submit(OpCode.check, R.CheckVersionRequest(ctx.path("a"), 5))
+    follow = raw.submit(OpCode.exists, R.ExistsRequest(ctx.path("a"), False))
+    ctx.call("exists after bad check", raw.wait_reply, follow, 5.0)
+    ctx.record("trace bad", describe_trace(raw.trace))
+
+
+@scenario()
+def multi_delete_container_opcode_from_client(ctx: ScenarioContext) -> None:
+    """deleteContainer (opcode 20) is internal to ZooKeeper; a client sending it."""
+    raw = _setup(ctx)
+    raw.create_container(ctx.path("c"))
+    raw.create(ctx.path("p"))
+    ctx.call("on container", raw.call, OpCode.deleteContainer, R.DeleteRequest(ctx.path("c"), -1))
+    ctx.call("on plain", raw.call, OpCode.deleteContainer, R.DeleteRequest(ctx.path("p"), -1))
+    ctx.call("on missing", raw.call, OpCode.deleteContainer, R.DeleteRequest(ctx.path("m"), -1))
+    _tree(ctx, raw)
 
 
 @scenario()

@@ -370,3 +370,47 @@ def sync_then_read(ctx: ScenarioContext) -> None:
     ctx.call("read", b.get, ctx.path("x"))
     ctx.call("sync missing", b.sync, ctx.path("nope"))
     ctx.call("sync root", b.sync, "/")
+
+
+@scenario()
+def create2_modes_stat(ctx: ScenarioContext) -> None:
+    """create2 for each create mode: the returned path and stat (ephemeralOwner for
+    ephemerals is the session)."""
+    raw = ctx.raw()
+    raw.create(ctx.root)
+    for flags in (0, 1, 2, 3):
+        ctx.call(f"create2 flags={flags}", raw.create2, ctx.path(f"m{flags}-"), b"d", flags)
+    for flags in (7, -1, 100):
+        ctx.call(f"create flags={flags}", raw.create, ctx.path(f"x{flags}"), b"", None, flags)
+
+
+@scenario()
+def sequential_counter_after_many(ctx: ScenarioContext) -> None:
+    """Sequence numbers keep growing with the parent's cversion past 100 changes."""
+    raw = ctx.raw()
+    raw.create(ctx.root)
+    from tests.integration.scenarios._ops import op_create as _create
+    from tests.integration.scenarios._ops import op_delete as _delete
+
+    raw.multi([_create(ctx.path(f"c{i}")) for i in range(60)])
+    raw.multi([_delete(ctx.path(f"c{i}")) for i in range(60)])
+    ctx.call("seq", raw.create, ctx.path("s"), b"", None, 2)
+    ctx.call("root", raw.exists, ctx.root)
+
+
+@scenario()
+def set_data_version_wraps_check(ctx: ScenarioContext) -> None:
+    """setData with version -1 always matches; other negative versions never do."""
+    raw = ctx.raw()
+    raw.create(ctx.root)
+    raw.create(ctx.path("a"))
+    ctx.call("v -1", raw.set_data, ctx.path("a"), b"x", -1)
+    ctx.call("v -2", raw.set_data, ctx.path("a"), b"x", -2)
+    ctx.call("delete v -2", raw.delete, ctx.path("a"), -2)
+    ctx.call(
+        "setACL v -2",
+        raw.set_acl,
+        ctx.path("a"),
+        [__import__("tests.integration.scenarios._ops", fromlist=["acl"]).acl(31)],
+        -2,
+    )

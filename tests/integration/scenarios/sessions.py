@@ -319,3 +319,89 @@ def session_pings_keep_alive(ctx: ScenarioContext) -> None:
     raw.create(ctx.path("e"), b"", None, 1)
     raw.idle(6.0)
     ctx.call("alive", raw.exists, ctx.path("e"))
+
+
+@scenario()
+def session_second_connection_takes_over(ctx: ScenarioContext) -> None:
+    """Resuming a session on a second connection while the first is still open: the
+    server closes the first connection; the second works."""
+    first = ctx.raw()
+    first.create(ctx.root)
+    second = _handshake(ctx, session_id=first.session_id, passwd=first.passwd)
+    ctx.record("second", _connect_view(second))
+    ctx.call("first closed", first.server_closed, 5.0)
+    ctx.call("second works", second.exists, ctx.root)
+
+
+@scenario()
+def session_auth_not_carried_across_connections(ctx: ScenarioContext) -> None:
+    """Auth belongs to the connection: after resuming on a new connection the
+    session has only its ip id until it adds auth again."""
+    raw = ctx.raw()
+    raw.create(ctx.root)
+    raw.add_auth("digest", b"dave:pw")
+    raw.create(
+        ctx.path("mine"),
+        b"",
+        [__import__("tests.integration.scenarios._ops", fromlist=["acl"]).acl(31, "auth", "")],
+    )
+    raw.drop()
+    ctx.record("resume", _connect_view(raw))
+    ctx.call("who", raw.who_am_i)
+    ctx.call("read without auth", raw.get_data, ctx.path("mine"))
+    raw.add_auth("digest", b"dave:pw")
+    ctx.call("read with auth", raw.get_data, ctx.path("mine"))
+
+
+@scenario()
+def session_watches_lost_without_set_watches(ctx: ScenarioContext) -> None:
+    """Watches belong to the connection: resuming without setWatches leaves none."""
+    writer = ctx.raw()
+    writer.create(ctx.root)
+    writer.create(ctx.path("n"))
+    watcher = ctx.raw()
+    watcher.get_data(ctx.path("n"), True)
+    watcher.drop()
+    ctx.record("resume", _connect_view(watcher))
+    ctx.call("check", watcher.check_watches, ctx.path("n"), 2)
+    writer.set_data(ctx.path("n"), b"x")
+    watcher.settle()
+    ctx.record("events", watcher.events)
+
+
+@scenario()
+def session_close_then_socket_closed(ctx: ScenarioContext) -> None:
+    """closeSession is answered, then the server closes the connection."""
+    raw = ctx.raw()
+    ctx.call("close", raw.call, -11, None)
+    ctx.call("closed", raw.server_closed, 5.0)
+
+
+@scenario()
+def session_ephemeral_owner_after_resume(ctx: ScenarioContext) -> None:
+    """Ephemerals created before and after resuming a session have the same owner."""
+    raw = ctx.raw()
+    raw.create(ctx.root)
+    raw.create(ctx.path("before"), b"", None, 1)
+    raw.drop()
+    raw.connect()
+    raw.create(ctx.path("after"), b"", None, 1)
+    ctx.call("before", raw.exists, ctx.path("before"))
+    ctx.call("after", raw.exists, ctx.path("after"))
+    ctx.call("ephemerals", lambda: sorted(raw.get_ephemerals(ctx.root).body.ephemerals))
+
+
+@scenario()
+def session_read_zxid_not_behind_own_write(ctx: ScenarioContext) -> None:
+    """A read's reply zxid is never older than the session's last write, and a
+    write's reply zxid is the txn's (the new mzxid)."""
+    raw = ctx.raw()
+    raw.create(ctx.root)
+    write = raw.create2(ctx.path("n"), b"")
+    read = raw.get_data(ctx.path("n"))
+    ctx.record("write zxid is czxid", write.zxid == write.body.stat.czxid)
+    ctx.record("read zxid >= write zxid", read.zxid >= write.zxid)
+    setter = raw.set_data(ctx.path("n"), b"x")
+    ctx.record("set zxid is mzxid", setter.zxid == setter.body.stat.mzxid)
+    other = ctx.raw()
+    ctx.record("other session read not behind", other.get_data(ctx.path("n")).zxid >= setter.zxid)

@@ -199,3 +199,26 @@ def size_null_data_create(ctx: ScenarioContext) -> None:
     ctx.call("set null", raw.set_data, ctx.path("m"), None)
     ctx.call("get m", raw.get_data, ctx.path("m"))
     ctx.call("kazoo get", lambda: ctx.client().get(ctx.path("n")))
+
+
+@scenario()
+def system_quota_nodes(ctx: ScenarioContext) -> None:
+    """Quota bookkeeping: a zookeeper_limits/zookeeper_stats pair under
+    /zookeeper/quota<path> as zkCli setquota writes it; the stats node is updated by
+    the server as the quota'd subtree changes (ZooKeeper's DataTree does this)."""
+    raw = ctx.raw()
+    raw.create(ctx.root)
+    quota = "/zookeeper/quota" + ctx.root
+    try:
+        ctx.call("create quota dir", raw.create, quota, b"")
+        ctx.call("limits", raw.create, quota + "/zookeeper_limits", b"count=10,bytes=-1")
+        ctx.call("stats", raw.create, quota + "/zookeeper_stats", b"count=1,bytes=0")
+        raw.create(ctx.path("a"), b"12345")
+        raw.create(ctx.path("b"), b"")
+        raw.set_data(ctx.path("a"), b"1234567")
+        raw.delete(ctx.path("b"))
+        ctx.call("stats data", raw.get_data, quota + "/zookeeper_stats")
+        ctx.call("limits data", raw.get_data, quota + "/zookeeper_limits")
+    finally:
+        for path in (quota + "/zookeeper_stats", quota + "/zookeeper_limits", quota):
+            raw.delete(path)

@@ -545,3 +545,46 @@ def watch_kazoo_reconnect_via_proxy(ctx: ScenarioContext) -> None:
             b.close()
     finally:
         proxy.stop()
+
+
+@scenario()
+def watch_persistent_event_before_own_reply(ctx: ScenarioContext) -> None:
+    """A session with a recursive watch writing below it: each event frame comes
+    before the reply to the write that caused it."""
+    raw = ctx.raw()
+    raw.create(ctx.root)
+    raw.add_watch(ctx.root, RECURSIVE)
+    raw.trace.clear()
+    raw.create(ctx.path("a"))
+    raw.set_data(ctx.path("a"), b"1")
+    raw.multi([op_create(ctx.path("b")), op_delete(ctx.path("a"))])
+    ctx.record("trace", describe_trace(raw.trace))
+
+
+@scenario()
+def watch_child_watch_not_fired_by_grandchild(ctx: ScenarioContext) -> None:
+    """A child watch fires for a child, not for a grandchild or a child's data."""
+    writer, watcher = _pair(ctx)
+    writer.create(ctx.path("k"))
+    watcher.get_children(ctx.root, True)
+    writer.create(ctx.path("k", "g"))
+    writer.set_data(ctx.path("k"), b"x")
+    _settled_events(ctx, watcher, "before child change")
+    writer.delete(ctx.path("k", "g"))
+    writer.delete(ctx.path("k"))
+    _settled_events(ctx, watcher, "after child deleted")
+
+
+@scenario()
+def watch_many_watchers_one_write(ctx: ScenarioContext) -> None:
+    """Five sessions watching one node all get exactly one event for one write."""
+    writer = ctx.raw()
+    writer.create(ctx.root)
+    writer.create(ctx.path("n"))
+    watchers = [ctx.raw() for _ in range(5)]
+    for i, w in enumerate(watchers):
+        (w.get_data if i % 2 else w.exists)(ctx.path("n"), True)
+    writer.set_data(ctx.path("n"), b"x")
+    writer.set_data(ctx.path("n"), b"y")
+    for i, w in enumerate(watchers):
+        _settled_events(ctx, w, f"watcher {i}")
