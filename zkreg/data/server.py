@@ -13,7 +13,8 @@ the log batches their syncs (group commit).
 It also owns the session table: it hands out ids and passwords, expires sessions that
 were not touched in time (a closeSession txn each, every tick), and periodically
 deletes empty containers and expired TTL nodes (a deleteContainer txn each).  Both
-loops are C{LoopingCall}s on an injected clock, started and stopped with the service.
+loops run on an injected clock (C{callLater} at each tick boundary for expiry, a
+C{LoopingCall} for containers), started and stopped with the service.
 
 If the log fails an append the server stops taking writes: every write in flight and
 every later one fails (the txns after the failed one were prepped on top of it, so
@@ -184,7 +185,7 @@ class DataServer(service.Service):
         self._draining = False
         self._failure: Failure | None = None
         self._containers_in_flight: set[str] = set()
-        self._expiry_loop: LoopingCall | None = None
+        self._expiry_call: Any = None
         self._container_loop: LoopingCall | None = None
         self._recover()
         last = self.tree.last_zxid
@@ -215,27 +216,47 @@ class DataServer(service.Service):
     # -- time --------------------------------------------------------------------------
 
     def _now_ms(self) -> int:
-        return int(self.clock.seconds() * 1000)
+        # round, not int: a call due at a tick boundary must not read as 1 ms early.
+        return round(self.clock.seconds() * 1000)
 
     # -- service -----------------------------------------------------------------------
 
     def startService(self) -> None:
-        """Start session expiry (every tick) and the container check."""
+        """
+        Start session expiry and the container check.
+
+        Expiry wakes at each tick boundary where session deadlines fall, as ZooKeeper's
+        expirer thread sleeps until the next bucket's time, so a session expires when
+        its rounded deadline passes, not up to a tick later.
+        """
         service.Service.startService(self)
-        self._expiry_loop = LoopingCall(self.expire_sessions)
-        self._expiry_loop.clock = self.clock
-        self._expiry_loop.start(self.config.tick_time_ms / 1000.0, now=False)
+        self._schedule_expiry()
         self._container_loop = LoopingCall(self.check_containers)
         self._container_loop.clock = self.clock
         self._container_loop.start(self.config.container_check_interval_ms / 1000.0, now=False)
 
+    def _schedule_expiry(self) -> None:
+        delay_ms = max(0, self.sessions.next_expiration_ms() - self._now_ms())
+        self._expiry_call = self.clock.callLater(delay_ms / 1000.0, self._expiry_tick)
+
+    def _expiry_tick(self) -> None:
+        self._expiry_call = None
+        try:
+            self.expire_sessions()
+        except Exception:
+            self.log_.failure("session expiry failed")
+        if self.running:
+            self._schedule_expiry()
+
     def stopService(self) -> Deferred | None:
         """Stop the loops and close the log."""
         service.Service.stopService(self)
-        for loop in (self._expiry_loop, self._container_loop):
-            if loop is not None and loop.running:
-                loop.stop()
-        self._expiry_loop = self._container_loop = None
+        if self._expiry_call is not None and self._expiry_call.active():
+            self._expiry_call.cancel()
+        self._expiry_call = None
+        if self._container_loop is not None and self._container_loop.running:
+            self._container_loop.stop()
+        self._container_loop = None
         return self.log.close()
 
     # -- the commit stream ---------------------------------------------------------

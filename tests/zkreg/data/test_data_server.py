@@ -397,10 +397,16 @@ class SessionTests(unittest.TestCase):
         self.assertIn(keep.session_id, self.server.sessions)
         self.assertIsNone(result_of(self.server.revalidate_session(sid, grant.password, 4000)))
 
-    def test_session_not_expired_before_its_timeout(self):
+    def test_session_expires_when_its_rounded_deadline_passes(self):
+        """Deadline = now + timeout rounded up to a tick; expiry is aligned on ticks."""
+        self.clock.advance(0.3)
         grant = result_of(self.server.create_session(4000))
-        self.clock.advance(3.9)
-        self.assertIn(grant.session_id, self.server.sessions)
+        deadline = self.server.sessions.deadline_of(grant.session_id)
+        self.assertEqual(deadline, round((START + 0.3) * 1000) + 4000 + 700)
+        self.clock.advance(4.699)
+        self.assertIn(grant.session_id, self.server.tree.sessions)
+        self.clock.advance(START + 5.0 - self.clock.seconds())  # exactly the deadline
+        self.assertNotIn(grant.session_id, self.server.tree.sessions)
 
     def test_client_close_session(self):
         grant = result_of(self.server.create_session(4000))
