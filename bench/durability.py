@@ -46,9 +46,25 @@ def _log(message: str) -> None:
 # -- writes --------------------------------------------------------------------------
 
 
+def make_server(kind: str, fsync: bool = True, jvm_heap: str = "1g") -> Any:
+    """
+    An unstarted server: ZooKeeper with C{forceSync} as C{fsync} says, or zkreg under
+    C{twistd -n} with C{--no-fsync} when C{fsync} is off.
+    """
+    from bench.run import ZKREG_BENCH_ARGS, ZOOKEEPER_BENCH_JVM_ARGS
+    from tests.support.servers import ZkregServer, ZooKeeperOracle
+
+    if kind == "zookeeper":
+        config = {} if fsync else {"forceSync": "no"}
+        return ZooKeeperOracle(
+            extra_config=config, extra_jvm_args=[*ZOOKEEPER_BENCH_JVM_ARGS, f"-Xmx{jvm_heap}"]
+        )
+    return ZkregServer(extra_args=[*ZKREG_BENCH_ARGS, *(() if fsync else ("--no-fsync",))])
+
+
 def bench_writes(seconds: float, connections: int, window: int) -> dict[str, Any]:
     """Latency and throughput of writes with sync on, zkreg against ZooKeeper."""
-    from bench.run import make_server, run_loadclient
+    from bench.run import run_loadclient
 
     results: dict[str, Any] = {}
     for label, kind, fsync in (
@@ -241,13 +257,9 @@ def _node_count(server: Any) -> int:
 
 def bench_restart(nodes: int) -> dict[str, Any]:
     """Fill each server with C{nodes} znodes, kill -9 it, time the restart."""
-    from bench.run import make_server
-
     results: dict[str, Any] = {}
     for kind in ("zookeeper", "zkreg"):
-        server = make_server(kind, fsync=True)
-        if kind == "zookeeper":
-            server.extra_jvm_args.append("-Xmx3g")  # type: ignore[attr-defined]
+        server = make_server(kind, fsync=True, jvm_heap="3g")
         try:
             server.start()
             _log(f"[restart] filling {kind} with {nodes} znodes")
