@@ -192,3 +192,38 @@ class DurableStateTests(unittest.TestCase):
         self.assertEqual(restarted.tree.digest(), digest)
         self.assertIn(grant.session_id, restarted.tree.sessions)
         self.assertEqual(restarted.tree.get("/n7").data, b"d7")
+
+    @defer.inlineCallbacks
+    def test_log_failure_stops_writes_not_reads(self):
+        """
+        A failing disk (ENOSPC on sync) fails the write in flight and every later one,
+        nothing of it is applied, and what was committed before stays readable.
+        """
+        import errno
+
+        from zkreg.data.messages import Request
+        from zkreg.data.server import DataServer, DataServerFailed
+        from zkreg.proto.records import ACL, CreateRequest, Id
+
+        clock = task.Clock()
+        state = open_durable_state(self.config())
+        self.addCleanup(state.close)
+        server = DataServer(self.config(), log=state.wal, clock=clock, tree=state.tree)
+        grant = yield server.create_session(30000)
+        acl = [ACL(perms=31, id=Id(scheme="world", id="anyone"))]
+
+        def create(index: int) -> defer.Deferred:
+            record = CreateRequest(f"/f{index}", b"x", acl, 0)
+            return server.submit(Request(grant.session_id, index, 1, record))
+
+        yield create(1)
+
+        def disk_full() -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        state.wal._writer._sync = disk_full
+        yield self.assertFailure(create(2), DataServerFailed)
+        yield self.assertFailure(create(3), DataServerFailed)
+        self.assertIsNotNone(server.tree.get("/f1"))
+        self.assertIsNone(server.tree.get("/f2"))
+        self.flushLoggedErrors(OSError)
