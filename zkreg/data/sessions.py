@@ -248,12 +248,16 @@ class SessionTable:
         """
         C{checkSession}: may this session send a write?
 
-        @return: 0, L{codes.UNKNOWN_SESSION} or L{codes.SESSION_EXPIRED} (closing).
+        A closing session gives SessionExpired, as in ZooKeeper.  So does an unknown
+        one, where ZooKeeper says UnknownSession: here the only way a session server
+        holds a session the data server does not know is that it was closed or expired,
+        and answering the same before and after the close is applied keeps pipelined
+        writes equal to one-by-one ones.
+
+        @return: 0 or L{codes.SESSION_EXPIRED}.
         """
         session = self._sessions.get(session_id)
-        if session is None:
-            return codes.UNKNOWN_SESSION
-        if session.closing:
+        if session is None or session.closing:
             return codes.SESSION_EXPIRED
         return 0
 

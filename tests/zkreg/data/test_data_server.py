@@ -417,7 +417,7 @@ class SessionTests(unittest.TestCase):
         refused = result_of(
             self.server.submit(Request(grant.session_id, 5, codes.OP_CREATE, create("/x"), AUTH))
         )
-        self.assertEqual(refused.err, codes.UNKNOWN_SESSION)
+        self.assertEqual(refused.err, codes.SESSION_EXPIRED)
 
 
 class ContainerTests(unittest.TestCase):

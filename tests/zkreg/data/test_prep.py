@@ -419,11 +419,11 @@ def test_session_checks_with_a_session_table():
     sid = table.next_id()
     table.track(sid, 10000, 0)
     assert h.create("/a", session_id=sid).err == 0
-    assert h.create("/b", session_id=12345).err == codes.UNKNOWN_SESSION
-    # An ephemeral from an unknown session: checkGlobalSession says expired.
+    assert h.create("/b", session_id=12345).err == codes.SESSION_EXPIRED
+    # Unknown sessions are expired ones (see SessionTable.check), ephemeral or not.
     assert h.create("/b", flags=codes.FLAG_EPHEMERAL, session_id=12345).err == codes.SESSION_EXPIRED
     # The harness's shorthands write as session 1, which this table does not know.
-    assert h.set_data("/a", b"").err == codes.UNKNOWN_SESSION
+    assert h.set_data("/a", b"").err == codes.SESSION_EXPIRED
 
 
 @pytest.mark.parametrize("flags", [codes.FLAG_EPHEMERAL, codes.FLAG_PERSISTENT])

@@ -75,7 +75,7 @@ def test_touch_with_new_timeout_and_removal():
     assert table.get(sid).timeout_ms == 10_000
     assert table.deadline_of(sid) == 11_000
     table.remove(sid)
-    assert table.check(sid) == codes.UNKNOWN_SESSION
+    assert table.check(sid) == codes.SESSION_EXPIRED
     assert not table.touch(sid, 0)
     assert table.expired(100_000) == []
 
