@@ -522,6 +522,16 @@ def open_log(directory: str, repair: bool = True) -> OpenedLog:
                 _truncate_torn_tail(path, damage.offset)
             log.warn("write-ahead log: {note}", note=note)
             repairs.append(note)
+        if not scan.records and is_last:
+            # Created (or cut) and never given a record: its name is a zxid that was
+            # never acknowledged, which the next append may reuse.
+            note = f"removed {path}: a segment without records"
+            if repair:
+                os.remove(path)
+                _fsync_directory(directory)
+            log.info("write-ahead log: {note}", note=note)
+            repairs.append(note)
+            continue
         if scan.last_zxid is not None:
             last_zxid = scan.last_zxid
         kept.append((first_zxid, path))

@@ -366,6 +366,20 @@ class DamageTests(WalTestCase):
         self.assertFalse(os.path.exists(torn))
 
     @defer.inlineCallbacks
+    def test_empty_last_segment_removed(self):
+        """
+        A last segment with a header and no record (a crash right after a roll) is
+        removed, so its zxid can be appended again.
+        """
+        yield self.write(range(1, 4))
+        with open(os.path.join(self.directory, segment_name(4)), "wb") as empty:
+            empty.write(walmod.encode_segment_header(4) + bytes(1000))
+        wal = self.open_wal()
+        self.assertEqual(wal.last_zxid, 3)
+        yield wal.append(4, b"four")
+        self.assertEqual([z for z, _ in wal.replay(0)], [1, 2, 3, 4])
+
+    @defer.inlineCallbacks
     def test_verify_only_does_not_cut(self):
         """open_log(repair=False) reports a torn tail without touching the file."""
         path, offsets = yield self.written()
