@@ -125,7 +125,13 @@ class ForkSnapshotter:
         sync: bool = True,
         reactor=None,
         randomize: Callable[[int], int] | None = None,
+        since_snapshot: int = 0,
     ) -> None:
+        """
+        @param since_snapshot: transactions already in the log after the newest
+            snapshot (those replayed at startup): they count toward the next one, so
+            frequent restarts do not let the log grow without a snapshot.
+        """
         if reactor is None:
             from twisted.internet import reactor as global_reactor
 
@@ -143,7 +149,7 @@ class ForkSnapshotter:
         self.last_snapshot_zxid: int | None = None
         self._reactor = reactor
         self._randomize = randomize or (lambda bound: random.randrange(bound))
-        self._since_snapshot = 0
+        self._since_snapshot = since_snapshot
         self._threshold = self._next_threshold()
         self._running: defer.Deferred | None = None
         self._waiters: list[defer.Deferred] = []
@@ -372,5 +378,6 @@ def open_durable_state(
         retain=int(getattr(config, "snap_retain_count", 3)),
         sync=sync,
         reactor=reactor,
+        since_snapshot=recovered.replayed,
     )
     return DurableState(recovered.tree, wal, snapshotter, recovered)

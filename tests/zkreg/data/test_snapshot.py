@@ -210,3 +210,37 @@ def _turn(reactor) -> defer.Deferred:
     from twisted.internet import task
 
     return task.deferLater(reactor, 0.01, lambda: None)
+
+
+class ReplayedCountTests(unittest.TestCase):
+    def test_replayed_txns_count_toward_next_snapshot(self) -> None:
+        """Txns replayed at startup count: the next commit past the threshold snapshots."""
+        tree = DataTree()
+        clock = _RecordingClock()
+        snapshotter = ForkSnapshotter(
+            "/nonexistent",
+            tree,
+            None,
+            snap_count=100,
+            randomize=lambda bound: 0,
+            reactor=clock,
+            since_snapshot=50,
+        )
+        self.assertEqual(clock.calls, [])
+        snapshotter.committed(None)
+        self.assertEqual(len(clock.calls), 1, "a snapshot is scheduled at once")
+        fresh = ForkSnapshotter(
+            "/nonexistent", tree, None, snap_count=100, randomize=lambda bound: 0, reactor=clock
+        )
+        fresh.committed(None)
+        self.assertEqual(len(clock.calls), 1, "a fresh start waits for snap_count/2")
+
+
+class _RecordingClock:
+    """Records callLater calls without running them."""
+
+    def __init__(self) -> None:
+        self.calls: list[object] = []
+
+    def callLater(self, delay: float, function: object, *args: object) -> None:
+        self.calls.append(function)
