@@ -41,6 +41,7 @@ from zkreg.proto.records import (
 )
 from zkreg.session import handshake
 from zkreg.session.fourletter import four_letter_word_of
+from zkreg.session.stats import java_auth_order
 from zkreg.session.watches import (
     NODE_CHILDREN_CHANGED,
     NODE_CREATED,
@@ -488,6 +489,10 @@ class ClientConnection(protocol.Protocol):
             self.last_cxid = xid
         self.last_op = _LAST_OP_NAMES.get(opcode, "NA")
         if opcode in _WRITE_OPS:
+            if opcode == OpCode.check:
+                # ZooKeeper 3.8 accepts a standalone check (a 3.9 client's) but never
+                # answers it; 3.8 clients only send check inside a multi.
+                return
             record = self._decode_body(opcode, buf, start + 8, end)
             if record is _UNDECODABLE:
                 self._enqueue_local(xid, opcode, _UNDECODABLE)
@@ -536,6 +541,10 @@ class ClientConnection(protocol.Protocol):
             record, _ = request_class.deserialize(memoryview(buf)[start:end], 0)
             return record
         except DecodeError as error:
+            if "utf-8" in str(error) and request_class is not MULTI and request_class:
+                record = _decode_with_lenient_path(request_class, bytes(buf[start:end]))
+                if record is not None:
+                    return record
             self._log.warn(
                 "undecodable body of opcode {opcode} from {peer}: {error}",
                 opcode=opcode,
@@ -677,7 +686,30 @@ class ClientConnection(protocol.Protocol):
         if record is _UNDECODABLE:
             self.send(encode_reply(xid, zxid, Err.MARSHALLINGERROR))
             return
+        try:
+            self._answer_local_op(xid, opcode, record, zxid)
+        except _MarshallingError:
+            self.send(encode_reply(xid, zxid, Err.MARSHALLINGERROR))
+        except Exception:
+            # ZooKeeper's FinalRequestProcessor answers any unexpected failure with
+            # MarshallingError and keeps the connection.
+            self._log.failure(
+                "failed to process opcode {opcode} of session 0x{session_id:x}",
+                opcode=opcode,
+                session_id=self.session_id,
+            )
+            self.send(encode_reply(xid, zxid, Err.MARSHALLINGERROR))
+        self._record_latency(received_at, zxid)
+
+    def _answer_local_op(self, xid: int, opcode: int, record: Any, zxid: int) -> None:
+        factory = self.factory
         if opcode in _DATA_READ_OPS:
+            if opcode == OpCode.multiRead:
+                if any(getattr(op, "path", "") is None for _, op in record):
+                    raise _MarshallingError()
+            elif opcode != OpCode.getEphemerals and record.path is None:
+                # ZooKeeper looks the null path up in a ConcurrentHashMap: NPE.
+                raise _MarshallingError()
             err, response = factory.perform_read(self, opcode, record)
             body = encode_body(opcode, response) if err == 0 and response is not None else b""
             self.send(encode_reply(xid, zxid, err, body))
@@ -690,12 +722,21 @@ class ClientConnection(protocol.Protocol):
             self._set_watches(record, opcode == OpCode.setWatches2)
             self.send(encode_reply(xid, zxid, 0))
         elif opcode == OpCode.addWatch:
+            if record.mode not in (0, 1):
+                raise _MarshallingError()  # WatcherMode.fromZooDef throws
             factory.watches.add_persistent_watch(record.path, self, record.mode == 1)
             self.send(encode_reply(xid, zxid, 0, ErrorResponse(0).serialize()))
         elif opcode == OpCode.checkWatches:
-            found = factory.watches.contains(record.path, record.type, self)
+            if record.type not in (1, 2, 3) or record.path is None:
+                raise _MarshallingError()  # WatcherType.fromInt throws; null path NPE
+            try:
+                found = factory.watches.contains(record.path, record.type, self)
+            except ValueError as error:
+                raise _MarshallingError() from error
             self.send(encode_reply(xid, zxid, 0 if found else Err.NOWATCHER))
         elif opcode == OpCode.removeWatches:
+            if record.type not in (1, 2, 3) or record.path is None:
+                raise _MarshallingError()
             removed = factory.watches.remove(record.path, record.type, self)
             self.send(encode_reply(xid, zxid, 0 if removed else Err.NOWATCHER))
         elif opcode == OpCode.whoAmI:
@@ -706,7 +747,6 @@ class ClientConnection(protocol.Protocol):
             self.send(encode_reply(xid, 0, 0, SetSASLResponse(None).serialize()))
         else:
             self.send(encode_reply(xid, zxid, Err.UNIMPLEMENTED))
-        self._record_latency(received_at, zxid)
 
     def _authenticate(self, xid: int, packet: Any) -> None:
         scheme = packet.scheme
@@ -727,7 +767,7 @@ class ClientConnection(protocol.Protocol):
         for auth_id in added:
             if auth_id not in auth:
                 auth.append(auth_id)
-        self.auth = tuple(auth)
+        self.auth = java_auth_order(auth)
         self._log.info(
             "session 0x{session_id:x}: auth success for scheme {scheme} and address {peer}",
             session_id=self.session_id,
@@ -800,6 +840,33 @@ class ClientConnection(protocol.Protocol):
         if self._closing_session:
             return
         self.close("session closed by the server")
+
+
+def _decode_with_lenient_path(request_class: Any, body: bytes) -> Any:
+    """
+    Decode a request whose leading path is not valid UTF-8 the way Java does: with
+    U+FFFD for each bad sequence.  ZooKeeper then rejects the path (BadArguments for
+    writes, NoNode for reads) rather than the request as undecodable.
+
+    @return: the record, or L{None} when the rest does not decode either.
+    """
+    if len(body) < 4:
+        return None
+    (length,) = _LENGTH.unpack_from(body, 0)
+    if length < 0 or 4 + length > len(body):
+        return None
+    path = body[4 : 4 + length].decode("utf-8", "replace").encode("utf-8")
+    try:
+        record, _ = request_class.deserialize(
+            _LENGTH.pack(len(path)) + path + body[4 + length :], 0
+        )
+    except DecodeError:
+        return None
+    return record
+
+
+class _MarshallingError(Exception):
+    """A request ZooKeeper fails with MarshallingError (a Java runtime exception)."""
 
 
 #: Marker for a request body that did not decode (answered MARSHALLINGERROR).

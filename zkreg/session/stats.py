@@ -6,6 +6,7 @@ for srvr, stat and mntr.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 
 def java_double(value: float) -> str:
@@ -91,22 +92,39 @@ def java_string_hash(text: str) -> int:
     return value - (1 << 32) if value & 0x80000000 else value
 
 
-def java_concurrent_hash_map_order(keys: list[str]) -> list[str]:
+def java_concurrent_hash_map_order(keys: list[Any], hash_of: Any = java_string_hash) -> list[Any]:
     """
     The iteration order of a C{ConcurrentHashMap} holding C{keys} (inserted in the
     given order): by bin of the spread hash in a table of 16 doubled at 3/4 load,
     then by insertion within a bin.  ZooKeeper prints its per-namespace metrics in
-    this order.
+    this order, and keeps a connection's auth ids in such a map.
+
+    @param hash_of: the keys' Java C{hashCode}, as a 32-bit int.
     """
     table_size = 16
     while len(keys) >= table_size * 3 // 4:
         table_size *= 2
 
-    def bin_of(key: str) -> int:
-        hashed = java_string_hash(key) & 0xFFFFFFFF
+    def bin_of(key: Any) -> int:
+        hashed = hash_of(key) & 0xFFFFFFFF
         return ((hashed ^ (hashed >> 16)) & 0x7FFFFFFF) & (table_size - 1)
 
-    return [key for _, _, key in sorted((bin_of(k), i, k) for i, k in enumerate(keys))]
+    return [keys[i] for _, i in sorted((bin_of(k), i) for i, k in enumerate(keys))]
+
+
+def java_id_hash(auth_id: Any) -> int:
+    """The jute-generated C{Id.hashCode}: C{37 * (37 * 17 + scheme) + id}."""
+    result = (37 * 17 + java_string_hash(auth_id.scheme or "")) & 0xFFFFFFFF
+    return (37 * result + java_string_hash(auth_id.id or "")) & 0xFFFFFFFF
+
+
+def java_auth_order(auth_ids: list[Any]) -> tuple:
+    """
+    A connection's auth ids in ZooKeeper's order (C{ServerCnxn.authInfo} is a set
+    backed by a C{ConcurrentHashMap}): the order whoAmI lists them and the C{auth} ACL
+    scheme expands them in.
+    """
+    return tuple(java_concurrent_hash_map_order(auth_ids, java_id_hash))
 
 
 def top_namespace(path: str) -> str | None:

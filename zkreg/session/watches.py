@@ -110,8 +110,35 @@ class _WatchTable:
         paths.add(path)
 
     def contains(self, path: str, watcher: Any) -> bool:
-        watchers = self.by_path.get(path)
-        return watchers is not None and watcher in watchers
+        """
+        ZooKeeper 3.8's C{WatchManager.containsWatcher}, quirks included: at the path
+        itself I{any} watcher counts (not only C{watcher}); at an ancestor, a recursive
+        watch of C{watcher}.  Ancestors are visited only while some recursive watch
+        exists, and like ZooKeeper's C{PathParentIterator} a path with no C{/} to cut
+        at fails.
+
+        @raise ValueError: for such a path (ZooKeeper answers MarshallingError).
+        """
+        own = self.by_path.get(path)
+        mode = own.get(watcher, STANDARD) if own else STANDARD
+        max_level = 0 if self.recursive_count == 0 else 1 << 30
+        level = 0
+        current = path
+        while current and level <= max_level:
+            local = current
+            level += 1
+            if current == "/":
+                current = ""
+            else:
+                cut = current.rfind("/")
+                if cut < 0:
+                    raise ValueError(f"no parent of {current!r}")
+                current = current[:cut] or "/"
+            if level == 1 and self.by_path.get(local):
+                return True
+            if mode == PERSISTENT_RECURSIVE:
+                return True
+        return False
 
     def remove(self, path: str, watcher: Any) -> bool:
         watchers = self.by_path.get(path)
@@ -217,14 +244,19 @@ class WatchManager:
         self.child_watches.remove_watcher(watcher)
 
     def contains(self, path: str, watcher_type: int, watcher: Any) -> bool:
-        """checkWatches: does the watcher watch C{path} in the tables of C{watcher_type}?"""
+        """
+        checkWatches: does C{path} count as watched by C{watcher} in the tables of
+        C{watcher_type}?  See L{_WatchTable.contains} for ZooKeeper 3.8's rules.
+
+        @raise ValueError: for a relative path ZooKeeper fails on.
+        """
         if watcher_type == WATCHER_TYPE_CHILDREN:
             return self.child_watches.contains(path, watcher)
         if watcher_type == WATCHER_TYPE_DATA:
             return self.data_watches.contains(path, watcher)
-        return self.child_watches.contains(path, watcher) or self.data_watches.contains(
-            path, watcher
-        )
+        in_children = self.child_watches.contains(path, watcher)
+        in_data = self.data_watches.contains(path, watcher)
+        return in_children or in_data
 
     def remove(self, path: str, watcher_type: int, watcher: Any) -> bool:
         """removeWatches: drop the watcher's watches of C{path}; was there any?"""

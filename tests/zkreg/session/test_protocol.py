@@ -270,8 +270,9 @@ class RequestTests(ConnectionTestCase):
         self.assertEqual(reply_of(frames[0])[0], ReplyHeader(-4, 0, 0))
         header, body = reply_of(frames[1])
         infos = WhoAmIResponse.deserialize(body, 0)[0].clientInfo
+        # ZooKeeper keeps auth ids in a ConcurrentHashMap: whoAmI lists them in its order.
         self.assertEqual(
-            [(i.authScheme, i.user) for i in infos], [("ip", "127.0.0.1"), ("digest", "bob")]
+            [(i.authScheme, i.user) for i in infos], [("digest", "bob"), ("ip", "127.0.0.1")]
         )
 
     def test_super_digest(self):
@@ -476,3 +477,62 @@ class ResourceTests(ConnectionTestCase):
             deferred.callback(Outcome(1, 0, None))
         self.assertEqual(transport.producerState, "producing")
         self.assertEqual(len(split_frames(transport.value())), MAX_OUTSTANDING)
+
+
+class ZooKeeperQuirkTests(ConnectionTestCase):
+    """Behaviours that follow ZooKeeper 3.8.0 exactly, checked against it."""
+
+    def reply(self, proto, transport, frame_bytes):
+        transport.clear()
+        proto.dataReceived(frame_bytes)
+        return reply_of(split_frames(transport.value())[0])[0]
+
+    def test_bad_watcher_type_and_mode_are_marshalling_errors(self):
+        from zkreg.proto.records import AddWatchRequest, CheckWatchesRequest, RemoveWatchesRequest
+
+        proto, transport, _ = self.establish()
+        for opcode, record in [
+            (OpCode.addWatch, AddWatchRequest("/", 2)),
+            (OpCode.checkWatches, CheckWatchesRequest("/", 4)),
+            (OpCode.removeWatches, RemoveWatchesRequest("/", 5)),
+            (OpCode.checkWatches, CheckWatchesRequest(None, 1)),
+            (OpCode.getData, GetDataRequest(None, False)),
+            (OpCode.exists, ExistsRequest(None, False)),
+        ]:
+            header = self.reply(proto, transport, request_frame(1, opcode, record))
+            self.assertEqual(header.err, Err.MARSHALLINGERROR, (opcode, record))
+        self.assertFalse(transport.disconnecting)
+
+    def test_check_watches_on_relative_path(self):
+        from zkreg.proto.records import AddWatchRequest, CheckWatchesRequest
+
+        proto, transport, _ = self.establish()
+        self.reply(proto, transport, request_frame(1, OpCode.addWatch, AddWatchRequest("a", 0)))
+        header = self.reply(
+            proto, transport, request_frame(2, OpCode.checkWatches, CheckWatchesRequest("a", 3))
+        )
+        self.assertEqual(header.err, Err.MARSHALLINGERROR)
+        header = self.reply(
+            proto, transport, request_frame(3, OpCode.checkWatches, CheckWatchesRequest("", 3))
+        )
+        self.assertEqual(header.err, Err.NOWATCHER)
+
+    def test_standalone_check_is_not_answered(self):
+        from zkreg.proto.records import CheckVersionRequest
+
+        proto, transport, _ = self.establish()
+        proto.dataReceived(
+            request_frame(1, OpCode.check, CheckVersionRequest("/", -1))
+            + request_frame(2, OpCode.exists, ExistsRequest("/", False))
+        )
+        frames = split_frames(transport.value())
+        self.assertEqual([reply_of(f)[0].xid for f in frames], [2])
+        self.assertEqual(self.link.submitted, [])
+
+    def test_invalid_utf8_path_decoded_leniently(self):
+        body = RequestHeader(1, OpCode.setData).serialize()
+        body += struct.pack(">i", 3) + b"/\xff\xfe" + struct.pack(">i", 1) + b"x"
+        body += struct.pack(">i", -1)
+        proto, transport, _ = self.establish()
+        proto.dataReceived(frame(body))
+        self.assertEqual(self.link.submitted[0][0].record.path, "/\ufffd\ufffd")

@@ -191,3 +191,20 @@ def test_report_is_data_table_only():
     assert by_watcher == {watcher: {"/a"}}
     assert set(by_path) == {"/a"}
     assert manager.watch_count() == 2
+
+
+def test_contains_counts_any_watcher_at_the_path_as_in_38():
+    """ZooKeeper 3.8's containsWatcher answers true when anyone watches the path."""
+    manager, mine, other = WatchManager(), Watcher(1), Watcher(2)
+    manager.add_data_watch("/a", other)
+    assert manager.contains("/a", WATCHER_TYPE_DATA, mine)
+    assert not manager.remove("/a", WATCHER_TYPE_DATA, mine)
+
+
+def test_contains_ignores_recursive_watch_of_an_ancestor_as_in_38():
+    """3.8 takes the watcher's mode at the path asked about, so an ancestor's
+    recursive watch does not count."""
+    manager, watcher = WatchManager(), Watcher()
+    manager.add_persistent_watch("/a", watcher, recursive=True)
+    assert manager.contains("/a", WATCHER_TYPE_DATA, watcher)
+    assert not manager.contains("/a/b/c", WATCHER_TYPE_DATA, watcher)
