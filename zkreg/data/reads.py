@@ -19,7 +19,9 @@ ACLs are checked exactly where ZooKeeper checks them: READ for getData, getChild
 getChildren2, getAllChildrenNumber and the ops of a multiRead; READ or ADMIN for
 getACL (without ADMIN the digest ids come back as C{user:x}); nothing for exists and
 getEphemerals.  Paths are not validated (ZooKeeper does not on reads; the client
-does), except exists, which refuses a NUL character.
+does), except exists, which refuses a NUL character; as in ZooKeeper the empty path
+reads the root (its DataTree keeps the root under "" too) and a null path is a
+MarshallingError (for a multiRead, of the whole request).
 
 Every outcome carries the view's C{last_zxid}, as ZooKeeper puts its last processed
 zxid in every reply header.
@@ -67,8 +69,26 @@ class ReadError(Exception):
         self.code = code
 
 
+class _Malformed(ReadError):
+    """ZooKeeper fails with an exception that is not a KeeperException: MarshallingError
+    for the whole request, even inside a multiRead."""
+
+    def __init__(self) -> None:
+        ReadError.__init__(self, codes.MARSHALLING_ERROR)
+
+
+def _node_at(view: Any, path: Any) -> Any:
+    if not path:
+        if path is None:
+            # ZooKeeper's node map throws on a null key.
+            raise _Malformed()
+        # ZooKeeper's DataTree keeps the root under "" as well as "/".
+        path = "/"
+    return view.get(path)
+
+
 def _readable_node(view: Any, path: str, request: Any, acl_checker: AclChecker) -> Any:
-    node = view.get(path)
+    node = _node_at(view, path)
     if node is None:
         raise ReadError(codes.NO_NODE)
     if not acl_checker.allowed(node.acl, _PERM_READ, request.auth):
@@ -90,9 +110,11 @@ def _get_children(
 
 def _exists(view: Any, record: Any, request: Any, acl_checker: AclChecker) -> Any:
     path = record.path
+    if path is None:
+        raise _Malformed()
     if "\x00" in path:
         raise ReadError(codes.BAD_ARGUMENTS)
-    node = view.get(path)
+    node = _node_at(view, path)
     if node is None:
         raise ReadError(codes.NO_NODE)
     return ExistsResponse(node.stat(view.extended_types))
@@ -106,11 +128,15 @@ def _get_children2(view: Any, record: Any, request: Any, acl_checker: AclChecker
 def _get_all_children_number(view: Any, record: Any, request: Any, acl_checker: AclChecker) -> Any:
     path = record.path
     _readable_node(view, path, request, acl_checker)
+    if path == "":
+        # Every key of ZooKeeper's node map that starts with "/": all nodes, the root
+        # included (the "" alias is the only key left out).
+        return GetAllChildrenNumberResponse(view.node_count())
     return GetAllChildrenNumberResponse(view.count_descendants(path))
 
 
 def _get_acl(view: Any, record: Any, request: Any, acl_checker: AclChecker) -> Any:
-    node = view.get(record.path)
+    node = _node_at(view, record.path)
     if node is None:
         raise ReadError(codes.NO_NODE)
     auth = request.auth
@@ -150,6 +176,8 @@ def _multi_read(view: Any, record: Any, request: Any, acl_checker: AclChecker) -
             else:
                 response = _get_children(view, op.path, request, acl_checker)
                 results.append((_OP_GET_CHILDREN, 0, response))
+        except _Malformed:
+            raise
         except ReadError as failure:
             results.append((_OP_ERROR, failure.code, ErrorResponse(failure.code)))
     return results

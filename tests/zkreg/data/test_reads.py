@@ -169,3 +169,35 @@ def test_unknown_read_opcode_is_unimplemented():
 
 def test_open_acl_constant_is_world_all():
     assert OPEN == [ACL(codes.PERM_ALL, Id("world", "anyone"))]
+
+
+def test_empty_path_reads_the_root_as_zookeeper_does():
+    h = setup_tree()
+    root = h.stat("/")
+    assert read(h, codes.OP_EXISTS, ExistsRequest("", False)).response.stat == root
+    assert read(h, codes.OP_GET_DATA, GetDataRequest("", False)).response.stat == root
+    children = read(h, codes.OP_GET_CHILDREN, GetChildrenRequest("", False)).response.children
+    assert sorted(children) == ["adminonly", "open", "secret", "zookeeper"]
+    assert read(h, codes.OP_GET_ACL, GetACLRequest("")).err == 0
+    number = read(h, codes.OP_GET_ALL_CHILDREN_NUMBER, GetAllChildrenNumberRequest(""))
+    assert number.response.totalNumber == h.tree.node_count()
+
+
+def test_null_path_is_a_marshalling_error_even_inside_multi_read():
+    h = setup_tree()
+    for opcode, record in (
+        (codes.OP_EXISTS, ExistsRequest(None, False)),
+        (codes.OP_GET_DATA, GetDataRequest(None, False)),
+        (codes.OP_GET_CHILDREN, GetChildrenRequest(None, False)),
+        (codes.OP_GET_CHILDREN2, GetChildren2Request(None, False)),
+        (codes.OP_GET_ACL, GetACLRequest(None)),
+        (codes.OP_GET_ALL_CHILDREN_NUMBER, GetAllChildrenNumberRequest(None)),
+        (
+            codes.OP_MULTI_READ,
+            [
+                (codes.OP_GET_DATA, GetDataRequest("/open", False)),
+                (codes.OP_GET_DATA, GetDataRequest(None, False)),
+            ],
+        ),
+    ):
+        assert read(h, opcode, record).err == codes.MARSHALLING_ERROR, opcode
