@@ -36,6 +36,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from twisted.application import service
 from twisted.internet import defer, threads
@@ -60,6 +61,7 @@ class SnapshotFailed(Exception):
     """The snapshot child did not finish (its exit status says how)."""
 
 
+_LIBC_PRCTL: Any
 try:
     # Loaded now, in the parent: a dlopen in the forked child could wait forever on a
     # loader lock some other thread held at the fork.

@@ -497,7 +497,7 @@ def remove_temporaries(directory: str) -> list[str]:
 
     @return: the paths removed.
     """
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(directory)
     except FileNotFoundError:

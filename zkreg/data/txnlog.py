@@ -49,7 +49,7 @@ def describe_record(txn_type: int, txn: Any) -> str:
     if isinstance(txn, MultiTxn):
         parts = []
         for op in txn.txns:
-            record_class = TXN_CLASSES.get(op.type)
+            record_class: Any = TXN_CLASSES.get(op.type)
             try:
                 inner = record_class.from_bytes(op.data) if record_class else None
             except DecodeError:

@@ -838,7 +838,12 @@ class FileWriteAheadLog:
             self._reactor, self._pool, self._writer.write_batch, encoded, roll_first
         )
         self._in_flight = in_flight
-        in_flight.addCallbacks(self._batch_written, self._batch_failed, (batch,), None, (batch,))
+        in_flight.addCallbacks(
+            self._batch_written,
+            self._batch_failed,
+            callbackArgs=(batch,),
+            errbackArgs=(batch,),
+        )
 
     def _batch_written(self, _: object, batch: list) -> None:
         self._in_flight = None
