@@ -154,9 +154,13 @@ def multi_delete_container_opcode_from_client(ctx: ScenarioContext) -> None:
     raw = _setup(ctx)
     raw.create_container(ctx.path("c"))
     raw.create(ctx.path("p"))
-    ctx.call("on container", raw.call, OpCode.deleteContainer, R.DeleteRequest(ctx.path("c"), -1))
-    ctx.call("on plain", raw.call, OpCode.deleteContainer, R.DeleteRequest(ctx.path("p"), -1))
-    ctx.call("on missing", raw.call, OpCode.deleteContainer, R.DeleteRequest(ctx.path("m"), -1))
+    for label, name in (("on container", "c"), ("on plain", "p"), ("on missing", "m")):
+        if not raw.connected:
+            raw = ctx.raw(register_session=False)
+        request = R.DeleteRequest(ctx.path(name), -1)
+        ctx.call(label, raw.call, OpCode.deleteContainer, request, 3.0)
+    if not raw.connected:
+        raw = ctx.raw(register_session=False)
     _tree(ctx, raw)
 
 

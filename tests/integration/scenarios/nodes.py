@@ -328,8 +328,8 @@ def unicode_names_and_data(ctx: ScenarioContext) -> None:
 
 @scenario()
 def pipelined_async_fifo(ctx: ScenarioContext) -> None:
-    """Many pipelined async operations from one session complete in request order
-    with the results of sequential execution."""
+    """Many pipelined kazoo async operations from one session give the results of
+    sequential execution."""
     import threading
 
     c = _base(ctx)
@@ -356,7 +356,9 @@ def pipelined_async_fifo(ctx: ScenarioContext) -> None:
         a.rawlink(done)
         asyncs.append(a)
     ctx.wait(lambda: len(order) == 60, what="60 replies")
-    ctx.record("completion order is request order", order == list(range(60)))
+    # kazoo runs a callback linked to an already-finished result at once in the
+    # linking thread, so callback order is not reply order: the wire order is
+    # checked by pipelined_raw_reply_order; here the results are compared.
     ctx.record("results", results)
 
 
@@ -414,3 +416,29 @@ def set_data_version_wraps_check(ctx: ScenarioContext) -> None:
         [__import__("tests.integration.scenarios._ops", fromlist=["acl"]).acl(31)],
         -2,
     )
+
+
+@scenario()
+def pipelined_raw_reply_order(ctx: ScenarioContext) -> None:
+    """Sixty pipelined requests (creates, sets, reads, a failing write, syncs) on one
+    connection: the replies come back in request (xid) order with the results of
+    sequential execution."""
+    from tests.integration.scenarios._ops import op_create as _create
+    from tests.integration.scenarios._ops import op_set as _set
+    from zkreg.proto import records as R
+
+    raw = ctx.raw()
+    raw.create(ctx.root)
+    raw.trace.clear()
+    xids = []
+    for i in range(20):
+        xids.append(raw.submit(*_create(ctx.path(f"n{i}"), str(i).encode())))
+        xids.append(raw.submit(4, R.GetDataRequest(ctx.path(f"n{i}"), False)))
+        if i % 5 == 0:
+            xids.append(raw.submit(*_create(ctx.path(f"n{i}"))))  # NodeExists
+            xids.append(raw.submit(9, R.SyncRequest(ctx.path(f"n{i}"))))
+        xids.append(raw.submit(*_set(ctx.path(f"n{i}"), b"s", 0)))
+    raw.wait_reply(xids[-1], 30.0)
+    replies = [item for kind, item in raw.trace if kind == "reply"]
+    ctx.record("reply xids in request order", [r.xid for r in replies] == xids)
+    ctx.record("replies", replies)
