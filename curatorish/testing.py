@@ -155,6 +155,7 @@ class TestingServer:
     """
 
     __test__ = False  # not a test class, whatever pytest thinks of the name
+    name = "zkreg"
 
     def __init__(
         self,
@@ -400,6 +401,9 @@ def testing_server_fixture(scope: str = "session", **options: Any) -> Any:
             server.close()
 
     return server_fixture
+
+
+testing_server_fixture.__test__ = False  # type: ignore[attr-defined]
 
 
 try:

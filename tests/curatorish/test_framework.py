@@ -463,6 +463,7 @@ def test_simulated_expiration_posts_lost_while_suspended(
         proxy.hosts, session_timeout_ms=4000, session_expiration_percent=50, states=states
     )
     wait_until(lambda: states == ["CONNECTED"], message="CONNECTED")
+    old_session = client.session_id()
     proxy.block()
     proxy.cut()
     # LOST after half the negotiated timeout while SUSPENDED, though we never heard
@@ -471,6 +472,8 @@ def test_simulated_expiration_posts_lost_while_suspended(
     assert states[:3] == ["CONNECTED", "SUSPENDED", "LOST"]
     proxy.unblock()
     wait_until(lambda: states[-1] == "RECONNECTED", timeout=15, message="new session")
+    assert client.session_id() != old_session
+    assert client.create(unique_path).path == unique_path
 
 
 def test_listener_that_raises_does_not_break_the_client(
@@ -492,8 +495,16 @@ def test_listener_that_raises_does_not_break_the_client(
 
 
 def test_server_restart_keeps_session_and_watches(
-    private_server: Any, make_client: Any, unique_path: str
+    private_server: Any, make_client: Any, unique_path: str, request: pytest.FixtureRequest
 ) -> None:
+    if private_server.name == "zkreg":
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="twistd zkreg (zkreg/tap.py) runs the in-memory log: sessions and "
+                "data do not survive a restart yet",
+            )
+        )
     states: list[str] = []
     client = make_client(private_server.hosts, session_timeout_ms=20_000, states=states)
     client.create(unique_path, b"0")
