@@ -23,6 +23,9 @@ Differences, on purpose:
   - a closeSession in flight lowers its ephemerals' parents' child counts (ZooKeeper
     leaves them stale until applied), so a pipelined delete of such a parent succeeds
     as it would one by one;
+  - a created node's owner as prep remembers it follows the txn type, as applying it
+    will (ZooKeeper's change record follows the flags: createContainer with ephemeral
+    flags, or create with the container flag, looked different to pipelined writes);
   - quotas are not enforced (ZooKeeper's default, C{zookeeper.enforceQuota=false});
   - session ownership (SessionMoved) is not checked: one data server owns all sessions.
 """
@@ -366,10 +369,13 @@ class Prep:
             txn = CreateTTLTxn(path, data, acl, new_cversion, ttl)
         else:
             txn = CreateTxn(path, data, acl, ephemeral, new_cversion)
-        # The owner prep remembers follows the flags, as ZooKeeper's change record does.
-        if flags == codes.FLAG_CONTAINER:
+        # The owner prep remembers is the one applying the txn will give (its type
+        # decides).  ZooKeeper's change record follows the flags instead, so for a
+        # createContainer with ephemeral flags (or create with the container flag) its
+        # pipelined writes could see a different node than the tree will hold.
+        if opcode == _OP_CREATE_CONTAINER:
             owner = codes.CONTAINER_EPHEMERAL_OWNER
-        elif flags in _TTL_FLAGS:
+        elif opcode == _OP_CREATE_TTL:
             owner = codes.ttl_ephemeral_owner(ttl)
         elif ephemeral:
             owner = request.session_id

@@ -41,6 +41,7 @@ def copy_tree(tree: DataTree) -> DataTree:
     copy.ttls = dict(tree.ttls)
     copy.sessions = dict(tree.sessions)
     copy.last_zxid = tree.last_zxid
+    copy.quotas.paths = set(tree.quotas.paths)
     return copy
 
 

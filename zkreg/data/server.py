@@ -173,7 +173,13 @@ class DataServer(service.Service):
         self.config = config
         self.clock = clock
         self.log = log if log is not None else MemoryLog()
-        self.tree = tree if tree is not None else DataTree(config.extended_types)
+        if tree is None:
+            tree = DataTree(config.extended_types)
+        else:
+            # A tree loaded from a snapshot: recount the quota stats and re-mark the
+            # quota'd paths, as ZooKeeper's setupQuota does after reading one.
+            tree.quotas.rebuild()
+        self.tree = tree
         self.acl = AclChecker(config.super_digest)
         self.sessions = SessionTable(
             config.server_id, config.tick_time_ms, self._now_ms(), session_secret

@@ -28,6 +28,7 @@ from zkreg.data.codes import (
     ttl_ephemeral_owner,
 )
 from zkreg.data.node import Node
+from zkreg.data.quotas import QuotaTracker
 from zkreg.data.txncodec import decode_sub_txn
 from zkreg.interfaces import IReadView
 from zkreg.proto.records import ACL, Id, Stat, TxnHeader
@@ -117,6 +118,7 @@ class DataTree:
         self.sessions: dict[int, int] = {}
         self.last_zxid = 0
         self._acls: dict[tuple, tuple] = {}
+        self.quotas = QuotaTracker(self)
         self._add_system_nodes()
 
     def _add_system_nodes(self) -> None:
@@ -266,11 +268,14 @@ class DataTree:
             if node is None:
                 result.err = codes.NO_NODE
                 return result
+            old_data = node.data
             node.data = txn.data
             node.mtime = hdr.time
             node.mzxid = hdr.zxid
             node.version = txn.version
             result.stat = node.stat(self.extended_types)
+            if self.quotas.paths:
+                self.quotas.data_changed(txn.path, old_data, txn.data)
             events.append((_DATA_CHANGED, txn.path))
             return result
         if txn_type == _OP_DELETE or txn_type == _OP_DELETE_CONTAINER:
@@ -355,6 +360,8 @@ class DataTree:
                 self.ttls[path] = None
         if txn_type != _OP_CREATE:
             result.stat = node.stat(self.extended_types)
+        if self.quotas.paths or parent_path.startswith("/zookeeper/quota"):
+            self.quotas.created(parent_path, name, path, txn.data)
         events.append((_CREATED, path))
         events.append((_CHILDREN_CHANGED, parent_path))
         return result
@@ -395,6 +402,8 @@ class DataTree:
                 self.containers.pop(path, None)
             elif kind == EPHEMERAL_TTL:
                 self.ttls.pop(path, None)
+        if self.quotas.paths or parent_path.startswith("/zookeeper/quota"):
+            self.quotas.deleted(parent_path, path[cut + 1 :], path, node.data)
         events.append((_DELETED, path))
         events.append((_CHILDREN_CHANGED, parent_path))
         return 0
