@@ -346,3 +346,36 @@ def test_unknown_word_closes_silently(any_server: ServerProcess) -> None:
     """
     assert any_server.four_letter("abcd") == ""
     assert any_server.four_letter("ruok") == "imok"
+
+
+def _counts(server: ServerProcess) -> dict[str, str]:
+    srvr = dict(
+        line.split(": ", 1) for line in server.four_letter("srvr").splitlines() if ": " in line
+    )
+    mntr = dict(line.split("\t", 1) for line in server.four_letter("mntr").splitlines())
+    return {
+        "Node count": srvr["Node count"],
+        "Zxid": srvr["Zxid"],
+        "zk_znode_count": mntr["zk_znode_count"],
+        "zk_ephemerals_count": mntr["zk_ephemerals_count"],
+        "zk_watch_count": mntr["zk_watch_count"],
+    }
+
+
+def test_counts_match_zookeeper_for_the_same_history(server_factory, kazoo_client) -> None:
+    """
+    Fresh servers given the same history report the same node count, zxid, ephemeral
+    and watch counts.  (ZooKeeper's node count includes its root twice, as "" and "/":
+    monitoring compares these numbers across servers, so zkreg must count the same way.)
+    """
+    counts = {}
+    for kind in ("zookeeper", "zkreg"):
+        server = server_factory(kind)
+        client = kazoo_client(server)
+        client.create("/a", b"1")
+        client.create("/a/b", b"2")
+        client.create("/a/e", b"", ephemeral=True)
+        client.get("/a", watch=lambda event: None)
+        client.get_children("/a", watch=lambda event: None)
+        counts[kind] = _counts(server)
+    assert counts["zkreg"] == counts["zookeeper"]
