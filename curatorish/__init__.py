@@ -1,0 +1,83 @@
+"""
+curatorish: a Curator-style ZooKeeper client for Python, Twisted-native, with a
+blocking face for threaded programs.
+
+    from curatorish import CuratorFramework, ExponentialBackoffRetry   # Twisted
+    from curatorish import BlockingCuratorFramework                      # threads
+
+See L{curatorish.framework} (the client), L{curatorish.retry} (retry policies),
+L{curatorish.state} (connection states), L{curatorish.connection} (the session),
+L{curatorish.blocking} and L{curatorish.testing} (a real zkreg for tests).
+"""
+
+from curatorish import errors
+from curatorish.blocking import BlockingCuratorFramework
+from curatorish.connection import ClientState, WatchedEvent, ZooKeeperConnection
+from curatorish.framework import (
+    ACLProvider,
+    Created,
+    CuratorFramework,
+    TransactionResult,
+    new_client,
+)
+from curatorish.retry import (
+    BoundedExponentialBackoffRetry,
+    ExponentialBackoffRetry,
+    RetryForever,
+    RetryNTimes,
+    RetryOneTime,
+    RetryPolicy,
+    RetryUntilElapsed,
+    SessionFailedRetryPolicy,
+)
+from curatorish.state import (
+    ConnectionState,
+    SessionConnectionStateErrorPolicy,
+    StandardConnectionStateErrorPolicy,
+)
+from zkreg.proto.consts import (
+    CREATOR_ALL_ACL,
+    OPEN_ACL_UNSAFE,
+    READ_ACL_UNSAFE,
+    CreateMode,
+    EventType,
+    KeeperState,
+    Perms,
+    WatcherType,
+)
+from zkreg.proto.records import ACL, Id, Stat
+
+__all__ = [
+    "ACL",
+    "ACLProvider",
+    "BlockingCuratorFramework",
+    "BoundedExponentialBackoffRetry",
+    "CREATOR_ALL_ACL",
+    "ClientState",
+    "ConnectionState",
+    "CreateMode",
+    "Created",
+    "CuratorFramework",
+    "EventType",
+    "ExponentialBackoffRetry",
+    "Id",
+    "KeeperState",
+    "OPEN_ACL_UNSAFE",
+    "Perms",
+    "READ_ACL_UNSAFE",
+    "RetryForever",
+    "RetryNTimes",
+    "RetryOneTime",
+    "RetryPolicy",
+    "RetryUntilElapsed",
+    "SessionConnectionStateErrorPolicy",
+    "SessionFailedRetryPolicy",
+    "StandardConnectionStateErrorPolicy",
+    "Stat",
+    "TransactionResult",
+    "WatchedEvent",
+    "WatcherType",
+    "ZooKeeperConnection",
+    "errors",
+    "new_client",
+]
