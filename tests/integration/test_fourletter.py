@@ -355,6 +355,8 @@ def _counts(server: ServerProcess) -> dict[str, str]:
     mntr = dict(line.split("\t", 1) for line in server.four_letter("mntr").splitlines())
     return {
         "Node count": srvr["Node count"],
+        "Received": srvr["Received"],
+        "Sent": srvr["Sent"],
         "Zxid": srvr["Zxid"],
         "zk_znode_count": mntr["zk_znode_count"],
         "zk_ephemerals_count": mntr["zk_ephemerals_count"],
@@ -364,13 +366,15 @@ def _counts(server: ServerProcess) -> dict[str, str]:
 
 def test_counts_match_zookeeper_for_the_same_history(server_factory, kazoo_client) -> None:
     """
-    Fresh servers given the same history report the same node count, zxid, ephemeral
-    and watch counts.  (ZooKeeper's node count includes its root twice, as "" and "/":
-    monitoring compares these numbers across servers, so zkreg must count the same way.)
+    Fresh servers given the same history (after srst) report the same packet counts,
+    node count, zxid, ephemeral and watch counts.  ZooKeeper's node count includes its
+    root twice (as "" and "/"), and its Sent counts four-letter answers: monitoring
+    compares these numbers across servers, so zkreg must count the same way.
     """
     counts = {}
     for kind in ("zookeeper", "zkreg"):
         server = server_factory(kind)
+        server.four_letter("srst")
         client = kazoo_client(server)
         client.create("/a", b"1")
         client.create("/a/b", b"2")
