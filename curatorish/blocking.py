@@ -73,7 +73,7 @@ def _stop_shared_reactor() -> None:
 
     if reactor.running:
         try:
-            reactor.callFromThread(reactor.stop)
+            reactor.callFromThread(reactor.stop)  # type: ignore[attr-defined]
         except Exception:
             pass
 

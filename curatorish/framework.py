@@ -273,7 +273,7 @@ class _Core:
         Run C{work} without a caller waiting: failures are logged, and it is cancelled
         when the client closes.
         """
-        running = defer.ensureDeferred(work)  # type: ignore[arg-type]
+        running: defer.Deferred[Any] = defer.ensureDeferred(work)  # type: ignore[arg-type]
         self.background.add(running)
 
         def done(result: Any) -> Any:

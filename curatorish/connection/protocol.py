@@ -46,7 +46,7 @@ class ClientProtocol(Int32StringReceiver):
     def lengthLimitExceeded(self, length: int) -> None:
         # A frame this long is a broken stream, not a reply: start over elsewhere.
         if self.transport is not None:
-            self.transport.abortConnection()
+            self.transport.abortConnection()  # type: ignore[attr-defined]
 
     def send_frame(self, frame: bytes) -> None:
         """
@@ -59,4 +59,4 @@ class ClientProtocol(Int32StringReceiver):
         Drop the connection now, without waiting for buffered data.
         """
         if self.transport is not None:
-            self.transport.abortConnection()
+            self.transport.abortConnection()  # type: ignore[attr-defined]

@@ -1024,6 +1024,7 @@ class ZooKeeperConnection:
             return defer.fail(error)
         watch = watcher is not None
         opcode: int
+        record: Record
         if include_stat:
             opcode, record = OpCode.getChildren2, GetChildren2Request(server_path, watch)
         else:
