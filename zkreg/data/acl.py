@@ -112,6 +112,46 @@ def ip_matches(address: str, expr: str) -> bool:
     return remote == acl_addr
 
 
+def java_string_hash(text: str) -> int:
+    """C{String.hashCode()}: over UTF-16 code units, as a 32-bit unsigned value."""
+    units = text.encode("utf-16-be", "surrogatepass")
+    value = 0
+    for index in range(0, len(units), 2):
+        value = (31 * value + (units[index] << 8 | units[index + 1])) & 0xFFFFFFFF
+    return value
+
+
+def _id_hash(auth_id: Id) -> int:
+    # The jute-generated Id.hashCode(): 37 * (37 * 17 + scheme) + id.
+    value = (37 * 17 + java_string_hash(auth_id.scheme or "")) & 0xFFFFFFFF
+    return (37 * value + java_string_hash(auth_id.id or "")) & 0xFFFFFFFF
+
+
+def zookeeper_auth_order(ids: Sequence[Id]) -> list[Id]:
+    """
+    The order in which ZooKeeper iterates a session's ids, given the order they were
+    added.
+
+    A ZooKeeper connection keeps its ids in a C{ConcurrentHashMap} key set, so whoAmI
+    lists them, and the C{auth} ACL scheme expands to them, in hash-bucket order:
+    bucket C{spread(hashCode) & (table size - 1)}, insertion order within a bucket.  The
+    table starts at 16 buckets and doubles when three quarters full (exact below 12
+    ids; beyond, ZooKeeper's resize may reorder a bucket, which is not modelled).
+
+    @param ids: the session's ids in the order they were added, without duplicates.
+    """
+    size = 16
+    while len(ids) > size - (size >> 2):
+        size <<= 1
+    mask = size - 1
+    keyed = []
+    for position, auth_id in enumerate(ids):
+        hashed = _id_hash(auth_id)
+        keyed.append((((hashed ^ (hashed >> 16)) & 0x7FFFFFFF) & mask, position, auth_id))
+    keyed.sort(key=lambda entry: (entry[0], entry[1]))
+    return [entry[2] for entry in keyed]
+
+
 class AclChecker:
     """
     ACL decisions for one server: permission checks, ACL validation and expansion,
@@ -160,7 +200,8 @@ class AclChecker:
         """
         C{PrepRequestProcessor.fixupACL}: validate an ACL given to create or setACL,
         removing duplicates and expanding C{auth} entries to the session's
-        authenticated ids.
+        authenticated ids (in L{zookeeper_auth_order}: pass C{auth} in the order the
+        ids were added).
 
         @return: the ACL to store, or L{None} where ZooKeeper answers InvalidACL (empty
             list, unknown scheme, malformed id, C{auth} without any digest identity).
@@ -186,8 +227,13 @@ class AclChecker:
                 result.append(entry)
             elif scheme == "auth":
                 # Only digest identities are "authenticated"; the ip id every session
-                # carries is not, and 'super' has no provider.
-                expanded = [ACL(perms=entry.perms, id=a) for a in auth if a.scheme == "digest"]
+                # carries is not, and 'super' has no provider.  ZooKeeper iterates the
+                # session's ids in its hash-set order.
+                expanded = [
+                    ACL(perms=entry.perms, id=a)
+                    for a in zookeeper_auth_order(list(auth))
+                    if a.scheme == "digest"
+                ]
                 if not expanded:
                     return None
                 result.extend(expanded)

@@ -149,3 +149,28 @@ def test_authenticate_digest_and_super():
     ]
     assert checker.authenticate("ip", b"", "1.2.3.4") == [Id("ip", "1.2.3.4")]
     assert checker.authenticate("kerberos", b"x", "1.2.3.4") is None
+
+
+def test_zookeeper_auth_order_matches_recorded_zookeeper_output():
+    """Orders a ZooKeeper 3.8 server reported (whoAmI) in the differential suite."""
+    from zkreg.data.acl import java_string_hash, zookeeper_auth_order
+
+    assert java_string_hash("hello") == 99162322
+    assert java_string_hash("\U0001f600") == (31 * 0xD83D + 0xDE00)
+    ip = Id("ip", "127.0.0.1")
+    alice = Id("digest", "alice:V55/p2T0OpjQ+low3NVAH4aLvm0=")
+    bob = Id("digest", "bob:DzYBVPYoUPHuiOrAcsz6mJwnG9k=")
+    assert zookeeper_auth_order([ip, alice, bob]) == [bob, ip, alice]
+    superuser = Id("super", "")
+    super_digest = Id("digest", generate_digest("super:super-secret"))
+    # ZooKeeper answered: super, digest super, ip.
+    assert zookeeper_auth_order([ip, superuser, super_digest]) == [superuser, super_digest, ip]
+
+
+def test_auth_expansion_follows_zookeeper_order():
+    checker = AclChecker()
+    ip = Id("ip", "127.0.0.1")
+    alice = Id("digest", "alice:V55/p2T0OpjQ+low3NVAH4aLvm0=")
+    bob = Id("digest", "bob:DzYBVPYoUPHuiOrAcsz6mJwnG9k=")
+    fixed = checker.fixup([ACL(1, Id("auth", ""))], (ip, alice, bob))
+    assert [entry.id for entry in fixed] == [bob, alice]
