@@ -346,6 +346,12 @@ class ClientConnection(protocol.Protocol):
         self._processing = True
         try:
             self._process_frames()
+        except Exception:
+            # A bug must cost this connection only, never the reactor's other work.
+            self._log.failure(
+                "unexpected failure handling data from {peer}; closing", peer=self.peer
+            )
+            self.abort("internal error")
         finally:
             self._processing = False
 
@@ -489,11 +495,11 @@ class ClientConnection(protocol.Protocol):
             self.last_cxid = xid
         self.last_op = _LAST_OP_NAMES.get(opcode, "NA")
         if opcode in _WRITE_OPS:
-            if opcode == OpCode.check:
-                # ZooKeeper 3.8 accepts a standalone check (a 3.9 client's) but never
-                # answers it; 3.8 clients only send check inside a multi.
-                return
-            record = self._decode_body(opcode, buf, start + 8, end)
+            if opcode == OpCode.deleteContainer:
+                # ZooKeeper reads this internal request's body as the raw path bytes.
+                record = bytes(buf[start + 8 : end]).decode("utf-8", "replace")
+            else:
+                record = self._decode_body(opcode, buf, start + 8, end)
             if record is _UNDECODABLE:
                 self._enqueue_local(xid, opcode, _UNDECODABLE)
                 return
@@ -581,6 +587,13 @@ class ClientConnection(protocol.Protocol):
 
     def _write_answered(self, outcome: Any, entry: list) -> None:
         xid, opcode, _ = entry[1]
+        if opcode == OpCode.check and outcome.err == 0:
+            # ZooKeeper 3.8 orders and logs a standalone check (a 3.9 client's) but
+            # answers it only when it fails; 3.8 clients send check inside a multi.
+            entry[0] = _DONE
+            entry[1] = b""
+            self._drain_from_callback()
+            return
         body = b""
         if outcome.err == 0 and outcome.response is not None:
             body = encode_body(opcode, outcome.response)
@@ -609,6 +622,12 @@ class ClientConnection(protocol.Protocol):
         opened = self._begin_batch()
         try:
             self._drain()
+        except Exception:
+            self._log.failure(
+                "unexpected failure answering session 0x{session_id:x}; closing",
+                session_id=self.session_id,
+            )
+            self.abort("internal error")
         finally:
             if opened:
                 self._end_batch()
@@ -640,7 +659,8 @@ class ClientConnection(protocol.Protocol):
             kind = entry[0]
             if kind == _DONE:
                 pending.popleft()
-                self.send(entry[1])
+                if entry[1]:
+                    self.send(entry[1])
                 if len(entry) > 3 and entry[3] is _CLOSE_AFTER:
                     self.close()
                     return

@@ -517,17 +517,25 @@ class ZooKeeperQuirkTests(ConnectionTestCase):
         )
         self.assertEqual(header.err, Err.NOWATCHER)
 
-    def test_standalone_check_is_not_answered(self):
+    def test_standalone_check_is_answered_only_when_it_fails(self):
         from zkreg.proto.records import CheckVersionRequest
 
         proto, transport, _ = self.establish()
         proto.dataReceived(
             request_frame(1, OpCode.check, CheckVersionRequest("/", -1))
-            + request_frame(2, OpCode.exists, ExistsRequest("/", False))
+            + request_frame(2, OpCode.check, CheckVersionRequest("/", 7))
+            + request_frame(3, OpCode.exists, ExistsRequest("/", False))
         )
+        self.assertEqual(len(self.link.submitted), 2)
+        self.link.submitted[0][1].callback(Outcome(1, 0, None))
+        self.link.submitted[1][1].callback(Outcome(2, Err.BADVERSION, None))
         frames = split_frames(transport.value())
-        self.assertEqual([reply_of(f)[0].xid for f in frames], [2])
-        self.assertEqual(self.link.submitted, [])
+        self.assertEqual([reply_of(f)[0].xid for f in frames], [2, 3])
+
+    def test_delete_container_body_is_the_raw_path(self):
+        proto, transport, _ = self.establish()
+        proto.dataReceived(frame(RequestHeader(1, OpCode.deleteContainer).serialize() + b"/c"))
+        self.assertEqual(self.link.submitted[0][0].record, "/c")
 
     def test_invalid_utf8_path_decoded_leniently(self):
         body = RequestHeader(1, OpCode.setData).serialize()
@@ -536,3 +544,17 @@ class ZooKeeperQuirkTests(ConnectionTestCase):
         proto, transport, _ = self.establish()
         proto.dataReceived(frame(body))
         self.assertEqual(self.link.submitted[0][0].record.path, "/\ufffd\ufffd")
+
+
+class RobustnessTests(ConnectionTestCase):
+    def test_failure_inside_data_tier_closes_only_that_connection(self):
+        def broken(request):
+            raise RuntimeError("boom")
+
+        proto, transport, _ = self.establish()
+        other, other_transport, _ = self.establish()
+        self.link.submit = broken
+        proto.dataReceived(request_frame(1, OpCode.setData, SetDataRequest("/a", b"", -1)))
+        self.assertTrue(transport.disconnected)
+        self.assertFalse(other_transport.disconnecting)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
