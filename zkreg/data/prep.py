@@ -260,23 +260,22 @@ class Prep:
         @return: C{(TxnHeader, txn)}; a failed request has header type C{-1} (error)
             and an L{ErrorTxn}.
         """
-        opcode = request.opcode
-        hdr = TxnHeader(request.session_id, request.cxid, zxid, time_ms, opcode)
+        opcode = txn_type = request.opcode
         try:
             if opcode == _OP_MULTI:
                 txn = self._multi(request, zxid)
             else:
                 txn = self._prep_op(opcode, request.record, request, zxid)
         except PrepError as failure:
-            hdr.type = _OP_ERROR
+            txn_type = _OP_ERROR
             txn = ErrorTxn(failure.code)
         except Exception:
             # A record of the wrong shape (or none, for a body that did not decode):
             # ZooKeeper's catch-all answers MarshallingError with the zxid taken.  No
             # change was recorded (records are added only after every check passed).
-            hdr.type = _OP_ERROR
+            txn_type = _OP_ERROR
             txn = ErrorTxn(codes.MARSHALLING_ERROR)
-        return hdr, txn
+        return TxnHeader(request.session_id, request.cxid, zxid, time_ms, txn_type), txn
 
     def _prep_op(self, opcode: int, record: Any, request: Any, zxid: int) -> Any:
         if opcode in _CREATE_OPS:

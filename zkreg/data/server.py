@@ -125,7 +125,7 @@ def outcome_of(opcode: int, hdr: TxnHeader, result: ApplyResult, tree: DataTree)
     if opcode == codes.OP_CHECK:
         # ZooKeeper would answer SetDataResponse(null) (it has no stat for a check);
         # the node's current stat is what a client can use.
-        node = tree.get(result.path)
+        node = tree.get(result.path) if result.path is not None else None
         stat = tree.stat_of(node) if node is not None else None
         return Outcome(zxid, 0, SetDataResponse(stat) if stat is not None else None)
     return Outcome(zxid, 0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from zkreg.data import codes
+from zkreg.proto.jute import Record
 from zkreg.proto.records import (
     CheckVersionTxn,
     CloseSessionTxn,
@@ -26,7 +27,7 @@ from zkreg.proto.records import (
 )
 
 #: The txn record class of each txn type (the TxnHeader's or a multi op's C{type}).
-TXN_CLASSES: dict[int, type] = {
+TXN_CLASSES: dict[int, type[Record]] = {
     codes.OP_CREATE: CreateTxn,
     codes.OP_CREATE2: CreateTxn,
     codes.OP_CREATE_TTL: CreateTTLTxn,
