@@ -334,9 +334,26 @@ class TestingServer:
 
     def drop_connections(self) -> None:
         """
-        Drop every client connection (sessions survive: clients reconnect to them).
+        Drop every client connection; sessions survive and clients reconnect to them.
+
+        In process, the server's connections are aborted.  A subprocess is restarted
+        (so sessions survive only as far as the server's state survives a restart).
         """
-        self.restart()
+        if not self.in_process:
+            self.restart()
+            return
+        from curatorish.blocking import call_in_reactor
+
+        def abort_all() -> int:
+            dropped = 0
+            for child in list(self._service or ()):
+                factory = getattr(child, "factory", None)
+                for connection in list(getattr(factory, "connections", ())):
+                    connection.transport.abortConnection()
+                    dropped += 1
+            return dropped
+
+        call_in_reactor(abort_all, timeout_s=10.0)
 
     def close(self) -> None:
         """

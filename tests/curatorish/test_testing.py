@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from curatorish import CreateMode
 from curatorish.blocking import BlockingCuratorFramework
 from curatorish.testing import TestingServer, expire_session, testing_server_fixture
 from tests.support.servers import unavailable_reason
@@ -85,10 +86,20 @@ def test_in_process_server_on_the_shared_reactor() -> None:
     server = TestingServer(in_process=True)
     try:
         assert server.is_running and server.four_letter_word("ruok") == "imok"
-        with BlockingCuratorFramework(server.connect_string, call_timeout_s=30) as client:
-            assert client.create("/in-process", b"1").path == "/in-process"
+        states: list[str] = []
+        client = BlockingCuratorFramework(server.connect_string, call_timeout_s=30)
+        client.add_connection_state_listener(lambda c, state: states.append(state.value))
+        with client:
+            assert client.create("/in-process", b"1", mode=CreateMode.EPHEMERAL).path
             session: Any = client.zookeeper
+            session_id = session.session_id
+            server.drop_connections()
+            wait_until(lambda: states[-1:] == ["RECONNECTED"], timeout=15, message="back")
+            assert states == ["CONNECTED", "SUSPENDED", "RECONNECTED"]
+            assert session.session_id == session_id
+            assert client.exists("/in-process") is not None
             assert server.expire_session(session.session_id, session.session_password)
+            wait_until(lambda: "LOST" in states, timeout=15, message="LOST")
         server.stop()
         assert not server.is_running
     finally:
