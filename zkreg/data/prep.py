@@ -252,7 +252,8 @@ class Prep:
         @param request: a L{zkreg.data.messages.Request} for a write op (create,
             create2, createContainer, createTTL, delete, setData, setACL, check, multi,
             reconfig, createSession with C{record} the timeout in ms, closeSession,
-            deleteContainer with C{record} the path).  A record that is L{None} or of
+            deleteContainer with C{record} the path as a C{str}; from a client, with
+            any other record, it is BadArguments as in ZooKeeper).  A record that is L{None} or of
             the wrong shape (a body that did not decode) gives MarshallingError, with
             the zxid taken, as in ZooKeeper.
         @param zxid: the zxid the sequencer assigned.
@@ -414,7 +415,9 @@ class Prep:
 
     def _delete_container(self, path: Any, zxid: int) -> Any:
         if not isinstance(path, str):
-            path = path.path
+            # Sent by a client: ZooKeeper reads the raw body as the path, and the
+            # body's length prefix puts a NUL in it, so it is always BadArguments.
+            raise PrepError(codes.BAD_ARGUMENTS)
         split = split_path(path)
         if split is None or path in SPECIAL_PATHS:
             raise PrepError(codes.BAD_ARGUMENTS)

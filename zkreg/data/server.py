@@ -355,7 +355,15 @@ class DataServer(service.Service):
         try:
             inflight = self._inflight
             while inflight and inflight[0].durable and self._failure is None:
-                self._apply(inflight.popleft())
+                entry = inflight.popleft()
+                try:
+                    self._apply(entry)
+                except Exception:
+                    # A bug, not bad input (prep turns that into error txns): keep the
+                    # pipeline going and fail only this write.
+                    self.log_.failure("applying zxid {zxid:#x} failed", zxid=entry.hdr.zxid)
+                    if not entry.deferred.called:
+                        entry.deferred.errback()
         finally:
             self._draining = False
 
@@ -369,10 +377,8 @@ class DataServer(service.Service):
         txn_type = hdr.type
         if txn_type == _OP_CLOSE_SESSION:
             self.sessions.remove(hdr.clientId)
-        elif request.opcode == _OP_DELETE_CONTAINER:
-            self._containers_in_flight.discard(
-                request.record if isinstance(request.record, str) else request.record.path
-            )
+        elif request.opcode == _OP_DELETE_CONTAINER and isinstance(request.record, str):
+            self._containers_in_flight.discard(request.record)
         commit = Commit(
             zxid,
             hdr.clientId,

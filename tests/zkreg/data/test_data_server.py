@@ -160,6 +160,26 @@ class WriteTests(unittest.TestCase):
         self.assertEqual(outcome.response[0][2], CreateResponse("/m"))
         self.assertEqual(outcome.response[2][2].stat.version, 1)
 
+    def test_client_delete_container_is_answered_bad_arguments(self):
+        outcome = result_of(self.submit(codes.OP_DELETE_CONTAINER, DeleteRequest("/x", -1)))
+        self.assertEqual((outcome.zxid, outcome.err), (2, codes.BAD_ARGUMENTS))
+        self.assertEqual(self.server.in_flight, 0)
+
+    def test_an_apply_bug_fails_only_its_write(self):
+        real_apply = self.server.tree.apply
+
+        def apply(hdr, txn):
+            if hdr.zxid == 2:
+                raise RuntimeError("bug")
+            return real_apply(hdr, txn)
+
+        self.server.tree.apply = apply  # type: ignore[method-assign]
+        broken = self.submit(codes.OP_CREATE, create("/a"))
+        self.failureResultOf(broken, RuntimeError)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        later = result_of(self.submit(codes.OP_CREATE, create("/b")))
+        self.assertEqual((later.zxid, later.err), (3, 0))
+
     def test_reconfig_disabled(self):
         outcome = result_of(self.submit(codes.OP_RECONFIG, None))
         self.assertEqual(outcome.err, codes.RECONFIG_DISABLED)

@@ -442,3 +442,13 @@ def test_undecodable_write_is_a_marshalling_error_with_its_zxid():
         hdr, txn = h.prep_only(opcode, None)
         assert (hdr.type, txn.err, hdr.zxid) == (codes.OP_ERROR, codes.MARSHALLING_ERROR, h.zxid)
     assert h.prep.outstanding_count == 0
+
+
+def test_delete_container_from_a_client_is_bad_arguments():
+    """ZooKeeper reads a client's deleteContainer body as a path holding a NUL."""
+    h = Harness()
+    h.run(codes.OP_CREATE_CONTAINER, create("/c", codes.FLAG_CONTAINER))
+    for record in (DeleteRequest("/c", -1), None, b"\x00\x00\x00\x02/c"):
+        hdr, txn = h.prep_only(codes.OP_DELETE_CONTAINER, record)
+        assert (hdr.type, txn.err) == (codes.OP_ERROR, codes.BAD_ARGUMENTS)
+    assert h.tree.get("/c") is not None
