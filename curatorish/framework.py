@@ -393,6 +393,7 @@ class CuratorFramework:
         connection_state_error_policy: ConnectionStateErrorPolicy | None = None,
         request_timeout_ms: int | None = None,
         reconnect_delay_ms: int = 1000,
+        connection: ZooKeeperConnection | None = None,
     ) -> None:
         """
         @param connect_string: C{"host:port,host:port[/chroot]"}.
@@ -406,19 +407,22 @@ class CuratorFramework:
             is this host's IP address.
         @param session_expiration_percent: simulated expiration (L{ConnectionStateManager}).
         @param request_timeout_ms: per-request timeout of the connection (none by default).
+        @param connection: a connection built by the caller (then C{connect_string},
+            the session and request options above are its business); for tests.
         """
         if reactor is None:
             from twisted.internet import reactor as default_reactor
 
             reactor = default_reactor
-        connection = ZooKeeperConnection(
-            connect_string,
-            reactor,
-            session_timeout_ms=session_timeout_ms,
-            can_be_read_only=can_be_read_only,
-            request_timeout_ms=request_timeout_ms,
-            reconnect_delay_ms=reconnect_delay_ms,
-        )
+        if connection is None:
+            connection = ZooKeeperConnection(
+                connect_string,
+                reactor,
+                session_timeout_ms=session_timeout_ms,
+                can_be_read_only=can_be_read_only,
+                request_timeout_ms=request_timeout_ms,
+                reconnect_delay_ms=reconnect_delay_ms,
+            )
         for scheme, credential in auth_info:
             connection.add_auth_info(scheme, credential)
         core = _Core(

@@ -707,7 +707,8 @@ class ZooKeeperConnection:
         if state is self.state:
             return
         self.state = state
-        if state.is_connected or state.is_terminal:
+        gone_for_good = state is ClientState.EXPIRED and not self.renew_expired_session
+        if state.is_connected or state.is_terminal or gone_for_good:
             waiters, self._connected_waiters = self._connected_waiters, []
             for waiter in waiters:
                 waiter.callback(state.is_connected)

@@ -6,15 +6,14 @@ auth replay and watch re-registration, expiry, request timeouts, auth failure, c
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransportWithDisconnection
 
 from curatorish import errors
 from curatorish.connection import ClientState, WatchedEvent, ZooKeeperConnection
+from tests.curatorish.fakes import PASSWORD, STAT, FakeNetwork
 from zkreg.proto.consts import AddWatchMode, EventType, KeeperState, OpCode, Xid
 from zkreg.proto.records import (
     AuthPacket,
@@ -24,83 +23,11 @@ from zkreg.proto.records import (
     CreateRequest,
     GetDataRequest,
     GetDataResponse,
-    ReplyHeader,
     RequestHeader,
     SetWatches,
     SetWatches2,
-    Stat,
     WatcherEvent,
 )
-
-PASSWORD = b"p" * 16
-STAT = Stat(1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1)
-
-
-class FakeServerSide:
-    """One in-memory connection: what the client wrote, and a way to answer."""
-
-    def __init__(self, protocol: Any, peer: tuple[str, int]) -> None:
-        self.protocol = protocol
-        self.peer = peer
-        self.transport = StringTransportWithDisconnection()
-        self.transport.protocol = protocol
-        self._read = 0
-
-    def frames(self) -> list[bytes]:
-        """Frames written since the last call."""
-        data = self.transport.value()[self._read :]
-        frames = []
-        offset = 0
-        while offset + 4 <= len(data):
-            (length,) = struct.unpack(">i", data[offset : offset + 4])
-            frames.append(data[offset + 4 : offset + 4 + length])
-            offset += 4 + length
-        self._read += offset
-        return frames
-
-    def send(self, frame: bytes) -> None:
-        self.protocol.dataReceived(struct.pack(">i", len(frame)) + frame)
-
-    def reply(self, xid: int, zxid: int, err: int = 0, body: bytes = b"") -> None:
-        self.send(ReplyHeader(xid, zxid, err).serialize() + body)
-
-    def accept(
-        self, session_id: int = 0x55, timeout_ms: int = 6000, read_only: bool = False
-    ) -> ConnectRequest:
-        request, _ = ConnectRequest.deserialize(self.frames()[0], 0)
-        self.send(ConnectResponse(0, timeout_ms, session_id, PASSWORD, read_only).serialize())
-        return request
-
-    @property
-    def connected(self) -> bool:
-        return self.transport.connected
-
-
-class FakeNetwork:
-    """An endpoint factory whose connections are L{FakeServerSide}s."""
-
-    def __init__(self) -> None:
-        self.connections: list[FakeServerSide] = []
-        self.refuse = False
-
-    def __call__(self, reactor: Any, host: str, port: int, timeout_s: float) -> Any:
-        network = self
-
-        class Endpoint:
-            def connect(self, factory: Any) -> defer.Deferred[Any]:
-                if network.refuse:
-                    return defer.fail(ConnectionRefusedError())
-                protocol = factory.buildProtocol(None)
-                side = FakeServerSide(protocol, (host, port))
-                network.connections.append(side)
-                protocol.makeConnection(side.transport)
-                return defer.succeed(protocol)
-
-        return Endpoint()
-
-    @property
-    def last(self) -> FakeServerSide:
-        return self.connections[-1]
 
 
 def make_connection(connect_string: str = "h1:1,h2:2", **options: Any):
