@@ -9,6 +9,7 @@ from tests.integration.scenarios import (  # noqa: F401
     multi,
     nodes,
     paths,
+    precedence,
     sessions,
     special,
     watches,

@@ -387,3 +387,18 @@ def multi_unknown_op_type(ctx: ScenarioContext) -> None:
     R.MultiHeader(-1, True, -1).serialize_into(body)
     ctx.call("multi", raw.call, OpCode.multi, bytes(body))
     ctx.call("closed", raw.server_closed, 1.0)
+
+
+@scenario()
+def multi_nodes_share_txn_time(ctx: ScenarioContext) -> None:
+    """Nodes created by one multi share ctime and czxid; a parent's mtime is not
+    changed by creating its children."""
+    raw = _setup(ctx)
+    parent_before = raw.exists(ctx.root).body.stat
+    raw.multi([op_create(ctx.path("a")), op_create(ctx.path("b")), op_create(ctx.path("a", "c"))])
+    stats = [raw.exists(ctx.path(p)).body.stat for p in ("a", "b", "a/c")]
+    ctx.record("same ctime", len({s.ctime for s in stats}) == 1)
+    ctx.record("same czxid", len({s.czxid for s in stats}) == 1)
+    parent_after = raw.exists(ctx.root).body.stat
+    ctx.record("parent mtime unchanged", parent_after.mtime == parent_before.mtime)
+    ctx.record("stats", stats)

@@ -405,3 +405,43 @@ def session_read_zxid_not_behind_own_write(ctx: ScenarioContext) -> None:
     ctx.record("set zxid is mzxid", setter.zxid == setter.body.stat.mzxid)
     other = ctx.raw()
     ctx.record("other session read not behind", other.get_data(ctx.path("n")).zxid >= setter.zxid)
+
+
+@scenario(slow=True)
+def session_expiry_not_early_not_late(ctx: ScenarioContext) -> None:
+    """A silent 4000 ms session expires no earlier than its timeout and within the
+    timeout plus two ticks (ZooKeeper's expiry runs on tick boundaries)."""
+    import time
+
+    owner = ctx.raw(timeout_ms=4000)
+    owner.create(ctx.root)
+    owner.create(ctx.path("e"), b"", None, 1)
+    watcher = ctx.raw()
+    watcher.exists(ctx.path("e"), True)
+    dropped_at = time.monotonic()
+    owner.drop()
+    watcher.wait_events(1, EXPIRY_DEADLINE)
+    elapsed = time.monotonic() - dropped_at
+    ctx.record("not early (>= 3.9 s)", elapsed >= 3.9)
+    ctx.record("not late (<= 8.5 s)", elapsed <= 8.5)
+    ctx.record("events", watcher.events)
+
+
+@scenario()
+def session_pipelined_then_close(ctx: ScenarioContext) -> None:
+    """Requests pipelined just before closeSession are all answered, then the close,
+    then the connection ends; an ephemeral created in the burst is gone."""
+    raw = ctx.raw()
+    raw.create(ctx.root)
+    from tests.integration.scenarios._ops import op_create as _create
+
+    raw.trace.clear()
+    raw.submit(*_create(ctx.path("p")))
+    raw.submit(*_create(ctx.path("e"), b"", 1))
+    close_xid = raw.submit(-11, None)
+    raw.wait_reply(close_xid)
+    ctx.record("replies", [item for kind, item in raw.trace if kind == "reply"])
+    ctx.call("closed", raw.server_closed, 5.0)
+    other = ctx.raw()
+    ctx.call("p", other.exists, ctx.path("p"))
+    ctx.call("e", other.exists, ctx.path("e"))

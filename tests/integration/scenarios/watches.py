@@ -588,3 +588,105 @@ def watch_many_watchers_one_write(ctx: ScenarioContext) -> None:
     writer.set_data(ctx.path("n"), b"y")
     for i, w in enumerate(watchers):
         _settled_events(ctx, w, f"watcher {i}")
+
+
+@scenario()
+def watch_set_watches_deleted_and_recreated(ctx: ScenarioContext) -> None:
+    """setWatches after a gap in which: a child-watched node was deleted, a
+    data-watched node was deleted and recreated, an exist-watched node was created
+    and deleted again, a child-watched node only had a child's data changed."""
+    writer, watcher = _pair(ctx)
+    for name in ("parent", "recreated", "quiet"):
+        writer.create(ctx.path(name))
+    writer.create(ctx.path("quiet", "k"))
+    relative = writer.sync("/").zxid
+    writer.delete(ctx.path("parent"))
+    writer.delete(ctx.path("recreated"))
+    writer.create(ctx.path("recreated"))
+    writer.create(ctx.path("flicker"))
+    writer.delete(ctx.path("flicker"))
+    writer.set_data(ctx.path("quiet", "k"), b"x")
+    ctx.call(
+        "setWatches",
+        watcher.set_watches,
+        relative,
+        [ctx.path("recreated")],
+        [ctx.path("flicker")],
+        [ctx.path("parent"), ctx.path("quiet")],
+    )
+    _settled_events(ctx, watcher, "replayed")
+    writer.create(ctx.path("flicker"))
+    writer.create(ctx.path("quiet", "k2"))
+    _settled_events(ctx, watcher, "after later writes")
+
+
+@scenario()
+def watch_set_watches_ignores_acl(ctx: ScenarioContext) -> None:
+    """setWatches on a node the session may not read: ZooKeeper does not check ACLs
+    for watch registration here."""
+    writer, watcher = _pair(ctx)
+    writer.create(
+        ctx.path("secret"),
+        b"",
+        [__import__("tests.integration.scenarios._ops", fromlist=["acl"]).acl(2)],
+    )
+    relative = writer.sync("/").zxid
+    ctx.call(
+        "setWatches", watcher.set_watches, relative, [ctx.path("secret")], [], [ctx.path("secret")]
+    )
+    writer.set_data(ctx.path("secret"), b"x")
+    _settled_events(ctx, watcher)
+
+
+@scenario()
+def watch_persistent_sees_delete_and_recreate_in_multi(ctx: ScenarioContext) -> None:
+    """A multi deleting and recreating a watched node: a persistent watcher sees
+    NodeDeleted then NodeCreated, in op order."""
+    writer, watcher = _pair(ctx)
+    writer.create(ctx.path("n"), b"0")
+    watcher.add_watch(ctx.path("n"), PERSISTENT)
+    writer.multi(
+        [op_delete(ctx.path("n")), op_create(ctx.path("n"), b"1"), op_set(ctx.path("n"), b"2")]
+    )
+    _settled_events(ctx, watcher)
+
+
+@scenario()
+def watch_recursive_sees_ephemeral_expiry_on_close(ctx: ScenarioContext) -> None:
+    """A recursive watcher sees NodeDeleted for each ephemeral removed when its owner
+    closes (order unspecified in ZooKeeper: compared sorted)."""
+    writer, watcher = _pair(ctx)
+    owner = ctx.raw()
+    owner.create(ctx.path("a"), b"", None, 1)
+    owner.create(ctx.path("b"), b"", None, 1)
+    watcher.add_watch(ctx.root, RECURSIVE)
+    owner.close()
+    watcher.wait_events(2)
+    watcher.settle()
+    ctx.record("events (sorted)", sorted(watcher.events, key=repr))
+
+
+@scenario()
+def watch_exists_then_getdata_same_session_missing(ctx: ScenarioContext) -> None:
+    """exists watch (missing node), then create, then getData watch, then delete:
+    NodeCreated then NodeDeleted."""
+    writer, watcher = _pair(ctx)
+    watcher.exists(ctx.path("n"), True)
+    writer.create(ctx.path("n"))
+    watcher.settle()
+    watcher.get_data(ctx.path("n"), True)
+    writer.delete(ctx.path("n"))
+    _settled_events(ctx, watcher)
+
+
+@scenario()
+def watch_child_watch_on_ephemeral_node(ctx: ScenarioContext) -> None:
+    """getChildren with a watch on an ephemeral (it can have no children): the watch
+    fires NodeDeleted when the owner closes."""
+    writer, watcher = _pair(ctx)
+    owner = ctx.raw()
+    owner.create(ctx.path("e"), b"", None, 1)
+    ctx.call("children", watcher.get_children2, ctx.path("e"), True)
+    owner.close()
+    watcher.wait_events(1)
+    _settled_events(ctx, watcher)
