@@ -109,6 +109,14 @@ class HostRotation:
         """
         return self._tried_since_connected >= len(self.hosts)
 
+    def move_to(self, host: tuple[str, int]) -> None:
+        """
+        Make C{host} the next one handed out (a read-write server found while on a
+        read-only one).
+        """
+        self._index = self.hosts.index(host) - 1
+        self._tried_since_connected = 0
+
     def on_connected(self) -> None:
         """
         Note that the current server took us: the next round starts afresh.

@@ -34,6 +34,7 @@ from typing import Any
 from twisted.internet import defer
 from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
 from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -120,6 +121,33 @@ CONFIG_NODE = "/zookeeper/config"
 SET_WATCHES_MAX_LENGTH = 128 * 1024
 
 _MAX_XID = 2**31 - 1
+
+#: Java's C{minPingRwTimeout} and C{maxPingRwTimeout}: the backoff of the search for a
+#: read-write server while connected read-only.
+MIN_RW_PROBE_INTERVAL_S = 0.1
+MAX_RW_PROBE_INTERVAL_S = 60.0
+
+
+class _ReadOnlyProbe(Protocol):
+    """
+    Sends C{isro} and collects the answer (C{rw} or C{ro}) until the server closes.
+
+    @ivar answer: a Deferred firing with the answer's bytes.
+    """
+
+    def __init__(self) -> None:
+        self.answer: defer.Deferred[bytes] = defer.Deferred()
+        self._received = b""
+
+    def connectionMade(self) -> None:
+        self.transport.write(b"isro")  # type: ignore[union-attr]
+
+    def dataReceived(self, data: bytes) -> None:
+        self._received += data
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        if not self.answer.called:
+            self.answer.callback(self._received.strip())
 
 
 class ClientState(enum.Enum):
@@ -298,6 +326,12 @@ class ZooKeeperConnection:
         self._ping_timer: IDelayedCall | None = None
         self._read_timer: IDelayedCall | None = None
         self._connected_waiters: list[defer.Deferred[bool]] = []
+        # Read-only mode (Java's seenRwServerBefore, pingRwServer): a session made on a
+        # read-only server is not resumed elsewhere until a read-write server has
+        # taken it; while read-only we look for a read-write server with backoff.
+        self._seen_rw_server = session_id != 0
+        self._rw_probe_timer: IDelayedCall | None = None
+        self._rw_probe_interval_s = MIN_RW_PROBE_INTERVAL_S
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -464,7 +498,7 @@ class ZooKeeperConnection:
             PROTOCOL_VERSION,
             self.last_zxid,
             self.session_timeout_ms,
-            self.session_id,
+            self.session_id if self._seen_rw_server else 0,
             self.session_password,
             self.can_be_read_only,
         )
@@ -506,7 +540,7 @@ class ZooKeeperConnection:
         self._reconnect_timer = None
 
     def _stop_timers(self) -> None:
-        for name in ("_connect_timer", "_ping_timer", "_read_timer"):
+        for name in ("_connect_timer", "_ping_timer", "_read_timer", "_rw_probe_timer"):
             timer = getattr(self, name)
             if timer is not None and timer.active():
                 timer.cancel()
@@ -558,6 +592,11 @@ class ZooKeeperConnection:
         )
         self._prime_connection(protocol)
         read_only = bool(response.readOnly)
+        if read_only:
+            self._rw_probe_interval_s = MIN_RW_PROBE_INTERVAL_S
+            self._schedule_rw_probe()
+        else:
+            self._seen_rw_server = True
         self._set_state(ClientState.CONNECTED_READ_ONLY if read_only else ClientState.CONNECTED)
         outgoing, self._outgoing = self._outgoing, deque()
         for packet in outgoing:
@@ -681,6 +720,45 @@ class ZooKeeperConnection:
                     "Watcher {watcher!r} failed", failure=failure, watcher=watcher
                 )
             )
+
+    # -- read-only mode ---------------------------------------------------------------
+
+    def _schedule_rw_probe(self) -> None:
+        if len(self._hosts.hosts) < 2:
+            return
+        self._rw_probe_timer = self.reactor.callLater(self._rw_probe_interval_s, self._probe_rw)
+
+    def _probe_rw(self) -> None:
+        """
+        Ask the next server whether it is read-write (four-letter word C{isro}); if it
+        is, leave the read-only server for it.
+        """
+        self._rw_probe_timer = None
+        if self.state is not ClientState.CONNECTED_READ_ONLY:
+            return
+        self._rw_probe_interval_s = min(self._rw_probe_interval_s * 2, MAX_RW_PROBE_INTERVAL_S)
+        host, port = self._hosts.next()
+        if (host, port) == self.connected_peer:
+            host, port = self._hosts.next()
+        probe = _ReadOnlyProbe()
+        endpoint = self._endpoint_factory(self.reactor, host, port, self._connect_timeout_s())
+        connecting = connectProtocol(endpoint, probe)
+        connecting.addCallback(lambda _: probe.answer)
+        timer = self.reactor.callLater(self._connect_timeout_s(), connecting.cancel)
+
+        def answered(answer: bytes | None) -> None:
+            if timer.active():
+                timer.cancel()
+            if self.state is not ClientState.CONNECTED_READ_ONLY:
+                return
+            if answer == b"rw":
+                _log.info("Read-write server found: {host}:{port}", host=host, port=port)
+                self._hosts.move_to((host, port))
+                self.drop_connection()
+            else:
+                self._schedule_rw_probe()
+
+        connecting.addErrback(lambda _: None).addCallback(answered)
 
     # -- timers -----------------------------------------------------------------------
 

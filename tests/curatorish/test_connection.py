@@ -272,3 +272,32 @@ def test_close_sends_close_session_and_fails_what_is_left() -> None:
     assert closed == [None]
     assert states[-1] is ClientState.CLOSED
     assert results_of(connection.exists("/"))[0].check(errors.ConnectionClosedError)
+
+
+def test_read_only_session_looks_for_a_read_write_server() -> None:
+    connection, clock, network, states = make_connection("h1:1,h2:2", can_be_read_only=True)
+    read_only_side = network.last
+    read_only_side.accept(session_id=0x77, read_only=True)
+    assert states == [ClientState.CONNECTED_READ_ONLY]
+    clock.advance(0.1)
+    probe = network.last
+    assert probe is not read_only_side and probe.peer != read_only_side.peer
+    assert probe.transport.value() == b"isro"
+    probe.protocol.dataReceived(b"ro")
+    probe.transport.loseConnection()
+    assert read_only_side.connected
+    clock.advance(0.2)  # the backoff doubled
+    second_probe = network.last
+    assert second_probe is not probe and second_probe.transport.value() == b"isro"
+    second_probe.protocol.dataReceived(b"rw")
+    second_probe.transport.loseConnection()
+    assert not read_only_side.connected
+    clock.advance(0)
+    read_write_side = network.last
+    assert read_write_side.peer == second_probe.peer
+    # A read-only server's session is not resumed before a read-write server took it.
+    assert read_write_side.accept(session_id=0x88).sessionId == 0
+    assert states[-1] is ClientState.CONNECTED
+    read_write_side.transport.loseConnection()
+    clock.advance(0)
+    assert network.last.accept(session_id=0x88).sessionId == 0x88

@@ -517,3 +517,43 @@ def test_server_restart_keeps_session_and_watches(
     assert client.session_id() == session
     client.set_data(unique_path, b"1")
     wait_until(lambda: events, message="watch after restart")
+
+
+def test_failover_to_another_host_keeps_the_session(
+    server: Any, make_client: Any, unique_path: str, free_port: Any
+) -> None:
+    from tests.support.proxy import TcpProxy
+
+    proxies = [TcpProxy(server.port), TcpProxy(server.port)]
+    for each in proxies:
+        each.start()
+    try:
+        dead = f"127.0.0.1:{free_port()}"
+        hosts = ",".join([dead, proxies[0].hosts, proxies[1].hosts])
+        states: list[str] = []
+        client = make_client(hosts, states=states)
+        client.create(unique_path, mode=CreateMode.EPHEMERAL)
+        session = client.session_id()
+        peer = client.zookeeper.connected_peer
+        current = next(p for p in proxies if p.port == peer[1])
+        current.block()
+        current.cut()
+        wait_until(lambda: states[-1:] == ["RECONNECTED"], timeout=20, message="failover")
+        assert client.zookeeper.connected_peer not in (peer, ("127.0.0.1", int(dead.split(":")[1])))
+        assert client.session_id() == session
+        assert client.exists(unique_path).ephemeralOwner == session
+    finally:
+        for each in proxies:
+            each.stop()
+
+
+def test_read_only_allowed_on_a_read_write_server(
+    server: Any, make_client: Any, unique_path: str
+) -> None:
+    from curatorish.connection import ClientState
+
+    states: list[str] = []
+    client = make_client(server.hosts, can_be_read_only=True, states=states)
+    assert client.zookeeper.state is ClientState.CONNECTED
+    wait_until(lambda: states == ["CONNECTED"], message="CONNECTED, not READ_ONLY")
+    assert client.create(unique_path).path == unique_path
