@@ -1,0 +1,185 @@
+"""
+The TCP data link: a session server's replica equals the data server's tree, commits
+arrive before results, sessions and writes work through it (over an in-memory
+connection: twisted.test.iosim).
+"""
+
+from __future__ import annotations
+
+from twisted.internet import task
+from twisted.test import iosim
+from twisted.trial import unittest
+from zope.interface.verify import verifyObject
+
+from zkreg.config import ServerConfig
+from zkreg.data import codes
+from zkreg.data.messages import Request
+from zkreg.data.server import DataServer
+from zkreg.interfaces import IDataLink
+from zkreg.link import wire
+from zkreg.link.tcp import DataLinkServerFactory, TCPDataLink
+from zkreg.proto.consts import OPEN_ACL_UNSAFE
+from zkreg.proto.records import (
+    CheckVersionRequest,
+    CreateRequest,
+    GetDataRequest,
+    Id,
+    SetDataRequest,
+    SyncRequest,
+)
+
+AUTH = (Id("ip", "127.0.0.1"),)
+OPEN = list(OPEN_ACL_UNSAFE)
+
+
+class TCPLinkTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.clock = task.Clock()
+        self.clock.advance(1_700_000_000)
+        self.server = DataServer(ServerConfig(extended_types=True), clock=self.clock)
+        # State before the link connects arrives in the snapshot.
+        grant = self.server.create_session(5000).result
+        self.server.submit(
+            Request(
+                grant.session_id, 1, codes.OP_CREATE, CreateRequest("/pre", b"x", OPEN, 0), AUTH
+            )
+        )
+        self.server.submit(
+            Request(
+                grant.session_id, 2, codes.OP_CREATE, CreateRequest("/pre/e", b"", OPEN, 1), AUTH
+            )
+        )
+        factory = DataLinkServerFactory(self.server)
+        self.link, self.server_side, self.pump = iosim.connectedServerAndClient(
+            lambda: factory.buildProtocol(None), TCPDataLink
+        )
+        self.pump.flush()
+        self.assertTrue(self.link.ready.called)
+
+    def call(self, deferred):
+        self.pump.flush()
+        return self.successResultOf(deferred)
+
+    def test_interface(self):
+        self.assertTrue(verifyObject(IDataLink, self.link))
+
+    def test_snapshot_replica_equals_server_tree(self):
+        view = self.link.read_view()
+        self.assertEqual(view.digest(), self.server.tree.digest())
+        self.assertEqual(view.ephemerals, self.server.tree.ephemerals)
+
+    def test_writes_commits_and_reads_through_the_link(self):
+        order = []
+
+        class Listener:
+            def committed(self, commit):
+                order.append(("commit", commit.zxid, commit.events))
+
+        self.link.subscribe(Listener())
+        grant = self.call(self.link.create_session(8000))
+        sid = grant.session_id
+        self.assertEqual(grant.password, self.server.sessions.password(sid))
+        submitted = self.link.submit(
+            Request(sid, 1, codes.OP_CREATE2, CreateRequest("/a", b"data", OPEN, 0), AUTH)
+        )
+        submitted.addCallback(lambda outcome: order.append(("reply", outcome.zxid)) or outcome)
+        outcome = self.call(submitted)
+        self.assertEqual(outcome.response.path, "/a")
+        self.assertEqual(outcome.response.stat.dataLength, 4)
+        # The commit reached the listener (and the replica) before the reply.
+        self.assertEqual(order[-2][0], "commit")
+        self.assertEqual(order[-2][2], ((1, "/a"), (4, "/")))
+        self.assertEqual(order[-1], ("reply", outcome.zxid))
+        self.assertEqual(self.link.read_view().get("/a").data, b"data")
+        failed_multi = self.call(
+            self.link.submit(
+                Request(
+                    sid,
+                    2,
+                    codes.OP_MULTI,
+                    [
+                        (codes.OP_SET_DATA, SetDataRequest("/a", b"v", 0)),
+                        (codes.OP_CHECK, CheckVersionRequest("/a", 7)),
+                    ],
+                    AUTH,
+                )
+            )
+        )
+        self.assertEqual([(t, err) for t, err, _ in failed_multi.response], [(-1, 0), (-1, -103)])
+        read = self.call(
+            self.link.submit(Request(sid, 3, codes.OP_GET_DATA, GetDataRequest("/a", False), AUTH))
+        )
+        self.assertEqual(read.response.data, b"data")
+        synced = self.call(
+            self.link.submit(Request(sid, 4, codes.OP_SYNC, SyncRequest("/a"), AUTH))
+        )
+        self.assertEqual(synced.response.path, "/a")
+        error = self.call(
+            self.link.submit(
+                Request(sid, 5, codes.OP_CREATE, CreateRequest("/a", b"", OPEN, 0), AUTH)
+            )
+        )
+        self.assertEqual((error.err, error.response), (codes.NODE_EXISTS, None))
+        self.assertEqual(self.link.read_view().digest(), self.server.tree.digest())
+
+    def test_session_revalidate_touch_close(self):
+        grant = self.call(self.link.create_session(8000))
+        again = self.call(self.link.revalidate_session(grant.session_id, grant.password, 9000))
+        self.assertEqual(again.timeout_ms, 9000)
+        self.assertIsNone(self.call(self.link.revalidate_session(grant.session_id, b"bad", 9000)))
+        self.link.touch_sessions([grant.session_id])
+        self.pump.flush()
+        closed = self.call(self.link.close_session(grant.session_id))
+        self.assertEqual(closed.err, 0)
+        self.assertNotIn(grant.session_id, self.link.read_view().sessions)
+        self.assertEqual(self.link.read_view().digest(), self.server.tree.digest())
+
+    def test_lost_connection_fails_pending_and_later_calls(self):
+        from twisted.internet.error import ConnectionLost
+        from twisted.python.failure import Failure
+
+        pending = self.link.create_session(1000)
+        # The connection drops before the answer comes back.
+        self.link.connectionLost(Failure(ConnectionLost("gone")))
+        self.failureResultOf(pending, ConnectionLost)
+        self.failureResultOf(self.link.create_session(1000), ConnectionLost)
+
+    def test_server_side_unsubscribes_when_the_connection_closes(self):
+        self.assertIn(self.server_side, self.server._listeners)
+        self.link.transport.loseConnection()
+        self.pump.flush()
+        self.assertNotIn(self.server_side, self.server._listeners)
+
+
+def test_message_round_trip():
+    message = wire.Submit(7, 1, 2, codes.OP_GET_DATA, [Id("ip", "1.2.3.4")], b"\x00\x01")
+    assert wire.decode_message(wire.encode_message(message)) == message
+
+
+class LoopbackTCPTests(unittest.TestCase):
+    """connect_data_link over a real loopback socket."""
+
+    timeout = 20
+
+    async def test_connect_over_loopback(self):
+        from twisted.internet import reactor
+        from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
+
+        from zkreg.link.tcp import connect_data_link
+
+        server = DataServer(ServerConfig())
+        port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(
+            DataLinkServerFactory(server)
+        )
+        self.addCleanup(port.stopListening)
+        link = await connect_data_link(
+            TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port, timeout=5)
+        )
+        self.addCleanup(link.transport.loseConnection)
+        grant = await link.create_session(4000)
+        request = Request(
+            grant.session_id, 1, codes.OP_CREATE, CreateRequest("/x", b"1", OPEN, 0), AUTH
+        )
+        outcome = await link.submit(request)
+        self.assertEqual((outcome.err, outcome.response.path), (0, "/x"))
+        self.assertEqual(link.read_view().digest(), server.tree.digest())

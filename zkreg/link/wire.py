@@ -1,0 +1,218 @@
+"""
+The messages of the TCP data link, as jute records.
+
+A frame is a 4-byte big-endian length, then one byte naming the message, then the
+message record.  Request and response bodies travel as the bytes the ZooKeeper client
+protocol uses for them (L{zkreg.proto.ops.OPS}, L{zkreg.proto.multi}); transactions
+as the bytes the log stores (L{zkreg.data.txncodec}).  Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zkreg.proto import multi
+from zkreg.proto.jute import BOOLEAN, BUFFER, INT, LONG, USTRING, Record, vector
+from zkreg.proto.ops import MULTI, OPS
+from zkreg.proto.records import ACL, Id
+
+
+class Hello(Record):
+    """Client -> server, first: send me the tree, then every commit."""
+
+    fields = (("protocolVersion", INT),)
+
+
+class SnapNode(Record):
+    """Server -> client: one node of the tree, parents before children."""
+
+    fields = (
+        ("path", USTRING),
+        ("data", BUFFER),
+        ("acl", vector(ACL)),
+        ("czxid", LONG),
+        ("mzxid", LONG),
+        ("ctime", LONG),
+        ("mtime", LONG),
+        ("version", INT),
+        ("cversion", INT),
+        ("aversion", INT),
+        ("ephemeralOwner", LONG),
+        ("pzxid", LONG),
+    )
+
+
+class SessionEntry(Record):
+    fields = (("sessionId", LONG), ("timeOut", INT))
+
+
+class SnapEnd(Record):
+    """Server -> client: the snapshot is complete as of C{lastZxid}."""
+
+    fields = (
+        ("lastZxid", LONG),
+        ("extendedTypes", BOOLEAN),
+        ("sessions", vector(SessionEntry)),
+    )
+
+
+class Event(Record):
+    fields = (("type", INT), ("path", USTRING))
+
+
+class CommitMsg(Record):
+    """Server -> client: one applied transaction (L{zkreg.data.messages.Commit})."""
+
+    fields = (
+        ("zxid", LONG),
+        ("sessionId", LONG),
+        ("cxid", INT),
+        ("txnType", INT),
+        ("time", LONG),
+        ("txn", BUFFER),
+        ("events", vector(Event)),
+        ("closedSession", LONG),
+    )
+
+
+class Submit(Record):
+    """Client -> server: a write, sync or read (L{zkreg.data.messages.Request})."""
+
+    fields = (
+        ("tag", INT),
+        ("sessionId", LONG),
+        ("cxid", INT),
+        ("opcode", INT),
+        ("auth", vector(Id)),
+        ("body", BUFFER),
+    )
+
+
+class Result(Record):
+    """Server -> client: the L{zkreg.data.messages.Outcome} of a Submit or CloseSession."""
+
+    fields = (
+        ("tag", INT),
+        ("failed", BOOLEAN),
+        ("zxid", LONG),
+        ("err", INT),
+        ("body", BUFFER),
+    )
+
+
+class CreateSession(Record):
+    fields = (("tag", INT), ("timeOut", INT))
+
+
+class Revalidate(Record):
+    fields = (("tag", INT), ("sessionId", LONG), ("passwd", BUFFER), ("timeOut", INT))
+
+
+class Grant(Record):
+    """Server -> client: a L{zkreg.data.messages.SessionGrant}, or none (C{present})."""
+
+    fields = (
+        ("tag", INT),
+        ("present", BOOLEAN),
+        ("sessionId", LONG),
+        ("passwd", BUFFER),
+        ("timeOut", INT),
+    )
+
+
+class Touch(Record):
+    fields = (("sessionIds", vector(LONG)),)
+
+
+class CloseSession(Record):
+    fields = (("tag", INT), ("sessionId", LONG))
+
+
+#: Message kinds, the byte after the frame length.
+KINDS: dict[int, type[Record]] = {
+    1: Hello,
+    2: SnapNode,
+    3: SnapEnd,
+    4: CommitMsg,
+    5: Submit,
+    6: Result,
+    7: CreateSession,
+    8: Grant,
+    9: Revalidate,
+    10: Touch,
+    11: CloseSession,
+}
+_KIND_OF = {record_class: kind for kind, record_class in KINDS.items()}
+
+#: Version of this protocol, sent in Hello.
+PROTOCOL_VERSION = 1
+
+
+def encode_message(message: Record) -> bytes:
+    """@return: the kind byte and the record (the frame without its length)."""
+    out = bytearray((_KIND_OF[message.__class__],))
+    message.serialize_into(out)
+    return bytes(out)
+
+
+def decode_message(frame: bytes) -> Any:
+    """
+    Inverse of L{encode_message}.
+
+    @raise zkreg.proto.jute.DecodeError: for an unknown kind or a malformed record.
+    """
+    from zkreg.proto.jute import DecodeError
+
+    if not frame:
+        raise DecodeError("empty frame")
+    record_class = KINDS.get(frame[0])
+    if record_class is None:
+        raise DecodeError(f"unknown message kind {frame[0]}")
+    return record_class.from_bytes(memoryview(frame)[1:])
+
+
+def encode_request_body(opcode: int, record: Any) -> bytes | None:
+    """The client-protocol bytes of a request record (L{None} for no record)."""
+    if record is None:
+        return None
+    spec = OPS.get(opcode)
+    if spec is not None and spec.request is MULTI:
+        return multi.encode_request(record)
+    return record.serialize()
+
+
+def decode_request_body(opcode: int, body: bytes | None) -> Any:
+    """Inverse of L{encode_request_body}; an undecodable body gives L{None}."""
+    if body is None:
+        return None
+    spec = OPS.get(opcode)
+    if spec is None or spec.request is None:
+        return None
+    from zkreg.proto.jute import DecodeError
+
+    try:
+        if spec.request is MULTI:
+            return multi.decode_request(body)[0]
+        return spec.request.from_bytes(body)  # type: ignore[union-attr]
+    except DecodeError:
+        return None
+
+
+def encode_response_body(opcode: int, response: Any) -> bytes | None:
+    """The client-protocol bytes of a response (L{None} for none)."""
+    if response is None:
+        return None
+    spec = OPS.get(opcode)
+    if spec is not None and spec.response is MULTI:
+        return multi.encode_response(response)
+    return response.serialize()
+
+
+def decode_response_body(opcode: int, body: bytes | None) -> Any:
+    """Inverse of L{encode_response_body}."""
+    if body is None:
+        return None
+    spec = OPS[opcode]
+    if spec.response is MULTI:
+        return multi.decode_response(body)[0]
+    return spec.response.from_bytes(body)  # type: ignore[union-attr]
