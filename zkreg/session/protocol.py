@@ -24,7 +24,7 @@ import struct
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet import protocol
+from twisted.internet import protocol, tcp
 from twisted.logger import Logger
 
 from zkreg.data.messages import Request
@@ -187,6 +187,7 @@ class ClientConnection(protocol.Protocol):
         self._parts_length = 0
         self._sessionless_timer: Any = None
         self._reading_paused = False
+        self._write: Any = None
         self._closing_session = False
         self.session_id = 0
         self.timeout_ms = 0
@@ -212,6 +213,12 @@ class ClientConnection(protocol.Protocol):
     # -- connection lifetime -------------------------------------------------
 
     def connectionMade(self) -> None:
+        if isinstance(self.transport, tcp.Connection):
+            # As ZooKeeper (tcpNoDelay): small replies must not wait for Nagle.
+            self.transport.setTcpNoDelay(True)
+            self._write = self._write_through
+        else:
+            self._write = self.transport.write
         address = self.transport.getPeer()
         self.peer_host = getattr(address, "host", "") or ""
         port = getattr(address, "port", 0)
@@ -290,7 +297,35 @@ class ClientConnection(protocol.Protocol):
         if self._out is not None:
             self._out.append(frame)
         elif self._state != _CLOSING or self._close_after_flush:
-            self.transport.write(frame)
+            self._write(frame)
+
+    def _write_through(self, data: bytes) -> None:
+        """
+        Send at once when nothing is queued on the TCP transport, else queue.
+
+        Twisted's C{write} always queues and registers the socket for writing, then
+        unregisters it after the reactor's next write pass: two C{epoll_ctl} calls
+        and a loop turn per reply.  Sending directly when the transport's buffer is
+        empty is one C{send}; measured on a 1000-watcher notification fan-out, and
+        for replies to sequential requests.  Anything not sent (a full socket
+        buffer, an error) goes through Twisted's C{write}, which keeps order and
+        reports errors the usual way.
+        """
+        transport = self.transport
+        if (
+            transport.connected
+            and not transport.disconnecting
+            and not transport._tempDataBuffer
+            and transport.offset == len(transport.dataBuffer)
+        ):
+            try:
+                sent = transport.socket.send(data)
+            except OSError:
+                sent = 0
+            if sent == len(data):
+                return
+            data = data[sent:]
+        transport.write(data)
 
     def send_event(self, frame: bytes) -> None:
         """Deliver a watch notification (already encoded, shared by all watchers)."""
@@ -307,10 +342,7 @@ class ClientConnection(protocol.Protocol):
         out = self._out
         self._out = None
         if out:
-            if len(out) == 1:
-                self.transport.write(out[0])
-            else:
-                self.transport.writeSequence(out)
+            self._write(out[0] if len(out) == 1 else b"".join(out))
         if self._close_after_flush:
             self._close_after_flush = False
             self.transport.loseConnection()

@@ -191,15 +191,14 @@ class FramingTests(ConnectionTestCase):
         self.link.view.nodes["/a"] = FakeNode(data=b"A")
         proto, transport, _ = self.establish()
         writes = []
-        transport.writeSequence = lambda seq: writes.append(list(seq))
-        transport.write = lambda data: writes.append([data])
+        proto._write = writes.append
         proto.dataReceived(
             b"".join(
                 request_frame(x, OpCode.getData, GetDataRequest("/a", False)) for x in range(5)
             )
         )
         self.assertEqual(len(writes), 1)
-        self.assertEqual(len(writes[0]), 5)
+        self.assertEqual(len(split_frames(writes[0])), 5)
 
     def test_oversize_frame_closes(self):
         proto, transport, _ = self.establish()
