@@ -206,7 +206,19 @@ class TCPDataLink(_Framed):
     @ivar tree: the replica read view (valid once L{ready} fired).
     """
 
-    def __init__(self) -> None:
+    #: Touches are gathered for this long and sent as one frame: a session server
+    #: touches a session on every client packet, and the data server only needs to
+    #: hear of each live session well within a tick.
+    TOUCH_DELAY_S = 0.05
+
+    def __init__(self, clock: Any = None) -> None:
+        if clock is None:
+            from twisted.internet import reactor
+
+            clock = reactor
+        self.clock = clock
+        self._touched: dict[int, None] = {}
+        self._touch_call: Any = None
         self.ready: Deferred = Deferred()
         self.tree: DataTree | None = None
         self._loading: DataTree | None = None
@@ -225,6 +237,9 @@ class TCPDataLink(_Framed):
 
     def connectionLost(self, reason: Failure = _CONNECTION_DONE) -> None:
         self._lost = reason
+        if self._touch_call is not None and self._touch_call.active():
+            self._touch_call.cancel()
+        self._touch_call = None
         pending, self._pending = self._pending, {}
         for _kind, waiting, _opcode in pending.values():
             waiting.errback(reason)
@@ -364,9 +379,18 @@ class TCPDataLink(_Framed):
         )
 
     def touch_sessions(self, session_ids: Iterable[int]) -> None:
-        """See L{IDataLink.touch_sessions}."""
-        if self._lost is None:
-            self.send(wire.Touch(list(session_ids)))
+        """See L{IDataLink.touch_sessions}; sent within L{TOUCH_DELAY_S}, batched."""
+        if self._lost is not None:
+            return
+        self._touched.update(dict.fromkeys(session_ids))
+        if self._touch_call is None and self._touched:
+            self._touch_call = self.clock.callLater(self.TOUCH_DELAY_S, self._send_touches)
+
+    def _send_touches(self) -> None:
+        self._touch_call = None
+        touched, self._touched = self._touched, {}
+        if touched and self._lost is None:
+            self.send(wire.Touch(list(touched)))
 
     def close_session(self, session_id: int) -> Deferred:
         """See L{IDataLink.close_session}."""
