@@ -13,6 +13,7 @@ from typing import Any
 from twisted.application import service, strports
 from twisted.internet import reactor
 from twisted.internet.endpoints import serverFromString
+from twisted.logger import Logger
 from twisted.python import usage
 
 from zkreg.config import ServerConfig
@@ -279,19 +280,40 @@ def validate_server_config(config: ServerConfig) -> None:
 
 def makeService(options: Options) -> service.MultiService:
     """
-    Build the services of one standalone zkreg: the data server and the client listener.
+    Build the services of one standalone zkreg: the durable state of the data
+    directory (recovered here, before anything listens), the data server on it, and
+    the client listener.
 
     @param options: parsed L{Options}.
     @return: a L{MultiService} to run under twistd.
+    @raise SystemExit: when the data directory cannot be recovered (a damaged log
+        middle): the message says which file, where, and what to do.
     """
+    from zkreg.data.durable import open_durable_state
+    from zkreg.data.recovery import RecoveryError
+    from zkreg.data.wal import CorruptLogError
     from zkreg.session.assembly import build_standalone
 
     config: ServerConfig = options.server_config
     top = service.MultiService()
-    data_service, factory = build_standalone(config)
+    try:
+        durable = open_durable_state(config)
+    except (CorruptLogError, RecoveryError) as error:
+        raise SystemExit(f"zkreg: cannot start from {config.data_dir}: {error}") from error
+    # Added first so that it stops last: the log closes after the data server.
+    durable.service().setServiceParent(top)
+    data_service, factory = build_standalone(config, log=durable.wal, tree=durable.tree)
+    durable.attach(data_service)
     data_service.setServiceParent(top)
-    factory_service = factory.service()
-    factory_service.setServiceParent(top)
-    listener = strports.service(config.listen, factory)
-    listener.setServiceParent(top)
+    factory.service().setServiceParent(top)
+    strports.service(config.listen, factory).setServiceParent(top)
+    _log.info(
+        "zkreg listening on {listen}, data in {data_dir} (recovered up to zxid 0x{zxid:x})",
+        listen=config.listen,
+        data_dir=config.data_dir,
+        zxid=durable.last_zxid,
+    )
     return top
+
+
+_log = Logger()
