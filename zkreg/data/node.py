@@ -49,6 +49,7 @@ class Node:
         "ephemeral_owner",
         "pzxid",
         "children",
+        "_stat",
     )
 
     def __init__(
@@ -71,6 +72,7 @@ class Node:
         self.ephemeral_owner = ephemeral_owner
         self.pzxid = czxid
         self.children: dict[str, None] | None = None
+        self._stat: Stat | None = None
 
     @property
     def num_children(self) -> int:
@@ -83,13 +85,25 @@ class Node:
         children = self.children
         return [] if children is None else list(children)
 
+    def changed(self) -> None:
+        """
+        Forget the cached L{Stat}: call after changing any field (the tree does).
+        """
+        self._stat = None
+
     def stat(self, extended_types: bool = False) -> Stat:
         """
         The client-visible L{Stat}, as C{DataNode.copyStat} fills it.
 
+        The record is cached until L{changed} and shared by every caller: treat it as
+        read-only.  (Reads build one per request otherwise.)
+
         @param extended_types: whether TTL owners are recognised (they and containers
-            show an ephemeralOwner of 0 to clients).
+            show an ephemeralOwner of 0 to clients); constant for one tree.
         """
+        cached = self._stat
+        if cached is not None:
+            return cached
         children = self.children
         num_children = 0 if children is None else len(children)
         owner = self.ephemeral_owner
@@ -98,7 +112,7 @@ class Node:
         cversion = self.cversion * 2 - num_children
         if not -0x80000000 <= cversion <= 0x7FFFFFFF:
             cversion = (cversion + 0x80000000) % 0x100000000 - 0x80000000  # Java int
-        return Stat(
+        stat = self._stat = Stat(
             czxid=self.czxid,
             mzxid=self.mzxid,
             ctime=self.ctime,
@@ -111,6 +125,7 @@ class Node:
             numChildren=num_children,
             pzxid=self.pzxid,
         )
+        return stat
 
     def __repr__(self) -> str:
         return (

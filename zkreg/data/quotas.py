@@ -145,6 +145,7 @@ class QuotaTracker:
         stats["count"] = stats.get("count", -1) + count_diff
         stats["bytes"] = stats.get("bytes", -1) + bytes_diff
         node.data = format_stats(stats)
+        node.changed()
 
     def recount(self, path: str) -> None:
         """C{updateQuotaForPath}: count the subtree at C{path} into its stats node."""
@@ -164,6 +165,7 @@ class QuotaTracker:
         stat_node = nodes.get(QUOTA_ROOT + path + "/" + STAT_NODE)
         if stat_node is not None:
             stat_node.data = format_stats({"count": count, "bytes": total})
+            stat_node.changed()
 
     def rebuild(self) -> None:
         """

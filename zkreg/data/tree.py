@@ -273,6 +273,7 @@ class DataTree:
             node.mtime = hdr.time
             node.mzxid = hdr.zxid
             node.version = txn.version
+            node._stat = None
             result.stat = node.stat(self.extended_types)
             if self.quotas.paths:
                 self.quotas.data_changed(txn.path, old_data, txn.data)
@@ -294,6 +295,7 @@ class DataTree:
                 return result
             node.acl = self.intern_acl(txn.acl)
             node.aversion = txn.version
+            node._stat = None
             result.stat = node.stat(self.extended_types)
             return result
         if txn_type == _OP_CREATE_CONTAINER:
@@ -346,6 +348,7 @@ class DataTree:
             parent.pzxid = zxid
         node = Node(txn.data, self.intern_acl(txn.acl), zxid, hdr.time, owner)
         children[name] = None
+        parent._stat = None
         nodes[path] = node
         if owner:
             kind = ephemeral_type(owner, self.extended_types)
@@ -373,6 +376,7 @@ class DataTree:
         if cversion > node.cversion:
             node.cversion = cversion
             node.pzxid = zxid
+            node._stat = None
 
     def _delete(self, path: str, zxid: int, events: list[tuple[int, str]]) -> int:
         cut = path.rfind("/")
@@ -386,6 +390,7 @@ class DataTree:
             parent.children.pop(path[cut + 1 :], None)
         if zxid > parent.pzxid:
             parent.pzxid = zxid
+        parent._stat = None
         node = nodes.pop(path, None)
         if node is None:
             return codes.NO_NODE

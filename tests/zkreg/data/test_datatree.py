@@ -242,3 +242,34 @@ def _delete(path, version=-1):
     from zkreg.proto.records import DeleteRequest
 
     return DeleteRequest(path, version)
+
+
+def test_cached_stats_follow_every_change():
+    """Stats are cached per node; every change of a node or its children refreshes them."""
+    h = Harness()
+
+    def check_all():
+        for path, node in h.tree.nodes.items():
+            cached = h.tree.stat_of(node)
+            node.changed()
+            assert h.tree.stat_of(node) == cached, path
+
+    def warm():
+        for node in h.tree.nodes.values():
+            h.tree.stat_of(node)
+
+    steps = [
+        lambda: h.create("/a", b"1"),
+        lambda: h.create("/a/b", b"22"),
+        lambda: h.set_data("/a", b"333"),
+        lambda: h.set_acl("/a", OPEN),
+        lambda: h.delete("/a/b"),
+        lambda: h.create("/a/e", flags=codes.FLAG_EPHEMERAL, session_id=9),
+        lambda: h.close_session(9),
+        lambda: h.multi([(codes.OP_CREATE, _create("/m")), (codes.OP_CREATE, _create("/m/n"))]),
+        lambda: h.run(codes.OP_DELETE, _delete("/m/n")),
+    ]
+    for step in steps:
+        warm()
+        step()
+        check_all()

@@ -5,7 +5,9 @@ Properties of the state machine over random request sequences:
   - a log that acknowledges late, in random batches and orders, gives exactly the
     replies, commits and tree of a log that acknowledges at once;
   - replaying the log into a fresh tree gives the same digest;
-  - the tree's bookkeeping stays consistent (children, ephemerals, containers, TTLs).
+  - the tree's bookkeeping stays consistent (children, ephemerals, containers, TTLs)
+    and no cached stat is stale;
+  - reads submitted between the writes answer the same either way.
 """
 
 from __future__ import annotations
@@ -28,12 +30,16 @@ from zkreg.proto.records import (
     CreateRequest,
     CreateTTLRequest,
     DeleteRequest,
+    ExistsRequest,
+    GetChildren2Request,
+    GetDataRequest,
     Id,
     SetACLRequest,
     SetDataRequest,
 )
 
-PATHS = ["/a", "/a/b", "/a/b/c", "/d", "/d/e", "/a/", "/a/s", "bad", "/zookeeper"]
+# Mostly a small valid tree, so that ops meet each other; a few invalid paths.
+PATHS = ["/a", "/a/b", "/a/b/c", "/d", "/d/e", "/a/s"] * 3 + ["/a/", "bad", "/zookeeper"]
 OPEN = [ACL(31, Id("world", "anyone"))]
 READ_ONLY = [ACL(1, Id("world", "anyone"))]
 ACLS = st.sampled_from([OPEN, READ_ONLY, [], [ACL(31, Id("auth", ""))]])
@@ -73,14 +79,27 @@ checks = st.builds(
     st.sampled_from(PATHS),
     VERSIONS,
 )
+reads = st.builds(
+    lambda opcode, path: (opcode, record_for_read(opcode, path)),
+    st.sampled_from([codes.OP_GET_DATA, codes.OP_EXISTS, codes.OP_GET_CHILDREN2]),
+    st.sampled_from(PATHS),
+)
 single = st.one_of(creates, ttl_creates, deletes, set_datas, set_acls, checks)
 multis = st.lists(single, max_size=4).map(lambda ops: (codes.OP_MULTI, ops))
 closes = st.just((codes.OP_CLOSE_SESSION, None))
 requests = st.lists(
-    st.tuples(st.sampled_from([0, 1]), st.one_of(single, single, multis, closes)),
+    st.tuples(st.sampled_from([0, 1]), st.one_of(single, single, multis, closes, reads)),
     max_size=30,
 )
 ack_plans = st.lists(st.tuples(st.integers(min_value=1, max_value=5), st.booleans()), max_size=40)
+
+
+def record_for_read(opcode, path):
+    if opcode == codes.OP_GET_DATA:
+        return GetDataRequest(path, False)
+    if opcode == codes.OP_EXISTS:
+        return ExistsRequest(path, False)
+    return GetChildren2Request(path, False)
 
 
 def run(script, log, ack_plan=()):
@@ -118,6 +137,10 @@ def check_invariants(tree: DataTree) -> None:
     containers = set()
     ttls = set()
     for path, node in tree.nodes.items():
+        # A cached stat must equal one computed afresh.
+        cached = node.stat(tree.extended_types)
+        node.changed()
+        assert node.stat(tree.extended_types) == cached, path
         if path != "/":
             parent = tree.nodes[path.rsplit("/", 1)[0] or "/"]
             assert path.rsplit("/", 1)[1] in parent.children
