@@ -96,38 +96,47 @@ def _render_report(elapsed_s: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-_super_servers: dict[str, ServerProcess] = {}
+_private_servers: dict[str, ServerProcess] = {}
 
 
 @pytest.fixture(scope="module")
-def super_servers() -> Iterator[dict[str, ServerProcess]]:
-    """Servers started with a super digest, created on first use."""
-    yield _super_servers
-    for server in _super_servers.values():
+def private_servers() -> Iterator[dict[str, ServerProcess]]:
+    """Servers of their own for super-digest and restarting scenarios, made on first use."""
+    yield _private_servers
+    for server in _private_servers.values():
         server.cleanup()
-    _super_servers.clear()
+    _private_servers.clear()
 
 
 def _super_server(kind: str) -> ServerProcess:
+    return _private_server(f"{kind}-super", kind, super_digest=SUPER_DIGEST)
+
+
+def _private_server(key: str, kind: str, **options: object) -> ServerProcess:
+    """A module-scoped server of C{kind} under C{key}, started on first use (and
+    started again if a scenario left it down)."""
     from tests.support.servers import SERVER_KINDS
 
-    if kind not in _super_servers:
+    server = _private_servers.get(key)
+    if server is None:
         reason = unavailable_reason(kind)
         if reason:
             pytest.skip(f"{kind} unavailable: {reason}")
-        server = SERVER_KINDS[kind](super_digest=SUPER_DIGEST)
+        server = SERVER_KINDS[kind](**options)  # type: ignore[arg-type]
+        _private_servers[key] = server
+    if not server.is_running():
         try:
             server.start()
         except ServerStartError:
             server.cleanup()
+            del _private_servers[key]
             raise
-        _super_servers[kind] = server
-    return _super_servers[kind]
+    return server
 
 
 def _servers(scn: Scenario, request: pytest.FixtureRequest) -> tuple[ServerProcess, ServerProcess]:
     if scn.needs_super:
-        request.getfixturevalue("super_servers")
+        request.getfixturevalue("private_servers")
         oracle = _super_server("zookeeper")
         target = oracle if SELFCHECK else _super_server("zkreg")
     else:

@@ -344,6 +344,16 @@ class ScenarioContext:
         client.handler.dispatch_callback(_callback(done.set))
         done.wait(5.0)
 
+    def restart(self, hard: bool = True) -> None:
+        """
+        Kill -9 (or with C{hard=False}, stop) the server and start it again on the
+        same port and data dir. Raw clients are left disconnected; kazoo clients
+        reconnect by themselves.
+        """
+        for raw in self._raw_clients:
+            raw.drop()
+        self.server.restart(hard=hard)
+
     # clients
 
     def client(self, register_session: bool = True, **options: Any) -> Any:
@@ -411,7 +421,9 @@ class Scenario:
     @ivar name: unique id, used as the pytest id.
     @ivar func: C{func(ctx)}.
     @ivar slow: takes seconds (session expiry, TTL); marked so it can be deselected.
-    @ivar super_digest: needs a server started with this super digest.
+    @ivar needs_super: needs a server started with the suite's super digest.
+    @ivar restarts: stops or kills the server mid-scenario, so runs on private
+        servers (never the shared ones).
     @ivar note: why the servers are allowed to differ, when the scenario compares less.
     """
 
@@ -419,6 +431,7 @@ class Scenario:
     func: Callable[[ScenarioContext], None]
     slow: bool = False
     needs_super: bool = False
+    restarts: bool = False
     note: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
 
@@ -427,7 +440,12 @@ SCENARIOS: dict[str, Scenario] = {}
 
 
 def scenario(
-    name: str | None = None, *, slow: bool = False, needs_super: bool = False, note: str = ""
+    name: str | None = None,
+    *,
+    slow: bool = False,
+    needs_super: bool = False,
+    restarts: bool = False,
+    note: str = "",
 ) -> Callable[[Callable[[ScenarioContext], None]], Callable[[ScenarioContext], None]]:
     """Register a scenario function under C{name} (default: the function name)."""
 
@@ -435,7 +453,9 @@ def scenario(
         key = name or func.__name__
         if key in SCENARIOS:
             raise ValueError(f"duplicate scenario {key}")
-        SCENARIOS[key] = Scenario(key, func, slow=slow, needs_super=needs_super, note=note)
+        SCENARIOS[key] = Scenario(
+            key, func, slow=slow, needs_super=needs_super, restarts=restarts, note=note
+        )
         return func
 
     return register

@@ -179,6 +179,9 @@ class Event:
     type: int
     state: int
     path: str
+    #: the notification's reply-header zxid (ZooKeeper 3.8 sends -1); not part of
+    #: the comparable view, recorded by the scenarios about headers.
+    header_zxid: int = -1
 
     def describe_for_diff(self) -> dict[str, Any]:
         return {
@@ -385,7 +388,7 @@ class RawClient:
             self.last_zxid = header.zxid
         if header.xid == NOTIFICATION_XID:
             watcher_event, _ = R.WatcherEvent.deserialize(payload, offset)
-            event = Event(watcher_event.type, watcher_event.state, watcher_event.path)
+            event = Event(watcher_event.type, watcher_event.state, watcher_event.path, header.zxid)
             self.events.append(event)
             self.trace.append(("event", event))
             return ("event", event)

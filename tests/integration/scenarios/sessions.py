@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 
 from tests.support.differential import EventLog, ScenarioContext, scenario
-from tests.support.rawclient import ConnectionClosed, RawClient
+from tests.support.rawclient import ConnectionClosed, RawClient, describe_trace
 
 EXPIRY_DEADLINE = 20.0
 
@@ -445,3 +445,47 @@ def session_pipelined_then_close(ctx: ScenarioContext) -> None:
     other = ctx.raw()
     ctx.call("p", other.exists, ctx.path("p"))
     ctx.call("e", other.exists, ctx.path("e"))
+
+
+@scenario()
+def session_reply_headers(ctx: ScenarioContext) -> None:
+    """Reply-header xid/zxid/err of the special replies: notification (-1, -1),
+    ping, auth, setWatches (and the replayed event before its reply), sync, a failed
+    read, closeSession; zxids shown as -1, 0, "last write" or "other"."""
+    from zkreg.proto import records as R
+
+    raw = ctx.raw()
+    raw.create(ctx.root)
+    last = raw.create(ctx.path("a")).zxid
+
+    def zx(value: int) -> object:
+        if value in (-1, 0):
+            return value
+        return "last write" if value == last else ("newer" if value > last else "older")
+
+    raw.get_data(ctx.path("a"), True)
+    writer = ctx.raw(register_session=False)
+    last = writer.set_data(ctx.path("a"), b"x").zxid
+    raw.wait_events(1)
+    ctx.record("notification", (raw.events[-1].header_zxid, zx(raw.events[-1].header_zxid)))
+    raw.trace.clear()
+    raw.ping()
+    ping = [item for kind, item in raw.trace if kind == "reply"]
+    ctx.record("ping", [(r.xid, zx(r.zxid), r.err, r.trailing) for r in ping])
+    auth = raw.add_auth("digest", b"u:p")
+    ctx.record("auth", (auth.xid, zx(auth.zxid), auth.err, auth.trailing))
+    raw.trace.clear()
+    reply = raw.set_watches(0, [ctx.path("a")], [], [])
+    ctx.record("setWatches", (reply.xid, zx(reply.zxid), reply.err, reply.trailing))
+    ctx.record("setWatches trace", describe_trace(raw.trace))
+    ctx.record("replayed event header", [zx(e.header_zxid) for e in raw.events[1:]])
+    sync = raw.sync(ctx.path("a"))
+    ctx.record("sync", (zx(sync.zxid), sync.err))
+    missing = raw.get_data(ctx.path("zz"))
+    ctx.record("failed read", (zx(missing.zxid), missing.err, missing.trailing))
+    missing_exists = raw.call(3, R.ExistsRequest(ctx.path("zz"), False))
+    ctx.record(
+        "exists missing", (zx(missing_exists.zxid), missing_exists.err, missing_exists.trailing)
+    )
+    close = raw.call(-11, None)
+    ctx.record("close", (zx(close.zxid), close.err, close.trailing))
