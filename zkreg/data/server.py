@@ -309,11 +309,12 @@ class DataServer(service.Service):
         @return: a Deferred firing with the L{Outcome} after the txn is applied and
             published; it fails only with L{DataServerFailed}.
         """
-        if self._failure is not None:
-            return fail(DataServerFailed(str(self._failure.value)))
         opcode = request.opcode
         if opcode == _OP_SYNC or opcode in READ_OPS:
+            # Reads go on after a log failure: the applied tree is consistent.
             return self._after_writes(request)
+        if self._failure is not None:
+            return fail(DataServerFailed(str(self._failure.value)))
         if opcode == _OP_CLOSE_SESSION:
             self.sessions.set_closing(request.session_id)
         hdr, txn = self.prep.prep(request, self._next_zxid(), self._now_ms())

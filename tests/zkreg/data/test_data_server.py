@@ -338,6 +338,13 @@ class PipelineTests(unittest.TestCase):
             server.submit(Request(sid, 3, codes.OP_CREATE, create("/c"), AUTH)), DataServerFailed
         )
         self.assertIsNone(server.tree.get("/a"))
+        # Reads and syncs are still answered from the (consistent) applied tree.
+        from zkreg.proto.records import ExistsRequest
+
+        read = result_of(
+            server.submit(Request(sid, 4, codes.OP_EXISTS, ExistsRequest("/", False), AUTH))
+        )
+        self.assertEqual(read.err, 0)
         self.flushLoggedErrors(DataServerFailed)
 
 
