@@ -393,6 +393,7 @@ class CuratorFramework:
         connection_state_error_policy: ConnectionStateErrorPolicy | None = None,
         request_timeout_ms: int | None = None,
         reconnect_delay_ms: int = 1000,
+        reconnect_jitter_ms: int = 1000,
         connection: ZooKeeperConnection | None = None,
     ) -> None:
         """
@@ -407,6 +408,8 @@ class CuratorFramework:
             is this host's IP address.
         @param session_expiration_percent: simulated expiration (L{ConnectionStateManager}).
         @param request_timeout_ms: per-request timeout of the connection (none by default).
+        @param reconnect_delay_ms: pause after every server was tried in vain.
+        @param reconnect_jitter_ms: random pause up to this before each reconnect.
         @param connection: a connection built by the caller (then C{connect_string},
             the session and request options above are its business); for tests.
         """
@@ -422,6 +425,7 @@ class CuratorFramework:
                 can_be_read_only=can_be_read_only,
                 request_timeout_ms=request_timeout_ms,
                 reconnect_delay_ms=reconnect_delay_ms,
+                reconnect_jitter_ms=reconnect_jitter_ms,
             )
         for scheme, credential in auth_info:
             connection.add_auth_info(scheme, credential)

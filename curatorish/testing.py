@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from zkreg.proto.consts import OpCode
-from zkreg.proto.records import ConnectRequest, ConnectResponse, ReplyHeader, RequestHeader
+from zkreg.proto.records import ConnectRequest, ConnectResponse, RequestHeader
 
 #: How long a server may take to answer C{ruok}.
 START_TIMEOUT_S = 60.0
@@ -101,34 +101,46 @@ def _write_frame(conn: socket.socket, frame: bytes) -> None:
 
 
 def expire_session(
-    connect_string: str, session_id: int, password: bytes, timeout_s: float = 10.0
+    connect_string: str,
+    session_id: int,
+    password: bytes,
+    timeout_s: float = 10.0,
+    attempts: int = 10,
 ) -> bool:
     """
     Expire a session now, as Curator's C{KillSession} does: join it from a second
     connection (its id and password) and close it.  The server then drops the
     session's ephemerals and connections; its client sees C{EXPIRED} on reconnecting.
 
+    Joining takes the session away from its client, which may reconnect and take it
+    back before our close arrives; so we join again to check that the server now
+    calls the session expired, and close again if not (up to C{attempts} times).
+
     @param connect_string: C{"host:port"} of the server (the first host is used).
-    @return: C{True} if we closed it, C{False} if it was already gone.
+    @return: C{True} if the session is now gone because we closed it, C{False} if it
+        was already gone (or could not be closed).
     """
     first = connect_string.split("/", 1)[0].split(",")[0]
     host, _, port_text = first.rpartition(":")
+    address = (host.strip("[]"), int(port_text))
     deadline = time.monotonic() + timeout_s
-    with socket.create_connection((host.strip("[]"), int(port_text)), timeout=timeout_s) as conn:
-        request = ConnectRequest(0, 0, 30_000, session_id, password, False)
-        _write_frame(conn, request.serialize())
-        frame = _read_frame(conn, deadline)
-        if frame is None:
-            return False
-        response, _ = ConnectResponse.deserialize(frame, 0)
-        if response.timeOut <= 0:
-            return False
-        _write_frame(conn, RequestHeader(1, OpCode.closeSession).serialize())
-        reply = _read_frame(conn, deadline)
-        if reply is not None:
-            header, _ = ReplyHeader.deserialize(reply, 0)
-            return header.err == 0
-        return True
+    closed_once = False
+    for _ in range(attempts):
+        if time.monotonic() >= deadline:
+            break
+        with socket.create_connection(address, timeout=timeout_s) as conn:
+            request = ConnectRequest(0, 0, 30_000, session_id, password, False)
+            _write_frame(conn, request.serialize())
+            frame = _read_frame(conn, deadline)
+            if frame is None:
+                continue
+            response, _ = ConnectResponse.deserialize(frame, 0)
+            if response.timeOut <= 0:
+                return closed_once
+            _write_frame(conn, RequestHeader(1, OpCode.closeSession).serialize())
+            _read_frame(conn, deadline)
+            closed_once = True
+    return False
 
 
 def session_of(client: Any) -> tuple[int, bytes]:

@@ -260,6 +260,7 @@ class ZooKeeperConnection:
         request_timeout_ms: int | None = None,
         renew_expired_session: bool = True,
         reconnect_delay_ms: int = 1000,
+        reconnect_jitter_ms: int = 1000,
         session_id: int = 0,
         session_password: bytes | None = None,
         random_source: random.Random | None = None,
@@ -278,6 +279,9 @@ class ZooKeeperConnection:
         @param renew_expired_session: after an expiry, start a new session (Curator's
             behaviour) instead of staying C{EXPIRED}.
         @param reconnect_delay_ms: the pause after every server has been tried.
+        @param reconnect_jitter_ms: a random pause up to this long before each
+            reconnect, as Java's client takes, so that clients cut off together do
+            not come back together.
         @param session_id: join an existing session (with its password) instead of
             creating one: what Curator's C{KillSession} and the testing server use.
         """
@@ -296,6 +300,7 @@ class ZooKeeperConnection:
         self.request_timeout_ms = request_timeout_ms
         self.renew_expired_session = renew_expired_session
         self.reconnect_delay_ms = reconnect_delay_ms
+        self.reconnect_jitter_ms = reconnect_jitter_ms
         self._endpoint_factory = endpoint_factory or (
             lambda reactor, host, port, timeout_s: HostnameEndpoint(
                 reactor, host, port, timeout=timeout_s
@@ -529,9 +534,9 @@ class ZooKeeperConnection:
     def _schedule_attempt(self) -> None:
         if self._reconnect_timer is not None or self.state.is_terminal or self._closing:
             return
-        delay_s = 0.0
+        delay_s = self.reconnect_jitter_ms * self._random.random() / 1000.0
         if self._hosts.round_complete:
-            delay_s = self.reconnect_delay_ms * (0.5 + self._random.random() / 2) / 1000.0
+            delay_s += self.reconnect_delay_ms * (0.5 + self._random.random() / 2) / 1000.0
         self._reconnect_timer = self.reactor.callLater(delay_s, self._attempt)
 
     def _cancel_reconnect(self) -> None:

@@ -88,6 +88,7 @@ def make_client() -> Iterator[Callable[..., BlockingCuratorFramework]]:
         options.setdefault("session_timeout_ms", 10_000)
         options.setdefault("connection_timeout_ms", 5_000)
         options.setdefault("reconnect_delay_ms", 100)
+        options.setdefault("reconnect_jitter_ms", 100)
         options.setdefault("default_data", b"")
         client = BlockingCuratorFramework(hosts, call_timeout_s=CALL_TIMEOUT_S, **options)
         clients.append(client)

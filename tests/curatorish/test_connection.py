@@ -35,7 +35,12 @@ def make_connection(connect_string: str = "h1:1,h2:2", **options: Any):
     network = FakeNetwork()
     states: list[ClientState] = []
     connection = ZooKeeperConnection(
-        connect_string, clock, session_timeout_ms=9000, endpoint_factory=network, **options
+        connect_string,
+        clock,
+        session_timeout_ms=9000,
+        endpoint_factory=network,
+        reconnect_jitter_ms=0,
+        **options,
     )
     connection.add_state_listener(states.append)
     connection.start()
@@ -240,7 +245,11 @@ def test_all_servers_refusing_pauses_between_rounds() -> None:
     network = FakeNetwork()
     network.refuse = True
     connection = ZooKeeperConnection(
-        "a:1,b:2,c:3", clock, endpoint_factory=network, reconnect_delay_ms=1000
+        "a:1,b:2,c:3",
+        clock,
+        endpoint_factory=network,
+        reconnect_delay_ms=1000,
+        reconnect_jitter_ms=0,
     )
     attempts: list[float] = []
     original = network.__call__

@@ -495,16 +495,8 @@ def test_listener_that_raises_does_not_break_the_client(
 
 
 def test_server_restart_keeps_session_and_watches(
-    private_server: Any, make_client: Any, unique_path: str, request: pytest.FixtureRequest
+    private_server: Any, make_client: Any, unique_path: str
 ) -> None:
-    if private_server.name == "zkreg":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="twistd zkreg (zkreg/tap.py) runs the in-memory log: sessions and "
-                "data do not survive a restart yet",
-            )
-        )
     states: list[str] = []
     client = make_client(private_server.hosts, session_timeout_ms=20_000, states=states)
     client.create(unique_path, b"0")

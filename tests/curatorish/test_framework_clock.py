@@ -26,7 +26,12 @@ def make_client(**options: Any):
     clock = Clock()
     network = FakeNetwork()
     connection = ZooKeeperConnection(
-        "h1:1", clock, session_timeout_ms=9000, endpoint_factory=network, reconnect_delay_ms=100
+        "h1:1",
+        clock,
+        session_timeout_ms=9000,
+        endpoint_factory=network,
+        reconnect_delay_ms=100,
+        reconnect_jitter_ms=0,
     )
     states: list[ConnectionState] = []
     options.setdefault("retry_policy", RetryNTimes(2, 1000))
