@@ -10,10 +10,12 @@ from tests.integration.scenarios import (  # noqa: F401
     nodes,
     paths,
     precedence,
+    recipes,
     restart,
     sessions,
     special,
     watches,
+    wire,
 )
 from tests.support.differential import SCENARIOS
 
