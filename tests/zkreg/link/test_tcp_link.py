@@ -190,3 +190,45 @@ class LoopbackTCPTests(unittest.TestCase):
         outcome = await link.submit(request)
         self.assertEqual((outcome.err, outcome.response.path), (0, "/x"))
         self.assertEqual(link.read_view().digest(), server.tree.digest())
+
+
+def test_replica_follows_random_requests():
+    """A TCP-link replica equals the data server's tree after any request sequence."""
+    import sys
+    from pathlib import Path
+
+    from hypothesis import HealthCheck, given, settings
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
+    import test_state_properties as properties
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(script=properties.requests)
+    def check(script):
+        clock = task.Clock()
+        clock.advance(1_700_000_000)
+        server = DataServer(ServerConfig(extended_types=True), clock=clock)
+        factory = DataLinkServerFactory(server)
+        link, _server_side, pump = iosim.connectedServerAndClient(
+            lambda: factory.buildProtocol(None), lambda: TCPDataLink(clock)
+        )
+        pump.flush()
+        grants = [link.create_session(10_000) for _ in range(2)]
+        pump.flush()
+        sessions = [grant.result.session_id for grant in grants]
+        auth = (Id("ip", "127.0.0.1"), Id("digest", "u:h"))
+        for cxid, (who, (opcode, record)) in enumerate(script):
+            if opcode == codes.OP_MULTI:
+                # setACL cannot travel in a multi on the wire.
+                record = [(op, rec) for op, rec in record if op != codes.OP_SET_ACL]
+            if opcode == codes.OP_CLOSE_SESSION:
+                link.close_session(sessions[who])
+            else:
+                link.submit(Request(sessions[who], cxid, opcode, record, auth))
+            clock.advance(0.01)
+            pump.flush()
+        assert link.read_view().digest() == server.tree.digest()
+        assert link.read_view().ephemerals == server.tree.ephemerals
+        assert set(link.read_view().containers) == set(server.tree.containers)
+
+    check()
