@@ -170,6 +170,8 @@ class DataServer(service.Service):
             clock = reactor  # type: ignore[assignment]
         if config.extended_types and config.server_id > 254:
             raise ValueError("extended types need a server id of at most 254")
+        if config.tick_time_ms <= 0:
+            raise ValueError(f"tick time must be positive: {config.tick_time_ms}")
         self.config = config
         self.clock = clock
         self.log = log if log is not None else MemoryLog()
@@ -237,9 +239,11 @@ class DataServer(service.Service):
         """
         service.Service.startService(self)
         self._schedule_expiry()
-        self._container_loop = LoopingCall(self.check_containers)
-        self._container_loop.clock = self.clock
-        self._container_loop.start(self.config.container_check_interval_ms / 1000.0, now=False)
+        interval_ms = self.config.container_check_interval_ms
+        if interval_ms > 0:  # 0 or less: containers and TTL nodes are never reaped
+            self._container_loop = LoopingCall(self.check_containers)
+            self._container_loop.clock = self.clock
+            self._container_loop.start(interval_ms / 1000.0, now=False)
 
     def _schedule_expiry(self) -> None:
         delay_ms = max(0, self.sessions.next_expiration_ms() - self._now_ms())
