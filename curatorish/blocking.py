@@ -230,21 +230,6 @@ class BlockingCuratorFramework:
             self._wrappers[watcher] = wrapper
         return wrapper
 
-    def __getattr__(self, name: str) -> Any:
-        if name not in _FORWARDED:
-            raise AttributeError(name)
-        method = getattr(self.async_client, name)
-
-        @functools.wraps(method)
-        def blocking(*args: Any, **kwargs: Any) -> Any:
-            if kwargs.get("watcher") is not None:
-                kwargs["watcher"] = self._on_event_thread(kwargs["watcher"])
-            if name in ("add_watch", "remove_watches") and len(args) > 1 and args[1] is not None:
-                args = (args[0], self._on_event_thread(args[1]), *args[2:])
-            return self._call(method, *args, **kwargs)
-
-        return blocking
-
     # -- lifecycle and state ----------------------------------------------------------
 
     def start(self) -> None:
@@ -262,6 +247,10 @@ class BlockingCuratorFramework:
     @property
     def state(self) -> ConnectionState | None:
         return self.async_client.state
+
+    @property
+    def framework_state(self) -> str:
+        return self.async_client.framework_state
 
     @property
     def namespace(self) -> str | None:
@@ -313,6 +302,29 @@ class BlockingCuratorFramework:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
+
+
+def _forwarder(name: str) -> Callable[..., Any]:
+    """
+    The blocking method C{name}: the async method's signature and docstring, run on
+    the reactor thread; watchers move to the client's event thread.
+    """
+    method = getattr(CuratorFramework, name)
+
+    @functools.wraps(method)
+    def blocking(self: BlockingCuratorFramework, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("watcher") is not None:
+            kwargs["watcher"] = self._on_event_thread(kwargs["watcher"])
+        if name in ("add_watch", "remove_watches") and len(args) > 1 and args[1] is not None:
+            args = (args[0], self._on_event_thread(args[1]), *args[2:])
+        return self._call(getattr(self.async_client, name), *args, **kwargs)
+
+    return blocking
+
+
+for _name in _FORWARDED:
+    setattr(BlockingCuratorFramework, _name, _forwarder(_name))
+del _name
 
 
 __all__ = [

@@ -484,6 +484,16 @@ class CuratorFramework:
         return self._core.state_manager.current_state
 
     @property
+    def framework_state(self) -> str:
+        """
+        Curator's C{getState()}: C{"LATENT"} before L{start}, C{"STARTED"}, then
+        C{"STOPPED"} after L{close}.
+        """
+        if self._core.closed:
+            return "STOPPED"
+        return "STARTED" if self._core.started else "LATENT"
+
+    @property
     def is_started(self) -> bool:
         return self._core.started and not self._core.closed
 

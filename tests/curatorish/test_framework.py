@@ -30,7 +30,12 @@ def digest_id(user: str, password: str) -> Id:
 
 
 def test_create_get_set_delete(server: Any, make_client: Any, unique_path: str) -> None:
+    unstarted = make_client(server.hosts, start=False)
+    assert unstarted.framework_state == "LATENT"
+    with pytest.raises(RuntimeError):
+        unstarted.exists("/")
     client = make_client(server.hosts)
+    assert client.framework_state == "STARTED"
     created = client.create(unique_path, b"one")
     assert created.path == unique_path and created.stat.version == 0
     data, stat = client.get_data(unique_path)
@@ -46,6 +51,10 @@ def test_create_get_set_delete(server: Any, make_client: Any, unique_path: str) 
         client.delete(unique_path)
     assert caught.value.path == unique_path
     client.delete(unique_path, quietly=True)
+    client.close()
+    assert client.framework_state == "STOPPED"
+    with pytest.raises(errors.ConnectionClosedError):
+        client.exists("/")
 
 
 def test_create_parents_and_containers(server: Any, make_client: Any, unique_path: str) -> None:
