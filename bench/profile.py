@@ -7,8 +7,9 @@ output is one line per distinct stack, C{frame;frame;...;frame count}.  L{summar
 turns it into two rankings: where the time is spent (self: the innermost frame) and
 what it is spent under (inclusive: every function on the stack, once per sample).
 
-Idle samples (the reactor waiting in epoll) are kept out of the percentages, so they
-are shares of the server's busy time; the idle share is reported separately.
+Samples of the reactor thread are ranked; idle ones (waiting in epoll) are kept out of
+the percentages, so they are shares of its busy time, and the idle share is reported
+separately.  Other threads (the WAL writer, the thread pool) are summarized apart.
 """
 
 from __future__ import annotations
@@ -18,14 +19,22 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
-#: Frames meaning "the reactor is waiting for I/O", i.e. the server is idle.
-_IDLE_MARKERS = ("doPoll (twisted/internet/epollreactor.py", "poll (selectors.py", "select (")
+#: Innermost frames meaning "this thread is waiting" (for I/O, a lock or a queue).
+_IDLE_MARKERS = (
+    "doPoll (twisted/internet/epollreactor.py",
+    "poll (selectors.py",
+    "select (",
+    "wait (threading.py",
+    "_wait_for_tstate_lock (threading.py",
+    "get (queue.py",
+)
 
 
 #: Files of the frames every busy sample passes through (the interpreter start, twistd,
 #: the reactor loop and its logging context): left out of the inclusive ranking, where
 #: they would fill the top places at ~100% and say nothing.
 _SPINE = (
+    "<module> (<string>)",
     "<frozen runpy>",
     "twisted/__main__.py",
     "twisted/application/",
@@ -82,25 +91,39 @@ def _frame_name(frame: str) -> str:
     return f"{name} ({path})" if path else name
 
 
+def _is_idle(innermost: str) -> bool:
+    return any(marker in innermost for marker in _IDLE_MARKERS)
+
+
 def summarize(raw_path: Path, top: int = 20) -> str:
     """
-    @return: a text table of the top C{top} functions by self and by inclusive share
-        of the busy samples in C{raw_path}.
+    @return: a text table of the top C{top} functions of the reactor thread by self and
+        by inclusive share of its busy samples in C{raw_path}, then the busy functions
+        of the other threads (the WAL writer, the thread pool).
     """
     self_counts: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
-    busy = idle = 0
+    worker_counts: Counter[str] = Counter()
+    busy = idle = worker_busy = 0
     for line in raw_path.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
         frames = stack.split(";")
-        if any(marker in frames[-1] for marker in _IDLE_MARKERS):
-            idle += count
+        # Threads started by the threading module (the WAL writer, the thread pool)
+        # begin in Thread._bootstrap; everything else is the reactor's main thread.
+        reactor_thread = not frames[0].startswith("Thread._bootstrap")
+        if _is_idle(frames[-1]):
+            if reactor_thread:
+                idle += count
+            continue
+        names = [_frame_name(frame) for frame in frames]
+        if not reactor_thread:
+            worker_busy += count
+            worker_counts[names[-1]] += count
             continue
         busy += count
-        names = [_frame_name(frame) for frame in frames]
         self_counts[names[-1]] += count
         for name in set(names):
             if not any(spine in name for spine in _SPINE):
@@ -109,12 +132,20 @@ def summarize(raw_path: Path, top: int = 20) -> str:
     if not busy:
         return f"{raw_path.name}: no busy samples ({total} samples)"
     lines = [
-        f"{raw_path.name}: {total} samples, {100.0 * idle / total:.0f}% idle in the reactor's "
-        f"poll; shares below are of the {busy} busy samples",
+        f"{raw_path.name}: reactor thread {total} samples, {100.0 * idle / total:.0f}% idle "
+        f"(waiting in poll); shares below are of its {busy} busy samples",
         "",
         "self %  function (where the CPU time is spent)",
     ]
     lines += [f"{100.0 * n / busy:6.1f}  {name}" for name, n in self_counts.most_common(top)]
     lines += ["", "incl %  function (time spent in it and below; reactor loop frames left out)"]
     lines += [f"{100.0 * n / busy:6.1f}  {name}" for name, n in inclusive.most_common(top)]
+    lines += [
+        "",
+        f"other threads: busy {100.0 * worker_busy / total:.0f}% of one core "
+        "(share of the reactor thread's sample count); top functions:",
+    ]
+    lines += [
+        f"{100.0 * n / total:6.1f}  {name}" for name, n in worker_counts.most_common(min(top, 8))
+    ]
     return "\n".join(lines)
