@@ -376,7 +376,13 @@ class ZooKeeperConnection(ZooKeeperOperations):
         self._connected_waiters.append(waiter)
         if timeout_s is not None:
             timer = self.reactor.callLater(timeout_s, self._give_up_waiter, waiter)
-            waiter.addBoth(lambda result: (timer.cancel() if timer.active() else None, result)[1])
+
+            def stop_timer(connected: bool) -> bool:
+                if timer.active():
+                    timer.cancel()
+                return connected
+
+            waiter.addCallback(stop_timer)
         return waiter
 
     def _give_up_waiter(self, waiter: defer.Deferred[bool]) -> None:

@@ -558,3 +558,16 @@ def test_read_only_allowed_on_a_read_write_server(
     assert client.zookeeper.state is ClientState.CONNECTED
     wait_until(lambda: states == ["CONNECTED"], message="CONNECTED, not READ_ONLY")
     assert client.create(unique_path).path == unique_path
+
+
+def test_auth_is_replayed_after_a_reconnect(
+    server: Any, proxy: Any, make_client: Any, unique_path: str
+) -> None:
+    states: list[str] = []
+    client = make_client(proxy.hosts, states=states)
+    client.add_auth("digest", b"bob:pw")
+    client.create(unique_path, b"secret", acl=[ACL(int(Perms.ALL), digest_id("bob", "pw"))])
+    proxy.cut()
+    wait_until(lambda: states[-1:] == ["RECONNECTED"], timeout=15, message="RECONNECTED")
+    assert client.get_data(unique_path)[0] == b"secret"
+    assert ("digest", "bob") in client.who_am_i()
