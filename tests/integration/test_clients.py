@@ -16,6 +16,8 @@ and everything it reports goes to stderr.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import re
 import shutil
@@ -164,6 +166,77 @@ def test_zkcli_transcript_matches_zookeeper(
     actual_lines, actual_events = transcripts["zkreg"]
     assert actual_lines == expected_lines
     assert actual_events == expected_events
+
+
+def zkcli_extended_script(base: str) -> str:
+    """
+    A zkCli.sh script over the 3.5+ commands: sequential and ephemeral-sequential
+    creates, ls -s/-R, child counts, ephemerals, a persistent recursive watch and its
+    removal, ACLs with digest auth, whoami, sync, conditional set/delete, and the shell's
+    error messages for existing, missing and malformed paths.
+    """
+    digest = base64.b64encode(hashlib.sha1(b"alice:secret").digest()).decode()
+    return "\n".join(
+        [
+            f"create {base} r",
+            f"create -s {base}/s- a",
+            f"create -s {base}/s- b",
+            f"create -e -s {base}/es- c",
+            f"ls -s {base}",
+            f"ls -R {base}",
+            f"getAllChildrenNumber {base}",
+            f"getEphemerals {base}",
+            f"addWatch -m PERSISTENT_RECURSIVE {base}",
+            f"create {base}/deep d",
+            f"set {base}/deep e",
+            f"delete {base}/deep",
+            f"removewatches {base} -a",
+            f"create {base}/acl x",
+            f"setAcl {base}/acl world:anyone:r",
+            f"getAcl {base}/acl",
+            f"set {base}/acl y",
+            "addauth digest alice:secret",
+            f"create {base}/mine m digest:alice:{digest}:cdrwa",
+            f"getAcl {base}/mine",
+            f"get {base}/mine",
+            "whoami",
+            f"sync {base}",
+            f"stat -w {base}/s-0000000000",
+            f"set -s {base}/s-0000000000 z",
+            f"set -v 5 {base}/s-0000000000 q",
+            f"delete -v 7 {base}/s-0000000000",
+            f"get -s {base}/nope",
+            f"create {base}/s-0000000000 dup",
+            "create /bad//path",
+            f"create {base}/c/d x",
+            f"deleteall {base}",
+            f"ls {base}",
+            "quit",
+            "",
+        ]
+    )
+
+
+def test_zkcli_extended_transcript_matches_zookeeper(
+    zk_oracle: ServerProcess, zkreg_server: ServerProcess
+) -> None:
+    """
+    zkCli.sh's newer commands (sequential nodes, ls -R, persistent recursive watches,
+    ACLs and digest auth, whoami, versioned writes, error messages) print the same
+    against zkreg as against ZooKeeper.
+    """
+    _require(ZKCLI, needs_java=True)
+    transcripts = {}
+    for server in (zk_oracle, zkreg_server):
+        base = f"/clients_{uuid.uuid4().hex[:10]}"
+        transcripts[server.name] = normalize_zkcli(
+            run_zkcli(server, [], zkcli_extended_script(base)), base
+        )
+    lines, events = transcripts["zookeeper"]
+    assert "Created {base}/es-0000000002" in lines  # the script did run
+    assert "Sync is OK" in lines
+    assert "WatchedEvent state:SyncConnected type:PersistentWatchRemoved path:{base}" in events
+    assert transcripts["zkreg"] == transcripts["zookeeper"]
 
 
 def test_zkcli_one_shot_commands(any_server: ServerProcess, base_path: str, kazoo_client) -> None:
