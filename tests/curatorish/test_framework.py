@@ -571,3 +571,39 @@ def test_auth_is_replayed_after_a_reconnect(
     wait_until(lambda: states[-1:] == ["RECONNECTED"], timeout=15, message="RECONNECTED")
     assert client.get_data(unique_path)[0] == b"secret"
     assert ("digest", "bob") in client.who_am_i()
+
+
+def test_protected_ephemeral_is_recreated_in_the_new_session_after_expiry(
+    server: Any, make_client: Any, unique_path: str
+) -> None:
+    """Curator's ProtectedMode.validateFoundNode: an ephemeral found after the session
+    changed is the old session's; it is deleted and the node is created again.  The
+    expiry is the client's own (simulated, as after a long SUSPENDED), so the old
+    session and its node are still alive on the server when the retry finds it."""
+    from curatorish.blocking import call_in_reactor
+
+    observer = make_client(server.hosts)
+    client = make_client(server.hosts, retry_policy=RetryNTimes(3, 1500))
+    client.create(unique_path)
+    client.async_client._core.debug_fail_after_next_create = 1
+    outcome: list[Any] = []
+
+    def start() -> None:
+        deferred = client.async_client.create(
+            f"{unique_path}/lock-", protected=True, mode=CreateMode.EPHEMERAL_SEQUENTIAL
+        )
+        deferred.addBoth(outcome.append)
+
+    old_session = client.session_id()
+    call_in_reactor(start)
+    wait_until(lambda: observer.get_children(unique_path), message="first create")
+    call_in_reactor(client.zookeeper.inject_session_expiration)
+    wait_until(lambda: outcome, timeout=20, message="create finished")
+    created = outcome[0]
+    assert not isinstance(created, Exception) and hasattr(created, "path"), created
+    assert created.stat.ephemeralOwner == client.session_id() != old_session
+    # The old session's node is deleted (in the background) though its session lives.
+    wait_until(
+        lambda: observer.get_children(unique_path) == [created.path.rsplit("/", 1)[1]],
+        message="old session's node deleted",
+    )
