@@ -104,3 +104,35 @@ def test_in_process_server_on_the_shared_reactor() -> None:
         assert not server.is_running
     finally:
         server.close()
+
+
+def test_pytest_plugin_as_a_kazoo_user_would_use_it(tmp_path: Any) -> None:
+    """The README recipe: a project's conftest loads curatorish.testing, its tests
+    use the zkreg_testing_server fixture with kazoo."""
+    import subprocess
+    import sys
+
+    from curatorish.testing import ZKREG_ROOT
+
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["curatorish.testing"]\n')
+    (tmp_path / "test_user.py").write_text(
+        "from kazoo.client import KazooClient\n"
+        "\n"
+        "def test_my_service(zkreg_testing_server):\n"
+        "    zk = KazooClient(hosts=zkreg_testing_server.connect_string)\n"
+        "    zk.start(timeout=15)\n"
+        "    zk.create('/svc/node', b'x', makepath=True, ephemeral=True)\n"
+        "    assert zkreg_testing_server.expire_session(zk)\n"
+        "    zk.stop(); zk.close()\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ZKREG_ROOT))
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
