@@ -416,6 +416,65 @@ def test_cli_mt_transcript_matches_zookeeper(
     assert transcripts["zkreg"] == transcripts["zookeeper"]
 
 
+def cli_mt_extended_script(cli: CliMt, base: str) -> list[str]:
+    """
+    Drive cli_mt's other commands: sequential, ephemeral-sequential, container and TTL
+    creates, create2/ls2 with stats, sync, wexists then the create that fires it, the
+    client's own option errors, and errors for missing parents and nodes.
+
+    @return: the stable transcript lines, as L{cli_mt_script}.
+    """
+    b = re.escape(base)
+    transcript: list[str] = []
+
+    def keep(chunk: str) -> None:
+        for line in chunk.splitlines():
+            line = line.strip()
+            if line and not _CLI_MT_UNSTABLE.match(line):
+                transcript.append(line.replace(base, "{base}"))
+
+    cli.expect(r"^Got a new session id: 0x[0-9a-f]+$")
+    keep(cli.send(f"create {base}", rf"^\[{b}\]: rc = 0\n\s+name = {b}$"))
+    keep(cli.send(f"create +s {base}/s-", rf"^\[{b}/s-\]: rc = 0\n\s+name = .*$"))
+    keep(cli.send(f"create +es {base}/es-", rf"^\[{b}/es-\]: rc = 0\n\s+name = .*$"))
+    keep(cli.send(f"create2 {base}/c2", r"ephemeralOwner = .*\n"))
+    keep(cli.send(f"ls2 {base}", r"ephemeralOwner = .*\n"))
+    keep(cli.send(f"sync {base}", rf"^\[{b}\]: rc = 0\n\s+name = .*$"))
+    keep(cli.send(f"wexists {base}/zz", rf"^Error -101 for {b}/zz$"))
+    keep(
+        cli.send(
+            f"create {base}/zz",
+            rf"^\[{b}/zz\]: rc = 0\n\s+name = {b}/zz$",
+            rf"^Watcher CREATED_EVENT state = CONNECTED_STATE for path {b}/zz$",
+        )
+    )
+    keep(cli.send(f"create +c {base}/cont", rf"^\[{b}/cont\]: rc = 0\n\s+name = .*$"))
+    keep(cli.send(f"create +t=5000 {base}/ttl", rf"^\[{b}/ttl\]: rc = -?\d+$"))
+    keep(cli.send(f"create +x {base}/bad", r"^Unknown option: x$"))
+    keep(cli.send(f"create {base}/no/such", rf"^\[{b}/no/such\]: rc = -101$"))
+    keep(cli.send(f"set {base}/nope v", rf"^{b}/nope: rc = -101"))
+    keep(cli.send(f"ls {base}/nope", rf"^{b}/nope: rc = -101$"))
+    keep(cli.send("config", r"^/zookeeper/config: rc = -?\d+$"))
+    return transcript
+
+
+def test_cli_mt_extended_transcript_matches_zookeeper(
+    zk_oracle: ServerProcess, zkreg_server: ServerProcess
+) -> None:
+    """cli_mt's other commands print the same against zkreg and ZooKeeper."""
+    _require(CLI_MT)
+    transcripts = {}
+    for server in (zk_oracle, zkreg_server):
+        cli = CliMt(server)
+        try:
+            base = f"/clients_{uuid.uuid4().hex[:10]}"
+            transcripts[server.name] = cli_mt_extended_script(cli, base)
+        finally:
+            cli.close()
+    assert "name = {base}/es-0000000001" in transcripts["zookeeper"]
+    assert transcripts["zkreg"] == transcripts["zookeeper"]
+
+
 def test_cli_mt_sees_kazoo_change(any_server: ServerProcess, base_path: str, kazoo_client) -> None:
     """A watch the C client set fires when another client (kazoo) changes the node."""
     _require(CLI_MT)
