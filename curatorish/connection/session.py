@@ -644,6 +644,10 @@ class ZooKeeperConnection(ZooKeeperOperations):
         except DecodeError:
             packet.fail(errors.MarshallingError(packet.path))
             raise
+        except Exception as error:
+            # A bug in a reply reader must not leave its caller waiting forever.
+            _log.failure("Reading the reply to {opcode} failed", opcode=packet.opcode)
+            packet.fail(error)
         else:
             packet.succeed(result)
 
