@@ -340,6 +340,11 @@ def test_crash_during_snapshot(durable_server) -> None:
         return any(name.endswith(".tmp") for name in os.listdir(data_dir))
 
     try:
+        wait_until(
+            lambda: sum(len(w.acknowledged) for w in writers) > 20,
+            timeout=30,
+            message="writes acknowledged",
+        )
         wait_until(snapshot_in_progress, timeout=120, interval=0.002, message="a snapshot child")
         server.kill()
     finally:
@@ -447,5 +452,6 @@ def test_repeated_kills_with_snapshots(durable_server) -> None:
             check_writes(client, all_writers)
         finally:
             close(client)
+    # Two kept, plus at most one finished just before a kill, before its purge ran.
     snapshots = [n for n in os.listdir(server.data_dir) if n.startswith("snapshot.")]
-    assert 1 <= len(snapshots) <= 2, snapshots
+    assert 1 <= len(snapshots) <= 3, snapshots
