@@ -906,6 +906,15 @@ class FileWriteAheadLog:
 
     def _stop_after(self, result: object) -> None:
         self._stop_pool()
+        if self.records_written:
+            log.info(
+                "write-ahead log closed: {records} records in {batches} batches "
+                "({per_batch:.1f} per batch), {syncs} syncs",
+                records=self.records_written,
+                batches=self.batches,
+                per_batch=self.records_written / max(self.batches, 1),
+                syncs=self.syncs,
+            )
         if self._shutdown_trigger is not None:
             try:
                 self._reactor.removeSystemEventTrigger(self._shutdown_trigger)
