@@ -453,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     # Servers alternate within each repetition, so a burst of load from elsewhere on
     # the machine hits both rather than one.
+    failures: list[str] = []
     for repetition in range(options.repeat):
         for name in servers:
             reason = unavailable_reason(name)
@@ -465,6 +466,11 @@ def main(argv: list[str] | None = None) -> int:
                 server.start()
                 result = run_workloads(server, params, only, rows, profile_dir)
                 raw["servers"].setdefault(name, []).append(result)
+            except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as failure:
+                # One server failing (or a workload on it) still leaves a table of the
+                # rest; the failure is reported and the exit status says so.
+                _log(f"[{name}] FAILED: {failure}\n{server.log_tail(2000)}")
+                failures.append(f"{name}: {failure}")
             finally:
                 server.cleanup()
     raw["seconds"] = time.monotonic() - started
@@ -481,6 +487,9 @@ def main(argv: list[str] | None = None) -> int:
     if options.json:
         with open(options.json, "w") as out:
             json.dump(raw, out, indent=2)
+    if failures:
+        print("\nFAILED: " + "; ".join(failures))
+        return 1
     return 0
 
 
