@@ -402,3 +402,55 @@ def _until(predicate, timeout: float = 10.0):
 
 
 assert walmod.FORMAT_VERSION == 1
+
+
+class DamagePropertyTests(unittest.TestCase):
+    """Whatever the damage, recovery returns an exact prefix of the log or refuses."""
+
+    def test_any_damage_gives_prefix_or_refusal(self) -> None:
+        from hypothesis import HealthCheck, given, settings
+        from hypothesis import strategies as st
+
+        from zkreg.data.wal import _SegmentWriter
+
+        records = [(z, payload(z, 10 + (z * 7) % 90)) for z in range(1, 31)]
+
+        @settings(
+            max_examples=150,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture],
+        )
+        @given(
+            cut=st.one_of(st.none(), st.integers(0, 4000)),
+            flips=st.lists(st.tuples(st.integers(0, 4000), st.integers(1, 255)), max_size=3),
+        )
+        def check(cut, flips) -> None:
+            directory = scratch_directory(self)
+            os.makedirs(directory)
+            writer = _SegmentWriter(directory, 8192, sync=False)
+            for zxid, data in records:
+                writer.write_batch([(zxid, encode_record(zxid, data))], False)
+            writer.close_segment()
+            (_, path), *_ = list_segments(directory)
+            with open(path, "r+b") as segment_file:
+                size = os.path.getsize(path)
+                for offset, xor in flips:
+                    if offset < size:
+                        segment_file.seek(offset)
+                        (old,) = segment_file.read(1)
+                        segment_file.seek(offset)
+                        segment_file.write(bytes([old ^ xor]))
+            if cut is not None:
+                os.truncate(path, min(cut, os.path.getsize(path)))
+            try:
+                opened = open_log(directory)
+            except CorruptLogError as error:
+                self.assertEqual(error.path, path)
+                return
+            replayed = [(r.zxid, r.payload) for r in walmod.read_records(directory)]
+            self.assertEqual(replayed, records[: len(replayed)])
+            self.assertEqual(opened.last_zxid, replayed[-1][0] if replayed else None)
+            if cut is None and not flips:
+                self.assertEqual(replayed, records)
+
+        check()
