@@ -174,3 +174,16 @@ def scratch_directory(test_case) -> str:
     path = tempfile.mkdtemp(prefix="zkreg-durability-")
     test_case.addCleanup(shutil.rmtree, path, True)
     return os.path.join(path, "data")
+
+
+def tree_state(tree: DataTree) -> tuple:
+    """Everything of a tree a snapshot must carry, comparable with ==."""
+    return (
+        tree.digest(),
+        [path for path, _ in tree.iter_nodes()],
+        {session: list(paths) for session, paths in tree.ephemerals.items()},
+        list(tree.containers),
+        list(tree.ttls),
+        dict(tree.sessions),
+        tree.last_zxid,
+    )

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 
-from durability_workload import build_tree, scratch_directory, workload
-from test_snapshot import tree_state
 from twisted.internet import defer, task
 from twisted.trial import unittest
 
@@ -27,6 +25,11 @@ from zkreg.data.wal import (
     list_segments,
     scan_segment,
 )
+
+try:
+    from durability_workload import build_tree, scratch_directory, tree_state, workload
+except ImportError:  # tests/zkreg/data made a package
+    from .durability_workload import build_tree, scratch_directory, tree_state, workload
 
 
 class RecoveryTests(unittest.TestCase):

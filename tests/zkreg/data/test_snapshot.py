@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 
-from durability_workload import build_tree, scratch_directory, workload
 from twisted.internet import defer
 from twisted.trial import unittest
 
@@ -26,18 +25,10 @@ from zkreg.data.snapshot import (
 from zkreg.data.tree import DataTree
 from zkreg.data.wal import FileWriteAheadLog, list_segments
 
-
-def tree_state(tree: DataTree) -> tuple:
-    """Everything of a tree a snapshot must carry, comparable with ==."""
-    return (
-        tree.digest(),
-        [path for path, _ in tree.iter_nodes()],
-        {session: list(paths) for session, paths in tree.ephemerals.items()},
-        list(tree.containers),
-        list(tree.ttls),
-        dict(tree.sessions),
-        tree.last_zxid,
-    )
+try:
+    from durability_workload import build_tree, scratch_directory, tree_state, workload
+except ImportError:  # tests/zkreg/data made a package
+    from .durability_workload import build_tree, scratch_directory, tree_state, workload
 
 
 class RoundTripTests(unittest.TestCase):

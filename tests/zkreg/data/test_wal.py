@@ -10,7 +10,6 @@ import errno
 import os
 import threading
 
-from durability_workload import scratch_directory
 from twisted.internet import defer
 from twisted.trial import unittest
 from zope.interface.verify import verifyObject
@@ -30,6 +29,11 @@ from zkreg.data.wal import (
     segments_needed_after,
 )
 from zkreg.interfaces import IDurableLog
+
+try:
+    from durability_workload import scratch_directory
+except ImportError:  # tests/zkreg/data made a package
+    from .durability_workload import scratch_directory
 
 
 def payload(zxid: int, size: int = 40) -> bytes:
