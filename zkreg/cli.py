@@ -132,7 +132,7 @@ def snapshot_dump(target: str, with_data: bool, out: TextIO) -> int:
             f"  dataVersion = {node.version}\n"
             f"  aclVersion = {node.aversion}\n"
             f"  ephemeralOwner = {node.ephemeral_owner:#x}\n"
-            f"  dataLength = {len(node.data)}\n"
+            f"  dataLength = {0 if node.data is None else len(node.data)}\n"
             f"  acl = [{acl}]\n"
         )
         if with_data:

@@ -200,6 +200,9 @@ def load_tree(path: str, extended_types: bool = False, check_digest: bool = True
     tree.last_zxid = content.header.zxid
     if check_digest and content.digest is not None and tree.digest() != content.digest:
         raise SnapshotError(path, "the loaded tree's digest differs from the one stored")
+    # Then, as ZooKeeper's setupQuota after reading a snapshot: the replay that follows
+    # keeps the quota stats nodes up to date only for paths known to have quotas.
+    tree.quotas.rebuild()
     return tree
 
 

@@ -20,7 +20,8 @@ snapshot file that exists is complete unless the disk damaged it afterwards.
         as ZooKeeper's ACL cache does, because a registry shares a few ACLs among
         many nodes;
       - C{N} a node, parents before children and children in the tree's order: the
-        path, the data, its ACL list index C{>I}, then C{czxid, mzxid, ctime, mtime}
+        path, the data (a C{>i} length, -1 for null data, then the bytes), its ACL
+        list index C{>I}, then C{czxid, mzxid, ctime, mtime}
         C{>q}, C{version, cversion, aversion} C{>i} (cversion is the stored one),
         C{ephemeralOwner, pzxid} C{>q};
       - C{G} the tree's digest as the tree computes it, as a string (optional; a
@@ -71,6 +72,7 @@ _SESSION = struct.Struct(">qi")
 _ACL_HEAD = struct.Struct(">II")
 _NODE_FIXED = struct.Struct(">Iqqqqiiiqq")
 _END = struct.Struct(">QQ")
+_NULL_DATA = _I32.pack(-1)
 
 _SNAPSHOT_NAME = re.compile(r"^snapshot\.([0-9a-f]{16})$")
 
@@ -114,7 +116,7 @@ class NodeImage:
     """
 
     path: str
-    data: bytes
+    data: bytes | None
     acl: tuple
     czxid: int
     mzxid: int
@@ -237,7 +239,7 @@ class SnapshotWriter:
     def add_node(
         self,
         path: str,
-        data: bytes,
+        data: bytes | None,
         acl: Iterable,
         czxid: int,
         mzxid: int,
@@ -256,8 +258,7 @@ class SnapshotWriter:
             b"N"
             + _U32.pack(len(raw_path))
             + raw_path
-            + _U32.pack(len(data))
-            + data
+            + (_NULL_DATA if data is None else _I32.pack(len(data)) + data)
             + _NODE_FIXED.pack(
                 acl_index,
                 czxid,
@@ -392,6 +393,7 @@ def iter_entries(path: str, data: bytes) -> Iterator[tuple[str, Any]]:
     @raise SnapshotError: for an entry that does not parse.
     """
     unpack_u32 = _U32.unpack_from
+    unpack_i32 = _I32.unpack_from
     unpack_fixed = _NODE_FIXED.unpack_from
     acls: list[tuple] = []
     offset = HEADER_BYTES
@@ -406,10 +408,13 @@ def iter_entries(path: str, data: bytes) -> Iterator[tuple[str, Any]]:
                 offset += 4
                 node_path = data[offset : offset + path_len].decode("utf-8")
                 offset += path_len
-                (data_len,) = unpack_u32(data, offset)
+                (data_len,) = unpack_i32(data, offset)
                 offset += 4
-                node_data = data[offset : offset + data_len]
-                offset += data_len
+                if data_len < 0:
+                    node_data = None
+                else:
+                    node_data = data[offset : offset + data_len]
+                    offset += data_len
                 fixed = unpack_fixed(data, offset)
                 offset += _NODE_FIXED.size
                 counted_nodes += 1

@@ -14,7 +14,7 @@ from twisted.trial import unittest
 
 from zkreg.config import ServerConfig
 from zkreg.data.durable import open_durable_state
-from zkreg.data.recovery import RecoveryError, recover, write_tree_snapshot
+from zkreg.data.recovery import RecoveryError, load_tree, recover, write_tree_snapshot
 from zkreg.data.snapshot import HEADER_BYTES, list_snapshots
 from zkreg.data.tree import DataTree
 from zkreg.data.txncodec import encode_txn
@@ -25,6 +25,7 @@ from zkreg.data.wal import (
     list_segments,
     scan_segment,
 )
+from zkreg.proto.records import ACL, Id
 
 try:
     from durability_workload import build_tree, scratch_directory, tree_state, workload
@@ -230,3 +231,55 @@ class DurableStateTests(unittest.TestCase):
         self.assertIsNotNone(server.tree.get("/f1"))
         self.assertIsNone(server.tree.get("/f2"))
         self.flushLoggedErrors(OSError)
+
+
+class TreeFeatureTests(unittest.TestCase):
+    """Snapshot + replay keep what the tree derives: null data and quota stats."""
+
+    def setUp(self) -> None:
+        self.directory = scratch_directory(self)
+        os.makedirs(self.directory)
+
+    def txns(self):
+        from zkreg.proto.records import CreateTxn, SetDataTxn, TxnHeader
+
+        acl = [ACL(perms=31, id=Id(scheme="world", id="anyone"))]
+        paths = [
+            ("/app", b"a"),
+            ("/zookeeper/quota/app", b""),
+            ("/zookeeper/quota/app/zookeeper_limits", b"count=10,bytes=-1"),
+            ("/zookeeper/quota/app/zookeeper_stats", b"count=0,bytes=0"),
+            ("/app/x", b"xx"),
+            ("/null", None),
+            ("/app/y", b"yyy"),
+            ("/app/z", None),
+        ]
+        zxid = 0
+        for path, data in paths:
+            zxid += 1
+            yield (
+                TxnHeader(1, zxid, zxid, 1000 + zxid, 1),
+                CreateTxn(path, data, acl, False, -1),
+            )
+        zxid += 1
+        yield TxnHeader(1, zxid, zxid, 1000 + zxid, 5), SetDataTxn("/app/x", b"longer", 1)
+
+    def test_null_data_and_quotas_through_snapshot_and_replay(self) -> None:
+        tree = DataTree()
+        txns = list(self.txns())
+        for hdr, txn in txns[:5]:
+            tree.apply(hdr, txn)
+        write_tree_snapshot(self.directory, tree, with_digest=True)
+        for hdr, txn in txns[5:]:
+            tree.apply(hdr, txn)
+        loaded = load_tree(write_tree_snapshot(self.directory, tree, with_digest=True))
+        self.assertIsNone(loaded.get("/null").data)
+        self.assertEqual(tree_state(loaded), tree_state(tree))
+        # Replaying the log after the first snapshot updates the quota stats the same way.
+        partial = load_tree(list_snapshots(self.directory)[0][1])
+        for hdr, txn in txns[5:]:
+            partial.apply(hdr, txn)
+        self.assertEqual(tree_state(partial), tree_state(tree))
+        stats = tree.get("/zookeeper/quota/app/zookeeper_stats").data
+        self.assertEqual(partial.get("/zookeeper/quota/app/zookeeper_stats").data, stats)
+        self.assertIn(b"count=4", stats)
