@@ -88,8 +88,10 @@ __all__ = [
     "SegmentDamage",
     "SegmentScan",
     "encode_record",
+    "encode_segment_header",
     "list_segments",
     "open_log",
+    "read_records",
     "scan_segment",
     "segment_name",
     "segments_needed_after",
@@ -109,7 +111,6 @@ SEGMENT_HEADER_BYTES = _SEGMENT_HEAD.size + _CRC.size
 _RECORD_HEAD = struct.Struct(">IQI")
 RECORD_HEADER_BYTES = _RECORD_HEAD.size
 _LENGTH_ZXID = struct.Struct(">IQ")
-_ZERO_RECORD_HEAD = bytes(RECORD_HEADER_BYTES)
 
 _SEGMENT_NAME = re.compile(r"^log\.([0-9a-f]{16})$")
 
