@@ -136,7 +136,7 @@ class CorruptLogError(Exception):
             f"not skip it. Run 'zkreg log verify {os.path.dirname(path) or '.'}' for "
             f"every damaged place; then restore the data directory from a backup (or "
             f"from another replica), or, accepting the loss of every transaction from "
-            f"this record on, run 'zkreg log truncate {path} {offset}' and restart."
+            f"this record on, run 'zkreg log truncate {path} {offset} --yes' and restart."
         )
 
 
