@@ -68,6 +68,31 @@ def shared_reactor() -> Any:
     return reactor
 
 
+def release_shared_reactor(timeout_s: float = 10.0) -> bool:
+    """
+    Give the global reactor back: stop running it in our thread without shutting it
+    down (C{reactor.crash}, as trial does between tests), so something else may run
+    it, e.g. trial test cases later in the same pytest process.  Close blocking clients
+    first.  The next blocking call starts it again in a new thread.
+
+    @return: C{True} if our thread was running it and has finished.
+    """
+    global _reactor_thread
+    from twisted.internet import reactor
+
+    with _lock:
+        thread = _reactor_thread
+        if thread is None:
+            return False
+        if reactor.running:
+            reactor.callFromThread(reactor.crash)  # type: ignore[attr-defined]
+        thread.join(timeout_s)
+        if thread.is_alive():
+            return False
+        _reactor_thread = None
+        return True
+
+
 def _stop_shared_reactor() -> None:
     from twisted.internet import reactor
 
@@ -332,5 +357,6 @@ __all__ = [
     "EventThread",
     "call_in_reactor",
     "in_reactor_thread",
+    "release_shared_reactor",
     "shared_reactor",
 ]

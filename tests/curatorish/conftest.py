@@ -23,6 +23,19 @@ from tests.support.servers import ZooKeeperOracle, unavailable_reason
 CALL_TIMEOUT_S = 30.0
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _give_the_reactor_back() -> Iterator[None]:
+    """
+    After each module, stop running the global reactor in the blocking face's thread
+    (without shutting it down), so that trial test cases elsewhere in the same pytest
+    run can run it themselves.
+    """
+    yield
+    from curatorish.blocking import release_shared_reactor
+
+    release_shared_reactor()
+
+
 @pytest.fixture(scope="session")
 def curatorish_zkreg() -> Iterator[TestingServer]:
     """zkreg via L{TestingServer}, one per test session."""
