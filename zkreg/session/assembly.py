@@ -27,7 +27,9 @@ class DataTierFacts:
         self._server = data_server
 
     def node_count(self) -> int:
-        return self._server.tree.node_count()
+        # ZooKeeper's DataTree holds its root under both "" and "/", and its node
+        # count (srvr, mntr zk_znode_count) counts it twice.
+        return self._server.tree.node_count() + 1
 
     def ephemerals_by_session(self) -> dict[int, list[str]]:
         tree = self._server.tree

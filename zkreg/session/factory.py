@@ -125,11 +125,11 @@ class SessionServerFactory(protocol.ServerFactory):
         if connection.session_id:
             if self.connections_by_session.get(connection.session_id) is connection:
                 del self.connections_by_session[connection.session_id]
-            self._log.info(
-                "closed connection from {peer} of session 0x{session_id:x}",
-                peer=connection.peer,
-                session_id=connection.session_id,
-            )
+        self._log.info(
+            "closed connection from {peer} (session 0x{session_id:x})",
+            peer=connection.peer,
+            session_id=connection.session_id,
+        )
 
     def session_moved(self, session_id: int, new_connection: ClientConnection) -> None:
         """
@@ -187,7 +187,12 @@ class SessionServerFactory(protocol.ServerFactory):
         closed = commit.closed_session
         if closed:
             connection = self.connections_by_session.get(closed)
-            self._log.info("session 0x{session_id:x} closed", session_id=closed)
+            if connection is not None and connection.closing_session:
+                self._log.info("session 0x{session_id:x} closed by its client", session_id=closed)
+            else:
+                self._log.info(
+                    "session 0x{session_id:x} expired (or closed elsewhere)", session_id=closed
+                )
             if connection is not None:
                 connection.session_closed()
 

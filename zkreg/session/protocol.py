@@ -443,6 +443,11 @@ class ClientConnection(protocol.Protocol):
         self._log.info("processing {word} command from {peer}", word=word, peer=self.peer)
         text = self.factory.four_letter_answer(word, self)
         if text:
+            # ZooKeeper counts an answer as one sent packet per 8192-character
+            # chunk its BufferedWriter flushes (after srst has reset the counters).
+            chunks = -(-len(text) // 8192)
+            self.packets_sent += chunks
+            self.factory.stats.packets_sent += chunks
             self.transport.write(text.encode("utf-8"))
         self.close()
 
@@ -892,6 +897,11 @@ class ClientConnection(protocol.Protocol):
         if self._closing_session:
             return
         self.close("session closed by the server")
+
+    @property
+    def closing_session(self) -> bool:
+        """Whether this connection asked to close its session."""
+        return self._closing_session
 
 
 def _decode_with_lenient_path(request_class: Any, body: bytes) -> Any:
