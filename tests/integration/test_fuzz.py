@@ -16,6 +16,8 @@ Apache ZooKeeper to show the expectations are ZooKeeper's.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import random
 import socket
@@ -378,16 +380,32 @@ def random_path(rng: random.Random, root: str) -> str:
     return root + "".join("/" + rng.choice("ab") for _ in range(depth))
 
 
+#: Digest users the random programs authenticate as: user -> password.
+DIGEST_USERS = {"alice": "apw", "bob": "bpw"}
+
+
+def digest_id(user: str) -> str:
+    """@return: ZooKeeper's digest id C{user:base64(sha1(user:password))}."""
+    secret = f"{user}:{DIGEST_USERS[user]}".encode()
+    return f"{user}:{base64.b64encode(hashlib.sha1(secret).digest()).decode()}"
+
+
 def random_acl(rng: random.Random) -> list:
-    """Mostly open; sometimes read-only, empty (InvalidACL) or creator-only without auth."""
+    """
+    Mostly open; sometimes read-only, empty (InvalidACL), creator-only (needs auth),
+    or one digest user's (NoAuth for the others).
+    """
     roll = rng.random()
-    if roll < 0.85:
+    if roll < 0.80:
         return OPEN_ACL
-    if roll < 0.93:
+    if roll < 0.86:
         return [ACL(1, Id("world", "anyone"))]
-    if roll < 0.97:
+    if roll < 0.89:
         return []
-    return [ACL(31, Id("auth", ""))]
+    if roll < 0.94:
+        return [ACL(31, Id("auth", ""))]
+    user = rng.choice(sorted(DIGEST_USERS))
+    return [ACL(rng.choice([31, 1, 17]), Id("digest", digest_id(user)))]
 
 
 def random_op(rng: random.Random, root: str) -> tuple[str, int, object]:
@@ -516,6 +534,13 @@ def run_program(server: ServerProcess, seed: int, steps: int) -> list[tuple[str,
                 recording.append((f"{step} B: new session", None))
                 continue
             name = rng.choice("AB")
+            if rng.random() < 0.02:
+                user = rng.choice(sorted(DIGEST_USERS))
+                password = DIGEST_USERS[user] if rng.random() < 0.8 else "wrong"
+                secret = f"{user}:{password}".encode()
+                reply = clients[name].add_auth("digest", secret)
+                recording.append((f"{step} {name}: auth {user}", reply.describe_for_diff()))
+                continue
             label, opcode, record = random_op(rng, root)
             reply = clients[name].call(opcode, record)
             recording.append(
