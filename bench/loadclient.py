@@ -47,6 +47,7 @@ class Session(asyncio.Protocol):
     attached, only counted and answered with as many new requests (L{Pipeline}).
 
     @ivar ready: future firing with the L{wire.ConnectResponse} after the handshake.
+    @ivar lost: future firing (with the reason, or None) when the connection closes.
     @ivar session_id: the session id the server granted, once ready.
     @ivar on_event: called with C{(receive_time, payload)} for each watch notification.
     @ivar pipeline: the L{Pipeline} driving this session, or L{None}.
@@ -383,6 +384,7 @@ async def pipelined(
     elapsed = time.perf_counter() - start
     cpu = meter.percents()
     errors = sum(p.errors for p in pipelines)
+    lost = sum(1 for session in sessions if session.lost.done())
     for pipeline in pipelines:
         pipeline.stop()
     pinger.stop()
@@ -392,6 +394,7 @@ async def pipelined(
         "ops_per_s": done / elapsed,
         "ops": done,
         "errors": errors,
+        "connections_lost": lost,
         "seconds": elapsed,
         **cpu,
     }

@@ -305,8 +305,11 @@ def run_workloads(
             (profile_dir / f"zkreg-pipelined-{op}.summary.txt").write_text(summary + "\n")
             _log(summary)
         raw[f"pipelined_{op}"] = result
-        if result["errors"]:
-            _log(f"[{server.name}] pipelined {name}: {result['errors']} error replies")
+        if result["errors"] or result["connections_lost"]:
+            _log(
+                f"[{server.name}] pipelined {name}: {result['errors']} error replies, "
+                f"{result['connections_lost']} connections closed by the server"
+            )
         add(
             f"pipe_{op}",
             f"pipelined {name}, {shape} in flight (ops/s)",
