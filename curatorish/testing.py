@@ -76,6 +76,45 @@ def four_letter_word(host: str, port: int, word: str, timeout_s: float = 5.0) ->
     return b"".join(chunks).decode("utf-8", "replace")
 
 
+def zkreg_options(
+    host: str, port: int, data_dir: Path, tick_time_ms: int, extra_args: Sequence[str] = ()
+) -> list[str]:
+    """
+    @return: the C{zkreg} command-line options of a testing server: loopback only, every
+        four-letter word, TTL nodes on, containers swept every 500 ms.
+    """
+    return [
+        "--listen",
+        f"tcp:{port}:interface={host}",
+        "--data-dir",
+        str(data_dir),
+        "--tick-time",
+        str(tick_time_ms),
+        "--4lw-whitelist",
+        "*",
+        "--extended-types",
+        "--container-check-interval",
+        "500",
+        *extra_args,
+    ]
+
+
+def start_zkreg_service(arguments: Sequence[str]) -> Any:
+    """
+    Build zkreg's service (C{zkreg.tap.makeService}) and start it on the global
+    reactor; call it on the reactor thread.
+
+    @return: the started service (stop it with C{stopService()}).
+    """
+    from zkreg.tap import Options, makeService
+
+    options = Options()
+    options.parseOptions(list(arguments))
+    service = makeService(options)
+    service.startService()
+    return service
+
+
 def _read_frame(conn: socket.socket, deadline: float) -> bytes | None:
     def read_exactly(count: int) -> bytes | None:
         data = b""
@@ -218,20 +257,9 @@ class TestingServer:
         """
         @return: the C{zkreg} options of this server.
         """
-        return [
-            "--listen",
-            f"tcp:{self.port}:interface={self.host}",
-            "--data-dir",
-            str(self.data_dir),
-            "--tick-time",
-            str(self.tick_time_ms),
-            "--4lw-whitelist",
-            "*",
-            "--extended-types",
-            "--container-check-interval",
-            "500",
-            *self.extra_args,
-        ]
+        return zkreg_options(
+            self.host, self.port, self.data_dir, self.tick_time_ms, self.extra_args
+        )
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -285,16 +313,9 @@ class TestingServer:
     def _start_in_process(self) -> None:
         from curatorish.blocking import call_in_reactor
 
-        def make_and_start() -> Any:
-            from zkreg.tap import Options, makeService
-
-            options = Options()
-            options.parseOptions(self.options())
-            service = makeService(options)
-            service.startService()
-            return service
-
-        self._service = call_in_reactor(make_and_start, timeout_s=self.start_timeout_s)
+        self._service = call_in_reactor(
+            start_zkreg_service, self.options(), timeout_s=self.start_timeout_s
+        )
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """
@@ -413,6 +434,134 @@ class TestingServer:
         return f"<TestingServer {self.connect_string} {mode} running={self.is_running}>"
 
 
+class ReactorTestingServer:
+    """
+    zkreg as a service on the caller's (running) reactor, for Twisted tests: every
+    method is called on the reactor thread and never blocks it.
+
+        server = ReactorTestingServer()
+        server.start()
+        client = CuratorFramework(server.connect_string)
+        ...
+        await server.expire_session(client.zookeeper.session_id, ...)
+        await server.close()
+
+    @ivar port: the client port (kept across restarts).
+    @ivar data_dir: the data directory (kept across restarts).
+    """
+
+    name = "zkreg"
+
+    def __init__(
+        self,
+        port: int | None = None,
+        data_dir: str | None = None,
+        *,
+        reactor: Any = None,
+        tick_time_ms: int = 2000,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        if reactor is None:
+            from twisted.internet import reactor as default_reactor
+
+            reactor = default_reactor
+        self.reactor = reactor
+        self.port = port or free_port()
+        self._own_data_dir = data_dir is None
+        self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="zkreg-testing-"))
+        self.tick_time_ms = tick_time_ms
+        self.extra_args = list(extra_args)
+        self._service: Any = None
+
+    @property
+    def connect_string(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    hosts = connect_string
+
+    @property
+    def is_running(self) -> bool:
+        return self._service is not None
+
+    def start(self) -> None:
+        """
+        Start the service now (it listens before this returns).
+        """
+        if self._service is None:
+            options = zkreg_options(
+                "127.0.0.1", self.port, self.data_dir, self.tick_time_ms, self.extra_args
+            )
+            self._service = start_zkreg_service(options)
+
+    def stop(self) -> Any:
+        """
+        @return: a Deferred firing once the service has stopped (data is kept).
+        """
+        from twisted.internet import defer
+
+        service, self._service = self._service, None
+        if service is None:
+            return defer.succeed(None)
+        return defer.maybeDeferred(service.stopService)
+
+    async def restart(self) -> None:
+        await self.stop()
+        self.start()
+
+    def drop_connections(self) -> int:
+        """
+        Abort every client connection (sessions survive).
+
+        @return: how many were dropped.
+        """
+        dropped = 0
+        for child in list(self._service or ()):
+            factory = getattr(child, "factory", None)
+            for connection in list(getattr(factory, "connections", ())):
+                connection.transport.abortConnection()
+                dropped += 1
+        return dropped
+
+    async def expire_session(
+        self, session_id: int, password: bytes, timeout_s: float = 10.0, attempts: int = 10
+    ) -> bool:
+        """
+        Expire a session as L{expire_session} does, with a curatorish connection on
+        this reactor instead of a blocking socket.
+
+        @return: C{True} if the session is now gone because we closed it.
+        """
+        from curatorish.connection import ZooKeeperConnection
+
+        closed_once = False
+        for _ in range(attempts):
+            joiner = ZooKeeperConnection(
+                self.connect_string,
+                self.reactor,
+                session_timeout_ms=30_000,
+                renew_expired_session=False,
+                reconnect_jitter_ms=0,
+                session_id=session_id,
+                session_password=password,
+            )
+            joiner.start()
+            joined = await joiner.wait_connected(timeout_s)
+            if not joined:
+                await joiner.close()
+                return closed_once
+            await joiner.close()
+            closed_once = True
+        return False
+
+    async def close(self) -> None:
+        """
+        Stop and remove the data directory (if this server made it).
+        """
+        await self.stop()
+        if self._own_data_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
 def testing_server_fixture(scope: str = "session", **options: Any) -> Any:
     """
     Make a pytest fixture yielding a started L{TestingServer} (closed afterwards)::
@@ -446,7 +595,10 @@ else:
 
 
 __all__ = [
+    "ReactorTestingServer",
     "TestingServer",
+    "start_zkreg_service",
+    "zkreg_options",
     "expire_session",
     "four_letter_word",
     "free_port",
