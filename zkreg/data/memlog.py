@@ -37,6 +37,19 @@ class MemoryLog:
         self.records.append((zxid, record))
         return succeed(None)
 
+    def append_durable(self, zxid: int, record: bytes) -> None:
+        """
+        L{append} for a caller that knows this log is durable on return: no
+        Deferred.  Optional, beyond L{IDurableLog}: the data server uses it when a
+        log has it (a log that may acknowledge later must not; L{ManualLog} sets it
+        to L{None}).
+
+        @raise RuntimeError: when the log is closed.
+        """
+        if self.closed:
+            raise RuntimeError("append to a closed log")
+        self.records.append((zxid, record))
+
     def replay(self, after_zxid: int) -> Iterable[tuple[int, bytes]]:
         """@return: the records with a zxid above C{after_zxid}, in order."""
         return [(zxid, record) for zxid, record in self.records if zxid > after_zxid]
@@ -54,6 +67,9 @@ class ManualLog(MemoryLog):
 
     @ivar waiting: C{(zxid, Deferred)} of the appends not yet acknowledged.
     """
+
+    #: Appends are not durable on return: the data server must use L{append}.
+    append_durable = None  # type: ignore[assignment]
 
     def __init__(self) -> None:
         MemoryLog.__init__(self)

@@ -69,16 +69,41 @@ class DataServerFailed(Exception):
 
 
 class _InFlight:
-    """One write between prep and apply."""
+    """
+    One write between prep and apply.
 
-    __slots__ = ("request", "hdr", "txn", "deferred", "durable")
+    @ivar reply: where its L{Outcome} goes: a L{Deferred} (L{DataServer.submit}) or a
+        callable taking the L{Outcome} or a L{Failure}
+        (L{DataServer.submit_with_callback}); L{None} once answered.
+    """
 
-    def __init__(self, request: Request, hdr: TxnHeader, txn: Any) -> None:
+    __slots__ = ("request", "hdr", "txn", "reply", "durable")
+
+    def __init__(self, request: Request, hdr: TxnHeader, txn: Any, reply: Any) -> None:
         self.request = request
         self.hdr = hdr
         self.txn = txn
-        self.deferred: Deferred = Deferred()
+        self.reply = reply
         self.durable = False
+
+
+def _answer(reply: Any, result: Any) -> None:
+    """
+    Give an L{Outcome} or a L{Failure} to a reply target (see L{_InFlight.reply}).
+
+    A callable that raises is logged: like a Deferred's callback, its failure is its
+    own and must not stop the pipeline.
+    """
+    if reply.__class__ is Deferred:
+        if isinstance(result, Failure):
+            reply.errback(result)
+        else:
+            reply.callback(result)
+        return
+    try:
+        reply(result)
+    except Exception:
+        DataServer.log_.failure("reply callback {reply!r} failed", reply=reply)
 
 
 def _multi_results(result: ApplyResult) -> list[tuple[int, int, Any]]:
@@ -191,6 +216,8 @@ class DataServer(service.Service):
         self._syncs: deque[tuple[int, Deferred, Request]] = deque()
         self._listeners: list[Any] = []
         self._draining = False
+        #: The log's optional synchronous append (see L{MemoryLog.append_durable}).
+        self._append_durable = getattr(self.log, "append_durable", None)
         self._failure: Failure | None = None
         self._containers_in_flight: set[str] = set()
         self._expiry_call: Any = None
@@ -316,31 +343,91 @@ class DataServer(service.Service):
         opcode = request.opcode
         if opcode == _OP_SYNC or opcode in READ_OPS:
             # Reads go on after a log failure: the applied tree is consistent.
-            return self._after_writes(request)
+            inflight = self._inflight
+            if not inflight:
+                return succeed(self._answer_now(request))
+            waiting: Deferred = Deferred()
+            self._syncs.append((inflight[-1].hdr.zxid, waiting, request))
+            return waiting
         if self._failure is not None:
             return fail(DataServerFailed(str(self._failure.value)))
-        if opcode == _OP_CLOSE_SESSION:
+        deferred: Deferred = Deferred()
+        self._write(request, deferred)
+        return deferred
+
+    def submit_with_callback(self, request: Request, callback: Any) -> None:
+        """
+        L{submit} without a Deferred: the same ordering, one call less per hop.
+
+        C{callback} is called exactly once, with the L{Outcome}, or with a L{Failure}
+        of L{DataServerFailed}; possibly before this method returns (a memory log, a
+        read with no write in flight).  Commit listeners see the commit before it is
+        called, as with L{submit}.  An exception it raises is logged and otherwise
+        ignored.
+
+        @param callback: a callable taking an L{Outcome} or a L{Failure}.
+        """
+        opcode = request.opcode
+        if opcode == _OP_SYNC or opcode in READ_OPS:
+            inflight = self._inflight
+            if not inflight:
+                _answer(callback, self._answer_now(request))
+            else:
+                self._syncs.append((inflight[-1].hdr.zxid, callback, request))
+            return
+        if self._failure is not None:
+            _answer(callback, Failure(DataServerFailed(str(self._failure.value))))
+            return
+        self._write(request, callback)
+
+    def _write(self, request: Request, reply: Any) -> None:
+        """
+        Prep, log and (once durable, after every earlier write) apply one write.
+
+        When the log is durable on return and nothing is in flight or being applied,
+        the write is applied at once: no queue, no Deferred between the stages.
+        """
+        if request.opcode == _OP_CLOSE_SESSION:
             self.sessions.set_closing(request.session_id)
         hdr, txn = self.prep.prep(request, self._next_zxid(), self._now_ms())
-        return self._log(_InFlight(request, hdr, txn))
-
-    def _log(self, entry: _InFlight) -> Deferred:
-        self._inflight.append(entry)
-        hdr = entry.hdr
+        inflight = self._inflight
+        append_durable = self._append_durable
+        if append_durable is not None:
+            try:
+                append_durable(hdr.zxid, encode_txn(hdr, txn))
+            except Exception:
+                self._log_failed(Failure(), _InFlight(request, hdr, txn, reply))
+                return
+            if not inflight and not self._draining:
+                self._draining = True
+                try:
+                    self._apply(request, hdr, txn, reply)
+                finally:
+                    self._draining = False
+                if inflight:
+                    # Writes submitted by the listeners or the reply, queued meanwhile.
+                    self._drain()
+                return
+            entry = _InFlight(request, hdr, txn, reply)
+            entry.durable = True
+            inflight.append(entry)
+            self._drain()
+            return
+        entry = _InFlight(request, hdr, txn, reply)
+        inflight.append(entry)
         try:
-            acknowledged = self.log.append(hdr.zxid, encode_txn(hdr, entry.txn))
+            acknowledged = self.log.append(hdr.zxid, encode_txn(hdr, txn))
         except Exception:
             self._log_failed(Failure(), entry)
-            return entry.deferred
+            return
         if acknowledged.called and not isinstance(acknowledged.result, Failure):
-            # Already durable (an in-memory log): skip the callback machinery, which
-            # costs more than the rest of the write.
-            self._durable(None, entry)
+            # Already durable: skip the callback machinery.
+            entry.durable = True
+            self._drain()
         else:
             acknowledged.addCallbacks(
                 self._durable, self._log_failed, callbackArgs=(entry,), errbackArgs=(entry,)
             )
-        return entry.deferred
 
     def _answer_now(self, request: Request) -> Outcome:
         if request.opcode == _OP_SYNC:
@@ -349,16 +436,12 @@ class DataServer(service.Service):
             return Outcome(self.tree.last_zxid, 0, response)
         return perform_read(self.tree, request, self.acl)
 
-    def _after_writes(self, request: Request) -> Deferred:
-        """A sync, or a read, answered once every write submitted before it applied."""
-        if not self._inflight:
-            return succeed(self._answer_now(request))
-        waiting: Deferred = Deferred()
-        self._syncs.append((self._inflight[-1].hdr.zxid, waiting, request))
-        return waiting
-
     def _durable(self, _ignored: Any, entry: _InFlight) -> None:
         entry.durable = True
+        self._drain()
+
+    def _drain(self) -> None:
+        """Apply the durable writes at the head of the queue, in zxid order."""
         if self._draining:
             return
         self._draining = True
@@ -366,49 +449,68 @@ class DataServer(service.Service):
             inflight = self._inflight
             while inflight and inflight[0].durable and self._failure is None:
                 entry = inflight.popleft()
-                try:
-                    self._apply(entry)
-                except Exception:
-                    # A bug, not bad input (prep turns that into error txns): keep the
-                    # pipeline going and fail only this write.
-                    self.log_.failure("applying zxid {zxid:#x} failed", zxid=entry.hdr.zxid)
-                    if not entry.deferred.called:
-                        entry.deferred.errback()
+                reply, entry.reply = entry.reply, None
+                self._apply(entry.request, entry.hdr, entry.txn, reply)
         finally:
             self._draining = False
 
-    def _apply(self, entry: _InFlight) -> None:
-        hdr = entry.hdr
-        txn = entry.txn
-        request = entry.request
+    def _apply(self, request: Request, hdr: TxnHeader, txn: Any, reply: Any) -> None:
+        """
+        Apply one durable write, publish its commit, answer it, then the syncs and
+        reads that waited for it.
+        """
         zxid = hdr.zxid
-        result = self.tree.apply(hdr, txn)
-        self.prep.committed(zxid)
-        txn_type = hdr.type
-        if txn_type == _OP_CLOSE_SESSION:
-            self.sessions.remove(hdr.clientId)
-        elif request.opcode == _OP_DELETE_CONTAINER and isinstance(request.record, str):
-            self._containers_in_flight.discard(request.record)
-        commit = Commit(
-            zxid,
-            hdr.clientId,
-            hdr.cxid,
-            txn_type,
-            txn,
-            tuple(result.events),
-            result.closed_session,
-            hdr.time,
-        )
-        for listener in tuple(self._listeners):
-            try:
-                listener.committed(commit)
-            except Exception:
-                self.log_.failure("commit listener {listener!r} failed", listener=listener)
-        entry.deferred.callback(outcome_of(request.opcode, hdr, result, self.tree))
+        try:
+            tree = self.tree
+            result = tree.apply(hdr, txn)
+            self.prep.committed(zxid)
+            txn_type = hdr.type
+            if txn_type == _OP_CLOSE_SESSION:
+                self.sessions.remove(hdr.clientId)
+            elif request.opcode == _OP_DELETE_CONTAINER and isinstance(request.record, str):
+                self._containers_in_flight.discard(request.record)
+            outcome = outcome_of(request.opcode, hdr, result, tree)
+        except Exception:
+            # A bug, not bad input (prep turns that into error txns): keep the
+            # pipeline going and fail only this write.
+            self.log_.failure("applying zxid {zxid:#x} failed", zxid=zxid)
+            _answer(reply, Failure())
+        else:
+            listeners = self._listeners
+            if listeners:
+                commit = Commit(
+                    zxid,
+                    hdr.clientId,
+                    hdr.cxid,
+                    txn_type,
+                    txn,
+                    tuple(result.events),
+                    result.closed_session,
+                    hdr.time,
+                )
+                for listener in tuple(listeners):
+                    try:
+                        listener.committed(commit)
+                    except Exception:
+                        self.log_.failure("commit listener {listener!r} failed", listener=listener)
+            if reply.__class__ is Deferred:
+                reply.callback(outcome)
+            else:
+                _answer(reply, outcome)
+        if self._syncs:
+            self._release_syncs(zxid)
+
+    def _release_syncs(self, zxid: int) -> None:
+        """Answer the syncs and reads waiting for writes up to C{zxid}."""
         syncs = self._syncs
         while syncs and syncs[0][0] <= zxid:
             _, waiting, later = syncs.popleft()
-            waiting.callback(self._answer_now(later))
+            try:
+                answer: Any = self._answer_now(later)
+            except Exception:
+                self.log_.failure("answering a read after zxid {zxid:#x} failed", zxid=zxid)
+                answer = Failure()
+            _answer(waiting, answer)
 
     def _log_failed(self, reason: Failure, entry: _InFlight) -> None:
         if self._failure is None:
@@ -423,12 +525,14 @@ class DataServer(service.Service):
         syncs, self._syncs = self._syncs, deque()
         self.prep.reset()
         for pending in inflight:
-            if not pending.deferred.called:
-                pending.deferred.errback(Failure(error))
-        if not entry.deferred.called:
-            entry.deferred.errback(Failure(error))
+            reply, pending.reply = pending.reply, None
+            if reply is not None:
+                _answer(reply, Failure(error))
+        reply, entry.reply = entry.reply, None
+        if reply is not None:
+            _answer(reply, Failure(error))
         for _, waiting, _ in syncs:
-            waiting.errback(Failure(error))
+            _answer(waiting, Failure(error))
 
     # -- sessions ---------------------------------------------------------------------
 

@@ -49,6 +49,14 @@ class InProcessDataLink:
         """See L{IDataLink.submit}."""
         return self.server.submit(request)
 
+    def submit_with_callback(self, request: Any, callback: Any) -> None:
+        """
+        L{submit} without a Deferred (not part of L{IDataLink}): see
+        L{DataServer.submit_with_callback}.  C{callback} gets the L{Outcome} or a
+        L{Failure} of L{DataServerFailed}, exactly once, possibly before this returns.
+        """
+        self.server.submit_with_callback(request, callback)
+
     def subscribe(self, listener: Any) -> None:
         """See L{IDataLink.subscribe}."""
         self.server.subscribe(listener)

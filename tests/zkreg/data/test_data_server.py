@@ -528,3 +528,134 @@ class ReplicaTests(unittest.TestCase):
         self.assertEqual(late.tree.digest(), server.tree.digest())
         # The copy is independent of the original.
         self.assertIsNot(late.tree.get("/"), server.tree.get("/"))
+
+
+class CallbackApiTests(unittest.TestCase):
+    """submit_with_callback: the same pipeline as submit, answered without a Deferred."""
+
+    def test_same_outcomes_and_commit_before_reply(self):
+        answers: dict[str, list] = {"deferred": [], "callback": []}
+        seen_at_commit: dict[str, list] = {}
+        for style in answers:
+            server, _clock = make_server()
+            sid = result_of(server.create_session(10_000)).session_id
+            recorder = Recorder(answers[style])
+            server.subscribe(recorder)
+            for cxid, (opcode, record) in enumerate(PipelineTests.SCRIPT[:-1]):
+                request = Request(sid, cxid, opcode, record, AUTH)
+                if style == "callback":
+                    server.submit_with_callback(request, answers[style].append)
+                else:
+                    server.submit(request).addCallback(answers[style].append)
+            seen_at_commit[style] = recorder.replies_seen_at_commit
+        self.assertEqual(answers["callback"], answers["deferred"])
+        self.assertEqual(len(answers["callback"]), len(PipelineTests.SCRIPT) - 1)
+        # Each commit is published before its own reply (the sync adds a reply, no commit).
+        self.assertEqual(seen_at_commit["callback"], seen_at_commit["deferred"])
+        self.assertEqual(seen_at_commit["callback"], [0, 1, 2, 3, 4, 5, 6, 8, 9])
+
+    def test_log_failure_is_a_failure_given_to_the_callback(self):
+        log = ManualLog()
+        server, _clock = make_server(log=log)
+        sid = open_session(server, log)
+        got: list = []
+        server.submit_with_callback(
+            Request(sid, 1, codes.OP_CREATE, create("/a"), AUTH), got.append
+        )
+        server.submit_with_callback(
+            Request(sid, 2, codes.OP_SYNC, SyncRequest("/"), AUTH), got.append
+        )
+        log.fail(OSError("disk full"))
+        server.submit_with_callback(
+            Request(sid, 3, codes.OP_CREATE, create("/b"), AUTH), got.append
+        )
+        self.assertEqual(len(got), 3)
+        for failure in got:
+            self.assertTrue(failure.check(DataServerFailed))
+        # Reads still answer.
+        server.submit_with_callback(
+            Request(sid, 4, codes.OP_SYNC, SyncRequest("/"), AUTH), got.append
+        )
+        self.assertEqual(got[3].err, 0)
+        self.flushLoggedErrors(DataServerFailed)
+
+    def test_closed_memory_log_stops_writes(self):
+        server, _clock = make_server()
+        sid = result_of(server.create_session(10_000)).session_id
+        server.log.close()
+        got: list = []
+        server.submit_with_callback(
+            Request(sid, 1, codes.OP_CREATE, create("/a"), AUTH), got.append
+        )
+        self.assertTrue(got[0].check(DataServerFailed))
+        self.failureResultOf(
+            server.submit(Request(sid, 2, codes.OP_CREATE, create("/b"), AUTH)), DataServerFailed
+        )
+        self.assertIsNone(server.tree.get("/a"))
+        self.assertEqual(server.prep.outstanding_count, 0)
+
+    def test_a_raising_callback_is_logged_and_the_pipeline_goes_on(self):
+        server, _clock = make_server()
+        sid = result_of(server.create_session(10_000)).session_id
+
+        def broken(outcome):
+            raise ValueError("callback bug")
+
+        server.submit_with_callback(Request(sid, 1, codes.OP_CREATE, create("/a"), AUTH), broken)
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
+        later = result_of(server.submit(Request(sid, 2, codes.OP_CREATE, create("/b"), AUTH)))
+        self.assertEqual((later.err, later.zxid), (0, 3))
+
+    def test_write_from_a_reply_is_applied_after_the_syncs_before_it(self):
+        """A reply callback that submits a write (the session server's held writes)
+        does not let that write overtake a sync waiting on the first one."""
+        log = ManualLog()
+        server, _clock = make_server(log=log)
+        sid = open_session(server, log)
+        order: list = []
+
+        def first_answered(outcome):
+            order.append(("reply", outcome.zxid))
+            server.submit_with_callback(
+                Request(sid, 3, codes.OP_CREATE, create("/b"), AUTH),
+                lambda later: order.append(("reply", later.zxid)),
+            )
+
+        def synced(outcome):
+            order.append(("sync", outcome.zxid, server.tree.get("/b") is None))
+
+        server.submit_with_callback(
+            Request(sid, 1, codes.OP_CREATE, create("/a"), AUTH), first_answered
+        )
+        server.submit_with_callback(Request(sid, 2, codes.OP_SYNC, SyncRequest("/"), AUTH), synced)
+        log.flush()
+        log.flush()
+        self.assertEqual(order, [("reply", 2), ("sync", 2, True), ("reply", 3)])
+
+    def test_memory_log_write_from_a_reply_is_applied_after_the_reply_returns(self):
+        """Not inside the reply: the caller finishes with one write before the next."""
+        server, _clock = make_server()
+        sid = result_of(server.create_session(10_000)).session_id
+        order: list = []
+
+        class Listener:
+            def committed(inner, commit):  # noqa: N805
+                order.append(("commit", commit.zxid))
+
+        server.subscribe(Listener())
+
+        def first_answered(outcome):
+            order.append(("reply", outcome.zxid))
+            if outcome.zxid == 2:
+                server.submit_with_callback(
+                    Request(sid, 2, codes.OP_CREATE, create("/b"), AUTH), first_answered
+                )
+                order.append(("submitted", server.tree.get("/b") is not None))
+
+        server.submit_with_callback(
+            Request(sid, 1, codes.OP_CREATE, create("/a"), AUTH), first_answered
+        )
+        self.assertEqual(
+            order,
+            [("commit", 2), ("reply", 2), ("submitted", False), ("commit", 3), ("reply", 3)],
+        )

@@ -102,7 +102,13 @@ def record_for_read(opcode, path):
     return GetChildren2Request(path, False)
 
 
-def run(script, log, ack_plan=()):
+class AckedAtOnceLog(MemoryLog):
+    """A MemoryLog seen only through IDurableLog.append (an already fired Deferred)."""
+
+    append_durable = None
+
+
+def run(script, log, ack_plan=(), via_callback=False):
     clock = task.Clock()
     clock.advance(1_700_000_000)
     server = DataServer(ServerConfig(extended_types=True), log=log, clock=clock)
@@ -123,7 +129,10 @@ def run(script, log, ack_plan=()):
     auth = (Id("ip", "127.0.0.1"), Id("digest", "u:h"))
     for cxid, (who, (opcode, record)) in enumerate(script):
         request = Request(sessions[who], cxid, opcode, record, auth)
-        server.submit(request).addCallback(replies.append)
+        if via_callback:
+            server.submit_with_callback(request, replies.append)
+        else:
+            server.submit(request).addCallback(replies.append)
         clock.advance(0.01)
     if isinstance(log, ManualLog):
         for count, reverse in ack_plan:
@@ -175,3 +184,14 @@ def test_random_requests_pipelined_equal_immediate_and_replay(script, ack_plan):
     for _zxid, record in log.records:
         replayed.apply(*decode_txn(record))
     assert replayed.digest() == immediate.tree.digest()
+    # The Deferred-free API and a log acknowledging through Deferreds change nothing.
+    for other_log, via_callback, plan in (
+        (MemoryLog(), True, ()),
+        (AckedAtOnceLog(), False, ()),
+        (ManualLog(), True, ack_plan),
+    ):
+        other, other_replies, other_commits = run(script, other_log, plan, via_callback)
+        assert other_replies == immediate_replies
+        assert other_commits == immediate_commits
+        assert other.tree.digest() == immediate.tree.digest()
+        assert other_log.records == log.records
