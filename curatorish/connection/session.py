@@ -275,6 +275,8 @@ class ZooKeeperConnection(ZooKeeperOperations):
 
         self.watches = WatchManager()
         self._auth_infos: list[tuple[str, bytes]] = []
+        # add_auth calls made while disconnected, answered by the replay's reply.
+        self._auth_callers: dict[tuple[str, bytes], list[defer.Deferred[None]]] = {}
         self._state_listeners: list[Callable[[ClientState], Any]] = []
         self._protocol: ClientProtocol | None = None
         self._attempt_generation = 0
@@ -579,7 +581,7 @@ class ZooKeeperConnection(ZooKeeperOperations):
         for scheme, credential in self._auth_infos:
             header = RequestHeader(Xid.AUTH, OpCode.auth).serialize()
             protocol.send_frame(header + AuthPacket(0, scheme, credential).serialize())
-            self._auth_waiters.append(defer.Deferred())
+            self._auth_waiters.append(self._replayed_auth_waiter((scheme, credential)))
         if self.watches.is_empty():
             return
         to_server = self.chroot.to_server
@@ -760,6 +762,15 @@ class ZooKeeperConnection(ZooKeeperOperations):
             return
         self.state = state
         gone_for_good = state is ClientState.EXPIRED and not self.renew_expired_session
+        if state.is_terminal or gone_for_good:
+            callers, self._auth_callers = self._auth_callers, {}
+            error_class = {
+                ClientState.AUTH_FAILED: errors.AuthFailedError,
+                ClientState.EXPIRED: errors.SessionExpiredError,
+            }.get(state, errors.ConnectionClosedError)
+            for waiting in callers.values():
+                for caller in waiting:
+                    caller.errback(Failure(error_class()))
         if state.is_connected or state.is_terminal or gone_for_good:
             waiters, self._connected_waiters = self._connected_waiters, []
             for waiter in waiters:
@@ -885,11 +896,31 @@ class ZooKeeperConnection(ZooKeeperOperations):
             # Sent with the others when the next connection is primed.
             if not self._started:
                 self.start()
-            return self.wait_connected().addCallback(lambda _: None)
+            caller: defer.Deferred[None] = defer.Deferred()
+            self._auth_callers.setdefault((scheme, credential), []).append(caller)
+            return caller
         header = RequestHeader(Xid.AUTH, OpCode.auth).serialize()
         self._protocol.send_frame(header + AuthPacket(0, scheme, credential).serialize())
         waiter: defer.Deferred[None] = defer.Deferred()
         self._auth_waiters.append(waiter)
+        return waiter
+
+    def _replayed_auth_waiter(self, info: tuple[str, bytes]) -> defer.Deferred[None]:
+        """
+        @return: the Deferred for the reply to a replayed auth packet, passing the
+            answer on to the L{add_auth} callers who were waiting for a connection.
+        """
+        callers = self._auth_callers.pop(info, [])
+        waiter: defer.Deferred[None] = defer.Deferred()
+
+        def answered(result: Any) -> None:
+            for caller in callers:
+                if isinstance(result, Failure):
+                    caller.errback(result)
+                else:
+                    caller.callback(None)
+
+        waiter.addBoth(answered)
         return waiter
 
     def add_auth_info(self, scheme: str, credential: bytes) -> None:

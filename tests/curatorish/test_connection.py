@@ -310,3 +310,25 @@ def test_read_only_session_looks_for_a_read_write_server() -> None:
     read_write_side.transport.loseConnection()
     clock.advance(0)
     assert network.last.accept(session_id=0x88).sessionId == 0x88
+
+
+def test_add_auth_while_disconnected_is_answered_by_the_replay() -> None:
+    connection, clock, network, states = make_connection()
+    accepted = results_of(connection.add_auth("digest", b"a:b"))
+    refused = results_of(connection.add_auth("bogus", b"c"))
+    side = network.last
+    side.accept()
+    auth_frames = side.frames()
+    assert [RequestHeader.deserialize(f, 0)[0].xid for f in auth_frames] == [Xid.AUTH, Xid.AUTH]
+    assert accepted == [] and refused == []
+    side.reply(Xid.AUTH, 0)
+    assert accepted == [None]
+    side.reply(Xid.AUTH, 0, err=errors.AuthFailedError.code)
+    assert refused[0].check(errors.AuthFailedError)
+
+
+def test_add_auth_waiting_for_a_connection_fails_when_closed() -> None:
+    connection, clock, network, states = make_connection()
+    waiting = results_of(connection.add_auth("digest", b"a:b"))
+    connection.close()
+    assert waiting[0].check(errors.ConnectionClosedError)
