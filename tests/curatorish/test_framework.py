@@ -607,3 +607,21 @@ def test_protected_ephemeral_is_recreated_in_the_new_session_after_expiry(
         lambda: observer.get_children(unique_path) == [created.path.rsplit("/", 1)[1]],
         message="old session's node deleted",
     )
+
+
+def test_chrooted_watches_survive_a_reconnect(
+    server: Any, proxy: Any, make_client: Any, unique_path: str
+) -> None:
+    root = make_client(server.hosts)
+    root.create(f"{unique_path}/node", b"0", parents=True)
+    states: list[str] = []
+    chrooted = make_client(proxy.hosts + unique_path, states=states)
+    events: list[WatchedEvent] = []
+    chrooted.get_data("/node", watcher=events.append)
+    proxy.block()
+    proxy.cut()
+    wait_until(lambda: "SUSPENDED" in states, message="SUSPENDED")
+    root.set_data(f"{unique_path}/node", b"1")
+    proxy.unblock()
+    wait_until(lambda: events, timeout=15, message="event missed while away")
+    assert [(e.type, e.path) for e in events] == [(EventType.NodeDataChanged, "/node")]
