@@ -536,6 +536,9 @@ class CuratorFramework:
         self._core.state_manager.add_listener(listener)
 
     def remove_connection_state_listener(self, listener: ConnectionStateListener) -> None:
+        """
+        Stop calling C{listener}.
+        """
         self._core.state_manager.remove_listener(listener)
 
     def using_namespace(self, namespace: str | None) -> CuratorFramework:
@@ -546,6 +549,9 @@ class CuratorFramework:
         return CuratorFramework._view(self._core, namespace)
 
     def session_id(self) -> int:
+        """
+        @return: the current session id (0 before the first connection).
+        """
         return self._core.connection.session_id
 
     # -- paths ------------------------------------------------------------------------
@@ -951,14 +957,23 @@ class CuratorFramework:
         )
 
     def get_acl(self, path: str) -> defer.Deferred[tuple[list[Any], Stat]]:
+        """
+        @return: Deferred firing with C{(acl list, stat)} (C{getACL()}).
+        """
         full = self.fix_path(path)
         return self._deferred(self._run(lambda: self._core.connection.get_acl(full)))
 
     def set_acl(self, path: str, acl: Sequence[Any], *, version: int = -1) -> defer.Deferred[Stat]:
+        """
+        Set the ACL if its version is C{version} (C{setACL().withVersion()}); fires with the stat.
+        """
         full = self.fix_path(path)
         return self._deferred(self._run(lambda: self._core.connection.set_acl(full, acl, version)))
 
     def sync(self, path: str) -> defer.Deferred[str]:
+        """
+        Wait until the server has caught up with the leader (C{sync()}); fires with the path.
+        """
         full = self.fix_path(path)
 
         async def run() -> str:
@@ -968,12 +983,18 @@ class CuratorFramework:
         return self._deferred(run())
 
     def get_all_children_number(self, path: str) -> defer.Deferred[int]:
+        """
+        @return: Deferred firing with the number of descendants of C{path}.
+        """
         full = self.fix_path(path)
         return self._deferred(
             self._run(lambda: self._core.connection.get_all_children_number(full))
         )
 
     def get_ephemerals(self, prefix_path: str = "/") -> defer.Deferred[list[str]]:
+        """
+        @return: Deferred firing with this session's ephemerals whose paths start with C{prefix_path}.
+        """
         full_prefix = self._namespace_path + prefix_path if self._namespace_path else prefix_path
 
         async def run() -> list[str]:
@@ -983,11 +1004,17 @@ class CuratorFramework:
         return self._deferred(run())
 
     def who_am_i(self) -> defer.Deferred[list[tuple[str, str]]]:
+        """
+        @return: Deferred firing with this session's C{(scheme, user)} identities.
+        """
         return self._deferred(self._run(self._core.connection.who_am_i))
 
     def get_config(
         self, *, watcher: Watcher | None = None
     ) -> defer.Deferred[tuple[bytes | None, Stat]]:
+        """
+        @return: Deferred firing with C{(data, stat)} of C{/zookeeper/config} (C{getConfig()}).
+        """
         return self._deferred(self._run(lambda: self._core.connection.get_config(watcher)))
 
     def add_auth(self, scheme: str, credential: bytes) -> defer.Deferred[None]:
