@@ -11,6 +11,9 @@ chain, C{perform_read} and record construction:
   - C{create}: N persistent sequential creates under one parent (OPEN_ACL_UNSAFE);
   - C{getData}: N C{perform_read} of a getData on the tree (the session server's
     local read);
+  - C{getData-session}: the same with a L{Request} built per read, as the session
+    server's reader does; C{getData-answer}: through C{answer_read} (no Request,
+    no Outcome; C{nan} against a tree that lacks it);
   - C{getData-submit}: N getData through C{link.submit} (a read ordered behind writes);
   - C{setData-batch64} / C{create-batch64}: the same writes over a log that
     acknowledges in batches of 64 (L{ManualLog}), the shape of the file WAL's group
@@ -155,6 +158,47 @@ def _get_data_read(count: int) -> float:
     return elapsed
 
 
+def _get_data_session(count: int) -> float:
+    """As the session server reads today: a Request built per read, an Outcome back."""
+    setup = _Setup(MemoryLog())
+    view = setup.link.read_view()
+    acl = setup.server.acl
+    record = GetDataRequest("/node", False)
+    session_id = setup.session_id
+    opcode = codes.OP_GET_DATA
+    answers = []
+    collect = answers.append
+    start = time.process_time()
+    for _ in range(count):
+        collect(perform_read(view, Request(session_id, 0, opcode, record, _AUTH), acl))
+    elapsed = time.process_time() - start
+    _check(answers, count)
+    return elapsed
+
+
+def _get_data_answer(count: int) -> float:
+    """The record-free entry point, C{answer_read}: no Request, no Outcome."""
+    try:
+        from zkreg.data.reads import answer_read
+    except ImportError:
+        return float("nan")
+    setup = _Setup(MemoryLog())
+    view = setup.link.read_view()
+    acl = setup.server.acl
+    record = GetDataRequest("/node", False)
+    session_id = setup.session_id
+    opcode = codes.OP_GET_DATA
+    answers = []
+    collect = answers.append
+    start = time.process_time()
+    for _ in range(count):
+        collect(answer_read(view, opcode, record, _AUTH, session_id, acl))
+    elapsed = time.process_time() - start
+    if len(answers) != count or any(err for err, _ in answers):
+        raise SystemExit("benchmark broken: getData-answer")
+    return elapsed
+
+
 def _get_data_submit(count: int) -> float:
     setup = _Setup(MemoryLog())
     record = GetDataRequest("/node", False)
@@ -185,6 +229,8 @@ WORKLOADS: dict[str, Callable[[int], float]] = {
     "setData": _write_workload(codes.OP_SET_DATA, _set_data, False),
     "create": _write_workload(codes.OP_CREATE, _create, False),
     "getData": _get_data_read,
+    "getData-session": _get_data_session,
+    "getData-answer": _get_data_answer,
     "getData-submit": _get_data_submit,
     "setData-batch64": _write_workload(codes.OP_SET_DATA, _set_data, True),
     "create-batch64": _write_workload(codes.OP_CREATE, _create, True),

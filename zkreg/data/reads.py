@@ -35,6 +35,7 @@ from typing import Any
 from zkreg.data import codes
 from zkreg.data.acl import AclChecker
 from zkreg.data.messages import Outcome
+from zkreg.data.tree import OPEN_ACL as _OPEN_ACL
 from zkreg.proto.records import (
     ACL,
     ErrorResponse,
@@ -59,6 +60,8 @@ _OP_GET_CHILDREN = codes.OP_GET_CHILDREN
 _OP_GET_CHILDREN2 = codes.OP_GET_CHILDREN2
 _OP_ERROR = codes.OP_ERROR
 _DIGEST_SECRET = re.compile(":.*")
+_NO_NODE = codes.NO_NODE
+_NO_AUTH = codes.NO_AUTH
 
 
 class ReadError(Exception):
@@ -87,28 +90,26 @@ def _node_at(view: Any, path: Any) -> Any:
     return view.get(path)
 
 
-def _readable_node(view: Any, path: str, request: Any, acl_checker: AclChecker) -> Any:
+def _readable_node(view: Any, path: str, auth: Any, acl_checker: AclChecker) -> Any:
     node = _node_at(view, path)
     if node is None:
         raise ReadError(codes.NO_NODE)
-    if not acl_checker.allowed(node.acl, _PERM_READ, request.auth):
+    if not acl_checker.allowed(node.acl, _PERM_READ, auth):
         raise ReadError(codes.NO_AUTH)
     return node
 
 
-def _get_data(view: Any, path: str, request: Any, acl_checker: AclChecker) -> GetDataResponse:
-    node = _readable_node(view, path, request, acl_checker)
+def _get_data(view: Any, path: str, auth: Any, acl_checker: AclChecker) -> GetDataResponse:
+    node = _readable_node(view, path, auth, acl_checker)
     return GetDataResponse(node.data, node.stat(view.extended_types))
 
 
-def _get_children(
-    view: Any, path: str, request: Any, acl_checker: AclChecker
-) -> GetChildrenResponse:
-    node = _readable_node(view, path, request, acl_checker)
+def _get_children(view: Any, path: str, auth: Any, acl_checker: AclChecker) -> GetChildrenResponse:
+    node = _readable_node(view, path, auth, acl_checker)
     return GetChildrenResponse(node.child_names())
 
 
-def _exists(view: Any, record: Any, request: Any, acl_checker: AclChecker) -> Any:
+def _exists(view: Any, record: Any, auth: Any, session_id: int, acl_checker: AclChecker) -> Any:
     path = record.path
     if path is None:
         raise _Malformed()
@@ -120,14 +121,18 @@ def _exists(view: Any, record: Any, request: Any, acl_checker: AclChecker) -> An
     return ExistsResponse(node.stat(view.extended_types))
 
 
-def _get_children2(view: Any, record: Any, request: Any, acl_checker: AclChecker) -> Any:
-    node = _readable_node(view, record.path, request, acl_checker)
+def _get_children2(
+    view: Any, record: Any, auth: Any, session_id: int, acl_checker: AclChecker
+) -> Any:
+    node = _readable_node(view, record.path, auth, acl_checker)
     return GetChildren2Response(node.child_names(), node.stat(view.extended_types))
 
 
-def _get_all_children_number(view: Any, record: Any, request: Any, acl_checker: AclChecker) -> Any:
+def _get_all_children_number(
+    view: Any, record: Any, auth: Any, session_id: int, acl_checker: AclChecker
+) -> Any:
     path = record.path
-    _readable_node(view, path, request, acl_checker)
+    _readable_node(view, path, auth, acl_checker)
     if path == "":
         # Every key of ZooKeeper's node map that starts with "/": all nodes, the root
         # included (the "" alias is the only key left out).
@@ -135,11 +140,10 @@ def _get_all_children_number(view: Any, record: Any, request: Any, acl_checker: 
     return GetAllChildrenNumberResponse(view.count_descendants(path))
 
 
-def _get_acl(view: Any, record: Any, request: Any, acl_checker: AclChecker) -> Any:
+def _get_acl(view: Any, record: Any, auth: Any, session_id: int, acl_checker: AclChecker) -> Any:
     node = _node_at(view, record.path)
     if node is None:
         raise ReadError(codes.NO_NODE)
-    auth = request.auth
     if not acl_checker.allowed(node.acl, _PERM_READ | _PERM_ADMIN, auth):
         raise ReadError(codes.NO_AUTH)
     stat = node.stat(view.extended_types)
@@ -156,15 +160,17 @@ def _get_acl(view: Any, record: Any, request: Any, acl_checker: AclChecker) -> A
     return GetACLResponse(redacted, stat)
 
 
-def _get_ephemerals(view: Any, record: Any, request: Any, acl_checker: AclChecker) -> Any:
-    paths = view.ephemerals_of(request.session_id)
+def _get_ephemerals(
+    view: Any, record: Any, auth: Any, session_id: int, acl_checker: AclChecker
+) -> Any:
+    paths = view.ephemerals_of(session_id)
     prefix = record.prefixPath
     if prefix is None or prefix.strip() in ("", "/"):
         return GetEphemeralsResponse(paths)
     return GetEphemeralsResponse([p for p in paths if p.startswith(prefix)])
 
 
-def _multi_read(view: Any, record: Any, request: Any, acl_checker: AclChecker) -> Any:
+def _multi_read(view: Any, record: Any, auth: Any, session_id: int, acl_checker: AclChecker) -> Any:
     results: list[tuple[int, int, Any]] = []
     for opcode, _op in record:
         if opcode != _OP_GET_DATA and opcode != _OP_GET_CHILDREN:
@@ -172,9 +178,9 @@ def _multi_read(view: Any, record: Any, request: Any, acl_checker: AclChecker) -
     for opcode, op in record:
         try:
             if opcode == _OP_GET_DATA:
-                results.append((_OP_GET_DATA, 0, _get_data(view, op.path, request, acl_checker)))
+                results.append((_OP_GET_DATA, 0, _get_data(view, op.path, auth, acl_checker)))
             else:
-                response = _get_children(view, op.path, request, acl_checker)
+                response = _get_children(view, op.path, auth, acl_checker)
                 results.append((_OP_GET_CHILDREN, 0, response))
         except _Malformed:
             raise
@@ -183,12 +189,16 @@ def _multi_read(view: Any, record: Any, request: Any, acl_checker: AclChecker) -
     return results
 
 
-def _get_data_op(view: Any, record: Any, request: Any, acl_checker: AclChecker) -> Any:
-    return _get_data(view, record.path, request, acl_checker)
+def _get_data_op(
+    view: Any, record: Any, auth: Any, session_id: int, acl_checker: AclChecker
+) -> Any:
+    return _get_data(view, record.path, auth, acl_checker)
 
 
-def _get_children_op(view: Any, record: Any, request: Any, acl_checker: AclChecker) -> Any:
-    return _get_children(view, record.path, request, acl_checker)
+def _get_children_op(
+    view: Any, record: Any, auth: Any, session_id: int, acl_checker: AclChecker
+) -> Any:
+    return _get_children(view, record.path, auth, acl_checker)
 
 
 _HANDLERS = {
@@ -222,15 +232,44 @@ def perform_read(view: Any, request: Any, acl_checker: AclChecker) -> Outcome:
         L{zkreg.proto.multi.encode_response} takes it), L{None} on error.  An opcode
         that is not a read gets Unimplemented.
     """
-    handler = _HANDLERS.get(request.opcode)
-    zxid = view.last_zxid
+    err, response = answer_read(
+        view, request.opcode, request.record, request.auth, request.session_id, acl_checker
+    )
+    return Outcome(view.last_zxid, err, response)
+
+
+def answer_read(
+    view: Any, opcode: int, record: Any, auth: Any, session_id: int, acl_checker: AclChecker
+) -> tuple[int, Any]:
+    """
+    L{perform_read} without the L{Request} and L{Outcome} records, for a caller that
+    answers many reads (the session server's local reads): the same answers.
+
+    @param auth: the session's ids (a tuple of L{Id}).
+    @param session_id: the reading session (matters for getEphemerals).
+    @return: C{(err, response)}: 0 and the reply record, or the error code and
+        L{None}.  The reply header's zxid is the view's C{last_zxid}, read by the
+        caller.
+    """
+    if opcode == _OP_GET_DATA:
+        # The common read, inlined: the same steps as _get_data.
+        path = record.path
+        if path:
+            node = view.get(path)
+            if node is None:
+                return _NO_NODE, None
+            acl = node.acl
+            # An open ACL (the usual one) passes without asking the checker.
+            if acl is not _OPEN_ACL and not acl_checker.allowed(acl, _PERM_READ, auth):
+                return _NO_AUTH, None
+            return 0, GetDataResponse(node.data, node.stat(view.extended_types))
+    handler = _HANDLERS.get(opcode)
     if handler is None:
-        return Outcome(zxid, codes.UNIMPLEMENTED)
+        return codes.UNIMPLEMENTED, None
     try:
-        response = handler(view, request.record, request, acl_checker)
+        return 0, handler(view, record, auth, session_id, acl_checker)
     except ReadError as failure:
-        return Outcome(zxid, failure.code)
-    return Outcome(zxid, 0, response)
+        return failure.code, None
 
 
 def get_config(view: Any, request: Any, acl_checker: AclChecker) -> Outcome:

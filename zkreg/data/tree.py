@@ -56,6 +56,9 @@ _OP_CLOSE_SESSION = codes.OP_CLOSE_SESSION
 _ANYONE = Id(scheme="world", id="anyone")
 #: The ACL of /, /zookeeper and /zookeeper/quota (ZooKeeper's ACL cache entry -1).
 _OPEN_ACL = (ACL(perms=codes.PERM_ALL, id=_ANYONE),)
+#: The same, public: every node of a L{DataTree} with this ACL shares this very tuple
+#: (L{DataTree.intern_acl}), so readers can recognise it by identity.
+OPEN_ACL = _OPEN_ACL
 #: The ACL of /zookeeper/config (ZOOKEEPER-2014: readable by anyone, nothing more).
 _READ_ACL = (ACL(perms=codes.PERM_READ, id=_ANYONE),)
 
