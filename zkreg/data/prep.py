@@ -39,6 +39,7 @@ from zkreg.data import codes
 from zkreg.data.acl import AclChecker
 from zkreg.data.codes import EPHEMERAL_NORMAL, ephemeral_type
 from zkreg.data.paths import SPECIAL_PATHS, is_valid_path, split_path
+from zkreg.data.tree import OPEN_ACL as _OPEN_ACL
 from zkreg.data.tree import DataTree
 from zkreg.proto.records import (
     CheckVersionTxn,
@@ -95,6 +96,20 @@ def _i32(value: int) -> int:
     if value > 0x7FFFFFFF:
         return value - 0x100000000
     return value
+
+
+def _open_acl_copy(acl: Any) -> list | None:
+    """
+    What L{AclChecker.fixup} returns for the usual one-entry C{world:anyone} ACL (the
+    entry itself, in a new list), without its general work; L{None} for any other ACL.
+    """
+    if acl and len(acl) == 1:
+        entry = acl[0]
+        if entry is not None:
+            entry_id = entry.id
+            if entry_id is not None and entry_id.scheme == "world" and entry_id.id == "anyone":
+                return [entry]
+    return None
 
 
 class PrepError(Exception):
@@ -243,6 +258,25 @@ class Prep:
             self._outstanding.append(change)
             self._latest[change.path] = change
 
+    def _known_path(self, path: Any) -> bool:
+        """
+        Whether C{path} names a node of the tree, so it is valid without checking
+        (every node's path passed L{is_valid_path} when it was created).
+        """
+        return path.__class__ is str and path != "" and path in self.tree.nodes
+
+    def _valid_created_path(self, path: str) -> bool:
+        """
+        L{is_valid_path} for a path to create, checking only its last name when its
+        parent is a node of the tree (already valid).
+        """
+        cut = path.rfind("/")
+        # cut > 1: "//name" has the parent "/" as its prefix and is invalid.
+        if cut > 1 and self._known_path(path[:cut]):
+            name = path[cut + 1 :]
+            return name != "" and is_valid_path("/" + name)
+        return is_valid_path(path)
+
     # -- entry point -------------------------------------------------------------------
 
     def prep(self, request: Any, zxid: int, time_ms: int) -> tuple[TxnHeader, Any]:
@@ -308,7 +342,8 @@ class Prep:
                 raise PrepError(err)
 
     def _check_acl(self, node: Any, perm: int, request: Any) -> None:
-        if not self.acl.allowed(node.acl, perm, request.auth):
+        acl = node.acl
+        if acl is not _OPEN_ACL and not self.acl.allowed(acl, perm, request.auth):
             raise PrepError(codes.NO_AUTH)
 
     # -- operations ----------------------------------------------------------------------
@@ -343,18 +378,23 @@ class Prep:
         if split is None:
             raise PrepError(codes.BAD_ARGUMENTS)
         parent_path = split[0]
-        acl = self.acl.fixup(record.acl, request.auth)
+        acl = _open_acl_copy(record.acl)
         if acl is None:
-            raise PrepError(codes.INVALID_ACL)
+            acl = self.acl.fixup(record.acl, request.auth)
+            if acl is None:
+                raise PrepError(codes.INVALID_ACL)
         parent = self._lookup(parent_path)
         if parent is None:
             raise PrepError(codes.NO_NODE)
-        if not self.acl.allowed(parent.acl, _PERM_CREATE, request.auth):
+        parent_acl = parent.acl
+        if parent_acl is not _OPEN_ACL and not self.acl.allowed(
+            parent_acl, _PERM_CREATE, request.auth
+        ):
             raise PrepError(codes.NO_AUTH)
         parent_cversion = parent.cversion
         if flags in _SEQUENTIAL_FLAGS:
             path = "%s%010d" % (path, parent_cversion)
-        if not is_valid_path(path):
+        if not self._valid_created_path(path):
             raise PrepError(codes.BAD_ARGUMENTS)
         if self._lookup(path) is not None:
             raise PrepError(codes.NODE_EXISTS)
@@ -440,14 +480,20 @@ class Prep:
         return DeleteTxn(path)
 
     def _set_data(self, record: Any, request: Any, zxid: int) -> Any:
-        self._check_session(request.session_id)
+        sessions = self.sessions
+        if sessions is not None:
+            err = sessions.check(request.session_id)
+            if err:
+                raise PrepError(err)
         path = record.path
-        if not is_valid_path(path):
+        if not self._known_path(path) and not is_valid_path(path):
             raise PrepError(codes.BAD_ARGUMENTS)
         node = self._lookup(path)
         if node is None:
             raise PrepError(codes.NO_NODE)
-        self._check_acl(node, _PERM_WRITE, request)
+        acl = node.acl
+        if acl is not _OPEN_ACL and not self.acl.allowed(acl, _PERM_WRITE, request.auth):
+            raise PrepError(codes.NO_AUTH)
         version = record.version
         current = node.version
         if version != -1 and version != current:

@@ -53,11 +53,12 @@ _OP_ERROR = codes.OP_ERROR
 _OP_CREATE_SESSION = codes.OP_CREATE_SESSION
 _OP_CLOSE_SESSION = codes.OP_CLOSE_SESSION
 
+_PERM_ALL = codes.PERM_ALL
 _ANYONE = Id(scheme="world", id="anyone")
 #: The ACL of /, /zookeeper and /zookeeper/quota (ZooKeeper's ACL cache entry -1).
 _OPEN_ACL = (ACL(perms=codes.PERM_ALL, id=_ANYONE),)
-#: The same, public: every node of a L{DataTree} with this ACL shares this very tuple
-#: (L{DataTree.intern_acl}), so readers can recognise it by identity.
+#: The same, public: every node of every L{DataTree} with this ACL shares this very
+#: tuple (L{DataTree.intern_acl}), so readers can recognise it by identity.
 OPEN_ACL = _OPEN_ACL
 #: The ACL of /zookeeper/config (ZOOKEEPER-2014: readable by anyone, nothing more).
 _READ_ACL = (ACL(perms=codes.PERM_READ, id=_ANYONE),)
@@ -188,9 +189,16 @@ class DataTree:
     def intern_acl(self, acl: Any) -> tuple:
         """
         One shared tuple per distinct ACL (ZooKeeper's ACL cache, without reference
-        counting: distinct ACLs are few).
+        counting: distinct ACLs are few); the open ACL is always L{OPEN_ACL}.
         """
         key = tuple(acl)
+        if len(key) == 1:
+            # The open ACL, by far the most common, is always the one L{OPEN_ACL}
+            # tuple (in every tree), found without hashing the records.
+            entry = key[0]
+            entry_id = entry.id
+            if entry.perms == _PERM_ALL and entry_id.id == "anyone" and entry_id.scheme == "world":
+                return _OPEN_ACL
         shared = self._acls.get(key)
         if shared is None:
             shared = self._acls[key] = key

@@ -48,6 +48,43 @@ def test_create_errors():
     assert h.create("/").err == codes.NODE_EXISTS
 
 
+def test_create_path_validation_shortcut_agrees_with_the_full_rule():
+    """Under a parent in the tree prep checks only the new name; the answer must be
+    what validating the whole path gives, sequential suffix included."""
+    from zkreg.data.paths import is_valid_path
+
+    h = Harness()
+    h.create("/a")
+    h.create("/a/b")
+    names = ["x", "", ".", "..", "x.", "..x", "x\x01", "x\ud800", "x\x7f", "é", "x/", "/x"]
+    for parent in ("/", "/a", "/a/b", "/a/", "//a", "/a//b"):
+        for name in names:
+            for flags in (0, codes.FLAG_PERSISTENT_SEQUENTIAL):
+                path = ("/" if parent == "/" else parent + "/") + name
+                err = h.create(path, flags=flags).err
+                if err in (codes.NO_NODE, codes.NODE_EXISTS):
+                    continue
+                final = path + "0000000000" if flags else path
+                expected = 0 if is_valid_path(final) else codes.BAD_ARGUMENTS
+                if flags and err == 0:
+                    continue  # the sequence number differs; validity is what matters
+                assert err == expected, (path, flags, err)
+    assert h.create("//x").err == codes.BAD_ARGUMENTS
+    assert h.create("/a//x").err in (codes.BAD_ARGUMENTS, codes.NO_NODE)
+    assert h.create("/a/b/.").err == codes.BAD_ARGUMENTS
+    assert h.create("/a/b/fresh").err == 0
+
+
+def test_set_data_path_shortcut_only_for_nodes_of_the_tree():
+    h = Harness()
+    h.create("/a")
+    assert h.set_data("/a", b"v").err == 0
+    assert h.set_data("/a/", b"v").err == codes.BAD_ARGUMENTS
+    assert h.set_data("", b"v").err == codes.BAD_ARGUMENTS
+    assert h.set_data("/a/../a", b"v").err == codes.BAD_ARGUMENTS
+    assert h.run(codes.OP_SET_DATA, SetDataRequest(None, b"v", -1)).err == codes.BAD_ARGUMENTS
+
+
 def test_each_failed_write_takes_a_zxid_and_logs_an_error_txn():
     h = Harness()
     hdr, txn = h.prep_only(codes.OP_DELETE, DeleteRequest("/nope", -1))
