@@ -378,7 +378,8 @@ class ZooKeeperOperations:
     def check(self, path: str, version: int) -> defer.Deferred[None]:
         """
         The standalone check (ZooKeeper 3.9): fail with L{errors.BadVersionError}
-        unless the node's version is C{version}.  Servers before 3.9 refuse it; a
+        unless the node's version is C{version}.  Apache ZooKeeper 3.8 (and zkreg, which
+        follows it) does not answer it at all, so use it with a request timeout; a
         transaction with a L{multi_ops.CheckOp} works everywhere.
         """
         try:
