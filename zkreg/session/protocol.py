@@ -724,8 +724,14 @@ class ClientConnection(protocol.Protocol):
     # -- reads and local operations ---------------------------------------------------
 
     def _record_latency(self, received_at: float | None, zxid: int) -> None:
-        now = self.factory.clock.seconds()
-        latency = 0 if received_at is None else int((now - received_at) * 1000)
+        if received_at == self._received_at:
+            # Answered within the dataReceived that brought it: well under the
+            # millisecond ZooKeeper counts in, and no clock call per request.
+            now = received_at
+            latency = 0
+        else:
+            now = self.factory.clock.seconds()
+            latency = 0 if received_at is None else int((now - received_at) * 1000)
         self.last_latency_ms = latency
         self.last_response_ms = int(now * 1000)
         self.last_zxid = zxid

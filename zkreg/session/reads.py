@@ -1,7 +1,7 @@
 """
 Reads answered by the session server from its read view, with watch registration.
 
-The data tier's L{zkreg.data.reads.perform_read} computes the answer (ACL checks,
+The data tier's L{zkreg.data.reads.answer_read} computes the answer (ACL checks,
 NoNode, stats); this module adds what only the session server knows: which watches
 a successful read leaves behind (ZooKeeper's rules: getData and getChildren watch only
 an existing node, exists watches a missing node too, and multiRead registers nothing
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from zkreg.data.messages import Request
 from zkreg.proto.consts import Err, OpCode
 
 if TYPE_CHECKING:
@@ -26,7 +25,7 @@ def make_reader(factory: SessionServerFactory) -> Any:
     """
     @return: C{read(connection, opcode, record) -> (err, response)} for C{factory}.
     """
-    from zkreg.data.reads import perform_read
+    from zkreg.data.reads import answer_read
 
     view = factory.read_view
     watches = factory.watches
@@ -34,11 +33,9 @@ def make_reader(factory: SessionServerFactory) -> Any:
     namespace_stats = factory.namespace_stats
 
     def read(connection: Any, opcode: int, record: Any) -> tuple[int, Any]:
-        outcome = perform_read(
-            view, Request(connection.session_id, 0, opcode, record, connection.auth), acl_checker
+        err, response = answer_read(
+            view, opcode, record, connection.auth, connection.session_id, acl_checker
         )
-        err = outcome.err
-        response = outcome.response
         if err == _OK:
             if opcode == OpCode.getData:
                 namespace_stats.read(record.path, len(response.data or b""))
