@@ -38,9 +38,7 @@ class ServerConfig:
     max_session_timeout_ms: int | None = None
     max_client_cnxns: int = 60
     max_packet_size: int = 1048575
-    four_letter_words: frozenset[str] = field(
-        default_factory=lambda: frozenset({"srvr"})
-    )
+    four_letter_words: frozenset[str] = field(default_factory=lambda: frozenset({"srvr"}))
     extended_types: bool = False
     container_check_interval_ms: int = 60000
     super_digest: str | None = None
