@@ -557,3 +557,16 @@ class RobustnessTests(ConnectionTestCase):
         self.assertTrue(transport.disconnected)
         self.assertFalse(other_transport.disconnecting)
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+
+class InPlaceDecodingTests(ConnectionTestCase):
+    def test_body_cut_short_by_its_frame_is_not_completed_from_the_next(self):
+        """A body whose string runs past its frame fails alone; the next frame is intact."""
+        self.link.view.nodes["/a"] = FakeNode(data=b"A")
+        proto, transport, _ = self.establish()
+        short = RequestHeader(1, OpCode.getData).serialize() + struct.pack(">i", 12) + b"/a"
+        proto.dataReceived(
+            frame(short) + request_frame(2, OpCode.getData, GetDataRequest("/a", False))
+        )
+        headers = [reply_of(f)[0] for f in split_frames(transport.value())]
+        self.assertEqual([(h.xid, h.err) for h in headers], [(1, Err.MARSHALLINGERROR), (2, 0)])
