@@ -50,6 +50,7 @@ class Node:
         "pzxid",
         "children",
         "_stat",
+        "_stat_bytes",
     )
 
     def __init__(
@@ -73,6 +74,7 @@ class Node:
         self.pzxid = czxid
         self.children: dict[str, None] | None = None
         self._stat: Stat | None = None
+        self._stat_bytes: tuple[Stat, bytes] | None = None
 
     @property
     def num_children(self) -> int:
@@ -126,6 +128,23 @@ class Node:
             pzxid=self.pzxid,
         )
         return stat
+
+    def stat_bytes(self, extended_types: bool = False) -> bytes:
+        """
+        The jute encoding of L{stat}, cached with it: a reply can append it without
+        serializing the record again (a getData reply is header, data, stat).
+
+        The bytes are kept with the very L{Stat} they encode and reused only while
+        L{stat} returns that same record, so whatever invalidates the record
+        invalidates them too.
+        """
+        stat = self.stat(extended_types)
+        cached = self._stat_bytes
+        if cached is not None and cached[0] is stat:
+            return cached[1]
+        encoded = stat.serialize()
+        self._stat_bytes = (stat, encoded)
+        return encoded
 
     def __repr__(self) -> str:
         return (

@@ -273,3 +273,27 @@ def test_cached_stats_follow_every_change():
         warm()
         step()
         check_all()
+
+
+def test_stat_bytes_follow_the_stat_through_changes():
+    """The cached encoding is always the encoding of the current client Stat."""
+    h = Harness()
+    h.create("/s", b"v")
+    node = h.tree.get("/s")
+    first = node.stat_bytes()
+    assert first == node.stat().serialize()
+    assert node.stat_bytes() is first  # cached
+    changes = [
+        lambda: h.set_data("/s", b"longer"),
+        lambda: h.create("/s/c"),
+        lambda: h.delete("/s/c"),
+        lambda: h.set_acl("/s", OPEN),
+    ]
+    for change in changes:
+        before = node.stat_bytes()
+        assert change().err == 0
+        after = node.stat_bytes()
+        assert after != before
+        assert after == node.stat().serialize()
+    root = h.tree.get("/")
+    assert root.stat_bytes() == h.tree.stat_of(root).serialize()
