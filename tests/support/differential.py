@@ -393,7 +393,10 @@ class ScenarioContext:
             except Exception:  # noqa: BLE001 - teardown of a possibly broken client
                 pass
         for raw in self._raw_clients:
-            raw.close()
+            try:
+                raw.close()
+            except Exception:  # noqa: BLE001 - a broken client must not leak the rest
+                raw.drop()
 
     def normalised(self) -> list[tuple[str, Any]]:
         """@return: the recording, normalised."""

@@ -238,6 +238,7 @@ class RawClient:
 
     def open_socket(self) -> None:
         """Open the TCP connection only (for crafted handshakes)."""
+        self.drop()
         self._sock = socket.create_connection((self.host, self.port), timeout=self.io_timeout)
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._buffer = bytearray()
@@ -290,7 +291,7 @@ class RawClient:
             return
         try:
             self.call(OpCode.closeSession, None, timeout=5.0)
-        except (OSError, ConnectionClosed, TimeoutError):
+        except Exception:  # noqa: BLE001 - closing anyway
             pass
         self.drop()
 

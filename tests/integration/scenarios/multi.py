@@ -133,7 +133,9 @@ def multi_check_version(ctx: ScenarioContext) -> None:
 def multi_check_alone_opcode(ctx: ScenarioContext) -> None:
     """A check (opcode 13) sent alone, outside a multi, followed by an exists: which
     replies come back, in order.  (ZooKeeper 3.8 logs the check as a txn but sends
-    no reply to it at all; the exists after it is answered.)"""
+    no reply to it at all; the exists after it is answered.  It also writes a txn
+    of type check to its log that it cannot replay: a ZooKeeper restarted after
+    this scenario fails to start, so restarting scenarios use private servers.)"""
     raw = _setup(ctx)
     raw.create(ctx.path("a"))
     raw.trace.clear()
