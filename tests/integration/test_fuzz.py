@@ -521,9 +521,12 @@ def run_program(server: ServerProcess, seed: int, steps: int) -> list[tuple[str,
     for client in clients.values():
         client.connect()
         sessions.append(client.session_id)
+    # The program works below root/t, never directly under "/": a sequential create
+    # of root/t is numbered by its parent's cversion, which must be private.
     recording: list[tuple[str, object]] = [
         ("create root", clients["A"].create(root).describe_for_diff())
     ]
+    universe = f"{root}/t"
     try:
         for step in range(steps):
             if rng.random() < 0.02:
@@ -541,7 +544,7 @@ def run_program(server: ServerProcess, seed: int, steps: int) -> list[tuple[str,
                 reply = clients[name].add_auth("digest", secret)
                 recording.append((f"{step} {name}: auth {user}", reply.describe_for_diff()))
                 continue
-            label, opcode, record = random_op(rng, root)
+            label, opcode, record = random_op(rng, universe)
             reply = clients[name].call(opcode, record)
             recording.append(
                 (f"{step} {name}: {label}", _sorted_children(reply.describe_for_diff()))
