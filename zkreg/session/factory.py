@@ -73,6 +73,8 @@ class SessionServerFactory(protocol.ServerFactory):
         self._connections_by_host: Counter[str] = Counter()
         self._touched: set[int] = set()
         self._touch_call: Any = None
+        self._unflushed: list[ClientConnection] = []
+        self._flush_call: Any = None
         self.started_at = clock.seconds()
         if reader is None:
             from zkreg.session.reads import make_reader
@@ -152,6 +154,24 @@ class SessionServerFactory(protocol.ServerFactory):
             timeout=connection.timeout_ms,
             peer=connection.peer,
         )
+
+    # -- output ----------------------------------------------------------------------
+
+    def flush_later(self, connection: ClientConnection) -> None:
+        """
+        Have C{connection.flush()} called at the start of the next reactor turn
+        (C{callLater(0)}), after every callback of the current one has run.
+        """
+        self._unflushed.append(connection)
+        if self._flush_call is None:
+            self._flush_call = self.clock.callLater(0, self._flush_connections)
+
+    def _flush_connections(self) -> None:
+        self._flush_call = None
+        unflushed = self._unflushed
+        self._unflushed = []
+        for connection in unflushed:
+            connection.flush()
 
     # -- session liveness ----------------------------------------------------------------
 
@@ -239,6 +259,11 @@ class _FactoryService(service.Service):
         if call is not None and call.active():
             call.cancel()
         self.factory._touch_call = None
+        self.factory._flush_connections()
+        call = self.factory._flush_call
+        if call is not None and call.active():
+            call.cancel()
+        self.factory._flush_call = None
         for connection in list(self.factory.connections):
             connection.transport.loseConnection()
         return super().stopService()

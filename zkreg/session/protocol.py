@@ -330,7 +330,24 @@ class ClientConnection(protocol.Protocol):
     def send_event(self, frame: bytes) -> None:
         """Deliver a watch notification (already encoded, shared by all watchers)."""
         if self._state == _ESTABLISHED:
+            self._flush_later()
             self.send(frame)
+
+    def _flush_later(self) -> None:
+        """
+        Collect frames produced outside a dataReceived (replies of a group commit,
+        notifications) until the factory flushes every such connection, once per
+        reactor turn: a group commit of many writes is then one send per
+        connection, not one per reply.
+        """
+        if self._out is None:
+            self._out = []
+            self.factory.flush_later(self)
+
+    def flush(self) -> None:
+        """Send the frames collected by L{_flush_later} (unless a batch owns them)."""
+        if self._out is not None and not self._processing:
+            self._end_batch()
 
     def _begin_batch(self) -> bool:
         if self._out is not None:
@@ -367,12 +384,12 @@ class ClientConnection(protocol.Protocol):
         else:
             self._buffer = data
         self._received_at = self.factory.clock.seconds()
-        opened = self._begin_batch()
+        self._begin_batch()
         try:
             self._process_buffer()
         finally:
-            if opened:
-                self._end_batch()
+            # Also sends what callbacks queued since the last flush: order is kept.
+            self._end_batch()
 
     def _process_buffer(self) -> None:
         self._processing = True
@@ -662,7 +679,7 @@ class ClientConnection(protocol.Protocol):
         if self._draining:
             # The drain loop up the stack will find this entry answered.
             return
-        opened = self._begin_batch()
+        self._flush_later()
         try:
             self._drain()
         except Exception:
@@ -671,9 +688,6 @@ class ClientConnection(protocol.Protocol):
                 session_id=self.session_id,
             )
             self.abort("internal error")
-        finally:
-            if opened:
-                self._end_batch()
 
     def _drain(self) -> None:
         """

@@ -11,7 +11,7 @@ from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
 
 from zkreg.config import ServerConfig
-from zkreg.data.messages import Outcome
+from zkreg.data.messages import Commit, Outcome
 from zkreg.proto.consts import Err, EventType, OpCode
 from zkreg.proto.records import (
     AuthPacket,
@@ -302,6 +302,7 @@ class RequestTests(ConnectionTestCase):
         self.link.view.nodes["/a"].data = b"new"
         self.link.view.last_zxid = 7
         self.link.submitted[0][1].callback(Outcome(7, 0, None))
+        self.clock.advance(0)
         frames = split_frames(transport.value())
         self.assertEqual([reply_of(f)[0].xid for f in frames], [1, 2])
         self.assertEqual(GetDataResponse.deserialize(reply_of(frames[1])[1], 0)[0].data, b"new")
@@ -317,8 +318,10 @@ class RequestTests(ConnectionTestCase):
         )
         self.assertEqual(len(self.link.submitted), 1)
         self.link.submitted[0][1].callback(Outcome(1, 0, None))
+        self.clock.advance(0)
         self.assertEqual(len(self.link.submitted), 2)
         self.link.submitted[1][1].callback(Outcome(2, 0, None))
+        self.clock.advance(0)
         self.assertEqual([reply_of(f)[0].xid for f in split_frames(transport.value())], [1, 2, 3])
 
     def test_replies_in_request_order_when_writes_finish_out_of_order(self):
@@ -329,8 +332,10 @@ class RequestTests(ConnectionTestCase):
         )
         self.assertEqual(len(self.link.submitted), 2)
         self.link.submitted[1][1].callback(Outcome(2, 0, None))
+        self.clock.advance(0)
         self.assertEqual(transport.value(), b"")
         self.link.submitted[0][1].callback(Outcome(1, 0, None))
+        self.clock.advance(0)
         self.assertEqual([reply_of(f)[0].xid for f in split_frames(transport.value())], [1, 2])
 
     def test_synchronous_writes(self):
@@ -362,6 +367,7 @@ class RequestTests(ConnectionTestCase):
 
         proto, transport, response = self.establish()
         self.link.commit(Commit(9, 0, 0, -11, None, (), response.sessionId))
+        self.clock.advance(0)
         self.assertTrue(transport.disconnecting)
 
 
@@ -374,6 +380,7 @@ class WatchDeliveryTests(ConnectionTestCase):
         proto.dataReceived(request_frame(1, OpCode.exists, ExistsRequest("/b", True)))
         transport.clear()
         self.link.commit(Commit(2, 0, 0, 1, None, ((EventType.NodeCreated, "/b"),)))
+        self.clock.advance(0)
         header, body = reply_of(split_frames(transport.value())[0])
         self.assertEqual(header, ReplyHeader(-1, -1, 0))
         self.assertEqual(WatcherEvent.deserialize(body, 0)[0], WatcherEvent(1, 3, "/b"))
@@ -440,6 +447,7 @@ class EventAclTests(ConnectionTestCase):
         transport.clear()
         self.link.view.nodes["/secret"] = FakeNode(acl=(ACL(1, Id("digest", "bob:x")),))
         self.link.commit(Commit(2, 0, 0, 1, None, ((EventType.NodeCreated, "/secret"),)))
+        self.clock.advance(0)
         self.assertEqual(transport.value(), b"")
 
 
@@ -474,6 +482,7 @@ class ResourceTests(ConnectionTestCase):
         self.assertEqual(transport.producerState, "paused")
         for _, deferred in self.link.submitted:
             deferred.callback(Outcome(1, 0, None))
+            self.clock.advance(0)
         self.assertEqual(transport.producerState, "producing")
         self.assertEqual(len(split_frames(transport.value())), MAX_OUTSTANDING)
 
@@ -527,7 +536,9 @@ class ZooKeeperQuirkTests(ConnectionTestCase):
         )
         self.assertEqual(len(self.link.submitted), 2)
         self.link.submitted[0][1].callback(Outcome(1, 0, None))
+        self.clock.advance(0)
         self.link.submitted[1][1].callback(Outcome(2, Err.BADVERSION, None))
+        self.clock.advance(0)
         frames = split_frames(transport.value())
         self.assertEqual([reply_of(f)[0].xid for f in frames], [2, 3])
 
@@ -570,3 +581,33 @@ class InPlaceDecodingTests(ConnectionTestCase):
         )
         headers = [reply_of(f)[0] for f in split_frames(transport.value())]
         self.assertEqual([(h.xid, h.err) for h in headers], [(1, Err.MARSHALLINGERROR), (2, 0)])
+
+
+class CoalescingTests(ConnectionTestCase):
+    def test_replies_of_one_group_commit_leave_in_one_write(self):
+        proto, transport, _ = self.establish()
+        writes = []
+        proto._write = writes.append
+        proto.dataReceived(
+            b"".join(
+                request_frame(x, OpCode.setData, SetDataRequest("/a", b"", -1)) for x in range(4)
+            )
+        )
+        self.link.commit(Commit(1, 0, 0, 5, None, ((EventType.NodeDataChanged, "/w"),)))
+        for _, deferred in self.link.submitted:
+            deferred.callback(Outcome(1, 0, None))
+        self.assertEqual(writes, [])
+        self.clock.advance(0)
+        self.assertEqual(len(writes), 1)
+        self.assertEqual([reply_of(f)[0].xid for f in split_frames(writes[0])], [0, 1, 2, 3])
+
+    def test_queued_frames_go_out_with_the_next_data_received(self):
+        """Frames waiting for the turn's flush leave early, in order, with new replies."""
+        self.link.view.nodes["/a"] = FakeNode(data=b"A")
+        proto, transport, _ = self.establish()
+        proto.dataReceived(request_frame(1, OpCode.setData, SetDataRequest("/a", b"", -1)))
+        self.link.submitted[0][1].callback(Outcome(1, 0, None))
+        proto.dataReceived(request_frame(2, OpCode.getData, GetDataRequest("/a", False)))
+        self.assertEqual([reply_of(f)[0].xid for f in split_frames(transport.value())], [1, 2])
+        self.clock.advance(0)
+        self.assertEqual(len(split_frames(transport.value())), 2)
