@@ -322,3 +322,25 @@ def acl_super_digest(ctx: ScenarioContext) -> None:
     wrong = ctx.raw()
     ctx.call("addauth super wrong", wrong.add_auth, "digest", b"super:nope")
     ctx.call("wrong get", wrong.get_data, ctx.path("locked"))
+
+
+@scenario()
+def acl_digest_odd_credentials(ctx: ScenarioContext) -> None:
+    """Digest credentials with a colon in the password and non-ASCII user names: the
+    id is split at the first colon and hashed as UTF-8."""
+    owner = ctx.raw()
+    owner.create(ctx.root)
+    cases = [("colon", "u", "p:q"), ("unicode", "jürgen", "pässwörd"), ("empty password", "e", "")]
+    for label, user, password in cases:
+        name = label.replace(" ", "_")
+        ctx.call(
+            f"create {label}",
+            owner.create,
+            ctx.path(name),
+            b"x",
+            [acl(ALL, "digest", digest_id(user, password))],
+        )
+        friend = ctx.raw()
+        ctx.call(f"addauth {label}", friend.add_auth, "digest", f"{user}:{password}".encode())
+        ctx.call(f"read {label}", friend.get_data, ctx.path(name))
+        ctx.call(f"who {label}", lambda f=friend: _who_set(f.who_am_i()))
