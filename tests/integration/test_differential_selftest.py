@@ -120,4 +120,11 @@ def test_live_recordings_agree_and_a_real_difference_is_caught(zk_oracle) -> Non
     assert compare(first, second) == []
     differences = compare(first, altered)
     assert differences
-    assert any("'version': 1" in d for d in differences)
+    assert any(".version: zookeeper=0 | zkreg=1" in d for d in differences)
+
+
+def test_deep_difference_names_the_place() -> None:
+    """A difference deep in a step is reported with its place, not the whole value."""
+    left = [("replies", [{"err": "OK"}, {"err": "NONODE", "body": None}])]
+    right = [("replies", [{"err": "OK"}, {"err": "NOAUTH", "body": None}])]
+    assert compare(left, right) == ["step 0: replies[1].err: zookeeper='NONODE' | zkreg='NOAUTH'"]

@@ -225,17 +225,47 @@ def compare(expected: list[tuple[str, Any]], actual: list[tuple[str, Any]]) -> l
     """
     @param expected: the oracle's normalised recording.
     @param actual: the normalised recording of the server under test.
-    @return: human-readable differences, empty when the recordings agree.
+    @return: human-readable differences, empty when the recordings agree; inside a
+        differing step, the first few differing places (C{replies[17].err}).
     """
     differences = []
     for index in range(max(len(expected), len(actual))):
         left = expected[index] if index < len(expected) else ("<missing>", None)
         right = actual[index] if index < len(actual) else ("<missing>", None)
-        if left != right:
+        if left == right:
+            continue
+        if left[0] != right[0]:
             differences.append(
                 f"step {index}: {left[0]}: zookeeper={left[1]!r} | zkreg[{right[0]}]={right[1]!r}"
             )
+            continue
+        places: list[str] = []
+        _deep_diff(left[1], right[1], left[0], places)
+        for place in places[:5]:
+            differences.append(f"step {index}: {place}")
+        if len(places) > 5:
+            differences.append(f"step {index}: ... {len(places) - 5} more differing places")
     return differences
+
+
+def _deep_diff(left: Any, right: Any, where: str, out: list[str]) -> None:
+    """Append C{where: zookeeper=... | zkreg=...} for each differing leaf."""
+    if left == right:
+        return
+    if isinstance(left, dict) and isinstance(right, dict) and left.keys() == right.keys():
+        for key in left:
+            _deep_diff(left[key], right[key], f"{where}.{key}", out)
+        return
+    if isinstance(left, list) and isinstance(right, list) and len(left) == len(right):
+        for position, (a, b) in enumerate(zip(left, right, strict=True)):
+            _deep_diff(a, b, f"{where}[{position}]", out)
+        return
+    out.append(f"{where}: zookeeper={_short(left)} | zkreg={_short(right)}")
+
+
+def _short(value: Any, limit: int = 700) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 # -- the scenario context ------------------------------------------------------------

@@ -10,6 +10,7 @@ from tests.integration.scenarios import (  # noqa: F401
     nodes,
     paths,
     precedence,
+    randomized,
     recipes,
     restart,
     sessions,
