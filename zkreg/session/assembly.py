@@ -52,7 +52,9 @@ class DataTierFacts:
         return result
 
     def approximate_data_size(self) -> int:
-        return sum(len(path) + len(node.data) for path, node in self._server.tree.iter_nodes())
+        return sum(
+            len(path) + len(node.data or b"") for path, node in self._server.tree.iter_nodes()
+        )
 
 
 def build_standalone(

@@ -203,7 +203,11 @@ class SessionServerFactory(protocol.ServerFactory):
         events = commit.events
         if events:
             self.watches.dispatch(events, self._may_read)
-            self._count_writes(events)
+            try:
+                self._count_writes(events)
+            except Exception:
+                # Statistics must never keep a closed session's connection open.
+                self._log.failure("counting writes of zxid 0x{zxid:x}", zxid=commit.zxid)
         closed = commit.closed_session
         if closed:
             connection = self.connections_by_session.get(closed)
@@ -225,7 +229,8 @@ class SessionServerFactory(protocol.ServerFactory):
                 namespace_stats.write(path, 0)
             elif event_type == NODE_CREATED or event_type == NODE_DATA_CHANGED:
                 node = view.get(path)
-                namespace_stats.write(path, len(node.data) if node is not None else 0)
+                data = node.data if node is not None else None
+                namespace_stats.write(path, len(data) if data else 0)
 
     def _may_read(self, connection: ClientConnection, event_type: int, path: str) -> bool:
         """

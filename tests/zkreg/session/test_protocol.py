@@ -611,3 +611,14 @@ class CoalescingTests(ConnectionTestCase):
         self.assertEqual([reply_of(f)[0].xid for f in split_frames(transport.value())], [1, 2])
         self.clock.advance(0)
         self.assertEqual(len(split_frames(transport.value())), 2)
+
+
+class NullDataTests(ConnectionTestCase):
+    def test_commit_of_a_node_with_null_data(self):
+        """ZooKeeper allows null data; counting it must not break commit handling."""
+        proto, transport, response = self.establish()
+        self.link.view.nodes["/n"] = FakeNode(data=None)
+        self.link.commit(
+            Commit(2, 0, 0, -11, None, ((EventType.NodeCreated, "/n"),), response.sessionId)
+        )
+        self.assertTrue(transport.disconnecting)
