@@ -75,6 +75,15 @@ def _random_request(rng: random.Random, root: str, with_set_acl: bool = True) ->
     if roll < 13:
         version = rng.choice([-1, 0, 1])
         return OpCode.setACL, R.SetACLRequest(path, list(rng.choice(ACLS)), version)
+    if with_set_acl and roll == 19 and rng.random() < 0.6:
+        # watch management (sequential programs only): persistent/recursive watches,
+        # checkWatches and removeWatches of a random type
+        choice = rng.randrange(3)
+        if choice == 0:
+            return OpCode.addWatch, R.AddWatchRequest(path, rng.choice([0, 1]))
+        if choice == 1:
+            return OpCode.checkWatches, R.CheckWatchesRequest(path, rng.choice([1, 2, 3]))
+        return OpCode.removeWatches, R.RemoveWatchesRequest(path, rng.choice([1, 2, 3]))
     watch = rng.random() < 0.4
     reads = [
         (OpCode.exists, R.ExistsRequest(path, watch)),
