@@ -1,0 +1,92 @@
+"""
+The session server's reads over the real in-process data tier: the getData fast path
+gives the very bytes the data tier's answer would encode to, and watches are
+registered by ZooKeeper's rules.
+"""
+
+from __future__ import annotations
+
+from twisted.internet import task
+
+from zkreg.config import ServerConfig
+from zkreg.data.messages import Request
+from zkreg.data.reads import answer_read
+from zkreg.proto.consts import OPEN_ACL_UNSAFE, Err, OpCode
+from zkreg.proto.records import (
+    ACL,
+    CreateRequest,
+    ExistsRequest,
+    GetChildrenRequest,
+    GetDataRequest,
+    Id,
+)
+from zkreg.session.assembly import build_standalone
+from zkreg.session.protocol import encode_body
+
+
+class Reader:
+    def __init__(self, session_id=0, auth=(Id("ip", "127.0.0.1"),)):
+        self.session_id = session_id
+        self.auth = auth
+
+
+def standalone():
+    clock = task.Clock()
+    data_server, factory = build_standalone(ServerConfig(), clock=clock)
+    return data_server, factory
+
+
+def create(factory, path, data, acl=OPEN_ACL_UNSAFE):
+    grants = []
+    factory.link.create_session(30000).addCallback(grants.append)
+    results = []
+    request = Request(
+        grants[0].session_id, 1, OpCode.create, CreateRequest(path, data, list(acl), 0)
+    )
+    factory.link.submit(request).addCallback(results.append)
+    assert results and results[0].err == 0, results
+
+
+def test_get_data_fast_path_bytes_equal_the_record_encoding():
+    _, factory = standalone()
+    create(factory, "/a", b"hello")
+    create(factory, "/null", None)
+    reader = Reader()
+    for path in ("/a", "/null", "/"):
+        err, body = factory.perform_read(reader, OpCode.getData, GetDataRequest(path, False))
+        expected_err, expected = answer_read(
+            factory.read_view, OpCode.getData, GetDataRequest(path, False), reader.auth, 0,
+            factory.acl_checker,
+        )  # fmt: skip
+        assert err == expected_err == 0
+        assert encode_body(OpCode.getData, body) == expected.serialize()
+
+
+def test_get_data_errors():
+    _, factory = standalone()
+    create(factory, "/secret", b"x", [ACL(31, Id("digest", "bob:abc"))])
+    reader = Reader()
+    assert factory.perform_read(reader, OpCode.getData, GetDataRequest("/no", True)) == (
+        Err.NONODE,
+        None,
+    )
+    assert factory.perform_read(reader, OpCode.getData, GetDataRequest("/secret", True)) == (
+        Err.NOAUTH,
+        None,
+    )
+    assert factory.watches.watch_count() == 0
+
+
+def test_watch_registration_rules():
+    _, factory = standalone()
+    create(factory, "/a", b"")
+    reader = Reader()
+    factory.perform_read(reader, OpCode.getData, GetDataRequest("/a", True))
+    factory.perform_read(reader, OpCode.exists, ExistsRequest("/missing", True))
+    factory.perform_read(reader, OpCode.getChildren, GetChildrenRequest("/a", True))
+    factory.perform_read(reader, OpCode.getChildren, GetChildrenRequest("/missing2", True))
+    watches = factory.watches
+    assert watches.data_watches.contains("/a", reader)
+    assert watches.data_watches.contains("/missing", reader)
+    assert watches.child_watches.contains("/a", reader)
+    assert not watches.child_watches.contains("/missing2", reader)
