@@ -37,6 +37,30 @@ SLF4J_SIMPLE_JAR = Path("/usr/share/java/slf4j-simple.jar")
 START_DEADLINE_S = 60.0
 
 
+def _parent_death_signal() -> object:
+    """
+    @return: a C{preexec_fn} making the child get SIGKILL when the test process
+        dies (Linux prctl PR_SET_PDEATHSIG), so a killed pytest leaves no server
+        behind; resolved before any fork, as a forked child must not load libraries.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def die_with_parent() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+    return die_with_parent
+
+
+_DIE_WITH_PARENT = _parent_death_signal() if sys.platform.startswith("linux") else None
+
+
 class ServerStartError(RuntimeError):
     """A server process exited early or never answered C{ruok} in time."""
 
@@ -163,6 +187,7 @@ class ServerProcess:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_DIE_WITH_PARENT,  # type: ignore[arg-type]
         )
         try:
             wait_until(
