@@ -24,8 +24,11 @@ from zkreg.session.assembly import build_standalone
 from zkreg.session.protocol import encode_body
 
 
+_LOOPBACK = (Id("ip", "127.0.0.1"),)
+
+
 class Reader:
-    def __init__(self, session_id=0, auth=(Id("ip", "127.0.0.1"),)):
+    def __init__(self, session_id=0, auth=_LOOPBACK):
         self.session_id = session_id
         self.auth = auth
 
