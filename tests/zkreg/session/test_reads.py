@@ -23,7 +23,6 @@ from zkreg.proto.records import (
 from zkreg.session.assembly import build_standalone
 from zkreg.session.protocol import encode_body
 
-
 _LOOPBACK = (Id("ip", "127.0.0.1"),)
 
 
