@@ -29,6 +29,12 @@ class ServerConfig:
     @ivar snap_count: transactions between snapshots (ZooKeeper's snapCount).
     @ivar snap_retain_count: snapshots (and their logs) kept when purging.
     @ivar fsync: sync the log before acknowledging writes; off is unsafe.
+    @ivar role: C{"standalone"} (data and session server in one process),
+        C{"data"} (data server only, serving session servers over TCP) or
+        C{"session"} (session server of a remote data server).
+    @ivar data_link_listen: endpoint a data (or standalone) server accepts session
+        servers on, or None.
+    @ivar data_server: client endpoint of the data server a session server uses.
     """
 
     listen: str = "tcp:2181"
@@ -46,6 +52,9 @@ class ServerConfig:
     snap_count: int = 100000
     snap_retain_count: int = 3
     fsync: bool = True
+    role: str = "standalone"
+    data_link_listen: str | None = None
+    data_server: str | None = None
 
     @property
     def min_timeout_ms(self) -> int:

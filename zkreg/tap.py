@@ -12,7 +12,7 @@ from typing import Any
 
 from twisted.application import service, strports
 from twisted.internet import reactor
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.endpoints import clientFromString, serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -35,6 +35,9 @@ _VALUED_SETTINGS: tuple[tuple[str, str, str, Any], ...] = (
     ("server-id", "server_id", "server_id", int),
     ("snap-count", "snap_count", "snap_count", int),
     ("snap-retain-count", "snap_retain_count", "snap_retain_count", int),
+    ("role", "role", "role", str),
+    ("data-link-listen", "data_link_listen", "data_link_listen", str),
+    ("data-server", "data_server", "data_server", str),
 )
 
 #: (flag, config key) of the boolean settings.
@@ -152,6 +155,26 @@ class Options(usage.Options):
             None,
             None,
             "Snapshots (and their logs) kept when purging. [default: 3]",
+        ],
+        [
+            "role",
+            None,
+            None,
+            "standalone (everything), data (data server only) or session (session "
+            "server of --data-server). [default: standalone]",
+        ],
+        [
+            "data-link-listen",
+            None,
+            None,
+            "Endpoint on which a data or standalone server accepts session servers "
+            "(e.g. tcp:2888:interface=127.0.0.1). [required for --role data]",
+        ],
+        [
+            "data-server",
+            None,
+            None,
+            "Client endpoint of the data server, for --role session (e.g. tcp:127.0.0.1:2888).",
         ],
     ]
 
@@ -276,26 +299,66 @@ def validate_server_config(config: ServerConfig) -> None:
         serverFromString(reactor, config.listen)
     except (ValueError, KeyError, TypeError) as error:
         raise usage.UsageError(f"listen: invalid endpoint {config.listen!r}: {error}") from error
+    _require(
+        config.role in ROLES,
+        f"role must be one of {', '.join(ROLES)}, got {config.role!r}",
+    )
+    if config.role == "data":
+        _require(
+            config.data_link_listen is not None,
+            "--role data needs --data-link-listen (where session servers connect)",
+        )
+    if config.role == "session":
+        _require(
+            config.data_server is not None,
+            "--role session needs --data-server (the data server's endpoint)",
+        )
+        try:
+            clientFromString(reactor, config.data_server)
+        except (ValueError, KeyError, TypeError) as error:
+            raise usage.UsageError(
+                f"data-server: invalid endpoint {config.data_server!r}: {error}"
+            ) from error
+    if config.data_link_listen is not None:
+        try:
+            serverFromString(reactor, config.data_link_listen)
+        except (ValueError, KeyError, TypeError) as error:
+            raise usage.UsageError(
+                f"data-link-listen: invalid endpoint {config.data_link_listen!r}: {error}"
+            ) from error
+
+
+#: The roles of one process (DESIGN.md).
+ROLES = ("standalone", "data", "session")
 
 
 def makeService(options: Options) -> service.MultiService:
     """
-    Build the services of one standalone zkreg: the durable state of the data
-    directory (recovered here, before anything listens), the data server on it, and
-    the client listener.
+    Build the services of one zkreg process for its role.
+
+      - standalone: the durable state of the data directory (recovered here, before
+        anything listens), the data server on it, and the client listener; with
+        C{--data-link-listen}, also a listener for session servers;
+      - data: the same without the client listener (session servers connect);
+      - session: a session server whose data link connects to C{--data-server}
+        when the service starts; clients are accepted once its replica is loaded.
 
     @param options: parsed L{Options}.
     @return: a L{MultiService} to run under twistd.
     @raise SystemExit: when the data directory cannot be recovered (a damaged log
         middle): the message says which file, where, and what to do.
     """
+    config: ServerConfig = options.server_config
+    top = service.MultiService()
+    if config.role == "session":
+        _SessionRoleService(config).setServiceParent(top)
+        return top
+
     from zkreg.data.durable import open_durable_state
     from zkreg.data.recovery import RecoveryError
     from zkreg.data.wal import CorruptLogError
     from zkreg.session.assembly import build_standalone
 
-    config: ServerConfig = options.server_config
-    top = service.MultiService()
     try:
         durable = open_durable_state(config)
     except (CorruptLogError, RecoveryError) as error:
@@ -305,15 +368,65 @@ def makeService(options: Options) -> service.MultiService:
     data_service, factory = build_standalone(config, log=durable.wal, tree=durable.tree)
     durable.attach(data_service)
     data_service.setServiceParent(top)
-    factory.service().setServiceParent(top)
-    strports.service(config.listen, factory).setServiceParent(top)
+    if config.data_link_listen is not None:
+        from zkreg.link.tcp import DataLinkServerFactory
+
+        link_factory = DataLinkServerFactory(data_service)
+        strports.service(config.data_link_listen, link_factory).setServiceParent(top)
+    if config.role == "standalone":
+        factory.service().setServiceParent(top)
+        strports.service(config.listen, factory).setServiceParent(top)
     _log.info(
-        "zkreg listening on {listen}, data in {data_dir} (recovered up to zxid 0x{zxid:x})",
-        listen=config.listen,
+        "zkreg ({role}) listening on {listen}, data in {data_dir} "
+        "(recovered up to zxid 0x{zxid:x})",
+        role=config.role,
+        listen=config.listen if config.role == "standalone" else config.data_link_listen,
         data_dir=config.data_dir,
         zxid=durable.last_zxid,
     )
     return top
+
+
+class _SessionRoleService(service.MultiService):
+    """
+    A session server of a remote data server: connects the data link when started,
+    then listens for clients.  A data server that cannot be reached stops the process
+    (a supervisor restarts it), rather than leaving a server that refuses every client.
+    """
+
+    def __init__(self, config: ServerConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    def startService(self) -> None:
+        from zkreg.link.tcp import connect_data_link
+
+        super().startService()
+        endpoint = clientFromString(reactor, self.config.data_server)
+        connect_data_link(endpoint).addCallbacks(self._linked, self._link_failed)
+
+    def _linked(self, link) -> None:
+        from zkreg.session.assembly import ReplicaFacts
+        from zkreg.session.factory import SessionServerFactory
+
+        factory = SessionServerFactory(
+            self.config, link, reactor, data_info=ReplicaFacts(link.read_view())
+        )
+        factory.service().setServiceParent(self)
+        strports.service(self.config.listen, factory).setServiceParent(self)
+        _log.info(
+            "zkreg (session) linked to {data_server}, listening on {listen}",
+            data_server=self.config.data_server,
+            listen=self.config.listen,
+        )
+
+    def _link_failed(self, failure) -> None:
+        _log.failure(
+            "cannot reach the data server at {data_server}; stopping",
+            failure=failure,
+            data_server=self.config.data_server,
+        )
+        reactor.stop()
 
 
 _log = Logger()

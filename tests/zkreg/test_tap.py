@@ -104,7 +104,7 @@ def test_shipped_config_file_names_every_setting():
         "listen", "data_dir", "tick_time", "min_session_timeout", "max_session_timeout",
         "max_client_cnxns", "max_packet_size", "4lw_whitelist", "extended_types",
         "container_check_interval", "super_digest", "server_id", "snap_count",
-        "snap_retain_count", "no_fsync",
+        "snap_retain_count", "no_fsync", "role", "data_link_listen", "data_server",
     ):  # fmt: skip
         assert f"{key} =" in text, key
 
@@ -123,6 +123,10 @@ def test_shipped_config_file_names_every_setting():
         (["--super-digest", "nocolon"], "super-digest"),
         (["--listen", "nosuchendpoint:1"], "invalid endpoint"),
         (["--container-check-interval", "0"], "container-check-interval"),
+        (["--role", "leader"], "role must be one of standalone, data, session"),
+        (["--role", "data"], "--role data needs --data-link-listen"),
+        (["--role", "session"], "--role session needs --data-server"),
+        (["--role", "session", "--data-server", "bogus:x"], "data-server: invalid endpoint"),
     ],
 )
 def test_validation(argv, message):
@@ -155,3 +159,10 @@ def test_bad_boolean_in_file(tmp_path):
     path.write_text("extended_types = maybe\n")
     with pytest.raises(usage.UsageError, match="extended_types"):
         parse("--config", str(path))
+
+
+def test_roles():
+    data = parse("--role", "data", "--data-link-listen", "tcp:2888:interface=127.0.0.1")
+    assert (data.role, data.data_link_listen) == ("data", "tcp:2888:interface=127.0.0.1")
+    session = parse("--role", "session", "--data-server", "tcp:127.0.0.1:2888")
+    assert (session.role, session.data_server) == ("session", "tcp:127.0.0.1:2888")

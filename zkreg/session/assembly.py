@@ -57,6 +57,35 @@ class DataTierFacts:
         )
 
 
+class ReplicaFacts:
+    """
+    The four-letter-word facts of a session server with a replica read view (split
+    mode): what the replica tree knows.  Session expiry times live in the data server;
+    sessions are listed with their timeout from now.
+    """
+
+    def __init__(self, tree: Any, clock: Any = None) -> None:
+        self._tree = tree
+        if clock is None:
+            from twisted.internet import reactor as clock  # type: ignore[assignment]
+        self._clock = clock
+
+    def node_count(self) -> int:
+        return self._tree.node_count() + 1  # the root counted twice, as ZooKeeper
+
+    def ephemerals_by_session(self) -> dict[int, list[str]]:
+        return {sid: self._tree.ephemerals_of(sid) for sid in self._tree.sessions}
+
+    def session_expiries(self) -> dict[int, tuple[int, float]]:
+        now = self._clock.seconds()
+        return {
+            sid: (timeout, now + timeout / 1000.0) for sid, timeout in self._tree.sessions.items()
+        }
+
+    def approximate_data_size(self) -> int:
+        return sum(len(path) + len(node.data or b"") for path, node in self._tree.iter_nodes())
+
+
 def build_standalone(
     config: ServerConfig, clock: IReactorTime | None = None, log: Any = None, tree: Any = None
 ) -> tuple[service.Service, SessionServerFactory]:
