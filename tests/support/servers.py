@@ -173,9 +173,16 @@ class ServerProcess:
 
         @raise ServerStartError: when it exits or is not ready before the deadline;
             the process is killed and the log tail is in the message.
+        @raise pytest.skip.Exception: when this kind of server cannot run here
+            (no java or zookeeper.jar; no zkreg/tap.py).
         """
         if self.is_running():
             return
+        reason = unavailable_reason(self.name)
+        if reason is not None:
+            import pytest
+
+            pytest.skip(f"{self.name} unavailable: {reason}")
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in _reap
         self._log_file.write(f"=== start {' '.join(self.command())}\n".encode())
         self._log_file.flush()
