@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.application import service
 from twisted.internet.interfaces import IReactorTime
 
 from zkreg.config import ServerConfig
@@ -88,7 +87,7 @@ class ReplicaFacts:
 
 def build_standalone(
     config: ServerConfig, clock: IReactorTime | None = None, log: Any = None, tree: Any = None
-) -> tuple[service.Service, SessionServerFactory]:
+) -> tuple[Any, SessionServerFactory]:
     """
     Build the data server and a session-server factory linked in-process.
 

@@ -9,7 +9,7 @@ the L{ICommitListener} that turns committed transactions into watch notification
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 from twisted.application import service
 from twisted.internet import protocol
@@ -41,7 +41,7 @@ class SessionServerFactory(protocol.ServerFactory):
         reads from the read view (see L{zkreg.session.reads}).
     """
 
-    protocol = ClientConnection
+    protocol = ClientConnection  # type: ignore[assignment]
     _log = Logger()
 
     def __init__(
@@ -57,7 +57,7 @@ class SessionServerFactory(protocol.ServerFactory):
             from twisted.internet import reactor as clock  # type: ignore[assignment]
         self.config = config
         self.link = link
-        self.clock = clock
+        self.clock: Any = cast(Any, clock)
         self.read_view = link.read_view()
         self.min_timeout_ms = config.min_timeout_ms
         self.max_timeout_ms = config.max_timeout_ms
@@ -75,7 +75,7 @@ class SessionServerFactory(protocol.ServerFactory):
         self._touch_call: Any = None
         self._unflushed: list[ClientConnection] = []
         self._flush_call: Any = None
-        self.started_at = clock.seconds()
+        self.started_at = self.clock.seconds()
         if reader is None:
             from zkreg.session.reads import make_reader
 
@@ -98,7 +98,7 @@ class SessionServerFactory(protocol.ServerFactory):
 
     # -- connections ---------------------------------------------------------------------
 
-    def buildProtocol(self, addr: Any) -> ClientConnection | None:
+    def buildProtocol(self, addr: Any) -> Any:
         host = getattr(addr, "host", "")
         if self.max_client_cnxns and self._connections_by_host[host] >= self.max_client_cnxns:
             self.stats.connections_rejected += 1

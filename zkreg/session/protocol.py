@@ -170,6 +170,9 @@ class ClientConnection(protocol.Protocol):
     """
 
     factory: SessionServerFactory
+    #: Set by makeConnection; typed loosely because Twisted declares it optional and
+    #: this protocol never runs without one.
+    transport: Any
     _log = Logger()
 
     def __init__(self) -> None:
@@ -602,7 +605,7 @@ class ClientConnection(protocol.Protocol):
             if request_class is MULTI:
                 record, offset = multi.decode_request(buf, start)
             else:
-                record, offset = request_class.deserialize(buf, start)
+                record, offset = request_class.deserialize(buf, start)  # type: ignore[union-attr]
             if offset > end:
                 raise DecodeError("request body runs past its frame")
             return record
