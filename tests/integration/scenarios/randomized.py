@@ -6,7 +6,9 @@ is closed and replaced midway.  Each seed is one scenario; every reply, every
 event and the final tree are recorded.
 
 The sequential variants wait for each reply; the pipelined ones send a whole batch
-before reading, so every write is checked against the writes still in flight.
+before reading, so every write is checked against the writes still in flight; the
+restarted ones kill -9 the server a third of the way through and resume every
+session (private servers, see C{Scenario.restarts}).
 """
 
 from __future__ import annotations
@@ -30,9 +32,25 @@ from zkreg.proto.consts import OpCode
 
 #: Shallow names drawn more often, so deeper creates find their parents.
 NAMES = ["a", "b", "c", "a", "b", "a", "a/x", "a/y", "b/x", "a/x/p", "b/x/q", "a/x"]
-ACLS = [OPEN, OPEN, OPEN, [acl(1)], [acl(31 & ~8)], [acl(31 & ~4)], [acl(31 & ~2)]]
+#: u:p's digest id (base64 sha1 of "u:p"), for ACLs only session C can pass.
+DIGEST_UP = (
+    "u:" + __import__("base64").b64encode(__import__("hashlib").sha1(b"u:p").digest()).decode()
+)
+ACLS = [
+    OPEN,
+    OPEN,
+    OPEN,
+    [acl(1)],
+    [acl(31 & ~8)],
+    [acl(31 & ~4)],
+    [acl(31 & ~2)],
+    [acl(31, "digest", DIGEST_UP)],
+    [acl(31, "auth", "")],
+    [acl(1), acl(31, "digest", DIGEST_UP)],
+]
 SEEDS_SEQUENTIAL = 40
 SEEDS_PIPELINED = 30
+SEEDS_RESTARTED = 6
 OPS_PER_PROGRAM = 70
 
 
@@ -122,18 +140,26 @@ def _final_tree(ctx: ScenarioContext, raw: RawClient) -> list:
     return nodes
 
 
-def _run_sequential(ctx: ScenarioContext, seed: int) -> None:
+def _run_sequential(ctx: ScenarioContext, seed: int, restart: bool = False) -> None:
     rng = random.Random(seed)
     a = ctx.raw()
     a.create(ctx.root)
     b = ctx.raw()
-    sessions = {"A": a, "B": b}
+    c = ctx.raw()
+    c.add_auth("digest", b"u:p")
+    sessions = {"A": a, "B": b, "C": c}
     for step in range(OPS_PER_PROGRAM):
+        if restart and step == OPS_PER_PROGRAM // 3:
+            # kill -9 and recover; every session resumes (C adds its auth again)
+            ctx.restart(hard=True)
+            for who, raw in sessions.items():
+                ctx.record(f"{who} resumed", raw.connect().timeout_ms)
+            c.add_auth("digest", b"u:p")
         if step == OPS_PER_PROGRAM // 2:
             b.close()
             sessions["B"] = b = ctx.raw()
             ctx.record("B replaced", step)
-        who = rng.choice("AAB")
+        who = rng.choice("AABC")
         opcode, record = _random_request(rng, ctx.root)
         reply = sessions[who].call(opcode, record)
         ctx.record(f"{step} {who} {OpCode(opcode).name}", _view(reply))
@@ -158,16 +184,21 @@ def _run_pipelined(ctx: ScenarioContext, seed: int) -> None:
     ctx.record("final tree", _final_tree(ctx, raw))
 
 
-def _register(seed: int, pipelined: bool) -> None:
+def _register(seed: int, pipelined: bool, restart: bool = False) -> None:
     def run(ctx: ScenarioContext) -> None:
-        (_run_pipelined if pipelined else _run_sequential)(ctx, seed)
+        if pipelined:
+            _run_pipelined(ctx, seed)
+        else:
+            _run_sequential(ctx, seed, restart)
 
-    mode = "pipelined" if pipelined else "sequential"
+    mode = "pipelined" if pipelined else ("restarted" if restart else "sequential")
     run.__doc__ = f"Random program (seed {seed}), {mode}: every reply, event and the final tree."
-    scenario(f"random_{mode}_seed{seed:02d}")(run)
+    scenario(f"random_{mode}_seed{seed:02d}", restarts=restart)(run)
 
 
 for _seed in range(SEEDS_SEQUENTIAL):
     _register(_seed, False)
 for _seed in range(SEEDS_PIPELINED):
     _register(100 + _seed, True)
+for _seed in range(SEEDS_RESTARTED):
+    _register(200 + _seed, False, restart=True)
