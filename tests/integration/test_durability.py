@@ -60,18 +60,11 @@ STAT_FIELDS = (
 
 class DurableZkregServer(ZkregServer):
     """
-    C{twistd zkreg} on its own data directory, restartable.  Runs twistd's own entry
-    point (C{python -m twisted} is the C{twist} runner, which has no C{-n}).
+    C{twistd zkreg} on its own data directory, restartable.
     """
 
     def __init__(self, *extra: str) -> None:
         super().__init__(extra_args=list(extra))
-
-    def command(self) -> list[str]:
-        argv = super().command()
-        if argv[1:3] == ["-m", "twisted"]:
-            argv[1:3] = ["-c", "from twisted.scripts.twistd import run; run()"]
-        return argv
 
 
 @pytest.fixture
