@@ -28,6 +28,7 @@ from twisted.internet import protocol, tcp
 from twisted.logger import Logger
 
 from zkreg.data.messages import Request
+from zkreg.data.server import DataServerFailed
 from zkreg.proto import multi
 from zkreg.proto.consts import Err, OpCode
 from zkreg.proto.jute import DecodeError
@@ -668,6 +669,20 @@ class ClientConnection(protocol.Protocol):
         self._drain_from_callback()
 
     def _write_failed(self, failure: Any, entry: list) -> None:
+        if failure.check(DataServerFailed):
+            # The durable log failed: the write was not applied and none will be
+            # until an operator restarts the server.  Answer it with an error and keep
+            # the session, so that its reads (and its ephemerals) go on working.
+            self._log.error(
+                "write of session 0x{session_id:x} refused: {reason}",
+                session_id=self.session_id,
+                reason=failure.getErrorMessage(),
+            )
+            xid, _, _ = entry[1]
+            entry[0] = _DONE
+            entry[1] = encode_reply(xid, self.factory.last_zxid(), Err.SYSTEMERROR)
+            self._drain_from_callback()
+            return
         self._log.failure(
             "data tier could not take a write of session 0x{session_id:x}; closing",
             failure=failure,
