@@ -786,8 +786,13 @@ class FileWriteAheadLog:
             return defer.fail(LogClosedError("the write-ahead log is closed"))
         if self.last_zxid is not None and zxid <= self.last_zxid:
             raise ValueError(f"zxid {zxid:#x} appended after {self.last_zxid:#x}")
+        if not record:
+            raise ValueError("a log record's payload cannot be empty")
+        if record.__class__ is not bytes:
+            record = bytes(record)
         done: defer.Deferred = defer.Deferred()
-        self._pending.append((zxid, encode_record(zxid, bytes(record)), done))
+        # Encoded (header, CRC) on the writer thread: the reactor only queues.
+        self._pending.append((zxid, record, done))
         self.last_zxid = zxid
         self._schedule_flush()
         return done
@@ -834,9 +839,8 @@ class FileWriteAheadLog:
             return
         batch, self._pending = self._pending, []
         roll_first, self._roll_requested = self._roll_requested, False
-        encoded = [(zxid, blob) for zxid, blob, _ in batch]
         in_flight = threads.deferToThreadPool(
-            self._reactor, self._pool, self._writer.write_batch, encoded, roll_first
+            self._reactor, self._pool, self._encode_and_write, batch, roll_first
         )
         self._in_flight = in_flight
         in_flight.addCallbacks(
@@ -846,10 +850,32 @@ class FileWriteAheadLog:
             errbackArgs=(batch,),
         )
 
+    def _encode_and_write(self, batch: list, roll_first: bool) -> None:
+        """
+        Encode a batch of C{(zxid, payload, ...)} and hand it to the segment writer
+        (runs on the writer thread, keeping the header and CRC work off the reactor).
+        """
+        pack = _LENGTH_ZXID.pack
+        crc32 = zlib.crc32
+        pack_crc = _CRC.pack
+        encoded = []
+        for entry in batch:
+            zxid, payload = entry[0], entry[1]
+            length_zxid = pack(len(payload), zxid)
+            encoded.append(
+                (zxid, length_zxid + pack_crc(crc32(payload, crc32(length_zxid))) + payload)
+            )
+        self._writer.write_batch(encoded, roll_first)
+
     def _batch_written(self, _: object, batch: list) -> None:
         self._in_flight = None
         self.batches += 1
         self.records_written += len(batch)
+        # Start the next sync (everything queued while this one ran) before
+        # acknowledging this batch: the disk works while the reactor applies and
+        # answers, instead of waiting for the end of this turn.
+        if self._pending and self.failure is None:
+            self._start_batch()
         for zxid, _blob, done in batch:
             done.callback(zxid)
         self._schedule_flush()
