@@ -218,6 +218,17 @@ class DataServer(service.Service):
         self._draining = False
         #: The log's optional synchronous append (see L{MemoryLog.append_durable}).
         self._append_durable = getattr(self.log, "append_durable", None)
+        #: The log's optional Deferred-free append (see L{FileWriteAheadLog.append_quiet}),
+        #: whose durability is reported once per group commit to L{_durable_upto}.
+        self._append_quiet: Any = None
+        #: Every write with a zxid up to this one is durable (quiet appends).
+        self._durable_zxid = -1
+        add_listener = getattr(self.log, "add_durable_listener", None)
+        if self._append_durable is None and add_listener is not None:
+            append_quiet = getattr(self.log, "append_quiet", None)
+            if append_quiet is not None:
+                add_listener(self._durable_upto, self._quiet_log_failed)
+                self._append_quiet = append_quiet
         self._failure: Failure | None = None
         self._containers_in_flight: set[str] = set()
         self._expiry_call: Any = None
@@ -415,6 +426,13 @@ class DataServer(service.Service):
             return
         entry = _InFlight(request, hdr, txn, reply)
         inflight.append(entry)
+        append_quiet = self._append_quiet
+        if append_quiet is not None:
+            try:
+                append_quiet(hdr.zxid, encode_txn(hdr, txn))
+            except Exception:
+                self._log_failed(Failure(), entry)
+            return
         try:
             acknowledged = self.log.append(hdr.zxid, encode_txn(hdr, txn))
         except Exception:
@@ -440,6 +458,22 @@ class DataServer(service.Service):
         entry.durable = True
         self._drain()
 
+    def _durable_upto(self, zxid: int) -> None:
+        """The log synced every quiet append up to C{zxid}: apply them (one call a batch)."""
+        self._durable_zxid = zxid
+        self._drain()
+
+    def _quiet_log_failed(self, reason: Failure) -> None:
+        """The log failed: fail every write in flight (see L{_log_failed})."""
+        inflight = self._inflight
+        if inflight:
+            self._log_failed(reason, inflight[0])
+        elif self._failure is None:
+            self._failure = reason
+            self.log_.critical(
+                "durable log failed; refusing writes: {reason}", reason=reason.getErrorMessage()
+            )
+
     def _drain(self) -> None:
         """Apply the durable writes at the head of the queue, in zxid order."""
         if self._draining:
@@ -447,7 +481,11 @@ class DataServer(service.Service):
         self._draining = True
         try:
             inflight = self._inflight
-            while inflight and inflight[0].durable and self._failure is None:
+            while (
+                inflight
+                and (inflight[0].durable or inflight[0].hdr.zxid <= self._durable_zxid)
+                and self._failure is None
+            ):
                 entry = inflight.popleft()
                 reply, entry.reply = entry.reply, None
                 self._apply(entry.request, entry.hdr, entry.txn, reply)

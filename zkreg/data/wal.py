@@ -723,6 +723,11 @@ class FileWriteAheadLog:
         self._flush_scheduled = False
         self._in_flight: defer.Deferred | None = None
         self._closed = False
+        #: The zxid of the last record known durable (or recovered).
+        self.durable_zxid = last_zxid
+        self._durable_listeners: list[tuple[Any, Any]] = []
+        #: L{flush} waiters: C{(zxid, Deferred)} in zxid order.
+        self._flush_waiters: list[tuple[int, defer.Deferred]] = []
         self._pool = ThreadPool(minthreads=1, maxthreads=1, name="zkreg-wal-writer")
         self._pool.start()
         self._shutdown_trigger = reactor.addSystemEventTrigger(
@@ -796,6 +801,45 @@ class FileWriteAheadLog:
         self.last_zxid = zxid
         self._schedule_flush()
         return done
+
+    def append_quiet(self, zxid: int, record: bytes) -> None:
+        """
+        L{append} without a Deferred: queue one record whose durability is reported
+        in bulk to the listeners of L{add_durable_listener} (one call per batch).
+
+        An optional extension of L{IDurableLog} for the data server's hot path.
+
+        @raise LogFailedError: the log failed earlier (nothing is queued).
+        @raise LogClosedError: the log is closed.
+        @raise ValueError: for a zxid not greater than the last one, or an empty record.
+        """
+        if self.failure is not None:
+            raise self.failure
+        if self._closed:
+            raise LogClosedError("the write-ahead log is closed")
+        if self.last_zxid is not None and zxid <= self.last_zxid:
+            raise ValueError(f"zxid {zxid:#x} appended after {self.last_zxid:#x}")
+        if not record:
+            raise ValueError("a log record's payload cannot be empty")
+        if record.__class__ is not bytes:
+            record = bytes(record)
+        self._pending.append((zxid, record, None))
+        self.last_zxid = zxid
+        if not self._flush_scheduled and self._in_flight is None:
+            self._flush_scheduled = True
+            self._reactor.callLater(0, self._start_batch)
+
+    def add_durable_listener(self, on_durable: Any, on_failed: Any) -> None:
+        """
+        Be told, on the reactor thread, how far the log is durable.
+
+        @param on_durable: called with the zxid of the last record of each batch once
+            it is synced (every record up to it is durable), after that batch's
+            Deferreds have fired.
+        @param on_failed: called once with a L{Failure} of L{LogFailedError} when the
+            log fails (records not yet reported durable never will be).
+        """
+        self._durable_listeners.append((on_durable, on_failed))
 
     def roll(self) -> None:
         """
@@ -876,8 +920,20 @@ class FileWriteAheadLog:
         # answers, instead of waiting for the end of this turn.
         if self._pending and self.failure is None:
             self._start_batch()
+        last = batch[-1][0]
+        self.durable_zxid = last
         for zxid, _blob, done in batch:
-            done.callback(zxid)
+            if done is not None:
+                done.callback(zxid)
+        for on_durable, _on_failed in tuple(self._durable_listeners):
+            try:
+                on_durable(last)
+            except Exception:
+                log.failure("durable listener {listener!r} failed", listener=on_durable)
+        if self._flush_waiters:
+            waiters = self._flush_waiters
+            while waiters and waiters[0][0] <= last:
+                waiters.pop(0)[1].callback(None)
         self._schedule_flush()
 
     def _batch_failed(self, reason: Failure, batch: list) -> None:
@@ -890,7 +946,16 @@ class FileWriteAheadLog:
         log.critical("{message}", message=str(self.failure), failure=reason)
         pending, self._pending = self._pending, []
         for _zxid, _blob, done in batch + pending:
-            done.errback(Failure(self.failure))
+            if done is not None:
+                done.errback(Failure(self.failure))
+        for _on_durable, on_failed in tuple(self._durable_listeners):
+            try:
+                on_failed(Failure(self.failure))
+            except Exception:
+                log.failure("durable listener {listener!r} failed", listener=on_failed)
+        waiters, self._flush_waiters = self._flush_waiters, []
+        for _zxid, waiting in waiters:
+            waiting.errback(Failure(self.failure))
 
     def flush(self) -> defer.Deferred:
         """
@@ -899,17 +964,12 @@ class FileWriteAheadLog:
         """
         if self.failure is not None:
             return defer.fail(self.failure)
-        waits = [done for _, _, done in self._pending]
-        if self._in_flight is not None:
-            waits.append(self._in_flight)
-        if not waits:
+        target = self.last_zxid
+        if target is None or (self.durable_zxid is not None and target <= self.durable_zxid):
             return defer.succeed(None)
-        waiting: list[defer.Deferred] = []
-        for done in waits:
-            mirror: defer.Deferred = defer.Deferred()
-            done.addBoth(_chain_to, mirror)
-            waiting.append(mirror)
-        return defer.gatherResults(waiting, consumeErrors=True).addCallback(lambda _: None)
+        waiting: defer.Deferred = defer.Deferred()
+        self._flush_waiters.append((target, waiting))
+        return waiting
 
     def close(self) -> defer.Deferred:
         """
@@ -953,12 +1013,3 @@ class FileWriteAheadLog:
     def _stop_pool(self) -> None:
         if self._pool.started:
             self._pool.stop()
-
-
-def _chain_to(result: object, mirror: defer.Deferred) -> object:
-    """Pass C{result} on to C{mirror} and leave the original chain untouched."""
-    if isinstance(result, Failure):
-        mirror.errback(result)
-    else:
-        mirror.callback(result)
-    return result

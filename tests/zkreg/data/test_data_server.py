@@ -228,6 +228,79 @@ class WriteTests(unittest.TestCase):
         self.assertEqual((outcome.zxid, outcome.err, outcome.response.path), (1, 0, "/"))
 
 
+class QuietLog(ManualLog):
+    """
+    A L{ManualLog} with the optional Deferred-free append: durability is reported
+    per batch, by zxid, to the listener, as L{zkreg.data.wal.FileWriteAheadLog} does.
+    """
+
+    def __init__(self) -> None:
+        ManualLog.__init__(self)
+        self.quiet: list[int] = []
+        self.listeners: list[tuple[Any, Any]] = []
+
+    def append_quiet(self, zxid: int, record: bytes) -> None:
+        MemoryLog.append(self, zxid, record)
+        self.quiet.append(zxid)
+
+    def add_durable_listener(self, on_durable: Any, on_failed: Any) -> None:
+        self.listeners.append((on_durable, on_failed))
+
+    def flush(self, count: int | None = None, reverse: bool = False) -> int:
+        """Report the oldest C{count} quiet appends (all when L{None}) durable."""
+        if count is None:
+            count = len(self.quiet)
+        batch, self.quiet = self.quiet[:count], self.quiet[count:]
+        if batch:
+            for on_durable, _ in self.listeners:
+                on_durable(batch[-1])
+        return len(batch)
+
+    def fail(self, reason: Exception) -> None:
+        from twisted.python.failure import Failure
+
+        for _, on_failed in self.listeners:
+            on_failed(Failure(reason))
+
+
+class QuietLogTests(unittest.TestCase):
+    """A log reporting durability per batch (no Deferred per append) changes nothing."""
+
+    def test_batched_acks_give_the_same_results(self):
+        pipeline = PipelineTests()
+        immediate, immediate_replies, immediate_commits = pipeline.run_script(MemoryLog())
+        log = QuietLog()
+        delayed, delayed_replies, delayed_commits = pipeline.run_script(log)
+        self.assertEqual(log.waiting, [], "no Deferred append was used")
+        self.assertEqual(delayed_replies, [])
+        self.assertEqual(delayed.in_flight, len(PipelineTests.SCRIPT) - 1)
+        log.flush(count=3)
+        self.assertEqual(len(delayed_replies), 3)
+        log.flush()
+        self.assertEqual(delayed.in_flight, 0)
+        self.assertEqual(delayed_replies, immediate_replies)
+        self.assertEqual(
+            [(c.zxid, c.txn_type, c.events) for c in delayed_commits],
+            [(c.zxid, c.txn_type, c.events) for c in immediate_commits],
+        )
+        self.assertEqual(delayed.tree.digest(), immediate.tree.digest())
+
+    def test_log_failure_fails_in_flight_and_later_writes(self):
+        log = QuietLog()
+        server, clock = make_server(log=log)
+        sid = open_session(server, log)
+        first = server.submit(Request(sid, 1, codes.OP_CREATE, create("/a"), AUTH))
+        second = server.submit(Request(sid, 2, codes.OP_CREATE, create("/b"), AUTH))
+        log.fail(OSError("disk full"))
+        self.failureResultOf(first, DataServerFailed)
+        self.failureResultOf(second, DataServerFailed)
+        self.failureResultOf(
+            server.submit(Request(sid, 3, codes.OP_CREATE, create("/c"), AUTH)), DataServerFailed
+        )
+        self.assertIsNone(server.tree.get("/a"))
+        self.flushLoggedErrors(DataServerFailed)
+
+
 class PipelineTests(unittest.TestCase):
     """A log that acknowledges later, in batches, in any order, changes nothing."""
 

@@ -458,3 +458,86 @@ class DamagePropertyTests(unittest.TestCase):
                 self.assertEqual(replayed, records)
 
         check()
+
+
+class QuietAppendTests(WalTestCase):
+    """append_quiet: no Deferred per record, one listener call per synced batch."""
+
+    @defer.inlineCallbacks
+    def test_listener_told_once_per_batch_after_sync(self):
+        wal = self.open_wal()
+        told: list[int] = []
+        synced_before: list[int] = []
+        wal.add_durable_listener(
+            lambda zxid: (told.append(zxid), synced_before.append(wal.syncs)),
+            lambda reason: self.fail(f"unexpected failure {reason}"),
+        )
+        for zxid in range(1, 101):
+            wal.append_quiet(zxid, payload(zxid))
+        self.assertEqual(told, [], "nothing is durable before the sync")
+        yield wal.flush()
+        self.assertEqual(told, [100])
+        self.assertEqual(synced_before, [1])
+        self.assertEqual(wal.durable_zxid, 100)
+        # Mixed with Deferred appends, in one batch.
+        wal.append_quiet(101, b"q")
+        last = wal.append(102, b"d")
+        self.assertEqual((yield last), 102)
+        # The listener is told after the batch's Deferreds have fired.
+        yield _until(lambda: len(told) == 2)
+        self.assertEqual(told, [100, 102])
+        self.assertEqual([z for z, _ in wal.replay(0)], list(range(1, 103)))
+
+    def test_refuses_out_of_order_and_empty(self):
+        wal = self.open_wal()
+        wal.append_quiet(5, b"x")
+        self.assertRaises(ValueError, wal.append_quiet, 5, b"y")
+        self.assertRaises(ValueError, wal.append_quiet, 6, b"")
+        return wal.flush()
+
+    @defer.inlineCallbacks
+    def test_failure_reported_to_listener_and_later_appends_raise(self):
+        wal = self.open_wal()
+        durable: list[int] = []
+        failures: list = []
+        wal.add_durable_listener(durable.append, failures.append)
+        wal.append_quiet(1, b"ok")
+        yield wal.flush()
+
+        def broken_sync():
+            raise OSError(errno.EIO, "Input/output error")
+
+        wal._writer._sync = broken_sync
+        wal.append_quiet(2, b"lost")
+        yield self.assertFailure(wal.flush(), LogFailedError)
+        self.assertEqual(durable, [1], "the failed batch is never reported durable")
+        self.assertEqual(len(failures), 1)
+        self.assertTrue(failures[0].check(LogFailedError))
+        self.assertRaises(LogFailedError, wal.append_quiet, 3, b"later")
+        self.flushLoggedErrors(OSError)
+
+    @defer.inlineCallbacks
+    def test_next_batch_starts_before_acknowledgements(self):
+        """Records queued during a sync are handed to the writer before the acks fire."""
+        wal = self.open_wal()
+        entered, release = threading.Event(), threading.Event()
+        real_write = wal._writer.write_batch
+        calls: list[int] = []
+
+        def slow_write(batch, roll_first):
+            calls.append(len(batch))
+            if len(calls) == 1:
+                entered.set()
+                release.wait(10)
+            return real_write(batch, roll_first)
+
+        wal._writer.write_batch = slow_write
+        in_flight_at_ack: list[bool] = []
+        first = wal.append(1, payload(1))
+        first.addCallback(lambda _: in_flight_at_ack.append(wal._in_flight is not None))
+        yield _until(entered.is_set)
+        later = [wal.append(z, payload(z)) for z in range(2, 12)]
+        release.set()
+        yield defer.gatherResults([first, *later])
+        self.assertEqual(in_flight_at_ack, [True])
+        self.assertEqual(calls, [1, 10])
