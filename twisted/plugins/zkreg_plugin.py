@@ -1,5 +1,3 @@
 from twisted.application.service import ServiceMaker
 
-zkreg = ServiceMaker(
-    "zkreg", "zkreg.tap", "A ZooKeeper-compatible registry server.", "zkreg"
-)
+zkreg = ServiceMaker("zkreg", "zkreg.tap", "A ZooKeeper-compatible registry server.", "zkreg")

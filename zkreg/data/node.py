@@ -55,7 +55,7 @@ class Node:
 
     def __init__(
         self,
-        data: bytes,
+        data: bytes | None,
         acl: tuple,
         czxid: int,
         ctime: int,
