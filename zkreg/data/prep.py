@@ -213,6 +213,8 @@ class Prep:
         self._latest: dict[str, _Change] = {}
         self._staged: dict[str, _Change] | None = None
         self._staged_order: list[_Change] = []
+        #: Sequential-create name prefixes already checked: prefix -> valid.
+        self._sequential_names: dict[str, bool] = {}
 
     # -- outstanding changes ---------------------------------------------------------
 
@@ -276,6 +278,29 @@ class Prep:
             name = path[cut + 1 :]
             return name != "" and is_valid_path("/" + name)
         return is_valid_path(path)
+
+    def _valid_sequential_path(self, prefix: str, parent_path: str) -> bool | None:
+        """
+        Whether C{prefix} plus any 10-digit sequence suffix is a valid path to create,
+        remembered per name prefix (a sequential workload repeats the same one).
+
+        With the digits appended the last name is never empty, C{"."} or C{".."}, and
+        digits are valid characters, so the answer depends only on the prefix's name.
+
+        @return: the answer, or L{None} when the parent is not a node of the tree
+            (then the caller checks the whole path).
+        """
+        if len(parent_path) < 2 or parent_path not in self.tree.nodes:
+            return None
+        name = prefix[len(parent_path) + 1 :]
+        cache = self._sequential_names
+        valid = cache.get(name)
+        if valid is None:
+            valid = is_valid_path("/" + name + "0")
+            if len(cache) >= 1024:
+                cache.clear()
+            cache[name] = valid
+        return valid
 
     # -- entry point -------------------------------------------------------------------
 
@@ -393,8 +418,13 @@ class Prep:
             raise PrepError(codes.NO_AUTH)
         parent_cversion = parent.cversion
         if flags in _SEQUENTIAL_FLAGS:
+            valid = self._valid_sequential_path(path, parent_path)
             path = "%s%010d" % (path, parent_cversion)
-        if not self._valid_created_path(path):
+            if valid is None:
+                valid = self._valid_created_path(path)
+        else:
+            valid = self._valid_created_path(path)
+        if not valid:
             raise PrepError(codes.BAD_ARGUMENTS)
         if self._lookup(path) is not None:
             raise PrepError(codes.NODE_EXISTS)

@@ -57,7 +57,8 @@ def test_create_path_validation_shortcut_agrees_with_the_full_rule():
     h.create("/a")
     h.create("/a/b")
     names = ["x", "", ".", "..", "x.", "..x", "x\x01", "x\ud800", "x\x7f", "é", "x/", "/x"]
-    for parent in ("/", "/a", "/a/b", "/a/", "//a", "/a//b"):
+    # Twice: the second round answers sequential prefixes from prep's cache.
+    for parent in ("/", "/a", "/a/b", "/a/", "//a", "/a//b") * 2:
         for name in names:
             for flags in (0, codes.FLAG_PERSISTENT_SEQUENTIAL):
                 path = ("/" if parent == "/" else parent + "/") + name
@@ -66,8 +67,6 @@ def test_create_path_validation_shortcut_agrees_with_the_full_rule():
                     continue
                 final = path + "0000000000" if flags else path
                 expected = 0 if is_valid_path(final) else codes.BAD_ARGUMENTS
-                if flags and err == 0:
-                    continue  # the sequence number differs; validity is what matters
                 assert err == expected, (path, flags, err)
     assert h.create("//x").err == codes.BAD_ARGUMENTS
     assert h.create("/a//x").err in (codes.BAD_ARGUMENTS, codes.NO_NODE)
