@@ -773,7 +773,7 @@ class FileWriteAheadLog:
         self.records_written = 0
         self._reactor = reactor
         self._writer = _SegmentWriter(directory, segment_bytes, sync)
-        self._pending: list[tuple[int, bytes, defer.Deferred]] = []
+        self._pending: list[tuple[int, bytes, defer.Deferred | None]] = []
         self._roll_requested = False
         self._flush_scheduled = False
         self._in_flight: defer.Deferred | None = None
