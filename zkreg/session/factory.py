@@ -57,6 +57,9 @@ class SessionServerFactory(protocol.ServerFactory):
             from twisted.internet import reactor as clock  # type: ignore[assignment]
         self.config = config
         self.link = link
+        #: the link's Deferred-free submit (the in-process link has one, the TCP link
+        #: not), looked up once: L{None} means C{link.submit(...).addCallbacks(...)}
+        self.submit_with_callback: Any = getattr(link, "submit_with_callback", None)
         self.clock: Any = cast(Any, clock)
         self.read_view = link.read_view()
         self.min_timeout_ms = config.min_timeout_ms

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import struct
 from collections import deque
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import protocol, tcp
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from zkreg.data.messages import Request
 from zkreg.data.server import DataServerFailed
@@ -636,18 +638,33 @@ class ClientConnection(protocol.Protocol):
         """Send a held write to the data link; its reply fills the entry."""
         xid, opcode, request = entry[1]
         entry[0] = _WAITING
-        link = self.factory.link
+        factory = self.factory
         if opcode == OpCode.closeSession:
             self._closing_session = True
-            deferred = link.close_session(self.session_id)
+            deferred = factory.link.close_session(self.session_id)
         else:
-            deferred = link.submit(request)
+            submit_with_callback = factory.submit_with_callback
+            if submit_with_callback is not None:
+                # No Deferred per write: the callback may run before this returns,
+                # exactly as a Deferred fired inside submit (see _drain).
+                submit_with_callback(request, partial(self._write_done, entry))
+                return
+            deferred = factory.link.submit(request)
         deferred.addCallbacks(
             self._write_answered,
             self._write_failed,
             callbackArgs=(entry,),
             errbackArgs=(entry,),
         )
+
+    def _write_done(self, entry: list, result: Any) -> None:
+        """
+        The callback of C{submit_with_callback}: an L{Outcome} or a L{Failure}.
+        """
+        if isinstance(result, Failure):
+            self._write_failed(result, entry)
+        else:
+            self._write_answered(result, entry)
 
     def _write_answered(self, outcome: Any, entry: list) -> None:
         xid, opcode, _ = entry[1]

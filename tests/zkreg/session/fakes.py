@@ -104,3 +104,19 @@ class FakeLink:
 
     def read_view(self):
         return self.view
+
+
+class CallbackFakeLink(FakeLink):
+    """
+    A L{FakeLink} that also has the in-process link's Deferred-free
+    C{submit_with_callback}: the callback gets the Outcome or the Failure of the
+    Deferred the test fires (or that C{auto_answer} fired inside the call).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.callback_submits = 0
+
+    def submit_with_callback(self, request, callback):
+        self.callback_submits += 1
+        self.submit(request).addBoth(callback)

@@ -8,10 +8,12 @@ import struct
 
 from twisted.internet import address, task
 from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 from twisted.trial import unittest
 
 from zkreg.config import ServerConfig
 from zkreg.data.messages import Commit, Outcome
+from zkreg.data.server import DataServerFailed
 from zkreg.proto.consts import Err, EventType, OpCode
 from zkreg.proto.records import (
     AuthPacket,
@@ -30,7 +32,7 @@ from zkreg.proto.records import (
 )
 from zkreg.session.factory import SessionServerFactory
 
-from .fakes import FakeLink, FakeNode
+from .fakes import CallbackFakeLink, FakeLink, FakeNode
 
 _STAT = Stat(1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1)
 
@@ -622,3 +624,48 @@ class NullDataTests(ConnectionTestCase):
             Commit(2, 0, 0, -11, None, ((EventType.NodeCreated, "/n"),), response.sessionId)
         )
         self.assertTrue(transport.disconnecting)
+
+
+class CallbackLinkTests(RequestTests):
+    """
+    The request tests again over a link with C{submit_with_callback}: the same
+    replies, in the same order, with no Deferred between the link and the connection.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.link = CallbackFakeLink()
+        self.reader = FakeReader(self.link)
+        self.factory = SessionServerFactory(self.config, self.link, self.clock, reader=self.reader)
+
+    def test_writes_go_through_submit_with_callback(self):
+        proto, transport, _ = self.establish()
+        proto.dataReceived(request_frame(1, OpCode.setData, SetDataRequest("/a", b"", -1)))
+        self.link.submitted[0][1].callback(Outcome(3, 0, None))
+        self.clock.advance(0)
+        self.assertEqual(self.link.callback_submits, 1)
+        header, _ = reply_of(split_frames(transport.value())[0])
+        self.assertEqual((header.xid, header.zxid, header.err), (1, 3, 0))
+
+    def test_data_server_failure_is_system_error_and_keeps_session(self):
+        """A DataServerFailed Failure answers SystemError; later requests still answered."""
+        self.link.view.nodes["/a"] = FakeNode(data=b"A")
+        proto, transport, _ = self.establish()
+        proto.dataReceived(
+            request_frame(1, OpCode.setData, SetDataRequest("/a", b"", -1))
+            + request_frame(2, OpCode.getData, GetDataRequest("/a", False))
+        )
+        self.link.submitted[0][1].errback(Failure(DataServerFailed("disk gone")))
+        self.clock.advance(0)
+        headers = [reply_of(f)[0] for f in split_frames(transport.value())]
+        self.assertEqual([(h.xid, h.err) for h in headers], [(1, Err.SYSTEMERROR), (2, 0)])
+        self.assertFalse(transport.disconnecting)
+        self.assertEqual(len(self.flushLoggedErrors(DataServerFailed)), 0)
+
+    def test_other_failure_closes_the_connection(self):
+        proto, transport, _ = self.establish()
+        proto.dataReceived(request_frame(1, OpCode.setData, SetDataRequest("/a", b"", -1)))
+        self.link.submitted[0][1].errback(Failure(RuntimeError("link broke")))
+        self.assertTrue(transport.disconnecting or transport.disconnected)
+        self.assertEqual(transport.value(), b"")
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
