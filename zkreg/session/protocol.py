@@ -180,6 +180,18 @@ class ClientConnection(protocol.Protocol):
     """
 
     factory: SessionServerFactory
+    # Statistics for cons/stat/mntr, set by reset_stats.
+    packets_received: int
+    packets_sent: int
+    last_cxid: int
+    last_zxid: int
+    last_op: str
+    last_response_ms: int
+    last_latency_ms: int
+    min_latency_ms: int
+    max_latency_ms: int
+    total_latency_ms: int
+    latency_count: int
     #: Set by makeConnection; typed loosely because Twisted declares it optional and
     #: this protocol never runs without one.
     transport: Any
@@ -210,18 +222,8 @@ class ClientConnection(protocol.Protocol):
         self.four_letter: str | None = None
         self._connect_had_read_only = True
         # Statistics for cons/stat/mntr.
-        self.packets_received = 0
-        self.packets_sent = 0
         self.established_ms = 0
-        self.last_cxid = -1
-        self.last_zxid = 0
-        self.last_op = "NA"
-        self.last_response_ms = 0
-        self.last_latency_ms = 0
-        self.min_latency_ms = 0
-        self.max_latency_ms = 0
-        self.total_latency_ms = 0
-        self.latency_count = 0
+        self.reset_stats()
 
     # -- connection lifetime -------------------------------------------------
 
