@@ -225,18 +225,29 @@ def check_writes(client: Any, writers: list[Writer]) -> int:
     return checked
 
 
-def load_then_kill(server: ZkregServer, base: str, writers: int, seconds: float) -> list[Writer]:
-    """Run writers for about C{seconds}, kill -9 the server under them, stop them."""
+def process_exists(pid: int) -> bool:
+    """Whether C{pid} is a live process (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def load_then_kill(server: ZkregServer, base: str, writers: int, acknowledged: int) -> list[Writer]:
+    """
+    Run writers until C{acknowledged} writes were acknowledged, then kill -9 the server
+    under them (their next writes are in flight) and stop them.
+    """
     setup = connect(server)
     setup.ensure_path(base)
     close(setup)
     running = start_writers(server, base, writers)
     wait_until(
-        lambda: sum(len(w.acknowledged) for w in running) > 50,
-        timeout=30,
-        message="writes acknowledged",
+        lambda: sum(len(w.acknowledged) for w in running) >= acknowledged,
+        timeout=60,
+        message=f"{acknowledged} writes acknowledged",
     )
-    time.sleep(seconds)  # let the load run; the kill must land in the middle of it
     server.kill()
     for writer in running:
         writer.stop()
@@ -246,7 +257,7 @@ def load_then_kill(server: ZkregServer, base: str, writers: int, seconds: float)
 def test_kill9_under_load_keeps_every_acknowledged_write(durable_server) -> None:
     """kill -9 while four clients write: everything acknowledged survives, exactly."""
     server = durable_server("--snap-count", "400")
-    writers = load_then_kill(server, "/load", writers=4, seconds=2.0)
+    writers = load_then_kill(server, "/load", writers=4, acknowledged=1500)
     server.start()
     client = connect(server)
     try:
@@ -260,7 +271,7 @@ def test_kill9_under_load_keeps_every_acknowledged_write(durable_server) -> None
 def test_restart_replays_identical_tree(durable_server) -> None:
     """The digest of the whole tree is the same before and after restarts."""
     server = durable_server("--snap-count", "150")
-    writers = load_then_kill(server, "/same", writers=3, seconds=1.0)
+    writers = load_then_kill(server, "/same", writers=3, acknowledged=600)
     server.start()
     client = connect(server)
     check_writes(client, writers)
@@ -296,7 +307,7 @@ def test_torn_tail_cut_after_kill(durable_server) -> None:
     from zkreg.data.wal import encode_record
 
     server = durable_server()
-    writers = load_then_kill(server, "/torn", writers=3, seconds=0.5)
+    writers = load_then_kill(server, "/torn", writers=3, acknowledged=300)
     segment, end = _last_segment_end(str(server.data_dir))
     torn = encode_record(1 << 40, b"\x07" * 300)[:150]
     with open(segment, "r+b") as segment_file:
@@ -341,11 +352,15 @@ def test_crash_during_snapshot(durable_server) -> None:
         wait_until(snapshots_in_progress, timeout=120, interval=0.002, message="a snapshot child")
         server.kill()
         half_written = snapshots_in_progress()
+        finished_before = sorted(n for n in os.listdir(data_dir) if n.startswith("snapshot."))
     finally:
         for writer in writers:
             writer.stop()
-    finished_before = sorted(n for n in os.listdir(data_dir) if n.startswith("snapshot."))
-    time.sleep(0.5)  # a surviving child would finish and rename its file in this time
+    # The forked writer dies with the server (its pid is in its temporary file's name),
+    # so it can never finish and rename a snapshot after the crash.
+    children = {int(name.rsplit(".", 2)[1]) for name in half_written}
+    wait_until(lambda: not any(map(process_exists, children)), timeout=10, message="child gone")
+    # Had one survived, it would have renamed a finished snapshot into place by now.
     assert sorted(n for n in os.listdir(data_dir) if n.startswith("snapshot.")) == finished_before
     server.start()
     client = connect(server)
@@ -439,7 +454,7 @@ def test_repeated_kills_with_snapshots(durable_server) -> None:
     server = durable_server("--snap-count", "100", "--snap-retain-count", "2")
     all_writers: list[Writer] = []
     for round_index in range(3):
-        all_writers += load_then_kill(server, f"/round{round_index}", writers=3, seconds=0.7)
+        all_writers += load_then_kill(server, f"/round{round_index}", writers=3, acknowledged=400)
         out = io.StringIO()
         main(["log", "verify", str(server.data_dir)], out=out)
         assert "DAMAGED" not in out.getvalue(), out.getvalue()
