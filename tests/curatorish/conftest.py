@@ -39,9 +39,6 @@ def _give_the_reactor_back() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def curatorish_zkreg() -> Iterator[TestingServer]:
     """zkreg via L{TestingServer}, one per test session."""
-    reason = unavailable_reason("zkreg")
-    if reason is not None:
-        pytest.skip(f"zkreg unavailable: {reason}")
     server = TestingServer()
     yield server
     server.close()

@@ -8,17 +8,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import pytest
-
 from curatorish import CreateMode
 from curatorish.blocking import BlockingCuratorFramework
 from curatorish.testing import TestingServer, expire_session, testing_server_fixture
-from tests.support.servers import unavailable_reason
 from tests.support.waiting import wait_until
-
-pytestmark = pytest.mark.skipif(
-    unavailable_reason("zkreg") is not None, reason=str(unavailable_reason("zkreg"))
-)
 
 #: The fixture factory, used as a user would in a conftest.
 module_server = testing_server_fixture(scope="module", tick_time_ms=1000)

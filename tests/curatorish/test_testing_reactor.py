@@ -11,7 +11,6 @@ from twisted.trial import unittest
 from curatorish import CreateMode, CuratorFramework, RetryNTimes
 from curatorish.state import ConnectionState
 from curatorish.testing import ReactorTestingServer
-from tests.support.servers import unavailable_reason
 
 
 async def eventually(predicate, timeout_s: float = 15.0) -> None:
@@ -27,9 +26,6 @@ class ReactorTestingServerTests(unittest.TestCase):
     timeout = 60
 
     def setUp(self) -> None:
-        reason = unavailable_reason("zkreg")
-        if reason is not None:
-            raise unittest.SkipTest(reason)
         self.server = ReactorTestingServer()
         self.server.start()
         self.addCleanup(lambda: defer.ensureDeferred(self.server.close()))

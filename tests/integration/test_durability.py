@@ -21,27 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.servers import ZkregServer, zkreg_unavailable_reason
+from tests.support.servers import ZkregServer
 from tests.support.waiting import wait_until
-
-
-def _durability_unwired() -> str | None:
-    """Why these tests cannot pass yet: tap.py not building on the file WAL."""
-    tap = os.path.join(os.path.dirname(__file__), "..", "..", "zkreg", "tap.py")
-    try:
-        with open(tap, encoding="utf-8") as tap_file:
-            wired = "open_durable_state" in tap_file.read()
-    except OSError:
-        return "zkreg/tap.py is missing"
-    return None if wired else "zkreg/tap.py does not use open_durable_state yet"
-
-
-pytestmark = [
-    pytest.mark.skipif(
-        zkreg_unavailable_reason() is not None, reason=f"zkreg: {zkreg_unavailable_reason()}"
-    ),
-    pytest.mark.skipif(_durability_unwired() is not None, reason=str(_durability_unwired())),
-]
 
 STAT_FIELDS = (
     "czxid",

@@ -101,16 +101,6 @@ def oracle_unavailable_reason() -> str | None:
     return None
 
 
-def zkreg_unavailable_reason() -> str | None:
-    """
-    @return: why zkreg cannot be started yet (its twistd options module is missing),
-        or None when it can.
-    """
-    if not (REPO_ROOT / "zkreg" / "tap.py").exists():
-        return "zkreg/tap.py does not exist yet: twistd zkreg is not runnable"
-    return None
-
-
 class ServerProcess:
     """
     One server subprocess on a free loopback port.
@@ -431,4 +421,4 @@ def unavailable_reason(kind: str) -> str | None:
     """@return: why servers of C{kind} cannot run here, or None."""
     if kind == "zookeeper":
         return oracle_unavailable_reason()
-    return zkreg_unavailable_reason()
+    return None  # zkreg is this repository: always runnable

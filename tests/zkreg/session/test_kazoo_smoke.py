@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from tests.support.servers import ZkregServer, unavailable_reason
+from tests.support.servers import ZkregServer
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -18,9 +18,6 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture(scope="module")
 def server():
-    reason = unavailable_reason("zkreg")
-    if reason is not None:
-        pytest.skip(reason)
     process = ZkregServer()
     process.start()
     yield process

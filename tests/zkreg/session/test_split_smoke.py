@@ -11,16 +11,13 @@ import threading
 import pytest
 
 from tests.support.ports import free_port
-from tests.support.servers import ZkregServer, unavailable_reason
+from tests.support.servers import ZkregServer
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(scope="module")
 def servers():
-    reason = unavailable_reason("zkreg")
-    if reason is not None:
-        pytest.skip(reason)
     link_port = free_port()
     data = ZkregServer(extra_args=["--data-link-listen", f"tcp:{link_port}:interface=127.0.0.1"])
     started = [data]
