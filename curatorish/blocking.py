@@ -314,6 +314,21 @@ class BlockingCuratorFramework:
             call_timeout_s=self.call_timeout_s, _async_client=view, _events=self._events
         )
 
+    def call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """
+        Call C{function(*args, **kwargs)} on the reactor thread and wait for its result
+        (a Deferred or coroutine is waited for), bounded by C{call_timeout_s}: how the
+        recipes' blocking face runs their async code.
+        """
+        return self._call(function, *args, **kwargs)
+
+    def post_event(self, callback: Callable[..., Any], *args: Any) -> None:
+        """
+        Run C{callback(*args)} on this client's event thread, after the watchers and
+        listeners already queued there.
+        """
+        self._events.post(callback, *args)
+
     def run(self, coroutine_function: Callable[..., Any], *args: Any) -> Any:
         """
         Run C{coroutine_function(async_client, *args)} on the reactor and wait for it:

@@ -1,0 +1,10 @@
+"""The curatorish integration fixtures (servers, clients, proxies) for recipe tests."""
+
+from tests.curatorish.conftest import (  # noqa: F401  (pytest fixtures)
+    _give_the_reactor_back,
+    curatorish_zkreg,
+    make_client,
+    private_server,
+    proxy,
+    server,
+)
