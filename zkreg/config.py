@@ -35,6 +35,18 @@ class ServerConfig:
     @ivar data_link_listen: endpoint a data (or standalone) server accepts session
         servers on, or None.
     @ivar data_server: client endpoint of the data server a session server uses.
+    @ivar metrics_listen: endpoint serving Prometheus metrics at C{/metrics}, or None.
+    @ivar admin_listen: endpoint of the admin HTTP server (ZooKeeper's AdminServer
+        commands, C{/healthz}, C{/readyz}), or None (off, the default).
+    @ivar request_throttle_max_requests: writes in the data tier's pipeline at once
+        from this session server above which more wait (ZooKeeper's RequestThrottler
+        C{maxRequests}); 0 means no server-wide limit.
+    @ivar request_throttle_stall_time_ms: longest a write waits in the throttler's
+        queue before it is counted as throttled (C{throttled_ops}) and logged.
+    @ivar connection_rate_per_ip: new connections accepted per second from one client
+        IP address; 0 means no limit.
+    @ivar connection_burst_per_ip: connections one IP may open at once before the
+        rate applies (the token bucket's size).
     """
 
     listen: str = "tcp:2181"
@@ -55,6 +67,12 @@ class ServerConfig:
     role: str = "standalone"
     data_link_listen: str | None = None
     data_server: str | None = None
+    metrics_listen: str | None = None
+    admin_listen: str | None = None
+    request_throttle_max_requests: int = 0
+    request_throttle_stall_time_ms: int = 100
+    connection_rate_per_ip: int = 0
+    connection_burst_per_ip: int = 10
 
     @property
     def min_timeout_ms(self) -> int:

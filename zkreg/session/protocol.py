@@ -212,6 +212,8 @@ class ClientConnection(protocol.Protocol):
         self._parts_length = 0
         self._sessionless_timer: Any = None
         self._reading_paused = False
+        #: reading stopped by the server-wide throttler (see L{stall_reading})
+        self._stall_call: Any = None
         self._write: Any = None
         self._closing_session = False
         self.session_id = 0
@@ -262,6 +264,9 @@ class ClientConnection(protocol.Protocol):
 
     def connectionLost(self, reason: Any = None) -> None:
         self._cancel_sessionless_timer()
+        if self._stall_call is not None and self._stall_call.active():
+            self._stall_call.cancel()
+        self._stall_call = None
         self._state = _CLOSING
         self._pending.clear()
         self.factory.connection_closed(self)
@@ -652,8 +657,20 @@ class ClientConnection(protocol.Protocol):
 
     def _submit(self, entry: list) -> None:
         """Send a held write to the data link; its reply fills the entry."""
-        xid, opcode, request = entry[1]
         entry[0] = _WAITING
+        throttler = self.factory.throttler
+        if throttler is not None:
+            entry.append(_THROTTLED)
+            if not throttler.admit(self, entry):
+                return
+        self.submit_admitted(entry)
+
+    def submit_admitted(self, entry: list) -> None:
+        """
+        Submit a write the server-wide throttler admitted (at once, or when room
+        freed up): see L{zkreg.session.limits.RequestThrottler}.
+        """
+        xid, opcode, request = entry[1]
         factory = self.factory
         if opcode == OpCode.closeSession:
             self._closing_session = True
@@ -683,6 +700,9 @@ class ClientConnection(protocol.Protocol):
             self._write_answered(result, entry)
 
     def _write_answered(self, outcome: Any, entry: list) -> None:
+        if entry[-1] is _THROTTLED:
+            entry.pop()
+            self.factory.throttler.done()  # type: ignore[union-attr]
         xid, opcode, _ = entry[1]
         if opcode == OpCode.check and outcome.err == 0:
             # ZooKeeper 3.8 orders and logs a standalone check (a 3.9 client's) but
@@ -696,12 +716,15 @@ class ClientConnection(protocol.Protocol):
             body = encode_body(opcode, outcome.response)
         entry[0] = _DONE
         entry[1] = encode_reply(xid, outcome.zxid, outcome.err, body)
-        self._record_latency(entry[2], outcome.zxid)
+        self._record_latency(entry[2], outcome.zxid, True)
         if opcode == OpCode.closeSession:
             entry.append(_CLOSE_AFTER)
         self._drain_from_callback()
 
     def _write_failed(self, failure: Any, entry: list) -> None:
+        if entry[-1] is _THROTTLED:
+            entry.pop()
+            self.factory.throttler.done()  # type: ignore[union-attr]
         if failure.check(DataServerFailed):
             # The durable log failed: the write was not applied and none will be
             # until an operator restarts the server.  Answer it with an error and keep
@@ -757,7 +780,7 @@ class ClientConnection(protocol.Protocol):
         self._answer_ready()
         if self._reading_paused and len(self._pending) <= MAX_OUTSTANDING // 2:
             self._reading_paused = False
-            if self._state != _CLOSING:
+            if self._state != _CLOSING and self._stall_call is None:
                 self.transport.resumeProducing()
 
     def _answer_ready(self) -> None:
@@ -794,7 +817,7 @@ class ClientConnection(protocol.Protocol):
 
     # -- reads and local operations ---------------------------------------------------
 
-    def _record_latency(self, received_at: float | None, zxid: int) -> None:
+    def _record_latency(self, received_at: float | None, zxid: int, write: bool = False) -> None:
         if received_at == self._received_at:
             # Answered within the dataReceived that brought it: well under the
             # millisecond ZooKeeper counts in, and no clock call per request.
@@ -812,7 +835,7 @@ class ClientConnection(protocol.Protocol):
             self.max_latency_ms = latency
         self.total_latency_ms += latency
         self.latency_count += 1
-        self.factory.stats.record_latency(latency)
+        self.factory.stats.record_latency(latency, write)
 
     def _answer_local(self, xid: int, opcode: int, record: Any, received_at: float | None) -> None:
         factory = self.factory
@@ -948,6 +971,27 @@ class ClientConnection(protocol.Protocol):
     # -- reporting ---------------------------------------------------------------------
 
     @property
+    def is_closing(self) -> bool:
+        """Whether this connection is closing (its waiting writes are stale)."""
+        return self._state == _CLOSING
+
+    def stall_reading(self, seconds: float) -> None:
+        """
+        Stop reading from this client for C{seconds}: the server-wide throttler's
+        queue is full (ZooKeeper's throttler stalls the same way).
+        """
+        if self._stall_call is not None or self._state == _CLOSING:
+            return
+        if not self._reading_paused:
+            self.transport.pauseProducing()
+        self._stall_call = self.factory.clock.callLater(seconds, self._stall_over)
+
+    def _stall_over(self) -> None:
+        self._stall_call = None
+        if self._state != _CLOSING and not self._reading_paused:
+            self.transport.resumeProducing()
+
+    @property
     def outstanding(self) -> int:
         """Requests received and not yet answered (cons' queued=)."""
         return len(self._pending)
@@ -1048,3 +1092,5 @@ def _decode_open_create(buf: Any, start: int, end: int) -> CreateRequest | None:
 
 #: Marker on a pending entry: close the connection once this reply is sent.
 _CLOSE_AFTER = object()
+#: Marks a pending write counted in flight by the server-wide throttler.
+_THROTTLED = object()
