@@ -326,6 +326,10 @@ _ROLE_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
     "no-fsync": ("standalone", "data"),
     "container-check-interval": ("standalone", "data"),
     "data-link-listen": ("standalone", "data"),
+    "prealloc-size": ("standalone", "data"),
+    "max-output-buffer": ("standalone", "session"),
+    "output-stall-timeout": ("standalone", "session"),
+    "max-reply-size": ("standalone", "session"),
 }
 
 
