@@ -32,7 +32,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from curatorish import errors
-from curatorish.connection import ops as multi_ops
+from curatorish.connection import operations as multi_ops
 from curatorish.connection.paths import validate_path
 from curatorish.connection.session import ClientState, ZooKeeperConnection
 from curatorish.connection.watches import WatchedEvent, Watcher
