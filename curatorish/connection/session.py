@@ -678,7 +678,7 @@ class ZooKeeperConnection(ZooKeeperOperations):
         except ValueError:
             _log.warn("Unknown watch event {event!r}", event=event)
             return
-        if path is None or event_type == EventType.None_:
+        if path is None or event_type == EventType.NONE:
             return
         watched = WatchedEvent(event_type, state, path)
         for watcher in self.watches.materialize(event_type, path):
@@ -790,7 +790,7 @@ class ZooKeeperConnection(ZooKeeperOperations):
         self._fail_all(errors.SessionExpiredError())
         dropped = self.watches.clear()
         self._set_state(ClientState.EXPIRED)
-        event = WatchedEvent(EventType.None_, KeeperState.Expired, None)
+        event = WatchedEvent(EventType.NONE, KeeperState.Expired, None)
         for watcher in dropped:
             self._call_watcher(watcher, event)
         if self.renew_expired_session and not self._closing and not self.state.is_terminal:
