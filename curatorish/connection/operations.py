@@ -186,6 +186,23 @@ class ErrorResult:
 MultiOp = CreateOp | DeleteOp | SetDataOp | CheckOp | GetDataOp | GetChildrenOp
 
 
+def check_data(data: object, path: str | None) -> None:
+    """
+    Node data is bytes (or L{None}, ZooKeeper's null): say so plainly when it is not,
+    rather than failing somewhere in the encoder.
+
+    @raise TypeError: for a C{str} (encode it first) or any other type.
+    """
+    if data is None or isinstance(data, bytes):
+        return
+    where = f" (for {path})" if path else ""
+    if isinstance(data, str):
+        raise TypeError(
+            f"node data must be bytes, not str{where}: encode it first, e.g. data.encode()"
+        )
+    raise TypeError(f"node data must be bytes, not {type(data).__name__}{where}")
+
+
 class ZooKeeperOperations:
     """
     The operations, over what the session provides.
@@ -258,7 +275,7 @@ class ZooKeeperOperations:
         """
         try:
             opcode, record = self._create_record(path, data, acl, mode, ttl)
-        except (ValueError, errors.ZooKeeperError) as error:
+        except (ValueError, TypeError, errors.ZooKeeperError) as error:
             return defer.fail(error)
 
         def complete(err: int, frame: bytes, offset: int) -> tuple[str, Stat]:
@@ -278,6 +295,7 @@ class ZooKeeperOperations:
         in_multi: bool = False,
     ) -> tuple[int, Record]:
         mode = CreateMode(mode)
+        check_data(data, path)
         server_path = self._to_server(path, mode.is_sequential)
         if not acl:
             raise errors.InvalidACLError(path)
@@ -372,8 +390,9 @@ class ZooKeeperOperations:
         @return: Deferred firing with the node's new L{Stat}.
         """
         try:
+            check_data(data, path)
             record = SetDataRequest(self._to_server(path), data, version)
-        except ValueError as error:
+        except (ValueError, TypeError) as error:
             return defer.fail(error)
         reader = self._reader(path, SetDataResponse)
         return self._submit(OpCode.setData, record, reader, path).addCallback(
@@ -606,7 +625,7 @@ class ZooKeeperOperations:
         try:
             encoded = [self._multi_record(op) for op in operations]
             body = multi_codec.encode_request(encoded)
-        except (ValueError, errors.ZooKeeperError) as error:
+        except (ValueError, TypeError, errors.ZooKeeperError) as error:
             return defer.fail(error)
         op_paths = [op.path for op in operations]
 
@@ -634,6 +653,7 @@ class ZooKeeperOperations:
         if isinstance(op, DeleteOp):
             return OpCode.delete, DeleteRequest(self._to_server(op.path), op.version)
         if isinstance(op, SetDataOp):
+            check_data(op.data, op.path)
             return OpCode.setData, SetDataRequest(self._to_server(op.path), op.data, op.version)
         if isinstance(op, CheckOp):
             return OpCode.check, CheckVersionRequest(self._to_server(op.path), op.version)
