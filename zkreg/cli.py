@@ -24,9 +24,9 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from zkreg.data.snapshot import SnapshotError, list_snapshots, read_header, read_snapshot
-from zkreg.data.txnlog import describe_txn
-from zkreg.data.wal import (
+from zkreg.persistence.snapshot import SnapshotError, list_snapshots, read_header, read_snapshot
+from zkreg.persistence.txnlog import describe_txn
+from zkreg.persistence.wal import (
     CorruptLogError,
     list_segments,
     scan_segment,

@@ -354,9 +354,9 @@ def makeService(options: Options) -> service.MultiService:
         _SessionRoleService(config).setServiceParent(top)
         return top
 
-    from zkreg.data.durable import open_durable_state
-    from zkreg.data.recovery import RecoveryError
-    from zkreg.data.wal import CorruptLogError
+    from zkreg.persistence.durable import open_durable_state
+    from zkreg.persistence.recovery import RecoveryError
+    from zkreg.persistence.wal import CorruptLogError
     from zkreg.session.assembly import build_standalone
 
     try:

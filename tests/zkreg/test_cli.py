@@ -13,11 +13,11 @@ import sys
 import pytest
 
 from zkreg.cli import main
-from zkreg.data.recovery import recover, write_tree_snapshot
-from zkreg.data.snapshot import HEADER_BYTES, list_snapshots
 from zkreg.data.tree import DataTree
 from zkreg.data.txncodec import encode_txn
-from zkreg.data.wal import (
+from zkreg.persistence.recovery import recover, write_tree_snapshot
+from zkreg.persistence.snapshot import HEADER_BYTES, list_snapshots
+from zkreg.persistence.wal import (
     RECORD_HEADER_BYTES,
     _SegmentWriter,
     encode_record,

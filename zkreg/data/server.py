@@ -38,13 +38,13 @@ from zkreg.config import ServerConfig
 from zkreg.data import codes
 from zkreg.data.acl import AclChecker
 from zkreg.data.containers import deletion_candidates
-from zkreg.data.memlog import MemoryLog
 from zkreg.data.messages import Commit, Outcome, Request, SessionGrant
 from zkreg.data.prep import Prep
 from zkreg.data.reads import READ_OPS, perform_read
 from zkreg.data.sessions import ZOOKEEPER_SECRET, SessionTable
 from zkreg.data.tree import ApplyResult, DataTree
 from zkreg.data.txncodec import decode_txn, encode_txn
+from zkreg.persistence.memlog import MemoryLog
 from zkreg.proto.records import (
     Create2Response,
     CreateResponse,

@@ -512,6 +512,7 @@ class ClientConnection(protocol.Protocol):
             self._session_granted,
             self._session_failed,
             callbackArgs=(request.sessionId,),
+            errbackArgs=(request.sessionId,),
         )
 
     def _session_granted(self, grant: Any, requested_session: int) -> None:

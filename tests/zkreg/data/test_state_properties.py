@@ -19,11 +19,11 @@ from twisted.internet import task
 from zkreg.config import ServerConfig
 from zkreg.data import codes
 from zkreg.data.codes import EPHEMERAL_CONTAINER, EPHEMERAL_NORMAL, EPHEMERAL_TTL, ephemeral_type
-from zkreg.data.memlog import ManualLog, MemoryLog
 from zkreg.data.messages import Request
 from zkreg.data.server import DataServer
 from zkreg.data.tree import DataTree
 from zkreg.data.txncodec import decode_txn
+from zkreg.persistence.memlog import ManualLog, MemoryLog
 from zkreg.proto.records import (
     ACL,
     CheckVersionRequest,

@@ -44,15 +44,15 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from zkreg.data.recovery import RecoveredState, recover, write_tree_snapshot
-from zkreg.data.snapshot import list_snapshots
 from zkreg.data.tree import DataTree
-from zkreg.data.wal import DEFAULT_SEGMENT_BYTES, FileWriteAheadLog
 from zkreg.interfaces import ICommitListener
+from zkreg.persistence.recovery import RecoveredState, recover, write_tree_snapshot
+from zkreg.persistence.snapshot import list_snapshots
+from zkreg.persistence.wal import DEFAULT_SEGMENT_BYTES, FileWriteAheadLog
 
 __all__ = ["DurableState", "ForkSnapshotter", "SnapshotFailed", "open_durable_state"]
 
-log = Logger(namespace="zkreg.data.durable")
+log = Logger(namespace="zkreg.persistence.durable")
 
 _PR_SET_PDEATHSIG = 1
 
@@ -356,9 +356,9 @@ def open_durable_state(
 
     @param config: a L{zkreg.config.ServerConfig} (C{data_dir}, C{snap_count},
         C{snap_retain_count}, C{fsync}, C{extended_types} are read).
-    @raise zkreg.data.wal.CorruptLogError: the log is damaged in the middle; the
+    @raise zkreg.persistence.wal.CorruptLogError: the log is damaged in the middle; the
         message names the file, the offset and what to do.  Starting must stop.
-    @raise zkreg.data.recovery.RecoveryError: other unrecoverable damage.
+    @raise zkreg.persistence.recovery.RecoveryError: other unrecoverable damage.
     """
     directory = os.path.abspath(config.data_dir)  # type: ignore[attr-defined]
     sync = bool(getattr(config, "fsync", True))
