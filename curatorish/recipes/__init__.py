@@ -1,0 +1,22 @@
+"""
+Curator's recipes on curatorish: each recipe class takes either client (Deferreds on
+L{curatorish.CuratorFramework}, values on L{curatorish.BlockingCuratorFramework}) and
+writes Curator 5.4's znode layouts and data formats.
+"""
+
+from curatorish.recipes.atomic import (
+    AtomicStats,
+    AtomicValue,
+    DistributedAtomicInteger,
+    DistributedAtomicLong,
+    DistributedAtomicValue,
+    PromotedToLock,
+)
+from curatorish.recipes.barriers import DistributedBarrier, DistributedDoubleBarrier
+from curatorish.recipes.shared import (
+    SharedCount,
+    SharedCountListener,
+    SharedValue,
+    SharedValueListener,
+    VersionedValue,
+)
