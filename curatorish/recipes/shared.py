@@ -199,7 +199,7 @@ class SharedValue(Recipe):
         self._update(stat.version, data or b"")
 
     def _watcher(self, event: WatchedEvent) -> None:
-        if self._state == self._STARTED and event.type is not EventType.None_:
+        if self._state == self._STARTED and event.type is not EventType.NONE:
             self._read_and_notify()
 
     def _read_and_notify(self) -> None:
