@@ -14,6 +14,16 @@ from curatorish.recipes.atomic import (
 )
 from curatorish.recipes.barriers import DistributedBarrier, DistributedDoubleBarrier
 from curatorish.recipes.nodes import GroupMember, PersistentNode, PersistentTtlNode
+from curatorish.recipes.queue import (
+    DistributedDelayQueue,
+    DistributedIdQueue,
+    DistributedPriorityQueue,
+    DistributedQueue,
+    ErrorMode,
+    NoSuchElementError,
+    QueueSerializer,
+    SimpleDistributedQueue,
+)
 from curatorish.recipes.shared import (
     SharedCount,
     SharedCountListener,
