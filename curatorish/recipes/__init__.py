@@ -1,8 +1,18 @@
 """
-Curator's recipes on curatorish: each class takes either client (see
-L{curatorish.recipes.face}); Curator's names in snake_case.
+Curator's recipes on curatorish: each recipe class takes either client (Deferreds on
+L{curatorish.CuratorFramework}, values on L{curatorish.BlockingCuratorFramework}) and
+writes Curator 5.4's znode layouts and data formats.
 """
 
+from curatorish.recipes.atomic import (
+    AtomicStats,
+    AtomicValue,
+    DistributedAtomicInteger,
+    DistributedAtomicLong,
+    DistributedAtomicValue,
+    PromotedToLock,
+)
+from curatorish.recipes.barriers import DistributedBarrier, DistributedDoubleBarrier
 from curatorish.recipes.cache import (
     ChildData,
     CuratorCache,
@@ -21,20 +31,11 @@ from curatorish.recipes.classic_cache import (
     TreeCacheEvent,
     TreeCacheEventType,
 )
-
-__all__ = [
-    "ChildData",
-    "CuratorCache",
-    "CuratorCacheListener",
-    "CuratorCacheListenerBuilder",
-    "CuratorCacheListenerType",
-    "CuratorCacheOption",
-    "NodeCache",
-    "PathChildrenCache",
-    "PathChildrenCacheEvent",
-    "PathChildrenCacheEventType",
-    "PathChildrenCacheStartMode",
-    "TreeCache",
-    "TreeCacheEvent",
-    "TreeCacheEventType",
-]
+from curatorish.recipes.nodes import GroupMember, PersistentNode, PersistentTtlNode
+from curatorish.recipes.shared import (
+    SharedCount,
+    SharedCountListener,
+    SharedValue,
+    SharedValueListener,
+    VersionedValue,
+)
