@@ -513,6 +513,7 @@ def makeService(options: Options) -> service.MultiService:
         _SessionRoleService(config).setServiceParent(top)
         return top
 
+    from zkreg.persistence.dirlock import DataDirLocked, DataDirUnwritable
     from zkreg.persistence.durable import open_durable_state
     from zkreg.persistence.recovery import RecoveryError
     from zkreg.persistence.wal import CorruptLogError
@@ -523,6 +524,8 @@ def makeService(options: Options) -> service.MultiService:
         durable = open_durable_state(config)
     except (CorruptLogError, RecoveryError) as error:
         fail_startup(f"cannot start from {config.data_dir}: {error}")
+    except (DataDirLocked, DataDirUnwritable) as error:
+        fail_startup(str(error))
     except OSError as error:
         fail_startup(
             f"cannot use data directory {config.data_dir}: "

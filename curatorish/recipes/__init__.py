@@ -13,6 +13,7 @@ from curatorish.recipes.atomic import (
     PromotedToLock,
 )
 from curatorish.recipes.barriers import DistributedBarrier, DistributedDoubleBarrier
+from curatorish.recipes.nodes import GroupMember, PersistentNode, PersistentTtlNode
 from curatorish.recipes.shared import (
     SharedCount,
     SharedCountListener,
