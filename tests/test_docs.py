@@ -317,7 +317,9 @@ def test_readme_runs_as_written(tmp_path: Path) -> None:
     blocks = blocks_of(README)
     shell = [block for block in blocks if block.language in ("sh", "console", "shell")]
     commands = [
-        (block, shlex.split(line, comments=True)) for block in shell for line in shell_commands(block.text)
+        (block, shlex.split(line, comments=True))
+        for block in shell
+        for line in shell_commands(block.text)
     ]
     twistd_commands = [(block, argv) for block, argv in commands if argv[0] == "twistd"]
     assert twistd_commands, "README.md documents no twistd command"
