@@ -41,12 +41,26 @@ class ServerConfig:
     @ivar request_throttle_max_requests: writes in the data tier's pipeline at once
         from this session server above which more wait (ZooKeeper's RequestThrottler
         C{maxRequests}); 0 means no server-wide limit.
-    @ivar request_throttle_stall_time_ms: longest a write waits in the throttler's
-        queue before it is counted as throttled (C{throttled_ops}) and logged.
+    @ivar request_throttle_stall_time_ms: how long a connection is not read from when
+        the throttler's queue is full; a write that waited longer is counted in
+        C{throttled_ops}.
     @ivar connection_rate_per_ip: new connections accepted per second from one client
         IP address; 0 means no limit.
     @ivar connection_burst_per_ip: connections one IP may open at once before the
         rate applies (the token bucket's size).
+    @ivar max_output_buffer_bytes: unsent reply bytes one connection may hold before
+        it is no longer read from (until they drain); L{None} means one max-size
+        reply plus 4 MiB.
+    @ivar output_stall_timeout_ms: how long a connection may stay over
+        C{max_output_buffer} before it is closed (a client that stopped reading);
+        0 never closes it.
+    @ivar max_reply_size_bytes: a multiRead or getChildren whose reply would be
+        larger is refused (MarshallingError) instead of built; L{None} means 4 max
+        packet sizes.
+    @ivar pause_threshold_ms: a reactor gap longer than this is a pause (SIGSTOP, a
+        heavy request), left out of the time sessions expire on; 0 disables it.
+    @ivar prealloc_size_bytes: log segment preallocation; L{None} adapts it to the
+        free space of the data directory (64 MiB when there is room).
     """
 
     listen: str = "tcp:2181"
@@ -73,6 +87,11 @@ class ServerConfig:
     request_throttle_stall_time_ms: int = 100
     connection_rate_per_ip: int = 0
     connection_burst_per_ip: int = 10
+    max_output_buffer_bytes: int | None = None
+    output_stall_timeout_ms: int = 30000
+    max_reply_size_bytes: int | None = None
+    prealloc_size_bytes: int | None = None
+    pause_threshold_ms: int = 500
 
     @property
     def min_timeout_ms(self) -> int:
@@ -80,6 +99,20 @@ class ServerConfig:
         if self.min_session_timeout_ms is None:
             return 2 * self.tick_time_ms
         return self.min_session_timeout_ms
+
+    @property
+    def max_output_buffer(self) -> int:
+        """The effective output bound: configured, or one max-size reply plus 4 MiB."""
+        if self.max_output_buffer_bytes is None:
+            return self.max_packet_size + 4 * 1024 * 1024
+        return self.max_output_buffer_bytes
+
+    @property
+    def max_reply_size(self) -> int:
+        """The effective reply limit of multiRead/getChildren: configured, or 4 packets."""
+        if self.max_reply_size_bytes is None:
+            return 4 * self.max_packet_size
+        return self.max_reply_size_bytes
 
     @property
     def max_timeout_ms(self) -> int:

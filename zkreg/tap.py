@@ -76,6 +76,11 @@ _VALUED_SETTINGS: tuple[tuple[str, str, str, Any], ...] = (
         "connection_burst_per_ip",
         _whole_number,
     ),
+    ("max-output-buffer", "max_output_buffer", "max_output_buffer_bytes", int),
+    ("output-stall-timeout", "output_stall_timeout", "output_stall_timeout_ms", int),
+    ("max-reply-size", "max_reply_size", "max_reply_size_bytes", int),
+    ("prealloc-size", "prealloc_size", "prealloc_size_bytes", int),
+    ("pause-threshold", "pause_threshold", "pause_threshold_ms", int),
 )
 
 #: (flag, config key) of the boolean settings.
@@ -253,6 +258,42 @@ class Options(usage.Options):
             None,
             "New connections one client IP may open at once before the rate applies. [default: 10]",
         ],
+        [
+            "max-output-buffer",
+            None,
+            None,
+            "Unsent reply bytes a connection may hold before it is no longer read "
+            "until they drain. [default: max-packet-size + 4 MiB]",
+        ],
+        [
+            "output-stall-timeout",
+            None,
+            None,
+            "Milliseconds a connection may stay over --max-output-buffer (a client "
+            "that stopped reading) before it is closed; 0: never. [default: 30000]",
+        ],
+        [
+            "max-reply-size",
+            None,
+            None,
+            "Largest multiRead or getChildren reply in bytes; a larger one is refused "
+            "with MarshallingError. [default: 4 x max-packet-size]",
+        ],
+        [
+            "prealloc-size",
+            None,
+            None,
+            "Bytes preallocated per log segment. [default: 64 MiB, less when the data "
+            "directory's volume has less free space]",
+        ],
+        [
+            "pause-threshold",
+            None,
+            None,
+            "Milliseconds the server may not run (SIGSTOP, a heavy request) before "
+            "the gap is a pause that session expiry does not count; 0: count every "
+            "gap. [default: 500]",
+        ],
     ]
 
     compData = usage.Completions(
@@ -359,6 +400,11 @@ _ROLE_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
     "request-throttle-stall-time": ("standalone", "session"),
     "connection-rate-per-ip": ("standalone", "session"),
     "connection-burst-per-ip": ("standalone", "session"),
+    "prealloc-size": ("standalone", "data"),
+    "pause-threshold": ("standalone", "data"),
+    "max-output-buffer": ("standalone", "session"),
+    "output-stall-timeout": ("standalone", "session"),
+    "max-reply-size": ("standalone", "session"),
 }
 
 
@@ -429,6 +475,26 @@ def validate_server_config(config: ServerConfig) -> None:
     _require(
         config.max_packet_size > 0,
         f"max-packet-size must be positive, got {config.max_packet_size}",
+    )
+    _require(
+        config.max_output_buffer > 0,
+        f"max-output-buffer must be positive, got {config.max_output_buffer}",
+    )
+    _require(
+        config.output_stall_timeout_ms >= 0,
+        f"output-stall-timeout must be 0 (never) or positive, got {config.output_stall_timeout_ms}",
+    )
+    _require(
+        config.pause_threshold_ms >= 0,
+        f"pause-threshold must be 0 (off) or positive, got {config.pause_threshold_ms}",
+    )
+    _require(
+        config.max_reply_size > 0,
+        f"max-reply-size must be positive, got {config.max_reply_size}",
+    )
+    _require(
+        config.prealloc_size_bytes is None or config.prealloc_size_bytes >= 0,
+        f"prealloc-size must be 0 (none) or positive, got {config.prealloc_size_bytes}",
     )
     _require(
         config.container_check_interval_ms > 0,
@@ -543,6 +609,7 @@ def makeService(options: Options) -> service.MultiService:
         _SessionRoleService(config, operations).setServiceParent(top)
         return top
 
+    from zkreg.persistence.dirlock import DataDirLocked, DataDirUnwritable
     from zkreg.persistence.durable import open_durable_state
     from zkreg.persistence.recovery import RecoveryError
     from zkreg.persistence.wal import CorruptLogError
@@ -553,6 +620,8 @@ def makeService(options: Options) -> service.MultiService:
         durable = open_durable_state(config)
     except (CorruptLogError, RecoveryError) as error:
         fail_startup(f"cannot start from {config.data_dir}: {error}")
+    except (DataDirLocked, DataDirUnwritable) as error:
+        fail_startup(str(error))
     except OSError as error:
         fail_startup(
             f"cannot use data directory {config.data_dir}: "

@@ -1,0 +1,51 @@
+"""
+Curator's recipes on curatorish: each recipe class takes either client (Deferreds on
+L{curatorish.CuratorFramework}, values on L{curatorish.BlockingCuratorFramework}) and
+writes Curator 5.4's znode layouts and data formats.
+"""
+
+from curatorish.recipes.atomic import (
+    AtomicStats,
+    AtomicValue,
+    DistributedAtomicInteger,
+    DistributedAtomicLong,
+    DistributedAtomicValue,
+    PromotedToLock,
+)
+from curatorish.recipes.barriers import DistributedBarrier, DistributedDoubleBarrier
+from curatorish.recipes.cache import (
+    ChildData,
+    CuratorCache,
+    CuratorCacheListener,
+    CuratorCacheListenerBuilder,
+    CuratorCacheListenerType,
+    CuratorCacheOption,
+)
+from curatorish.recipes.classic_cache import (
+    NodeCache,
+    PathChildrenCache,
+    PathChildrenCacheEvent,
+    PathChildrenCacheEventType,
+    PathChildrenCacheStartMode,
+    TreeCache,
+    TreeCacheEvent,
+    TreeCacheEventType,
+)
+from curatorish.recipes.nodes import GroupMember, PersistentNode, PersistentTtlNode
+from curatorish.recipes.queue import (
+    DistributedDelayQueue,
+    DistributedIdQueue,
+    DistributedPriorityQueue,
+    DistributedQueue,
+    ErrorMode,
+    NoSuchElementError,
+    QueueSerializer,
+    SimpleDistributedQueue,
+)
+from curatorish.recipes.shared import (
+    SharedCount,
+    SharedCountListener,
+    SharedValue,
+    SharedValueListener,
+    VersionedValue,
+)
