@@ -260,13 +260,20 @@ class LeaderLatch(Recipe):
     async def _reset(self) -> None:
         self._set_leadership(False)
         await self._set_node(None)
-        created = await self.client.create(
-            make_path(self.path, LATCH_LOCK_NAME),
-            id_bytes(self.id),
-            mode=CreateMode.EPHEMERAL_SEQUENTIAL,
-            parents_as_containers=True,
-            protected=True,
-        )
+        while True:
+            try:
+                created = await self.client.create(
+                    make_path(self.path, LATCH_LOCK_NAME),
+                    id_bytes(self.id),
+                    mode=CreateMode.EPHEMERAL_SEQUENTIAL,
+                    parents_as_containers=True,
+                    protected=True,
+                )
+                break
+            except errors.NoNodeError:
+                # A container parent was reaped between its creation and ours.
+                if self.state is not State.STARTED:
+                    return
         await self._set_node(created.path)
         if self.state is State.CLOSED:
             await self._set_node(None)

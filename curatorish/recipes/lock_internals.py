@@ -236,14 +236,15 @@ class LockInternals:
         data = b"" if self.revocable is not None else lock_node_bytes
         retry_count = 0
         while True:
-            our_path = await self.driver.creates_the_lock(self.client, self.path, data)
             try:
+                our_path = await self.driver.creates_the_lock(self.client, self.path, data)
                 if await self._internal_lock_loop(started, timeout_s, our_path, owner):
                     return our_path
                 return None
             except errors.NoNodeError:
-                # Our node is gone (the session expired while we waited): start over if
-                # the policy allows, as Curator does.
+                # Our node is gone (the session expired while we waited), or a container
+                # parent was reaped between its creation and ours: start over if the
+                # policy allows, as Curator does.
                 elapsed_ms = int((self._reactor.seconds() - started) * 1000)
                 pauses: list[int] = []
                 if not self.client.retry_policy.allow_retry(retry_count, elapsed_ms, pauses.append):

@@ -142,13 +142,16 @@ class InterProcessSemaphoreV2(Recipe):
         if not await self._lock.acquire(remaining, owner=owner):
             return None
         try:
-            created = await self.client.create(
-                make_path(self.leases_path, LEASE_BASE_NAME),
-                self.node_data,
-                mode=CreateMode.EPHEMERAL_SEQUENTIAL,
-                parents_as_containers=True,
-                protected=True,
-            )
+            try:
+                created = await self.client.create(
+                    make_path(self.leases_path, LEASE_BASE_NAME),
+                    self.node_data,
+                    mode=CreateMode.EPHEMERAL_SEQUENTIAL,
+                    parents_as_containers=True,
+                    protected=True,
+                )
+            except errors.NoNodeError:
+                return _RETRY  # a container parent was reaped under us
             lease = Lease(self, created.path)
             success = False
             try:
