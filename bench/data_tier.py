@@ -44,11 +44,11 @@ from twisted.internet.task import Clock
 
 from zkreg.config import ServerConfig
 from zkreg.data import codes
-from zkreg.data.memlog import ManualLog, MemoryLog
 from zkreg.data.messages import Request
 from zkreg.data.reads import perform_read
 from zkreg.data.server import DataServer
 from zkreg.link.inprocess import InProcessDataLink
+from zkreg.persistence.memlog import ManualLog, MemoryLog
 from zkreg.proto.consts import OPEN_ACL_UNSAFE
 from zkreg.proto.records import CreateRequest, GetDataRequest, Id, SetDataRequest
 

@@ -146,8 +146,8 @@ def bench_snapshot(nodes: int) -> dict[str, Any]:
     """
     from twisted.internet import reactor, task
 
-    from zkreg.data.durable import ForkSnapshotter
-    from zkreg.data.recovery import recover
+    from zkreg.persistence.durable import ForkSnapshotter
+    from zkreg.persistence.recovery import recover
 
     started = time.perf_counter()
     tree = build_tree(nodes)

@@ -35,6 +35,7 @@ from curatorish.state import (
     SessionConnectionStateErrorPolicy,
     StandardConnectionStateErrorPolicy,
 )
+from zkreg import __version__
 from zkreg.proto.consts import (
     CREATOR_ALL_ACL,
     OPEN_ACL_UNSAFE,
@@ -48,6 +49,7 @@ from zkreg.proto.consts import (
 from zkreg.proto.records import ACL, Id, Stat
 
 __all__ = [
+    "__version__",
     "ACL",
     "ACLProvider",
     "BlockingCuratorFramework",

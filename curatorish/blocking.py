@@ -18,20 +18,23 @@ client, say): that would wait for itself, so it raises L{RuntimeError}.
 from __future__ import annotations
 
 import atexit
-import functools
 import queue
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, overload
 
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from curatorish.connection.watches import WatchedEvent
-from curatorish.framework import CuratorFramework
+from curatorish.connection.operations import MultiOp
+from curatorish.connection.session import ZooKeeperConnection
+from curatorish.connection.watches import WatchedEvent, Watcher
+from curatorish.framework import Created, CuratorFramework, TransactionOps, TransactionResult
 from curatorish.state import ConnectionState
+from zkreg.proto.consts import CreateMode, WatcherType
+from zkreg.proto.records import Stat
 
 _log = Logger()
 
@@ -183,37 +186,18 @@ class EventThread:
                 _log.failure("Callback {callback!r} raised", callback=callback)
 
 
-#: The operations forwarded as they are (a watcher argument is moved to the event thread).
-_FORWARDED = frozenset(
-    {
-        "create",
-        "delete",
-        "exists",
-        "get_data",
-        "set_data",
-        "get_children",
-        "get_acl",
-        "set_acl",
-        "sync",
-        "get_all_children_number",
-        "get_ephemerals",
-        "who_am_i",
-        "get_config",
-        "add_auth",
-        "transaction",
-        "add_watch",
-        "remove_watches",
-    }
-)
-
-
 class BlockingCuratorFramework:
     """
-    L{CuratorFramework} with blocking methods: the same names, arguments and results.
+    L{CuratorFramework} with blocking methods: the same names and arguments, and
+    the values the async methods' Deferreds fire with (or their errors, raised).
+
+    Each method runs the async one on the reactor thread and waits for it; a watcher
+    or listener given to it runs on this client's event thread.
 
     @ivar async_client: the underlying async client (use it from the reactor thread).
     @ivar call_timeout_s: bound on each blocking call (L{None}: wait as long as the
         operation's own retries and timeouts take).
+    @ivar ops: builds the ops of a L{transaction} (C{client.ops.create(...)}).
     """
 
     def __init__(
@@ -240,12 +224,18 @@ class BlockingCuratorFramework:
         self.async_client = _async_client
         self._events = _events or EventThread("curatorish-events")
         self._wrappers: dict[Any, Callable[..., Any]] = {}
-        self.ops = _async_client.ops
+        self.ops: TransactionOps = _async_client.ops
 
     def _call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return call_in_reactor(function, *args, timeout_s=self.call_timeout_s, **kwargs)
 
-    def _on_event_thread(self, watcher: Callable[[WatchedEvent], Any]) -> Callable[..., Any]:
+    def _on_event_thread(self, watcher: Watcher | None) -> Watcher | None:
+        """
+        @return: a watcher that runs C{watcher} on this client's event thread (the
+            same wrapper each time, so removing a watcher finds it).
+        """
+        if watcher is None:
+            return None
         wrapper = self._wrappers.get(watcher)
         if wrapper is None:
 
@@ -282,11 +272,19 @@ class BlockingCuratorFramework:
         return self.async_client.namespace
 
     @property
-    def zookeeper(self) -> Any:
+    def zookeeper(self) -> ZooKeeperConnection:
         return self.async_client.zookeeper
 
+    @property
     def session_id(self) -> int:
-        return self.async_client.session_id()
+        """
+        The current session id (0 before the first connection).
+        """
+        return self.async_client.session_id
+
+    @property
+    def is_started(self) -> bool:
+        return self.async_client.is_started
 
     def add_connection_state_listener(
         self, listener: Callable[[Any, ConnectionState], Any]
@@ -336,35 +334,222 @@ class BlockingCuratorFramework:
         """
         return self._call(coroutine_function, self.async_client, *args)
 
+    # -- operations (see L{CuratorFramework} for what each does) ------------------------
+
+    def create(
+        self,
+        path: str,
+        data: bytes | None = None,
+        *,
+        mode: CreateMode = CreateMode.PERSISTENT,
+        acl: Sequence[Any] | None = None,
+        ttl: int | None = None,
+        parents: bool = False,
+        parents_as_containers: bool = False,
+        protected: bool = False,
+        or_set_data: bool = False,
+        set_data_version: int = -1,
+        idempotent: bool = False,
+        compress: bool = False,
+    ) -> Created:
+        """
+        Create a node (L{CuratorFramework.create}).
+
+        @return: L{Created}C{(path, stat)}: the created path (sequence number and
+            protected prefix included) and the node's stat.
+        """
+        return self._call(
+            self.async_client.create,
+            path,
+            data,
+            mode=mode,
+            acl=acl,
+            ttl=ttl,
+            parents=parents,
+            parents_as_containers=parents_as_containers,
+            protected=protected,
+            or_set_data=or_set_data,
+            set_data_version=set_data_version,
+            idempotent=idempotent,
+            compress=compress,
+        )
+
+    def delete(
+        self,
+        path: str,
+        *,
+        version: int = -1,
+        quietly: bool = False,
+        children: bool = False,
+        guaranteed: bool = False,
+    ) -> None:
+        """
+        Delete a node (L{CuratorFramework.delete}).
+        """
+        self._call(
+            self.async_client.delete,
+            path,
+            version=version,
+            quietly=quietly,
+            children=children,
+            guaranteed=guaranteed,
+        )
+
+    def exists(self, path: str, *, watcher: Watcher | None = None) -> Stat | None:
+        """
+        @return: the node's stat, or L{None} if it does not exist.
+        """
+        return self._call(self.async_client.exists, path, watcher=self._on_event_thread(watcher))
+
+    def get_data(
+        self, path: str, *, watcher: Watcher | None = None, decompress: bool = False
+    ) -> tuple[bytes | None, Stat]:
+        """
+        @return: C{(data, stat)}.
+        """
+        return self._call(
+            self.async_client.get_data,
+            path,
+            watcher=self._on_event_thread(watcher),
+            decompress=decompress,
+        )
+
+    def set_data(
+        self, path: str, data: bytes, *, version: int = -1, compress: bool = False
+    ) -> Stat:
+        """
+        @return: the node's new stat.
+        """
+        return self._call(
+            self.async_client.set_data, path, data, version=version, compress=compress
+        )
+
+    @overload
+    def get_children(
+        self, path: str, *, watcher: Watcher | None = None, include_stat: Literal[False] = False
+    ) -> list[str]: ...
+
+    @overload
+    def get_children(
+        self, path: str, *, watcher: Watcher | None = None, include_stat: Literal[True]
+    ) -> tuple[list[str], Stat]: ...
+
+    def get_children(
+        self, path: str, *, watcher: Watcher | None = None, include_stat: bool = False
+    ) -> list[str] | tuple[list[str], Stat]:
+        """
+        @return: the child names, or C{(names, stat)} with C{include_stat}.
+        """
+        return self._call(
+            self.async_client.get_children,
+            path,
+            watcher=self._on_event_thread(watcher),
+            include_stat=include_stat,
+        )
+
+    def get_acl(self, path: str) -> tuple[list[Any], Stat]:
+        """
+        @return: C{(acl list, stat)}.
+        """
+        return self._call(self.async_client.get_acl, path)
+
+    def set_acl(self, path: str, acl: Sequence[Any], *, version: int = -1) -> Stat:
+        """
+        Set the ACL if its version is C{version}.
+
+        @return: the node's new stat.
+        """
+        return self._call(self.async_client.set_acl, path, acl, version=version)
+
+    def sync(self, path: str) -> str:
+        """
+        Wait until the server has caught up with the leader.
+
+        @return: the path.
+        """
+        return self._call(self.async_client.sync, path)
+
+    def get_all_children_number(self, path: str) -> int:
+        """
+        @return: the number of descendants of C{path}.
+        """
+        return self._call(self.async_client.get_all_children_number, path)
+
+    def get_ephemerals(self, prefix_path: str = "/") -> list[str]:
+        """
+        @return: this session's ephemerals whose paths start with C{prefix_path}.
+        """
+        return self._call(self.async_client.get_ephemerals, prefix_path)
+
+    def who_am_i(self) -> list[tuple[str, str]]:
+        """
+        @return: this session's C{(scheme, user)} identities.
+        """
+        return self._call(self.async_client.who_am_i)
+
+    def get_config(self, *, watcher: Watcher | None = None) -> tuple[bytes | None, Stat]:
+        """
+        @return: C{(data, stat)} of C{/zookeeper/config}.
+        """
+        return self._call(self.async_client.get_config, watcher=self._on_event_thread(watcher))
+
+    def add_auth(self, scheme: str, credential: str | bytes) -> None:
+        """
+        Authenticate (C{add_auth("digest", "user:password")}); replayed on every
+        reconnect.
+
+        @param credential: bytes, or a C{str} sent as UTF-8.
+        """
+        self._call(self.async_client.add_auth, scheme, credential)
+
+    def transaction(self, operations: Sequence[MultiOp]) -> list[TransactionResult]:
+        """
+        Apply ops built with L{ops} atomically.
+
+        @return: a L{TransactionResult} per op.
+        """
+        return self._call(self.async_client.transaction, operations)
+
+    def add_watch(self, path: str, watcher: Watcher, *, recursive: bool = False) -> None:
+        """
+        Add a persistent (or persistent recursive) watch.
+        """
+        self._call(
+            self.async_client.add_watch,
+            path,
+            self._on_event_thread(watcher),
+            recursive=recursive,
+        )
+
+    def remove_watches(
+        self,
+        path: str,
+        watcher: Watcher | None = None,
+        *,
+        watcher_type: WatcherType = WatcherType.Any,
+        local: bool = False,
+        quietly: bool = False,
+        guaranteed: bool = False,
+    ) -> None:
+        """
+        Remove one watcher, or all of C{watcher_type} on C{path}.
+        """
+        self._call(
+            self.async_client.remove_watches,
+            path,
+            self._on_event_thread(watcher),
+            watcher_type=watcher_type,
+            local=local,
+            quietly=quietly,
+            guaranteed=guaranteed,
+        )
+
     def __enter__(self) -> BlockingCuratorFramework:
         self.start()
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
-
-
-def _forwarder(name: str) -> Callable[..., Any]:
-    """
-    The blocking method C{name}: the async method's signature and docstring, run on
-    the reactor thread; watchers move to the client's event thread.
-    """
-    method = getattr(CuratorFramework, name)
-
-    @functools.wraps(method)
-    def blocking(self: BlockingCuratorFramework, *args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("watcher") is not None:
-            kwargs["watcher"] = self._on_event_thread(kwargs["watcher"])
-        if name in ("add_watch", "remove_watches") and len(args) > 1 and args[1] is not None:
-            args = (args[0], self._on_event_thread(args[1]), *args[2:])
-        return self._call(getattr(self.async_client, name), *args, **kwargs)
-
-    return blocking
-
-
-for _name in _FORWARDED:
-    setattr(BlockingCuratorFramework, _name, _forwarder(_name))
-del _name
 
 
 __all__ = [

@@ -5,9 +5,19 @@ The connection raises these (inside Deferred failures) for every non-zero C{err}
 reply header, so callers catch what they mean (C{except NoNodeError}) instead of
 comparing numbers.  Each instance carries the code and, where one applies, the path
 the operation was about (with the chroot and namespace already taken off).
+
+They print the Python way: the class names the error and the message is the path
+(and any detail), so a traceback ends with C{NodeExistsError: /app/config}; an error
+about no path reads as the class's one-line description.
+
+This module imports nothing from curatorish (or Twisted): C{from curatorish import
+errors} works first, last, or alone.
 """
 
 from __future__ import annotations
+
+#: Every class for a protocol code, filled as the classes are defined.
+_BY_CODE: dict[int, type[ZooKeeperError]] = {}
 
 
 class ZooKeeperError(Exception):
@@ -15,20 +25,42 @@ class ZooKeeperError(Exception):
     Base of every error the ZooKeeper protocol can report.
 
     @cvar code: the protocol error code (C{KeeperException.Code} in Java).
+    @cvar code_name: the code's name in ZooKeeper (C{NODEEXISTS}).
+    @cvar description: what the error means, in a few words (from the docstring).
     @ivar path: the client-visible path the failed operation named, or L{None}.
+    @ivar message: more detail, or L{None}.
     """
 
     code: int = -1
     code_name: str = "SYSTEMERROR"
+    description: str = "A ZooKeeper error."
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        """
+        Register a class that declares its own protocol C{code} (subclasses that only
+        refine one, as L{ConnectionClosedError}, and code 0 are not wire codes).
+        """
+        super().__init_subclass__(**kwargs)
+        if cls.__doc__:
+            cls.description = " ".join(cls.__doc__.split())
+        if "code" in cls.__dict__ and cls.code != 0:
+            _BY_CODE.setdefault(cls.code, cls)
 
     def __init__(self, path: str | None = None, message: str | None = None) -> None:
+        super().__init__(path, message)
         self.path = path
-        text = f"KeeperErrorCode = {self.code_name}"
-        if path is not None:
-            text += f" for {path}"
-        if message:
-            text += f": {message}"
-        super().__init__(text)
+        self.message = message
+
+    def __str__(self) -> str:
+        parts = [part for part in (self.path, self.message) if part]
+        return ": ".join(parts) if parts else self.description
+
+    def __repr__(self) -> str:
+        if self.message:
+            return f"{type(self).__name__}({self.path!r}, {self.message!r})"
+        if self.path is not None:
+            return f"{type(self).__name__}({self.path!r})"
+        return f"{type(self).__name__}()"
 
 
 class SystemZookeeperError(ZooKeeperError):
@@ -329,17 +361,6 @@ class CancelledError(ZooKeeperError):
     code_name = "CANCELLED"
 
 
-_BY_CODE: dict[int, type[ZooKeeperError]] = {
-    cls.code: cls
-    for cls in list(globals().values())
-    if isinstance(cls, type)
-    and issubclass(cls, ZooKeeperError)
-    and cls is not ZooKeeperError
-    and cls.code != 0
-    and cls.code_name.isupper()
-}
-
-
 def error_for_code(code: int, path: str | None = None) -> ZooKeeperError:
     """
     Build the exception for a reply's error code.
@@ -364,7 +385,41 @@ def error_class_for_code(code: int) -> type[ZooKeeperError]:
     return _BY_CODE.get(code, ZooKeeperError)
 
 
-__all__ = [name for name, value in list(globals().items()) if isinstance(value, type)] + [
-    "error_for_code",
+__all__ = [
+    "APIError",
+    "AuthFailedError",
+    "BadArgumentsError",
+    "BadVersionError",
+    "CancelledError",
+    "ConnectionClosedError",
+    "ConnectionLossError",
+    "DataInconsistencyError",
+    "EphemeralOnLocalSessionError",
+    "InvalidACLError",
+    "InvalidCallbackError",
+    "MarshallingError",
+    "NewConfigNoQuorumError",
+    "NoAuthError",
+    "NoChildrenForEphemeralsError",
+    "NoNodeError",
+    "NoWatcherError",
+    "NodeExistsError",
+    "NotEmptyError",
+    "NotReadOnlyError",
+    "OperationTimeoutError",
+    "QuotaExceededError",
+    "ReconfigDisabledError",
+    "ReconfigInProgressError",
+    "RequestTimeoutError",
+    "RuntimeInconsistencyError",
+    "SessionClosedRequireSaslError",
+    "SessionExpiredError",
+    "SessionMovedError",
+    "SystemZookeeperError",
+    "ThrottledOpError",
+    "UnimplementedError",
+    "UnknownSessionError",
+    "ZooKeeperError",
     "error_class_for_code",
+    "error_for_code",
 ]

@@ -32,7 +32,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from curatorish import errors
-from curatorish.connection import ops as multi_ops
+from curatorish.connection import operations as multi_ops
+from curatorish.connection.operations import check_data
 from curatorish.connection.paths import validate_path
 from curatorish.connection.session import ClientState, ZooKeeperConnection
 from curatorish.connection.watches import WatchedEvent, Watcher
@@ -386,7 +387,7 @@ class CuratorFramework:
         connection_timeout_ms: int = DEFAULT_CONNECTION_TIMEOUT_MS,
         namespace: str | None = None,
         acl_provider: ACLProvider | None = None,
-        auth_info: Sequence[tuple[str, bytes]] = (),
+        auth_info: Sequence[tuple[str, str | bytes]] = (),
         default_data: bytes | None = None,
         can_be_read_only: bool = False,
         session_expiration_percent: int = 100,
@@ -548,9 +549,11 @@ class CuratorFramework:
         """
         return CuratorFramework._view(self._core, namespace)
 
+    @property
     def session_id(self) -> int:
         """
-        @return: the current session id (0 before the first connection).
+        The current session id (0 before the first connection; a new one after an
+        expiry).
         """
         return self._core.connection.session_id
 
@@ -583,6 +586,7 @@ class CuratorFramework:
         return provider.get_acl_for_path(full_path) or provider.get_default_acl()
 
     def _payload(self, data: bytes | None, compress: bool) -> bytes:
+        check_data(data, None)
         payload = self._core.default_data if data is None else data
         return gzip.compress(payload) if compress else payload
 
@@ -669,7 +673,9 @@ class CuratorFramework:
             (a retry of a create that did happen).
         @param compress: gzip the data.
         @return: Deferred firing with L{Created}C{(path, stat)}.
+        @raise TypeError: (at once) when C{data} is not bytes.
         """
+        check_data(data, path)
         return self._deferred(
             self._create(
                 path,
@@ -937,7 +943,9 @@ class CuratorFramework:
     ) -> defer.Deferred[Stat]:
         """
         @return: Deferred firing with the new stat (C{setData().withVersion()}).
+        @raise TypeError: (at once) when C{data} is not bytes.
         """
+        check_data(data, path)
         full = self.fix_path(path)
         payload = self._payload(data, compress)
         return self._deferred(
@@ -1017,9 +1025,12 @@ class CuratorFramework:
         """
         return self._deferred(self._run(lambda: self._core.connection.get_config(watcher)))
 
-    def add_auth(self, scheme: str, credential: bytes) -> defer.Deferred[None]:
+    def add_auth(self, scheme: str, credential: str | bytes) -> defer.Deferred[None]:
         """
-        Add an auth info now; it is replayed on every reconnect.
+        Add an auth info now (C{add_auth("digest", "user:password")}); it is
+        replayed on every reconnect.
+
+        @param credential: bytes, or a C{str} sent as UTF-8 (as kazoo does).
         """
         return self._core.connection.add_auth(scheme, credential)
 

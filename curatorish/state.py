@@ -94,7 +94,9 @@ class ConnectionStateManager:
     """
     Curator's C{ConnectionStateManager} on a reactor.
 
-    @ivar current_state: the last state posted, or L{None} before the first connection.
+    @ivar current_state: the last state posted (C{CONNECTED} after the first
+        connection, not the C{RECONNECTED} Curator keeps internally), L{None} before
+        the first connection, and C{LOST} after L{close} (the session is gone).
     """
 
     def __init__(
@@ -153,6 +155,7 @@ class ConnectionStateManager:
         if self._closed:
             return
         self._closed = True
+        self.current_state = ConnectionState.LOST
         self._cancel_expiration()
         if self._drain_call is not None and self._drain_call.active():
             self._drain_call.cancel()
@@ -207,9 +210,11 @@ class ConnectionStateManager:
         """
         if not self._accepting:
             return False
-        if self.current_state is new_state:
+        current = self.current_state
+        if current is new_state or (
+            current is ConnectionState.CONNECTED and new_state is ConnectionState.RECONNECTED
+        ):
             return False
-        self._set_current(new_state)
         posted = new_state
         negative = new_state in (
             ConnectionState.LOST,
@@ -219,6 +224,8 @@ class ConnectionStateManager:
         if not negative and not self._initial_connect_posted:
             self._initial_connect_posted = True
             posted = ConnectionState.CONNECTED
+        # The state reported is the one posted: CONNECTED after the first connection.
+        self._set_current(posted)
         self._post(posted)
         return True
 

@@ -1,8 +1,9 @@
 """
 The C{zkreg} command line: look into and check a data directory.
 
-  - C{zkreg log dump DIR} prints every log record, one line each (time, session, cxid,
-    zxid, operation and its fields), like ZooKeeper's C{TxnLogToolkit};
+  - C{zkreg log dump DIR|SEGMENT} prints every log record (of a directory, or of one
+    segment file), one line each (time, session, cxid, zxid, operation and its
+    fields), like ZooKeeper's C{TxnLogToolkit};
   - C{zkreg snapshot dump DIR|FILE} prints a snapshot (the newest valid one of a
     directory): its sessions and every node with its stat, like ZooKeeper's
     C{SnapshotFormatter};
@@ -10,9 +11,12 @@ The C{zkreg} command line: look into and check a data directory.
     exits 1 on any damage, naming the file and offset;
   - C{zkreg log truncate SEGMENT OFFSET --yes} is the operator's last resort for a log
     damaged in the middle: it cuts the segment at the damaged record and removes every
-    later segment, losing every transaction from there on.
+    later segment, losing every transaction from there on.  It refuses while a server
+    holds the data directory (L{zkreg.persistence.dirlock}); the other commands only
+    read and run at any time.
 
-Exit codes: 0 fine, 1 damage found (or a dump hit damage), 2 usage errors.
+Exit codes: 0 fine, 1 damage found (or a dump hit damage, or there is no zkreg data to
+look at), 2 usage errors (bare C{zkreg} prints the help).
 """
 
 from __future__ import annotations
@@ -20,13 +24,16 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from zkreg.data.snapshot import SnapshotError, list_snapshots, read_header, read_snapshot
-from zkreg.data.txnlog import describe_txn
-from zkreg.data.wal import (
+from zkreg import __version__
+from zkreg.persistence.dirlock import DataDirLocked, DataDirUnwritable, lock_data_dir
+from zkreg.persistence.snapshot import SnapshotError, list_snapshots, read_header, read_snapshot
+from zkreg.persistence.txnlog import describe_txn
+from zkreg.persistence.wal import (
     CorruptLogError,
     list_segments,
     scan_segment,
@@ -41,25 +48,47 @@ def _time(ms: int) -> str:
 
 
 def _require_dir(directory: str) -> None:
+    if not os.path.exists(directory):
+        raise SystemExit(f"zkreg: {directory} does not exist")
     if not os.path.isdir(directory):
         raise SystemExit(f"zkreg: {directory} is not a directory")
 
 
-def log_dump(directory: str, after_zxid: int, out: TextIO) -> int:
-    """Print every record of every segment; @return: the exit code."""
-    _require_dir(directory)
-    segments = list_segments(directory)
+#: A log segment's file name: C{log.} and the first zxid in hex.
+_SEGMENT_FILE = re.compile(r"^log\.([0-9a-f]+)$")
+
+
+def _no_data(directory: str) -> str:
+    return (
+        f"no zkreg data in {directory} (no log segments log.<zxid>, no snapshots "
+        f"snapshot.<zxid>); is it the server's --data-dir?"
+    )
+
+
+def _segments_of(target: str) -> list[tuple[int | None, str]]:
+    """The segments to read: the file itself, or every segment of a directory."""
+    if os.path.isfile(target):
+        match = _SEGMENT_FILE.match(os.path.basename(target))
+        return [(int(match.group(1), 16) if match else None, target)]
+    _require_dir(target)
+    return list(list_segments(target))
+
+
+def log_dump(target: str, after_zxid: int, out: TextIO) -> int:
+    """Print every record of a segment file or of every segment of a directory; @return: the exit code."""
+    segments = _segments_of(target)
     if not segments:
-        out.write(f"no log segments in {directory}\n")
-        return 0
+        out.write(_no_data(target) + "\n")
+        return 1
     status = 0
     previous = -1
     count = 0
     for index, (first_zxid, path) in enumerate(segments):
         scan = scan_segment(path, previous, first_zxid)
         version = "?" if scan.version is None else scan.version
+        first = "?" if first_zxid is None else f"{first_zxid:#x}"
         out.write(
-            f"# segment {path}: format version {version}, first zxid {first_zxid:#x}, "
+            f"# segment {path}: format version {version}, first zxid {first}, "
             f"{len(scan.records)} records, {scan.end_offset} of {scan.file_size} bytes used\n"
         )
         for record in scan.records:
@@ -101,7 +130,7 @@ def snapshot_dump(target: str, with_data: bool, out: TextIO) -> int:
         out.write(f"# skipped: {problem}\n")
     if path is None:
         out.write(f"no valid snapshot in {target}\n")
-        return 1 if problems else 0
+        return 1
     try:
         content = read_snapshot(path)
     except (SnapshotError, OSError) as error:
@@ -145,6 +174,9 @@ def log_verify(directory: str, out: TextIO) -> int:
     _require_dir(directory)
     damaged = 0
     segments = list_segments(directory)
+    if not segments and not list_snapshots(directory):
+        out.write(_no_data(directory) + "\n")
+        return 1
     previous = -1
     records = 0
     for index, (first_zxid, path) in enumerate(segments):
@@ -209,31 +241,52 @@ def log_truncate(segment: str, offset: int, confirmed: bool, out: TextIO) -> int
     out.write(f"cut {segment} at offset {offset} and remove {len(later)} later segment(s)\n")
     for path in later:
         out.write(f"  remove {path}\n")
-    if not confirmed:
-        out.write("nothing done: add --yes to do it (every txn from there on is lost)\n")
-        return 2
-    with open(segment, "r+b") as segment_file:
-        segment_file.truncate(offset)
-        os.fsync(segment_file.fileno())
-    for path in later:
-        os.remove(path)
+    try:
+        # Held while cutting: a server must neither run now nor start half-way.
+        dir_lock = lock_data_dir(directory)
+    except (DataDirLocked, DataDirUnwritable) as error:
+        out.write(f"nothing done: {error}\n")
+        return 1
+    try:
+        if not confirmed:
+            out.write("nothing done: add --yes to do it (every txn from there on is lost)\n")
+            return 2
+        with open(segment, "r+b") as segment_file:
+            segment_file.truncate(offset)
+            os.fsync(segment_file.fileno())
+        for path in later:
+            os.remove(path)
+    finally:
+        dir_lock.release()
     out.write("done\n")
     return 0
 
 
 def _parse_zxid(text: str) -> int:
-    return int(text, 0)
+    try:
+        zxid = int(text, 0)
+    except ValueError:
+        zxid = -1
+    if zxid < 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a zxid: write it in hex as zkreg prints it (0x1a, or "
+            f"0x100000001a with the epoch) or in decimal (26)"
+        )
+    return zxid
 
 
 def build_parser() -> argparse.ArgumentParser:
     """@return: the argument parser of C{zkreg}."""
     parser = argparse.ArgumentParser(prog="zkreg", description="Inspect a zkreg data directory.")
-    areas = parser.add_subparsers(dest="area", required=True)
+    parser.add_argument("--version", action="version", version=f"zkreg {__version__}")
+    areas = parser.add_subparsers(dest="area")
 
     log_parser = areas.add_parser("log", help="the write-ahead log")
     log_commands = log_parser.add_subparsers(dest="command", required=True)
-    dump = log_commands.add_parser("dump", help="print every record")
-    dump.add_argument("directory")
+    dump = log_commands.add_parser(
+        "dump", help="print every record (of a data directory, or of one segment file)"
+    )
+    dump.add_argument("target", metavar="DIR|SEGMENT")
     dump.add_argument("--after", type=_parse_zxid, default=-1, help="only records after this zxid")
     verify = log_commands.add_parser(
         "verify", help="check every checksum of the log and the snapshots"
@@ -263,10 +316,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     @return: the exit code (also passed to C{sys.exit} when run as a script).
     """
     out = sys.stdout if out is None else out
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.area is None:
+        parser.print_help(out)
+        return 2
     try:
         if args.area == "log" and args.command == "dump":
-            return log_dump(args.directory, args.after, out)
+            return log_dump(args.target, args.after, out)
         if args.area == "log" and args.command == "verify":
             return log_verify(args.directory, out)
         if args.area == "log" and args.command == "truncate":

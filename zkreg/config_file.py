@@ -1,7 +1,8 @@
 """
 The zkreg configuration file: C{key = value} lines, C{#} comments.
 
-A deliberately small format (the shape of ZooKeeper's C{zoo.cfg}, with key names
+A deliberately small format: one C{key = value} per line, C{#} starting a comment
+(a whole line, or after the value following a space), a key at most once (the shape of ZooKeeper's C{zoo.cfg}, with key names
 mirroring the command-line flags: C{--tick-time} is C{tick_time}), so an operator can
 read it without documentation and L{zkreg.tap} can merge it under the command line.
 Parsing is separate from validation: this module only turns text into strings by key,
@@ -12,6 +13,10 @@ exactly as it does for flags, so both sources produce the same error messages.
 from __future__ import annotations
 
 import os
+import re
+
+#: A comment after a value: a "#" following whitespace ("tick_time = 2000  # ms").
+_INLINE_COMMENT = re.compile(r"\s#.*$")
 
 
 class ConfigFileError(ValueError):
@@ -26,12 +31,14 @@ def parse_config_text(text: str, source: str = "<config>") -> dict[str, str]:
 
     @param text: the file's content.
     @param source: the file name, for error messages.
-    @return: the values by key, as stripped strings; a key given twice keeps the last.
-    @raise ConfigFileError: for a line without C{=} or with an empty key.
+    @return: the values by key, as stripped strings, inline comments removed.
+    @raise ConfigFileError: for a line without C{=} or with an empty key, and for a key
+        given twice (naming both lines: which one was meant is the operator's call).
     """
     values: dict[str, str] = {}
+    line_of: dict[str, int] = {}
     for line_number, raw_line in enumerate(text.splitlines(), start=1):
-        line = raw_line.strip()
+        line = _INLINE_COMMENT.sub("", raw_line).strip()
         if not line or line.startswith("#"):
             continue
         key, separator, value = line.partition("=")
@@ -40,6 +47,12 @@ def parse_config_text(text: str, source: str = "<config>") -> dict[str, str]:
             raise ConfigFileError(
                 f"{source}, line {line_number}: expected 'key = value', got {raw_line!r}"
             )
+        if key in line_of:
+            raise ConfigFileError(
+                f"{source}: {key} is set twice, on line {line_of[key]} and line "
+                f"{line_number}; keep one"
+            )
+        line_of[key] = line_number
         values[key] = value.strip()
     return values
 

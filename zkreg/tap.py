@@ -8,6 +8,7 @@ L{zkreg.config.ServerConfig}.  The result is one L{ServerConfig} that every laye
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from twisted.application import service, strports
@@ -16,28 +17,47 @@ from twisted.internet.endpoints import clientFromString, serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
+from zkreg import __version__
 from zkreg.config import ServerConfig
 from zkreg.config_file import ConfigFileError, load_config_file, parse_bool
 from zkreg.session.fourletter import FOUR_LETTER_WORDS
+from zkreg.startup import GuardedStartup, fail_startup
+
+
+def _whole_number(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {value!r}") from None
+
 
 #: (flag, config key, ServerConfig field, coerce) of every valued setting.
 _VALUED_SETTINGS: tuple[tuple[str, str, str, Any], ...] = (
     ("listen", "listen", "listen", str),
     ("data-dir", "data_dir", "data_dir", str),
-    ("tick-time", "tick_time", "tick_time_ms", int),
-    ("min-session-timeout", "min_session_timeout", "min_session_timeout_ms", int),
-    ("max-session-timeout", "max_session_timeout", "max_session_timeout_ms", int),
-    ("max-client-cnxns", "max_client_cnxns", "max_client_cnxns", int),
-    ("max-packet-size", "max_packet_size", "max_packet_size", int),
+    ("tick-time", "tick_time", "tick_time_ms", _whole_number),
+    ("min-session-timeout", "min_session_timeout", "min_session_timeout_ms", _whole_number),
+    ("max-session-timeout", "max_session_timeout", "max_session_timeout_ms", _whole_number),
+    ("max-client-cnxns", "max_client_cnxns", "max_client_cnxns", _whole_number),
+    ("max-packet-size", "max_packet_size", "max_packet_size", _whole_number),
     ("4lw-whitelist", "4lw_whitelist", "four_letter_words", str),
-    ("container-check-interval", "container_check_interval", "container_check_interval_ms", int),
+    (
+        "container-check-interval",
+        "container_check_interval",
+        "container_check_interval_ms",
+        _whole_number,
+    ),
     ("super-digest", "super_digest", "super_digest", str),
-    ("server-id", "server_id", "server_id", int),
-    ("snap-count", "snap_count", "snap_count", int),
-    ("snap-retain-count", "snap_retain_count", "snap_retain_count", int),
+    ("server-id", "server_id", "server_id", _whole_number),
+    ("snap-count", "snap_count", "snap_count", _whole_number),
+    ("snap-retain-count", "snap_retain_count", "snap_retain_count", _whole_number),
     ("role", "role", "role", str),
     ("data-link-listen", "data_link_listen", "data_link_listen", str),
     ("data-server", "data_server", "data_server", str),
+    ("max-output-buffer", "max_output_buffer", "max_output_buffer_bytes", int),
+    ("output-stall-timeout", "output_stall_timeout", "output_stall_timeout_ms", int),
+    ("max-reply-size", "max_reply_size", "max_reply_size_bytes", int),
+    ("prealloc-size", "prealloc_size", "prealloc_size_bytes", int),
 )
 
 #: (flag, config key) of the boolean settings.
@@ -176,6 +196,34 @@ class Options(usage.Options):
             None,
             "Client endpoint of the data server, for --role session (e.g. tcp:127.0.0.1:2888).",
         ],
+        [
+            "max-output-buffer",
+            None,
+            None,
+            "Unsent reply bytes a connection may hold before it is no longer read "
+            "until they drain. [default: max-packet-size + 4 MiB]",
+        ],
+        [
+            "output-stall-timeout",
+            None,
+            None,
+            "Milliseconds a connection may stay over --max-output-buffer (a client "
+            "that stopped reading) before it is closed; 0: never. [default: 30000]",
+        ],
+        [
+            "max-reply-size",
+            None,
+            None,
+            "Largest multiRead or getChildren reply in bytes; a larger one is refused "
+            "with MarshallingError. [default: 4 x max-packet-size]",
+        ],
+        [
+            "prealloc-size",
+            None,
+            None,
+            "Bytes preallocated per log segment. [default: 64 MiB, less when the data "
+            "directory's volume has less free space]",
+        ],
     ]
 
     compData = usage.Completions(
@@ -184,6 +232,25 @@ class Options(usage.Options):
             "data-dir": usage.CompleteDirs(),
         }
     )
+
+    def opt_version(self) -> None:
+        """
+        Print zkreg's version and exit (twistd's own --version prints Twisted's).
+        """
+        print(f"zkreg {__version__}")
+        raise SystemExit(0)
+
+    def parseOptions(self, options: Any = None) -> None:
+        """
+        Parse like L{usage.Options}, but a bad option or value stops with one line
+        on stderr (twistd would print the whole usage text before it).
+
+        @raise zkreg.startup.StartupError: naming the option and what is wrong.
+        """
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as error:
+            fail_startup(f"{error} (twistd zkreg --help lists the options)")
 
     def postOptions(self) -> None:
         """
@@ -204,6 +271,7 @@ class Options(usage.Options):
                     f"known: {', '.join(sorted(_KNOWN_FILE_KEYS))}"
                 )
         self.server_config = build_server_config(self, file_values)
+        _check_role_options(self, file_values, self.server_config.role)
 
 
 def build_server_config(options: Any, file_values: dict[str, str]) -> ServerConfig:
@@ -247,6 +315,63 @@ def build_server_config(options: Any, file_values: dict[str, str]) -> ServerConf
     return config
 
 
+#: Options that mean something only to one side of the split, given on the command
+#: line (a shared configuration file may well name them all): the roles they fit.
+_ROLE_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
+    "data-server": ("session",),
+    "listen": ("standalone", "session"),
+    "data-dir": ("standalone", "data"),
+    "snap-count": ("standalone", "data"),
+    "snap-retain-count": ("standalone", "data"),
+    "no-fsync": ("standalone", "data"),
+    "container-check-interval": ("standalone", "data"),
+    "data-link-listen": ("standalone", "data"),
+    "prealloc-size": ("standalone", "data"),
+    "max-output-buffer": ("standalone", "session"),
+    "output-stall-timeout": ("standalone", "session"),
+    "max-reply-size": ("standalone", "session"),
+}
+
+
+#: Keys of the configuration file checked like L{_ROLE_ONLY_OPTIONS}: those with no
+#: default (the others are set in the shipped file, which serves every role).
+_ROLE_ONLY_FILE_KEYS = ("data-server", "data-link-listen")
+
+
+def _check_role_options(options: Any, file_values: dict[str, str], role: str) -> None:
+    """
+    Refuse an option the role would silently ignore (a session server given
+    C{--data-dir} keeps no data there).
+
+    @raise usage.UsageError: naming the option and the roles it belongs to.
+    """
+    for flag, roles in _ROLE_ONLY_OPTIONS.items():
+        fits = " or ".join(roles)
+        if options[flag] and role not in roles:
+            raise usage.UsageError(f"--{flag} does not apply to --role {role} (only to {fits})")
+        key = flag.replace("-", "_")
+        if flag in _ROLE_ONLY_FILE_KEYS and key in file_values and role not in roles:
+            raise usage.UsageError(
+                f"{key} (in {options['config']}) does not apply to role {role} (only to {fits})"
+            )
+
+
+def _check_port(description: str, origin: str) -> None:
+    """
+    Check the port of a C{tcp:} endpoint string, which Twisted checks only when it
+    binds or connects (C{tcp:99999} would fail then, with a traceback).
+    """
+    kind, _, rest = description.partition(":")
+    if kind not in ("tcp", "tcp6", "ssl"):
+        return
+    parts = [part for part in rest.split(":") if "=" not in part]
+    port_text = parts[-1] if origin == "data-server" and parts else (parts[0] if parts else "")
+    if port_text.isdigit() and not 0 <= int(port_text) <= 65535:
+        raise usage.UsageError(
+            f"{origin}: invalid endpoint {description!r}: port {port_text} is not in 0-65535"
+        )
+
+
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise usage.UsageError(message)
@@ -277,6 +402,22 @@ def validate_server_config(config: ServerConfig) -> None:
         f"max-packet-size must be positive, got {config.max_packet_size}",
     )
     _require(
+        config.max_output_buffer > 0,
+        f"max-output-buffer must be positive, got {config.max_output_buffer}",
+    )
+    _require(
+        config.output_stall_timeout_ms >= 0,
+        f"output-stall-timeout must be 0 (never) or positive, got {config.output_stall_timeout_ms}",
+    )
+    _require(
+        config.max_reply_size > 0,
+        f"max-reply-size must be positive, got {config.max_reply_size}",
+    )
+    _require(
+        config.prealloc_size_bytes is None or config.prealloc_size_bytes >= 0,
+        f"prealloc-size must be 0 (none) or positive, got {config.prealloc_size_bytes}",
+    )
+    _require(
         config.container_check_interval_ms > 0,
         f"container-check-interval must be positive, got {config.container_check_interval_ms}",
     )
@@ -299,6 +440,7 @@ def validate_server_config(config: ServerConfig) -> None:
         serverFromString(reactor, config.listen)
     except (ValueError, KeyError, TypeError) as error:
         raise usage.UsageError(f"listen: invalid endpoint {config.listen!r}: {error}") from error
+    _check_port(config.listen, "listen")
     _require(
         config.role in ROLES,
         f"role must be one of {', '.join(ROLES)}, got {config.role!r}",
@@ -309,16 +451,17 @@ def validate_server_config(config: ServerConfig) -> None:
             "--role data needs --data-link-listen (where session servers connect)",
         )
     if config.role == "session":
-        _require(
-            config.data_server is not None,
-            "--role session needs --data-server (the data server's endpoint)",
-        )
+        if config.data_server is None:
+            raise usage.UsageError(
+                "--role session needs --data-server (the data server's endpoint)"
+            )
         try:
             clientFromString(reactor, config.data_server)
         except (ValueError, KeyError, TypeError) as error:
             raise usage.UsageError(
                 f"data-server: invalid endpoint {config.data_server!r}: {error}"
             ) from error
+        _check_port(config.data_server, "data-server")
     if config.data_link_listen is not None:
         try:
             serverFromString(reactor, config.data_link_listen)
@@ -326,6 +469,7 @@ def validate_server_config(config: ServerConfig) -> None:
             raise usage.UsageError(
                 f"data-link-listen: invalid endpoint {config.data_link_listen!r}: {error}"
             ) from error
+        _check_port(config.data_link_listen, "data-link-listen")
 
 
 #: The roles of one process (DESIGN.md).
@@ -345,24 +489,34 @@ def makeService(options: Options) -> service.MultiService:
 
     @param options: parsed L{Options}.
     @return: a L{MultiService} to run under twistd.
-    @raise SystemExit: when the data directory cannot be recovered (a damaged log
-        middle): the message says which file, where, and what to do.
+    @raise zkreg.startup.StartupError: when the data directory cannot be used or
+        recovered (a damaged log middle): one line says which file, where, and what
+        to do.
     """
     config: ServerConfig = options.server_config
-    top = service.MultiService()
+    top = GuardedStartup()
     if config.role == "session":
         _SessionRoleService(config).setServiceParent(top)
         return top
 
-    from zkreg.data.durable import open_durable_state
-    from zkreg.data.recovery import RecoveryError
-    from zkreg.data.wal import CorruptLogError
+    from zkreg.persistence.dirlock import DataDirLocked, DataDirUnwritable
+    from zkreg.persistence.durable import open_durable_state
+    from zkreg.persistence.recovery import RecoveryError
+    from zkreg.persistence.wal import CorruptLogError
     from zkreg.session.assembly import build_standalone
 
+    _check_data_dir(config.data_dir)
     try:
         durable = open_durable_state(config)
     except (CorruptLogError, RecoveryError) as error:
-        raise SystemExit(f"zkreg: cannot start from {config.data_dir}: {error}") from error
+        fail_startup(f"cannot start from {config.data_dir}: {error}")
+    except (DataDirLocked, DataDirUnwritable) as error:
+        fail_startup(str(error))
+    except OSError as error:
+        fail_startup(
+            f"cannot use data directory {config.data_dir}: "
+            f"{error.strerror or error}{'' if not error.filename else f' ({error.filename})'}"
+        )
     # Added first so that it stops last: the log closes after the data server.
     durable.service().setServiceParent(top)
     data_service, factory = build_standalone(config, log=durable.wal, tree=durable.tree)
@@ -385,6 +539,21 @@ def makeService(options: Options) -> service.MultiService:
         zxid=durable.last_zxid,
     )
     return top
+
+
+def _check_data_dir(directory: str) -> None:
+    """
+    Make the data directory if needed, and stop with one line when it is not a
+    directory or cannot be made.
+    """
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        fail_startup(f"data directory {directory} is a file, not a directory (see --data-dir)")
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as error:
+        fail_startup(
+            f"cannot create data directory {directory}: {error.strerror or error} (see --data-dir)"
+        )
 
 
 class _SessionRoleService(service.MultiService):

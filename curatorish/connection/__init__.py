@@ -7,7 +7,7 @@ the rest on top of it.
 """
 
 from curatorish.connection.hosts import ConnectString, HostRotation, parse_connect_string
-from curatorish.connection.ops import (
+from curatorish.connection.operations import (
     CheckOp,
     CheckResult,
     CreateOp,

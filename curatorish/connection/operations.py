@@ -7,17 +7,21 @@ L{zkreg.proto}, submits it through the session (C{_submit}, which frames, queues
 times out and matches replies), decodes the reply, registers the watch a successful
 read asked for, and maps paths through the chroot.  The session half
 (L{curatorish.connection.session}) knows nothing of individual operations.
+
+The ops of a C{multi} (transaction) or C{multiRead} (L{CreateOp}, L{DeleteOp}, ...)
+and their results (L{CreateResult}, ..., L{ErrorResult}) are declared here too: one
+place for everything about operations.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet import defer
 
 from curatorish import errors
-from curatorish.connection import ops as multi_ops
 from curatorish.connection.paths import Chroot, validate_path
 from curatorish.connection.watches import (
     CHILD,
@@ -79,6 +83,124 @@ MAX_TTL_MS = (1 << 40) - 1
 
 #: The node ZooKeeper's C{getConfig} reads; never under the chroot.
 CONFIG_NODE = "/zookeeper/config"
+
+
+# -- the ops of a multi (transaction) or multiRead, and their results -----------------
+#
+# Application-level values: paths are the application's (the connection adds the
+# chroot when it encodes them and removes it from the results).
+
+
+@dataclass(frozen=True)
+class CreateOp:
+    """
+    Create a node (mode CONTAINER uses createContainer, a TTL mode createTTL).
+    """
+
+    path: str
+    data: bytes = b""
+    acl: tuple = OPEN_ACL_UNSAFE
+    mode: CreateMode = CreateMode.PERSISTENT
+    ttl: int | None = None
+
+
+@dataclass(frozen=True)
+class DeleteOp:
+    path: str
+    version: int = -1
+
+
+@dataclass(frozen=True)
+class SetDataOp:
+    path: str
+    data: bytes
+    version: int = -1
+
+
+@dataclass(frozen=True)
+class CheckOp:
+    """
+    Fail the transaction unless the node's version is C{version}.
+    """
+
+    path: str
+    version: int
+
+
+@dataclass(frozen=True)
+class GetDataOp:
+    """A multiRead read of data (no watch)."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class GetChildrenOp:
+    """A multiRead read of children (no watch)."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    path: str
+    stat: Any = None
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    pass
+
+
+@dataclass(frozen=True)
+class SetDataResult:
+    stat: Any
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    pass
+
+
+@dataclass(frozen=True)
+class GetDataResult:
+    data: bytes | None
+    stat: Any
+
+
+@dataclass(frozen=True)
+class GetChildrenResult:
+    children: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ErrorResult:
+    """
+    An op that did not happen: C{err} is its code (0 for ops of a failed transaction
+    that were fine themselves, RUNTIMEINCONSISTENCY for those after the failure).
+    """
+
+    err: int
+
+
+MultiOp = CreateOp | DeleteOp | SetDataOp | CheckOp | GetDataOp | GetChildrenOp
+
+
+def check_data(data: object, path: str | None) -> None:
+    """
+    Node data is bytes (or L{None}, ZooKeeper's null): say so plainly when it is not,
+    rather than failing somewhere in the encoder.
+
+    @raise TypeError: for a C{str} (encode it first) or any other type.
+    """
+    if data is None or isinstance(data, bytes):
+        return
+    where = f" (for {path})" if path else ""
+    if isinstance(data, str):
+        raise TypeError(
+            f"node data must be bytes, not str{where}: encode it first, e.g. data.encode()"
+        )
+    raise TypeError(f"node data must be bytes, not {type(data).__name__}{where}")
 
 
 class ZooKeeperOperations:
@@ -153,7 +275,7 @@ class ZooKeeperOperations:
         """
         try:
             opcode, record = self._create_record(path, data, acl, mode, ttl)
-        except (ValueError, errors.ZooKeeperError) as error:
+        except (ValueError, TypeError, errors.ZooKeeperError) as error:
             return defer.fail(error)
 
         def complete(err: int, frame: bytes, offset: int) -> tuple[str, Stat]:
@@ -173,6 +295,7 @@ class ZooKeeperOperations:
         in_multi: bool = False,
     ) -> tuple[int, Record]:
         mode = CreateMode(mode)
+        check_data(data, path)
         server_path = self._to_server(path, mode.is_sequential)
         if not acl:
             raise errors.InvalidACLError(path)
@@ -267,8 +390,9 @@ class ZooKeeperOperations:
         @return: Deferred firing with the node's new L{Stat}.
         """
         try:
+            check_data(data, path)
             record = SetDataRequest(self._to_server(path), data, version)
-        except ValueError as error:
+        except (ValueError, TypeError) as error:
             return defer.fail(error)
         reader = self._reader(path, SetDataResponse)
         return self._submit(OpCode.setData, record, reader, path).addCallback(
@@ -380,7 +504,7 @@ class ZooKeeperOperations:
         The standalone check (ZooKeeper 3.9): fail with L{errors.BadVersionError}
         unless the node's version is C{version}.  Apache ZooKeeper 3.8 (and zkreg, which
         follows it) does not answer it at all, so use it with a request timeout; a
-        transaction with a L{multi_ops.CheckOp} works everywhere.
+        transaction with a L{CheckOp} works everywhere.
         """
         try:
             record = CheckVersionRequest(self._to_server(path), version)
@@ -476,32 +600,32 @@ class ZooKeeperOperations:
 
     # -- transactions -----------------------------------------------------------------
 
-    def multi(self, operations: Sequence[multi_ops.MultiOp]) -> defer.Deferred[list[Any]]:
+    def multi(self, operations: Sequence[MultiOp]) -> defer.Deferred[list[Any]]:
         """
         Apply the operations atomically.
 
-        @return: Deferred firing with one result per op (L{multi_ops.CreateResult},
-            L{multi_ops.DeleteResult}, ...).  When the transaction fails, it fails
+        @return: Deferred firing with one result per op (L{CreateResult},
+            L{DeleteResult}, ...).  When the transaction fails, it fails
             with the first failing op's error, whose C{results} attribute holds every
-            op's L{multi_ops.ErrorResult} and whose C{path} is that op's path.
+            op's L{ErrorResult} and whose C{path} is that op's path.
         """
         return self._multi(OpCode.multi, operations, raise_on_error=True)
 
-    def multi_read(self, operations: Sequence[multi_ops.MultiOp]) -> defer.Deferred[list[Any]]:
+    def multi_read(self, operations: Sequence[MultiOp]) -> defer.Deferred[list[Any]]:
         """
-        Read several nodes in one round trip (L{multi_ops.GetDataOp},
-        L{multi_ops.GetChildrenOp}); a failed read is an L{multi_ops.ErrorResult} in
+        Read several nodes in one round trip (L{GetDataOp},
+        L{GetChildrenOp}); a failed read is an L{ErrorResult} in
         its place, not a failure of the whole.
         """
         return self._multi(OpCode.multiRead, operations, raise_on_error=False)
 
     def _multi(
-        self, opcode: int, operations: Sequence[multi_ops.MultiOp], raise_on_error: bool
+        self, opcode: int, operations: Sequence[MultiOp], raise_on_error: bool
     ) -> defer.Deferred[list[Any]]:
         try:
             encoded = [self._multi_record(op) for op in operations]
             body = multi_codec.encode_request(encoded)
-        except (ValueError, errors.ZooKeeperError) as error:
+        except (ValueError, TypeError, errors.ZooKeeperError) as error:
             return defer.fail(error)
         op_paths = [op.path for op in operations]
 
@@ -512,7 +636,7 @@ class ZooKeeperOperations:
             results = [self._multi_result(kind, code, record) for kind, code, record in raw]
             if raise_on_error:
                 for index, result in enumerate(results):
-                    if isinstance(result, multi_ops.ErrorResult) and result.err != 0:
+                    if isinstance(result, ErrorResult) and result.err != 0:
                         path = op_paths[index] if index < len(op_paths) else None
                         error = errors.error_for_code(result.err, path)
                         error.results = results  # type: ignore[attr-defined]
@@ -523,41 +647,42 @@ class ZooKeeperOperations:
 
         return self._submit(opcode, body, complete, None)
 
-    def _multi_record(self, op: multi_ops.MultiOp) -> tuple[int, Record]:
-        if isinstance(op, multi_ops.CreateOp):
+    def _multi_record(self, op: MultiOp) -> tuple[int, Record]:
+        if isinstance(op, CreateOp):
             return self._create_record(op.path, op.data, op.acl, op.mode, op.ttl, in_multi=True)
-        if isinstance(op, multi_ops.DeleteOp):
+        if isinstance(op, DeleteOp):
             return OpCode.delete, DeleteRequest(self._to_server(op.path), op.version)
-        if isinstance(op, multi_ops.SetDataOp):
+        if isinstance(op, SetDataOp):
+            check_data(op.data, op.path)
             return OpCode.setData, SetDataRequest(self._to_server(op.path), op.data, op.version)
-        if isinstance(op, multi_ops.CheckOp):
+        if isinstance(op, CheckOp):
             return OpCode.check, CheckVersionRequest(self._to_server(op.path), op.version)
-        if isinstance(op, multi_ops.GetDataOp):
+        if isinstance(op, GetDataOp):
             return OpCode.getData, GetDataRequest(self._to_server(op.path), False)
-        if isinstance(op, multi_ops.GetChildrenOp):
+        if isinstance(op, GetChildrenOp):
             return OpCode.getChildren, GetChildrenRequest(self._to_server(op.path), False)
         raise ValueError(f"not a multi operation: {op!r}")
 
     def _multi_result(self, kind: int, err: int, record: Record | None) -> Any:
         if kind == OpCode.error:
-            return multi_ops.ErrorResult(err)
+            return ErrorResult(err)
         if kind == OpCode.create:
             assert isinstance(record, CreateResponse)
-            return multi_ops.CreateResult(self.chroot.to_client(record.path))
+            return CreateResult(self.chroot.to_client(record.path))
         if kind == OpCode.create2:
             assert isinstance(record, Create2Response)
-            return multi_ops.CreateResult(self.chroot.to_client(record.path), record.stat)
+            return CreateResult(self.chroot.to_client(record.path), record.stat)
         if kind == OpCode.delete:
-            return multi_ops.DeleteResult()
+            return DeleteResult()
         if kind == OpCode.check:
-            return multi_ops.CheckResult()
+            return CheckResult()
         if kind == OpCode.setData:
             assert record is not None
-            return multi_ops.SetDataResult(record.stat)
+            return SetDataResult(record.stat)
         if kind == OpCode.getData:
             assert record is not None
-            return multi_ops.GetDataResult(record.data, record.stat)
+            return GetDataResult(record.data, record.stat)
         if kind == OpCode.getChildren:
             assert record is not None
-            return multi_ops.GetChildrenResult(list(record.children))
+            return GetChildrenResult(list(record.children))
         raise errors.MarshallingError(None, f"unexpected multi result type {kind}")

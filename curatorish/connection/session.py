@@ -192,6 +192,19 @@ class _Packet:
         self.timer = None
 
 
+def credential_bytes(credential: str | bytes) -> bytes:
+    """
+    @return: an auth credential as the bytes sent: a C{str} as UTF-8, as kazoo sends
+        C{add_auth("digest", "user:pw")}.
+    @raise TypeError: for anything else.
+    """
+    if isinstance(credential, str):
+        return credential.encode("utf-8")
+    if isinstance(credential, bytes):
+        return credential
+    raise TypeError(f"an auth credential is str or bytes, not {type(credential).__name__}")
+
+
 def _record_encoder(record: Record) -> bytes:
     return record.serialize()
 
@@ -678,7 +691,7 @@ class ZooKeeperConnection(ZooKeeperOperations):
         except ValueError:
             _log.warn("Unknown watch event {event!r}", event=event)
             return
-        if path is None or event_type == EventType.None_:
+        if path is None or event_type == EventType.NONE:
             return
         watched = WatchedEvent(event_type, state, path)
         for watcher in self.watches.materialize(event_type, path):
@@ -790,7 +803,7 @@ class ZooKeeperConnection(ZooKeeperOperations):
         self._fail_all(errors.SessionExpiredError())
         dropped = self.watches.clear()
         self._set_state(ClientState.EXPIRED)
-        event = WatchedEvent(EventType.None_, KeeperState.Expired, None)
+        event = WatchedEvent(EventType.NONE, KeeperState.Expired, None)
         for watcher in dropped:
             self._call_watcher(watcher, event)
         if self.renew_expired_session and not self._closing and not self.state.is_terminal:
@@ -882,14 +895,16 @@ class ZooKeeperConnection(ZooKeeperOperations):
 
     # -- auth -------------------------------------------------------------------------
 
-    def add_auth(self, scheme: str, credential: bytes) -> defer.Deferred[None]:
+    def add_auth(self, scheme: str, credential: str | bytes) -> defer.Deferred[None]:
         """
-        Authenticate this session (e.g. C{("digest", b"user:password")}); it is
+        Authenticate this session (e.g. C{("digest", "user:password")}); it is
         replayed on every reconnect.
 
+        @param credential: bytes, or a C{str} sent as UTF-8 (as kazoo does).
         @return: Deferred firing when the server accepted it (with
             L{errors.AuthFailedError} when it did not, which ends the client).
         """
+        credential = credential_bytes(credential)
         if (scheme, credential) not in self._auth_infos:
             self._auth_infos.append((scheme, credential))
         if not (self.state.is_connected and self._protocol is not None):
@@ -923,11 +938,14 @@ class ZooKeeperConnection(ZooKeeperOperations):
         waiter.addBoth(answered)
         return waiter
 
-    def add_auth_info(self, scheme: str, credential: bytes) -> None:
+    def add_auth_info(self, scheme: str, credential: str | bytes) -> None:
         """
         Remember an auth info to send when the next connection is primed (before
         L{start}: the credentials of the very first handshake).
+
+        @param credential: bytes, or a C{str} sent as UTF-8.
         """
+        credential = credential_bytes(credential)
         if (scheme, credential) not in self._auth_infos:
             self._auth_infos.append((scheme, credential))
 

@@ -22,7 +22,7 @@ class WatchedEvent:
     """
     What a watcher receives.
 
-    @ivar type: an L{EventType} (C{None_} for session events).
+    @ivar type: an L{EventType} (C{NONE} for session events).
     @ivar state: the L{KeeperState} of the connection when it was delivered.
     @ivar path: the application's path (chroot removed), or L{None} for session events.
     """

@@ -1,8 +1,18 @@
 """
-Curator's recipes on curatorish: one class per recipe, serving both faces
-(L{curatorish.recipes.face}), writing Curator's znode layouts.
+Curator's recipes on curatorish: each recipe class takes either client (Deferreds on
+L{curatorish.CuratorFramework}, values on L{curatorish.BlockingCuratorFramework}) and
+writes Curator 5.4's znode layouts and data formats.
 """
 
+from curatorish.recipes.atomic import (
+    AtomicStats,
+    AtomicValue,
+    DistributedAtomicInteger,
+    DistributedAtomicLong,
+    DistributedAtomicValue,
+    PromotedToLock,
+)
+from curatorish.recipes.barriers import DistributedBarrier, DistributedDoubleBarrier
 from curatorish.recipes.leader import (
     CancelLeadershipException,
     CloseMode,
@@ -24,31 +34,17 @@ from curatorish.recipes.locks import (
     LockLostError,
     LockNotHeldError,
 )
+from curatorish.recipes.nodes import GroupMember, PersistentNode, PersistentTtlNode
 from curatorish.recipes.rwlock import InterProcessReadWriteLock
 from curatorish.recipes.semaphore import (
     InterProcessSemaphoreMutex,
     InterProcessSemaphoreV2,
     Lease,
 )
-
-__all__ = [
-    "CancelLeadershipException",
-    "CloseMode",
-    "InterProcessMultiLock",
-    "InterProcessMutex",
-    "InterProcessReadWriteLock",
-    "InterProcessSemaphoreMutex",
-    "InterProcessSemaphoreV2",
-    "LeaderLatch",
-    "LeaderSelector",
-    "LeaderSelectorListenerAdapter",
-    "Lease",
-    "LockInternals",
-    "LockInternalsDriver",
-    "LockLostError",
-    "LockNotHeldError",
-    "Participant",
-    "PredicateResults",
-    "Revoker",
-    "StandardLockInternalsDriver",
-]
+from curatorish.recipes.shared import (
+    SharedCount,
+    SharedCountListener,
+    SharedValue,
+    SharedValueListener,
+    VersionedValue,
+)

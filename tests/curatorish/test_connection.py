@@ -197,7 +197,7 @@ def test_expired_session_drops_watches_and_starts_a_new_session() -> None:
     network.last.frames()
     network.last.send(ConnectResponse(0, 0, 0, b"\0" * 16, False).serialize())
     assert ClientState.EXPIRED in states
-    assert events == [WatchedEvent(EventType.None_, KeeperState.Expired, None)]
+    assert events == [WatchedEvent(EventType.NONE, KeeperState.Expired, None)]
     assert connection.watches.is_empty()
     clock.advance(1.0)
     request = network.last.accept(session_id=0x66)

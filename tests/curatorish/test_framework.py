@@ -82,8 +82,8 @@ def test_create_modes_and_ttl(server: Any, make_client: Any, unique_path: str) -
     assert first.path == f"{unique_path}/seq-0000000000"
     assert second.path == f"{unique_path}/seq-0000000001"
     ephemeral = client.create(f"{unique_path}/eph", mode=CreateMode.EPHEMERAL)
-    assert ephemeral.stat.ephemeralOwner == client.session_id()
-    assert client.async_client.zookeeper.session_id == client.session_id()
+    assert ephemeral.stat.ephemeralOwner == client.session_id
+    assert client.async_client.zookeeper.session_id == client.session_id
     client.create(f"{unique_path}/ttl", mode=CreateMode.PERSISTENT_WITH_TTL, ttl=500)
     wait_until(
         lambda: client.exists(f"{unique_path}/ttl") is None, timeout=15, message="TTL expiry"
@@ -364,7 +364,7 @@ def test_protected_create_recovers_after_connection_loss(
     eph = client.create(
         f"{unique_path}/lock-", protected=True, mode=CreateMode.EPHEMERAL_SEQUENTIAL
     )
-    assert eph.stat.ephemeralOwner == client.session_id()
+    assert eph.stat.ephemeralOwner == client.session_id
     assert len(client.get_children(unique_path)) == 2
 
 
@@ -407,7 +407,7 @@ def test_suspended_then_reconnected_with_watches_intact(
     client = make_client(proxy.hosts, states=states)
     writer = make_client(server.hosts)
     client.create(unique_path, b"0")
-    session = client.session_id()
+    session = client.session_id
     data_events: list[WatchedEvent] = []
     child_events: list[WatchedEvent] = []
     persistent: list[WatchedEvent] = []
@@ -426,7 +426,7 @@ def test_suspended_then_reconnected_with_watches_intact(
     proxy.unblock()
     wait_until(lambda: states[-1] == "RECONNECTED", timeout=15, message="RECONNECTED")
     assert states == ["CONNECTED", "SUSPENDED", "RECONNECTED"]
-    assert client.session_id() == session
+    assert client.session_id == session
     wait_until(lambda: data_events and child_events, message="missed events")
     assert data_events[0].type == EventType.NodeDataChanged
     assert child_events[0].type == EventType.NodeChildrenChanged
@@ -449,7 +449,7 @@ def test_session_expiry_is_lost_then_a_new_session(
     client.create(f"{unique_path}/eph", mode=CreateMode.EPHEMERAL)
     expired_events: list[WatchedEvent] = []
     client.exists(f"{unique_path}/eph", watcher=expired_events.append)
-    old_session = client.session_id()
+    old_session = client.session_id
     zk = client.zookeeper
     assert expire_session(server.hosts, zk.session_id, zk.session_password)
     wait_until(
@@ -458,7 +458,7 @@ def test_session_expiry_is_lost_then_a_new_session(
         message="LOST then RECONNECTED",
     )
     assert states[0] == "CONNECTED" and "LOST" in states
-    assert client.session_id() not in (0, old_session)
+    assert client.session_id not in (0, old_session)
     assert client.exists(f"{unique_path}/eph") is None
     # Watches belonged to the old session: its watchers heard it expire or the delete.
     assert expired_events
@@ -472,7 +472,7 @@ def test_simulated_expiration_posts_lost_while_suspended(
         proxy.hosts, session_timeout_ms=4000, session_expiration_percent=50, states=states
     )
     wait_until(lambda: states == ["CONNECTED"], message="CONNECTED")
-    old_session = client.session_id()
+    old_session = client.session_id
     proxy.block()
     proxy.cut()
     # LOST after half the negotiated timeout while SUSPENDED, though we never heard
@@ -481,7 +481,7 @@ def test_simulated_expiration_posts_lost_while_suspended(
     assert states[:3] == ["CONNECTED", "SUSPENDED", "LOST"]
     proxy.unblock()
     wait_until(lambda: states[-1] == "RECONNECTED", timeout=15, message="new session")
-    assert client.session_id() != old_session
+    assert client.session_id != old_session
     assert client.create(unique_path).path == unique_path
 
 
@@ -511,11 +511,11 @@ def test_server_restart_keeps_session_and_watches(
     client.create(unique_path, b"0")
     events: list[WatchedEvent] = []
     client.get_data(unique_path, watcher=events.append)
-    session = client.session_id()
+    session = client.session_id
     private_server.restart()
     wait_until(lambda: states[-1:] == ["RECONNECTED"], timeout=30, message="RECONNECTED")
     assert "LOST" not in states, f"session lost across a restart: {states}"
-    assert client.session_id() == session
+    assert client.session_id == session
     client.set_data(unique_path, b"1")
     wait_until(lambda: events, message="watch after restart")
 
@@ -534,14 +534,14 @@ def test_failover_to_another_host_keeps_the_session(
         states: list[str] = []
         client = make_client(hosts, states=states)
         client.create(unique_path, mode=CreateMode.EPHEMERAL)
-        session = client.session_id()
+        session = client.session_id
         peer = client.zookeeper.connected_peer
         current = next(p for p in proxies if p.port == peer[1])
         current.block()
         current.cut()
         wait_until(lambda: states[-1:] == ["RECONNECTED"], timeout=20, message="failover")
         assert client.zookeeper.connected_peer not in (peer, ("127.0.0.1", int(dead.split(":")[1])))
-        assert client.session_id() == session
+        assert client.session_id == session
         assert client.exists(unique_path).ephemeralOwner == session
     finally:
         for each in proxies:
@@ -594,14 +594,14 @@ def test_protected_ephemeral_is_recreated_in_the_new_session_after_expiry(
         )
         deferred.addBoth(outcome.append)
 
-    old_session = client.session_id()
+    old_session = client.session_id
     call_in_reactor(start)
     wait_until(lambda: observer.get_children(unique_path), message="first create")
     call_in_reactor(client.zookeeper.inject_session_expiration)
     wait_until(lambda: outcome, timeout=20, message="create finished")
     created = outcome[0]
     assert not isinstance(created, Exception) and hasattr(created, "path"), created
-    assert created.stat.ephemeralOwner == client.session_id() != old_session
+    assert created.stat.ephemeralOwner == client.session_id != old_session
     # The old session's node is deleted (in the background) though its session lives.
     wait_until(
         lambda: observer.get_children(unique_path) == [created.path.rsplit("/", 1)[1]],

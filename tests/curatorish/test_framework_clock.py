@@ -123,7 +123,7 @@ def test_simulated_expiration_lost_then_new_session() -> None:
     assert request.sessionId == 0
     clock.advance(0)
     assert states[-1] is ConnectionState.RECONNECTED
-    assert client.session_id() == 0x22
+    assert client.session_id == 0x22
 
 
 def test_closed_client_fails_operations_and_stops_retrying() -> None:

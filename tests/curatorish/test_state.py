@@ -188,3 +188,20 @@ def test_error_policies() -> None:
     assert [s for s in S if standard.is_error_state(s)] == [S.SUSPENDED, S.LOST]
     assert [s for s in S if session.is_error_state(s)] == [S.LOST]
     assert [s for s in S if s.is_connected] == [S.CONNECTED, S.RECONNECTED, S.READ_ONLY]
+
+
+def test_current_state_is_the_state_posted() -> None:
+    """The first connection reads CONNECTED (Curator keeps RECONNECTED internally);
+    a later one RECONNECTED; after close the session is LOST."""
+    manager, clock, seen = make_manager()
+    assert manager.current_state is None
+    assert manager.add_state_change(S.RECONNECTED)
+    assert manager.current_state is S.CONNECTED
+    assert not manager.add_state_change(S.RECONNECTED)
+    assert manager.set_to_suspended()
+    assert manager.add_state_change(S.RECONNECTED)
+    assert manager.current_state is S.RECONNECTED
+    clock.advance(0)
+    manager.close()
+    assert manager.current_state is S.LOST
+    assert seen == [S.CONNECTED, S.SUSPENDED, S.RECONNECTED]

@@ -46,12 +46,12 @@ class ReactorTestingServerTests(unittest.TestCase):
         client.start()
         self.assertTrue(await client.block_until_connected(10))
         created = await client.create("/eph", b"x", mode=CreateMode.EPHEMERAL)
-        session = client.session_id()
+        session = client.session_id
         self.assertEqual(created.stat.ephemeralOwner, session)
 
         self.assertGreaterEqual(self.server.drop_connections(), 1)
         await eventually(lambda: states[-1:] == [ConnectionState.RECONNECTED])
-        self.assertEqual(client.session_id(), session)
+        self.assertEqual(client.session_id, session)
         self.assertIsNotNone(await client.exists("/eph"))
 
         zk = client.zookeeper
@@ -59,7 +59,7 @@ class ReactorTestingServerTests(unittest.TestCase):
         await eventually(
             lambda: ConnectionState.LOST in states and states[-1] == ConnectionState.RECONNECTED
         )
-        self.assertNotEqual(client.session_id(), session)
+        self.assertNotEqual(client.session_id, session)
         self.assertIsNone(await client.exists("/eph"))
         # The expiring side takes the session over first, so we are SUSPENDED, then
         # LOST when the server says it expired, then on a new session.

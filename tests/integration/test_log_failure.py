@@ -8,6 +8,7 @@ after a restart still has every write it acknowledged.
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -90,3 +91,30 @@ def test_failed_log_refuses_writes_keeps_reads(failing_disk_server, kazoo_client
     assert stat.czxid == kept_stat.czxid
     zk.create("/after-restart", b"ok")
     assert zk.get("/after-restart")[0] == b"ok"
+
+
+def test_session_request_during_log_failure_is_answered(failing_disk_server, kazoo_client):
+    """
+    Once the log failed, a new session (a write: createSession) is refused by closing
+    the connection at once, never left waiting for the sessionless timeout.
+    """
+    from kazoo.exceptions import SystemZookeeperError
+
+    from tests.support.rawclient import RawClient
+    from zkreg.proto import records as R
+
+    server = failing_disk_server
+    zk = kazoo_client(server.hosts)
+    server.marker.touch()
+    with pytest.raises(SystemZookeeperError):
+        zk.create("/refused", b"")
+
+    client = RawClient(server.port, io_timeout=5.0)
+    client.open_socket()
+    started = time.monotonic()
+    client.send_frame(R.ConnectRequest(0, 0, 30000, 0, b"\x00" * 16, False).serialize())
+    assert client.server_closed(timeout=5.0)
+    assert time.monotonic() - started < 1.0
+    # The server is still up and serving its existing session.
+    assert zk.exists("/refused") is None
+    assert server.four_letter("ruok") == "imok"

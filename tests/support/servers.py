@@ -384,20 +384,32 @@ class ZkregServer(ServerProcess):
             "zkreg",
             "--listen",
             f"tcp:{self.port}:interface=127.0.0.1",
-            "--data-dir",
-            str(self.data_dir),
+        ]
+        session_role = self.is_session_role()
+        if not session_role:
+            # A session server keeps no durable state: zkreg refuses --data-dir there.
+            argv += ["--data-dir", str(self.data_dir)]
+        argv += [
             "--tick-time",
             str(self.tick_time_ms),
             "--4lw-whitelist",
             "*",
             "--extended-types",
-            "--container-check-interval",
-            "500",
         ]
+        if not session_role:  # the data tier reaps containers
+            argv += ["--container-check-interval", "500"]
         if self.super_digest:
             argv += ["--super-digest", self.super_digest]
         argv.extend(self.extra_args)
         return argv
+
+    def is_session_role(self) -> bool:
+        """@return: whether this server runs with C{--role session}."""
+        args = self.extra_args
+        return any(
+            (arg == "--role" and args[i + 1 : i + 2] == ["session"]) or arg == "--role=session"
+            for i, arg in enumerate(args)
+        )
 
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)

@@ -13,11 +13,11 @@ import sys
 import pytest
 
 from zkreg.cli import main
-from zkreg.data.recovery import recover, write_tree_snapshot
-from zkreg.data.snapshot import HEADER_BYTES, list_snapshots
 from zkreg.data.tree import DataTree
 from zkreg.data.txncodec import encode_txn
-from zkreg.data.wal import (
+from zkreg.persistence.recovery import recover, write_tree_snapshot
+from zkreg.persistence.snapshot import HEADER_BYTES, list_snapshots
+from zkreg.persistence.wal import (
     RECORD_HEADER_BYTES,
     _SegmentWriter,
     encode_record,
@@ -186,3 +186,46 @@ def test_console_script_module() -> None:
     )
     assert result.returncode == 2
     assert "usage: zkreg log" in result.stderr
+
+
+def test_log_dump_one_segment_file(data_dir: str) -> None:
+    """log dump takes a segment file as snapshot dump takes a snapshot file."""
+    (first_zxid, first), (second_zxid, _) = list_segments(data_dir)
+    code, text = run("log", "dump", first)
+    assert code == 0
+    assert f"# segment {first}: format version" in text
+    assert f"first zxid {first_zxid:#x}" in text
+    assert f"{second_zxid:#x}" not in text.split("\n", 1)[1]
+    assert text.endswith(f"# {second_zxid - first_zxid} records\n")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("log", "verify"), ("log", "dump"), ("snapshot", "dump")],
+    ids=lambda argv: " ".join(argv),
+)
+def test_no_zkreg_data_is_an_error(tmp_path, argv) -> None:
+    code, text = run(*argv, str(tmp_path))
+    assert code == 1
+    assert f"no zkreg data in {tmp_path}" in text or f"no valid snapshot in {tmp_path}" in text
+
+
+def test_after_error_says_what_a_zxid_looks_like(data_dir: str, capsys) -> None:
+    with pytest.raises(SystemExit) as raised:
+        run("log", "dump", data_dir, "--after", "zxid5")
+    assert raised.value.code == 2
+    assert "'zxid5' is not a zxid" in capsys.readouterr().err
+    assert run("log", "dump", data_dir, "--after", "0x1a")[1].endswith("# 35 records\n")
+    assert run("log", "dump", data_dir, "--after", "26")[1].endswith("# 35 records\n")
+
+
+def test_bare_zkreg_prints_help_and_version(capsys) -> None:
+    import zkreg
+
+    code, text = run()
+    assert code == 2
+    assert text.startswith("usage: zkreg") and "log" in text and "snapshot" in text
+    with pytest.raises(SystemExit) as raised:
+        run("--version")
+    assert raised.value.code == 0
+    assert capsys.readouterr().out == f"zkreg {zkreg.__version__}\n"

@@ -9,11 +9,11 @@ from twisted.internet import task
 from zope.interface.verify import verifyObject
 
 from zkreg.config import ServerConfig
-from zkreg.data.durable import ForkSnapshotter
-from zkreg.data.memlog import ManualLog, MemoryLog
 from zkreg.data.replica import ReplicaFeeder
 from zkreg.data.tree import DataTree
 from zkreg.interfaces import ICommitListener, IDataLink, IDurableLog, IReadView
+from zkreg.persistence.durable import ForkSnapshotter
+from zkreg.persistence.memlog import ManualLog, MemoryLog
 from zkreg.session.assembly import build_standalone
 
 

@@ -4,12 +4,13 @@ C{twistd zkreg} options: defaults, flags, the configuration file, validation.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
-from twisted.python import usage
 
 from zkreg.config import ServerConfig
+from zkreg.startup import StartupError
 from zkreg.tap import Options
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -127,10 +128,41 @@ def test_shipped_config_file_names_every_setting():
         (["--role", "data"], "--role data needs --data-link-listen"),
         (["--role", "session"], "--role session needs --data-server"),
         (["--role", "session", "--data-server", "bogus:x"], "data-server: invalid endpoint"),
+        (["--listen", "tcp:99999"], "port 99999 is not in 0-65535"),
+        (["--role", "session", "--data-server", "tcp:127.0.0.1:70000"], "port 70000"),
+        (
+            ["--data-server", "tcp:127.0.0.1:2888"],
+            "--data-server does not apply to --role standalone",
+        ),
+        (
+            ["--role", "data", "--data-link-listen", "tcp:2888", "--data-server", "tcp:h:1"],
+            "--data-server does not apply to --role data",
+        ),
+        (
+            ["--role", "data", "--data-link-listen", "tcp:2888", "--listen", "tcp:2181"],
+            "--listen does not apply to --role data",
+        ),
+        (
+            ["--role", "session", "--data-server", "tcp:h:1", "--data-dir", "d"],
+            "--data-dir does not apply to --role session",
+        ),
+        (
+            ["--role", "session", "--data-server", "tcp:h:1", "--snap-count", "5"],
+            "--snap-count does not apply",
+        ),
+        (
+            ["--role", "session", "--data-server", "tcp:h:1", "--no-fsync"],
+            "--no-fsync does not apply",
+        ),
+        (
+            ["--role", "session", "--data-server", "tcp:h:1", "--data-link-listen", "tcp:2888"],
+            "--data-link-listen does not apply",
+        ),
+        (["--bogus"], "option --bogus not recognized"),
     ],
 )
 def test_validation(argv, message):
-    with pytest.raises(usage.UsageError) as raised:
+    with pytest.raises(StartupError) as raised:
         parse(*argv)
     assert message in str(raised.value)
 
@@ -138,26 +170,26 @@ def test_validation(argv, message):
 def test_bad_config_file(tmp_path):
     path = tmp_path / "bad.conf"
     path.write_text("tick_time 2000\n")
-    with pytest.raises(usage.UsageError, match="line 1"):
+    with pytest.raises(StartupError, match="line 1"):
         parse("--config", str(path))
 
 
 def test_unknown_config_key(tmp_path):
     path = tmp_path / "bad.conf"
     path.write_text("tickTime = 2000\n")
-    with pytest.raises(usage.UsageError, match="unknown setting"):
+    with pytest.raises(StartupError, match="unknown setting"):
         parse("--config", str(path))
 
 
 def test_missing_config_file(tmp_path):
-    with pytest.raises(usage.UsageError, match="cannot read"):
+    with pytest.raises(StartupError, match="cannot read"):
         parse("--config", str(tmp_path / "absent.conf"))
 
 
 def test_bad_boolean_in_file(tmp_path):
     path = tmp_path / "bad.conf"
     path.write_text("extended_types = maybe\n")
-    with pytest.raises(usage.UsageError, match="extended_types"):
+    with pytest.raises(StartupError, match="extended_types"):
         parse("--config", str(path))
 
 
@@ -166,3 +198,87 @@ def test_roles():
     assert (data.role, data.data_link_listen) == ("data", "tcp:2888:interface=127.0.0.1")
     session = parse("--role", "session", "--data-server", "tcp:127.0.0.1:2888")
     assert (session.role, session.data_server) == ("session", "tcp:127.0.0.1:2888")
+
+
+def test_validation_error_is_one_line(capfd):
+    """A bad value prints one line on stderr, not twistd's whole usage text."""
+    with pytest.raises(StartupError) as raised:
+        parse("--tick-time", "abc")
+    assert raised.value.code == 1
+    out, err = capfd.readouterr()
+    assert err == "zkreg: --tick-time: expected a whole number, got 'abc' " + (
+        "(twistd zkreg --help lists the options)\n"
+    )
+    assert out == ""
+
+
+def test_version(capsys):
+    import curatorish
+    import zkreg
+
+    with pytest.raises(SystemExit) as raised:
+        parse("--version")
+    assert raised.value.code == 0
+    assert capsys.readouterr().out == f"zkreg {zkreg.__version__}\n"
+    assert curatorish.__version__ == zkreg.__version__
+    setup_cfg = (REPO_ROOT / "setup.cfg").read_text()
+    assert "version = attr: zkreg.__version__" in setup_cfg
+
+
+def test_inline_comments(tmp_path):
+    path = tmp_path / "zkreg.conf"
+    path.write_text(
+        "tick_time = 1000   # ms\n"
+        "4lw_whitelist = ruok,srvr # two words\n"
+        "super_digest = super:abc=\t# tab before the comment\n"
+    )
+    config = parse("--config", str(path))
+    assert config.tick_time_ms == 1000
+    assert config.four_letter_words == frozenset({"ruok", "srvr"})
+    assert config.super_digest == "super:abc="
+
+
+def test_repeated_key_names_both_lines(tmp_path):
+    path = tmp_path / "zkreg.conf"
+    path.write_text("tick_time = 1000\n# a comment\n\ntick_time = 3000\n")
+    with pytest.raises(StartupError, match="tick_time is set twice, on line 1 and line 4"):
+        parse("--config", str(path))
+
+
+def test_data_server_in_file_needs_role_session(tmp_path):
+    path = tmp_path / "zkreg.conf"
+    path.write_text("data_server = tcp:127.0.0.1:2888\n")
+    with pytest.raises(StartupError, match="data_server .* does not apply to role standalone"):
+        parse("--config", str(path))
+    assert parse("--config", str(path), "--role", "session").data_server == ("tcp:127.0.0.1:2888")
+
+
+def _example_lines() -> list[str]:
+    """The commented-out example settings of the shipped configuration file."""
+    text = (REPO_ROOT / "conf" / "zkreg.conf").read_text()
+    return [line for line in text.splitlines() if re.match(r"# [a-z0-9_]+ = \S", line)]
+
+
+def test_shipped_config_has_examples():
+    keys = {line[2:].split(" =")[0] for line in _example_lines()}
+    assert {"min_session_timeout", "super_digest", "data_server", "data_link_listen"} <= keys
+
+
+@pytest.mark.parametrize("example", _example_lines())
+def test_every_shipped_example_works_uncommented(tmp_path, example):
+    """Uncommenting any documented example gives a valid configuration that uses it."""
+    text = (REPO_ROOT / "conf" / "zkreg.conf").read_text()
+    path = tmp_path / "zkreg.conf"
+    path.write_text(text.replace(example, example[2:]))
+    key, _, value = example[2:].partition("=")
+    key = key.strip()
+    role = {"data_server": ["--role", "session"]}.get(key, [])
+    config = parse("--config", str(path), *role)
+    field_name = {
+        "min_session_timeout": "min_session_timeout_ms",
+        "max_session_timeout": "max_session_timeout_ms",
+        "max_output_buffer": "max_output_buffer_bytes",
+        "max_reply_size": "max_reply_size_bytes",
+        "prealloc_size": "prealloc_size_bytes",
+    }.get(key, key)
+    assert str(getattr(config, field_name)) == value.split("#")[0].strip()

@@ -144,7 +144,9 @@ class QuotaTracker:
         stats = parse_stats(node.data)
         stats["count"] = stats.get("count", -1) + count_diff
         stats["bytes"] = stats.get("bytes", -1) + bytes_diff
+        old_size = len(node.data or b"")
         node.data = format_stats(stats)
+        self._tree.data_size_changed(len(node.data) - old_size)
         node.changed()
 
     def recount(self, path: str) -> None:
@@ -164,7 +166,9 @@ class QuotaTracker:
                 stack.append(current + "/" + child)
         stat_node = nodes.get(QUOTA_ROOT + path + "/" + STAT_NODE)
         if stat_node is not None:
+            old_size = len(stat_node.data or b"")
             stat_node.data = format_stats({"count": count, "bytes": total})
+            self._tree.data_size_changed(len(stat_node.data) - old_size)
             stat_node.changed()
 
     def rebuild(self) -> None:

@@ -122,6 +122,9 @@ class DataTree:
         self.sessions: dict[int, int] = {}
         self.last_zxid = 0
         self._acls: dict[tuple, tuple] = {}
+        #: path and data bytes of every node, counted at the first ask (a tree may be
+        #: filled directly by recovery or a replica load) and kept up to date by apply
+        self._data_size: int | None = None
         self.quotas = QuotaTracker(self)
         self._add_system_nodes()
 
@@ -185,6 +188,23 @@ class DataTree:
     def node_count(self) -> int:
         """@return: the number of nodes, the root and the system nodes included."""
         return len(self.nodes)
+
+    def approximate_data_size(self) -> int:
+        """
+        ZooKeeper's C{approximateDataSize}: the path and data bytes of every node.
+        Counted once (a scan), then kept up to date by L{apply}, so that monitoring
+        reads it in constant time.
+        """
+        if self._data_size is None:
+            self._data_size = sum(
+                len(path) + len(node.data or b"") for path, node in self.nodes.items()
+            )
+        return self._data_size
+
+    def data_size_changed(self, delta: int) -> None:
+        """A node's data (or a node) grew by C{delta} bytes outside L{apply}."""
+        if self._data_size is not None:
+            self._data_size += delta
 
     def intern_acl(self, acl: Any) -> tuple:
         """
@@ -281,6 +301,8 @@ class DataTree:
                 return result
             old_data = node.data
             node.data = txn.data
+            if self._data_size is not None:
+                self._data_size += len(txn.data or b"") - len(old_data or b"")
             node.mtime = hdr.time
             node.mzxid = hdr.zxid
             node.version = txn.version
@@ -361,6 +383,8 @@ class DataTree:
         children[name] = None
         parent._stat = None
         nodes[path] = node
+        if self._data_size is not None:
+            self._data_size += len(path) + len(txn.data or b"")
         if owner:
             kind = ephemeral_type(owner, self.extended_types)
             if kind == EPHEMERAL_NORMAL:
@@ -405,6 +429,8 @@ class DataTree:
         node = nodes.pop(path, None)
         if node is None:
             return codes.NO_NODE
+        if self._data_size is not None:
+            self._data_size -= len(path) + len(node.data or b"")
         owner = node.ephemeral_owner
         if owner:
             kind = ephemeral_type(owner, self.extended_types)

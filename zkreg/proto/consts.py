@@ -93,7 +93,7 @@ class Err(IntEnum):
 class EventType(IntEnum):
     """C{Watcher.Event.EventType}: the C{type} of a WatcherEvent."""
 
-    None_ = -1  # ZooKeeper spells it None, a Python keyword
+    NONE = -1  # ZooKeeper spells it None, a Python keyword; session events carry it
     NodeCreated = 1
     NodeDeleted = 2
     NodeDataChanged = 3

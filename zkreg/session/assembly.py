@@ -51,9 +51,13 @@ class DataTierFacts:
         return result
 
     def approximate_data_size(self) -> int:
-        return sum(
-            len(path) + len(node.data or b"") for path, node in self._server.tree.iter_nodes()
-        )
+        return self._server.tree.approximate_data_size()
+
+    def ephemerals_count(self) -> int:
+        return sum(len(paths) for paths in self._server.tree.ephemerals.values())
+
+    def session_count(self) -> int:
+        return len(self._server.sessions.session_ids())
 
 
 class ReplicaFacts:
@@ -82,7 +86,13 @@ class ReplicaFacts:
         }
 
     def approximate_data_size(self) -> int:
-        return sum(len(path) + len(node.data or b"") for path, node in self._tree.iter_nodes())
+        return self._tree.approximate_data_size()
+
+    def ephemerals_count(self) -> int:
+        return sum(len(paths) for paths in self._tree.ephemerals.values())
+
+    def session_count(self) -> int:
+        return len(self._tree.sessions)
 
 
 def build_standalone(

@@ -43,6 +43,10 @@ class ServerStats:
     @ivar connection_requests: handshakes for new sessions.
     @ivar connection_revalidates: handshakes reattaching a session.
     @ivar connections_rejected: connections refused by max_client_cnxns.
+    @ivar slow_consumers_closed: connections closed because they left more than
+        C{max_output_buffer} bytes unread for C{output_stall_timeout}.
+    @ivar replies_refused: reads refused because their reply would exceed
+        C{max_reply_size}.
     """
 
     def __init__(self) -> None:
@@ -53,6 +57,8 @@ class ServerStats:
         self.connection_revalidates = 0
         self.connections_rejected = 0
         self.sessionless_expired = 0
+        self.slow_consumers_closed = 0
+        self.replies_refused = 0
         self.reset_latency()
 
     def reset_latency(self) -> None:
@@ -176,9 +182,9 @@ class NamespaceStats:
         """An applied create, setData or delete of C{path}."""
         self._add(self.writes, path, len(path) + data_bytes)
 
-    def mntr_lines(self) -> list[str]:
-        """The per-namespace mntr lines, in ZooKeeper's order."""
-        lines = []
+    def monitor_figures(self) -> list[tuple[str, Any]]:
+        """The per-namespace mntr figures (without C{zk_}), in ZooKeeper's order."""
+        figures: list[tuple[str, Any]] = []
         for suffix, table in (
             ("read_per_namespace", self.reads),
             ("write_per_namespace", self.writes),
@@ -186,9 +192,9 @@ class NamespaceStats:
             for namespace in java_concurrent_hash_map_order(list(table)):
                 count, total, minimum, maximum = table[namespace]
                 name = f"{namespace}_{suffix}"
-                lines.append(f"zk_avg_{name}\t{java_double(rounded_average(total, count))}\n")
-                lines.append(f"zk_min_{name}\t{minimum}\n")
-                lines.append(f"zk_max_{name}\t{maximum}\n")
-                lines.append(f"zk_cnt_{name}\t{count}\n")
-                lines.append(f"zk_sum_{name}\t{total}\n")
-        return lines
+                figures.append((f"avg_{name}", rounded_average(total, count)))
+                figures.append((f"min_{name}", minimum))
+                figures.append((f"max_{name}", maximum))
+                figures.append((f"cnt_{name}", count))
+                figures.append((f"sum_{name}", total))
+        return figures

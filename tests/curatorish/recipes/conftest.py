@@ -8,3 +8,4 @@ from tests.curatorish.conftest import (  # noqa: F401  (pytest fixtures)
     proxy,
     server,
 )
+from tests.support.java import java_program  # noqa: F401, E402  (pytest fixture)

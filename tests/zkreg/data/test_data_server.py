@@ -13,9 +13,9 @@ from twisted.trial import unittest
 
 from zkreg.config import ServerConfig
 from zkreg.data import codes
-from zkreg.data.memlog import ManualLog, MemoryLog
 from zkreg.data.messages import Request
 from zkreg.data.server import DataServer, DataServerFailed
+from zkreg.persistence.memlog import ManualLog, MemoryLog
 from zkreg.proto.consts import OPEN_ACL_UNSAFE
 from zkreg.proto.records import (
     CheckVersionRequest,
@@ -231,7 +231,7 @@ class WriteTests(unittest.TestCase):
 class QuietLog(ManualLog):
     """
     A L{ManualLog} with the optional Deferred-free append: durability is reported
-    per batch, by zxid, to the listener, as L{zkreg.data.wal.FileWriteAheadLog} does.
+    per batch, by zxid, to the listener, as L{zkreg.persistence.wal.FileWriteAheadLog} does.
     """
 
     def __init__(self) -> None:

@@ -152,10 +152,10 @@ class TCPLinkTests(unittest.TestCase):
         self.failureResultOf(self.link.create_session(1000), ConnectionLost)
 
     def test_server_side_unsubscribes_when_the_connection_closes(self):
-        self.assertIn(self.server_side, self.server._listeners)
+        self.assertIn(self.server_side, self.server.commit_listeners)
         self.link.transport.loseConnection()
         self.pump.flush()
-        self.assertNotIn(self.server_side, self.server._listeners)
+        self.assertNotIn(self.server_side, self.server.commit_listeners)
 
 
 def test_message_round_trip():

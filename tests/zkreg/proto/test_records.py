@@ -152,7 +152,7 @@ def test_error_codes_match_keeper_exception() -> None:
 
 
 def test_events_states_modes_perms() -> None:
-    assert consts.EventType.NodeChildrenChanged == 4 and consts.EventType.None_ == -1
+    assert consts.EventType.NodeChildrenChanged == 4 and consts.EventType.NONE == -1
     assert consts.EventType.PersistentWatchRemoved == 7
     assert consts.KeeperState.SyncConnected == 3 and consts.KeeperState.Expired == -112
     assert consts.CreateMode.CONTAINER == 4 and consts.CreateMode.PERSISTENT_WITH_TTL == 5

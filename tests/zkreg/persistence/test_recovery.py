@@ -13,12 +13,12 @@ from twisted.internet import defer, task
 from twisted.trial import unittest
 
 from zkreg.config import ServerConfig
-from zkreg.data.durable import open_durable_state
-from zkreg.data.recovery import RecoveryError, load_tree, recover, write_tree_snapshot
-from zkreg.data.snapshot import HEADER_BYTES, list_snapshots
 from zkreg.data.tree import DataTree
 from zkreg.data.txncodec import encode_txn
-from zkreg.data.wal import (
+from zkreg.persistence.durable import open_durable_state
+from zkreg.persistence.recovery import RecoveryError, load_tree, recover, write_tree_snapshot
+from zkreg.persistence.snapshot import HEADER_BYTES, list_snapshots
+from zkreg.persistence.wal import (
     RECORD_HEADER_BYTES,
     CorruptLogError,
     FileWriteAheadLog,
@@ -29,7 +29,7 @@ from zkreg.proto.records import ACL, Id
 
 try:
     from durability_workload import build_tree, scratch_directory, tree_state, workload
-except ImportError:  # tests/zkreg/data made a package
+except ImportError:  # tests/zkreg/persistence made a package
     from .durability_workload import build_tree, scratch_directory, tree_state, workload
 
 

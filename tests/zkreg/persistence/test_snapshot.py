@@ -11,9 +11,10 @@ import os
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from zkreg.data.durable import ForkSnapshotter, SnapshotFailed
-from zkreg.data.recovery import load_tree, write_tree_snapshot
-from zkreg.data.snapshot import (
+from zkreg.data.tree import DataTree
+from zkreg.persistence.durable import ForkSnapshotter, SnapshotFailed
+from zkreg.persistence.recovery import load_tree, write_tree_snapshot
+from zkreg.persistence.snapshot import (
     HEADER_BYTES,
     SnapshotError,
     list_snapshots,
@@ -22,12 +23,11 @@ from zkreg.data.snapshot import (
     snapshot_name,
     write_snapshot,
 )
-from zkreg.data.tree import DataTree
-from zkreg.data.wal import FileWriteAheadLog, list_segments
+from zkreg.persistence.wal import FileWriteAheadLog, list_segments
 
 try:
     from durability_workload import build_tree, scratch_directory, tree_state, workload
-except ImportError:  # tests/zkreg/data made a package
+except ImportError:  # tests/zkreg/persistence made a package
     from .durability_workload import build_tree, scratch_directory, tree_state, workload
 
 

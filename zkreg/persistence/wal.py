@@ -98,7 +98,7 @@ __all__ = [
     "segments_needed_after",
 ]
 
-log = Logger(namespace="zkreg.data.wal")
+log = Logger(namespace="zkreg.persistence.wal")
 
 SEGMENT_MAGIC = b"ZKRGWAL\x00"
 FORMAT_VERSION = 1

@@ -14,8 +14,9 @@ from twisted.internet import defer
 from twisted.trial import unittest
 from zope.interface.verify import verifyObject
 
-from zkreg.data import wal as walmod
-from zkreg.data.wal import (
+from zkreg.interfaces import IDurableLog
+from zkreg.persistence import wal as walmod
+from zkreg.persistence.wal import (
     RECORD_HEADER_BYTES,
     SEGMENT_HEADER_BYTES,
     CorruptLogError,
@@ -28,11 +29,10 @@ from zkreg.data.wal import (
     segment_name,
     segments_needed_after,
 )
-from zkreg.interfaces import IDurableLog
 
 try:
     from durability_workload import scratch_directory
-except ImportError:  # tests/zkreg/data made a package
+except ImportError:  # tests/zkreg/persistence made a package
     from .durability_workload import scratch_directory
 
 
@@ -415,7 +415,7 @@ class DamagePropertyTests(unittest.TestCase):
         from hypothesis import HealthCheck, given, settings
         from hypothesis import strategies as st
 
-        from zkreg.data.wal import _SegmentWriter
+        from zkreg.persistence.wal import _SegmentWriter
 
         records = [(z, payload(z, 10 + (z * 7) % 90)) for z in range(1, 31)]
 

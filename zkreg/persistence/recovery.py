@@ -2,10 +2,10 @@
 Recovery: the newest valid snapshot, then every logged transaction after it.
 
 This is the only place that turns files back into a L{DataTree}; the snapshot and the
-log formats live in L{zkreg.data.snapshot} and L{zkreg.data.wal}.
+log formats live in L{zkreg.persistence.snapshot} and L{zkreg.persistence.wal}.
 
   - Unfinished snapshot files (a crash while one was written) are removed.
-  - The log is checked first (L{zkreg.data.wal.open_log}): a torn tail is cut with a
+  - The log is checked first (L{zkreg.persistence.wal.open_log}): a torn tail is cut with a
     warning, damage in the middle raises L{CorruptLogError} and nothing starts.
   - Snapshots are tried newest first; a damaged one is reported and the next older
     one is used (the log is kept from the oldest retained snapshot on, so it can be
@@ -34,7 +34,9 @@ from zkreg.data.codes import (
     ephemeral_type,
 )
 from zkreg.data.node import Node
-from zkreg.data.snapshot import (
+from zkreg.data.tree import DataTree
+from zkreg.data.txncodec import decode_txn
+from zkreg.persistence.snapshot import (
     NodeImage,
     SnapshotError,
     SnapshotWriter,
@@ -42,9 +44,7 @@ from zkreg.data.snapshot import (
     read_snapshot,
     remove_temporaries,
 )
-from zkreg.data.tree import DataTree
-from zkreg.data.txncodec import decode_txn
-from zkreg.data.wal import list_segments, open_log, read_records
+from zkreg.persistence.wal import list_segments, open_log, read_records
 from zkreg.proto.jute import DecodeError
 from zkreg.proto.records import ACL, Id
 
@@ -56,7 +56,7 @@ __all__ = [
     "write_tree_snapshot",
 ]
 
-log = Logger(namespace="zkreg.data.recovery")
+log = Logger(namespace="zkreg.persistence.recovery")
 
 
 class RecoveryError(Exception):

@@ -1,0 +1,104 @@
+"""
+Startup errors of a real C{twistd zkreg}: one line on stderr saying what is wrong and
+what to do, a non-zero exit status, never a traceback or the whole usage text.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import zkreg
+from tests.support.ports import free_port
+from tests.support.servers import REPO_ROOT
+
+_TWISTD = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
+
+
+def twistd(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run C{twistd -n --pidfile= zkreg ARGV} to its end (bounded)."""
+    return subprocess.run(
+        [sys.executable, "-c", _TWISTD, "-n", "--pidfile=", "zkreg", *argv],
+        cwd=cwd,
+        env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode != 0, result
+    assert "Traceback" not in result.stdout + result.stderr, result
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("zkreg: "), lines
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_port_in_use(zkreg_server, tmp_path):
+    result = twistd(
+        "--listen", f"tcp:{zkreg_server.port}:interface=127.0.0.1", "--data-dir", "d",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert_one_line_error(result, f"127.0.0.1:{zkreg_server.port}", "Address already in use")
+    assert zkreg_server.four_letter("ruok") == "imok"
+
+
+def test_invalid_endpoint(tmp_path):
+    result = twistd("--listen", "tcp:99999", cwd=tmp_path)
+    assert_one_line_error(result, "tcp:99999", "0-65535")
+    assert not (tmp_path / "zkreg-data").exists()
+
+
+def test_data_dir_is_a_file(tmp_path):
+    (tmp_path / "afile").write_text("")
+    result = twistd(
+        "--listen", f"tcp:{free_port()}:interface=127.0.0.1", "--data-dir", "afile",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert_one_line_error(result, "afile is a file", "--data-dir")
+
+
+def test_data_dir_cannot_be_created(tmp_path):
+    (tmp_path / "afile").write_text("")
+    result = twistd(
+        "--listen", f"tcp:{free_port()}:interface=127.0.0.1", "--data-dir", "afile/data",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert_one_line_error(result, "cannot create data directory afile/data", "Not a directory")
+
+
+def test_missing_config_file(tmp_path):
+    result = twistd("--config", "absent.conf", cwd=tmp_path)
+    assert_one_line_error(result, "cannot read config file absent.conf", "No such file")
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--tick-time", "abc"], "--tick-time: expected a whole number, got 'abc'"),
+        (["--bogus"], "--bogus not recognized"),
+        (["--data-server", "tcp:127.0.0.1:2888"], "--data-server does not apply"),
+    ],
+)
+def test_bad_option_is_one_line(tmp_path, argv, fragment):
+    result = twistd(*argv, cwd=tmp_path)
+    assert_one_line_error(result, fragment)
+    assert result.stdout == ""
+
+
+def test_twistd_zkreg_version(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", _TWISTD, "zkreg", "--version"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout) == (0, f"zkreg {zkreg.__version__}\n")

@@ -1,0 +1,175 @@
+"""
+The sequencer: the first half of the data server, the single orderer of every write.
+
+For each write it assigns the next zxid (C{epoch << 32 | counter}), preps it into a txn
+(L{zkreg.data.prep}) and appends the encoded txn to the durable log.  The log reports
+how far it is durable through one listener (L{zkreg.persistence.durability}); the
+sequencer then hands the durable writes to the L{zkreg.data.applier.Applier}
+I{strictly in zxid order} (an append acknowledged early waits for its predecessors).
+Prep runs at once, so many writes can be in flight while the log batches their syncs
+(group commit).
+
+If the log fails the sequencer stops taking writes: every write in flight and every
+later one fails (the txns after the failed one were prepped on top of it, so nothing
+can be applied safely).  A restart recovers from the log.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from zkreg.data import codes
+from zkreg.data.applier import Applier, answer
+from zkreg.data.messages import Request
+from zkreg.data.prep import Prep
+from zkreg.data.sessions import SessionTable
+from zkreg.data.txncodec import encode_txn
+from zkreg.persistence.durability import DurabilityFeed
+from zkreg.proto.records import TxnHeader
+
+__all__ = ["DataServerFailed", "Sequencer"]
+
+_OP_CLOSE_SESSION = codes.OP_CLOSE_SESSION
+
+_log = Logger(namespace="zkreg.data.sequencer")
+
+
+class DataServerFailed(Exception):
+    """The durable log failed; the data server takes no more writes until restarted."""
+
+
+class _InFlight:
+    """
+    One write between prep and apply.
+
+    @ivar reply: where its L{Outcome} goes (see L{zkreg.data.applier.answer}); L{None}
+        once answered.
+    """
+
+    __slots__ = ("request", "hdr", "txn", "reply")
+
+    def __init__(self, request: Request, hdr: TxnHeader, txn: Any, reply: Any) -> None:
+        self.request = request
+        self.hdr = hdr
+        self.txn = txn
+        self.reply = reply
+
+
+class Sequencer:
+    """
+    Orders, preps and logs writes; applies them through the applier once durable.
+
+    @ivar epoch: the high 32 bits of the zxids assigned.
+    @ivar failure: the log's L{Failure} once it failed, else L{None}.
+    """
+
+    def __init__(
+        self,
+        prep: Prep,
+        sessions: SessionTable,
+        applier: Applier,
+        log: Any,
+        now_ms: Callable[[], int],
+        epoch: int,
+        last_zxid: int,
+    ) -> None:
+        """
+        @param log: the L{zkreg.interfaces.IDurableLog}.
+        @param now_ms: the clock, in ms, for the txns' time.
+        @param epoch: the zxid epoch to write in (raised to C{last_zxid}'s if lower).
+        @param last_zxid: the zxid of the last txn in the log.
+        """
+        self._prep = prep
+        self._sessions = sessions
+        self._applier = applier
+        self._now_ms = now_ms
+        self.epoch = max(epoch, last_zxid >> 32)
+        self._counter = last_zxid & 0xFFFFFFFF if self.epoch == last_zxid >> 32 else 0
+        self._inflight: deque[_InFlight] = deque()
+        self._durable_zxid = -1
+        self._draining = False
+        self.failure: Failure | None = None
+        self._append = DurabilityFeed(log, self._durable_upto, self._log_failed).append
+
+    @property
+    def in_flight(self) -> int:
+        """Number of writes prepped and not yet applied."""
+        return len(self._inflight)
+
+    def last_in_flight(self) -> int | None:
+        """@return: the zxid of the last write not yet applied, or L{None}."""
+        inflight = self._inflight
+        return inflight[-1].hdr.zxid if inflight else None
+
+    def _next_zxid(self) -> int:
+        self._counter += 1
+        if self._counter > 0xFFFFFFFF:
+            # ZooKeeper forces a new epoch (a leader election) when the counter runs
+            # out; here the epoch simply moves on.
+            self.epoch += 1
+            self._counter = 1
+        return (self.epoch << 32) | self._counter
+
+    def write(self, request: Request, reply: Any) -> None:
+        """
+        Prep, log and (once durable, after every earlier write) apply one write.
+
+        @param reply: a L{Deferred} or a callable (see L{zkreg.data.applier.answer});
+            it gets the L{Outcome}, or a L{Failure} of L{DataServerFailed}.
+        """
+        if self.failure is not None:
+            answer(reply, Failure(DataServerFailed(str(self.failure.value))))
+            return
+        if request.opcode == _OP_CLOSE_SESSION:
+            self._sessions.set_closing(request.session_id)
+        hdr, txn = self._prep.prep(request, self._next_zxid(), self._now_ms())
+        self._inflight.append(_InFlight(request, hdr, txn, reply))
+        try:
+            self._append(hdr.zxid, encode_txn(hdr, txn))
+        except Exception:
+            self._log_failed(Failure())
+
+    def _durable_upto(self, zxid: int) -> None:
+        """The log is durable up to C{zxid}: apply what it covers, in order."""
+        if zxid > self._durable_zxid:
+            self._durable_zxid = zxid
+        self._drain()
+
+    def _drain(self) -> None:
+        """Apply the durable writes at the head of the queue, in zxid order."""
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            inflight = self._inflight
+            apply = self._applier.apply
+            while inflight and inflight[0].hdr.zxid <= self._durable_zxid and self.failure is None:
+                entry = inflight.popleft()
+                reply, entry.reply = entry.reply, None
+                apply(entry.request, entry.hdr, entry.txn, reply)
+        finally:
+            self._draining = False
+
+    def _log_failed(self, reason: Failure) -> None:
+        """The log failed: fail every write in flight, every waiting read, and refuse more."""
+        inflight, self._inflight = self._inflight, deque()
+        if self.failure is None:
+            self.failure = reason
+            at = f" at zxid {inflight[0].hdr.zxid:#x}" if inflight else ""
+            _log.critical(
+                "durable log failed{at}; refusing writes: {reason}",
+                at=at,
+                reason=reason.getErrorMessage(),
+            )
+        error = DataServerFailed(reason.getErrorMessage())
+        self._prep.reset()
+        for pending in inflight:
+            reply, pending.reply = pending.reply, None
+            if reply is not None:
+                answer(reply, Failure(error))
+        self._applier.fail_waiting(error)

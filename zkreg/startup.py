@@ -1,0 +1,89 @@
+"""
+Stopping startup on an operator's mistake with one line, never a traceback.
+
+A port already in use, an endpoint that cannot be, a data directory that is a file or
+cannot be written, a bad option value: the operator needs to read what is wrong and
+what to do, on stderr, and a non-zero exit status for the supervisor.  Twisted would
+print the whole usage text for a bad option and a traceback for a failed listen;
+L{StartupError} replaces both, and L{GuardedStartup} turns the listen failures raised
+while twistd starts the services into one.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+from twisted.application import service
+from twisted.internet.error import CannotListenError
+
+__all__ = ["GuardedStartup", "StartupError", "fail_startup"]
+
+
+class StartupError(SystemExit):
+    """
+    zkreg cannot start, for a reason the operator can fix; the message is one line.
+
+    A L{SystemExit} (status 1) so that nothing between the raise and the interpreter
+    (twistd catches every L{Exception} of a failed start to log it) turns it into a
+    traceback; L{fail_startup} has already written the message to stderr.
+
+    @ivar message: what is wrong and what to do.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(1)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def fail_startup(message: str) -> NoReturn:
+    """
+    Write C{zkreg: message} to the process's real stderr and stop with status 1.
+
+    The real stderr (C{sys.__stderr__}), because once twistd's logging has begun
+    C{sys.stderr} feeds the log, which C{twistd -n} prints on stdout with a timestamp.
+
+    @raise StartupError: always.
+    """
+    stream = sys.__stderr__
+    if stream is not None:
+        stream.write(f"zkreg: {message}\n")
+        stream.flush()
+    raise StartupError(message)
+
+
+def describe_listen_failure(error: BaseException) -> str:
+    """
+    @return: one line for a failed listen: the address, the reason, and the remedy.
+    """
+    if isinstance(error, CannotListenError):
+        interface = error.interface or "*"
+        reason = getattr(error.socketError, "strerror", None) or str(error.socketError)
+        return (
+            f"cannot listen on {interface}:{error.port}: {reason}; is another server "
+            f"(zkreg or ZooKeeper) using that port? Stop it or choose another port"
+        )
+    return f"cannot listen: {error}"
+
+
+class GuardedStartup(service.MultiService):
+    """
+    The top service of a zkreg process: starts its children like a L{MultiService},
+    but a listen that fails (twistd binds ports in C{privilegedStartService}) stops the
+    process with one line instead of a traceback.
+    """
+
+    def privilegedStartService(self) -> None:
+        try:
+            super().privilegedStartService()
+        except (CannotListenError, OverflowError) as error:
+            fail_startup(describe_listen_failure(error))
+
+    def startService(self) -> None:
+        try:
+            super().startService()
+        except (CannotListenError, OverflowError) as error:
+            fail_startup(describe_listen_failure(error))
