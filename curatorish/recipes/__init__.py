@@ -12,7 +12,28 @@ from curatorish.recipes.atomic import (
     DistributedAtomicValue,
     PromotedToLock,
 )
-from curatorish.recipes.barriers import DistributedBarrier, DistributedDoubleBarrier
+from curatorish.recipes.barriers import (
+    DistributedBarrier,
+    DistributedDoubleBarrier,
+)
+from curatorish.recipes.cache import (
+    ChildData,
+    CuratorCache,
+    CuratorCacheListener,
+    CuratorCacheListenerBuilder,
+    CuratorCacheListenerType,
+    CuratorCacheOption,
+)
+from curatorish.recipes.classic_cache import (
+    NodeCache,
+    PathChildrenCache,
+    PathChildrenCacheEvent,
+    PathChildrenCacheEventType,
+    PathChildrenCacheStartMode,
+    TreeCache,
+    TreeCacheEvent,
+    TreeCacheEventType,
+)
 from curatorish.recipes.leader import (
     CancelLeadershipException,
     CloseMode,
@@ -34,8 +55,14 @@ from curatorish.recipes.locks import (
     LockLostError,
     LockNotHeldError,
 )
-from curatorish.recipes.nodes import GroupMember, PersistentNode, PersistentTtlNode
-from curatorish.recipes.rwlock import InterProcessReadWriteLock
+from curatorish.recipes.nodes import (
+    GroupMember,
+    PersistentNode,
+    PersistentTtlNode,
+)
+from curatorish.recipes.rwlock import (
+    InterProcessReadWriteLock,
+)
 from curatorish.recipes.semaphore import (
     InterProcessSemaphoreMutex,
     InterProcessSemaphoreV2,
