@@ -11,7 +11,9 @@ The C{zkreg} command line: look into and check a data directory.
     exits 1 on any damage, naming the file and offset;
   - C{zkreg log truncate SEGMENT OFFSET --yes} is the operator's last resort for a log
     damaged in the middle: it cuts the segment at the damaged record and removes every
-    later segment, losing every transaction from there on.
+    later segment, losing every transaction from there on.  It refuses while a server
+    holds the data directory (L{zkreg.persistence.dirlock}); the other commands only
+    read and run at any time.
 
 Exit codes: 0 fine, 1 damage found (or a dump hit damage, or there is no zkreg data to
 look at), 2 usage errors (bare C{zkreg} prints the help).
@@ -28,6 +30,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from zkreg import __version__
+from zkreg.persistence.dirlock import DataDirLocked, DataDirUnwritable, lock_data_dir
 from zkreg.persistence.snapshot import SnapshotError, list_snapshots, read_header, read_snapshot
 from zkreg.persistence.txnlog import describe_txn
 from zkreg.persistence.wal import (
@@ -238,14 +241,23 @@ def log_truncate(segment: str, offset: int, confirmed: bool, out: TextIO) -> int
     out.write(f"cut {segment} at offset {offset} and remove {len(later)} later segment(s)\n")
     for path in later:
         out.write(f"  remove {path}\n")
-    if not confirmed:
-        out.write("nothing done: add --yes to do it (every txn from there on is lost)\n")
-        return 2
-    with open(segment, "r+b") as segment_file:
-        segment_file.truncate(offset)
-        os.fsync(segment_file.fileno())
-    for path in later:
-        os.remove(path)
+    try:
+        # Held while cutting: a server must neither run now nor start half-way.
+        dir_lock = lock_data_dir(directory)
+    except (DataDirLocked, DataDirUnwritable) as error:
+        out.write(f"nothing done: {error}\n")
+        return 1
+    try:
+        if not confirmed:
+            out.write("nothing done: add --yes to do it (every txn from there on is lost)\n")
+            return 2
+        with open(segment, "r+b") as segment_file:
+            segment_file.truncate(offset)
+            os.fsync(segment_file.fileno())
+        for path in later:
+            os.remove(path)
+    finally:
+        dir_lock.release()
     out.write("done\n")
     return 0
 

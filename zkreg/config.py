@@ -35,6 +35,17 @@ class ServerConfig:
     @ivar data_link_listen: endpoint a data (or standalone) server accepts session
         servers on, or None.
     @ivar data_server: client endpoint of the data server a session server uses.
+    @ivar max_output_buffer_bytes: unsent reply bytes one connection may hold before
+        it is no longer read from (until they drain); L{None} means one max-size
+        reply plus 4 MiB.
+    @ivar output_stall_timeout_ms: how long a connection may stay over
+        C{max_output_buffer} before it is closed (a client that stopped reading);
+        0 never closes it.
+    @ivar max_reply_size_bytes: a multiRead or getChildren whose reply would be
+        larger is refused (MarshallingError) instead of built; L{None} means 4 max
+        packet sizes.
+    @ivar prealloc_size_bytes: log segment preallocation; L{None} adapts it to the
+        free space of the data directory (64 MiB when there is room).
     """
 
     listen: str = "tcp:2181"
@@ -55,6 +66,10 @@ class ServerConfig:
     role: str = "standalone"
     data_link_listen: str | None = None
     data_server: str | None = None
+    max_output_buffer_bytes: int | None = None
+    output_stall_timeout_ms: int = 30000
+    max_reply_size_bytes: int | None = None
+    prealloc_size_bytes: int | None = None
 
     @property
     def min_timeout_ms(self) -> int:
@@ -62,6 +77,20 @@ class ServerConfig:
         if self.min_session_timeout_ms is None:
             return 2 * self.tick_time_ms
         return self.min_session_timeout_ms
+
+    @property
+    def max_output_buffer(self) -> int:
+        """The effective output bound: configured, or one max-size reply plus 4 MiB."""
+        if self.max_output_buffer_bytes is None:
+            return self.max_packet_size + 4 * 1024 * 1024
+        return self.max_output_buffer_bytes
+
+    @property
+    def max_reply_size(self) -> int:
+        """The effective reply limit of multiRead/getChildren: configured, or 4 packets."""
+        if self.max_reply_size_bytes is None:
+            return 4 * self.max_packet_size
+        return self.max_reply_size_bytes
 
     @property
     def max_timeout_ms(self) -> int:

@@ -54,6 +54,10 @@ _VALUED_SETTINGS: tuple[tuple[str, str, str, Any], ...] = (
     ("role", "role", "role", str),
     ("data-link-listen", "data_link_listen", "data_link_listen", str),
     ("data-server", "data_server", "data_server", str),
+    ("max-output-buffer", "max_output_buffer", "max_output_buffer_bytes", int),
+    ("output-stall-timeout", "output_stall_timeout", "output_stall_timeout_ms", int),
+    ("max-reply-size", "max_reply_size", "max_reply_size_bytes", int),
+    ("prealloc-size", "prealloc_size", "prealloc_size_bytes", int),
 )
 
 #: (flag, config key) of the boolean settings.
@@ -192,6 +196,34 @@ class Options(usage.Options):
             None,
             "Client endpoint of the data server, for --role session (e.g. tcp:127.0.0.1:2888).",
         ],
+        [
+            "max-output-buffer",
+            None,
+            None,
+            "Unsent reply bytes a connection may hold before it is no longer read "
+            "until they drain. [default: max-packet-size + 4 MiB]",
+        ],
+        [
+            "output-stall-timeout",
+            None,
+            None,
+            "Milliseconds a connection may stay over --max-output-buffer (a client "
+            "that stopped reading) before it is closed; 0: never. [default: 30000]",
+        ],
+        [
+            "max-reply-size",
+            None,
+            None,
+            "Largest multiRead or getChildren reply in bytes; a larger one is refused "
+            "with MarshallingError. [default: 4 x max-packet-size]",
+        ],
+        [
+            "prealloc-size",
+            None,
+            None,
+            "Bytes preallocated per log segment. [default: 64 MiB, less when the data "
+            "directory's volume has less free space]",
+        ],
     ]
 
     compData = usage.Completions(
@@ -294,6 +326,10 @@ _ROLE_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
     "no-fsync": ("standalone", "data"),
     "container-check-interval": ("standalone", "data"),
     "data-link-listen": ("standalone", "data"),
+    "prealloc-size": ("standalone", "data"),
+    "max-output-buffer": ("standalone", "session"),
+    "output-stall-timeout": ("standalone", "session"),
+    "max-reply-size": ("standalone", "session"),
 }
 
 
@@ -364,6 +400,22 @@ def validate_server_config(config: ServerConfig) -> None:
     _require(
         config.max_packet_size > 0,
         f"max-packet-size must be positive, got {config.max_packet_size}",
+    )
+    _require(
+        config.max_output_buffer > 0,
+        f"max-output-buffer must be positive, got {config.max_output_buffer}",
+    )
+    _require(
+        config.output_stall_timeout_ms >= 0,
+        f"output-stall-timeout must be 0 (never) or positive, got {config.output_stall_timeout_ms}",
+    )
+    _require(
+        config.max_reply_size > 0,
+        f"max-reply-size must be positive, got {config.max_reply_size}",
+    )
+    _require(
+        config.prealloc_size_bytes is None or config.prealloc_size_bytes >= 0,
+        f"prealloc-size must be 0 (none) or positive, got {config.prealloc_size_bytes}",
     )
     _require(
         config.container_check_interval_ms > 0,
@@ -447,6 +499,7 @@ def makeService(options: Options) -> service.MultiService:
         _SessionRoleService(config).setServiceParent(top)
         return top
 
+    from zkreg.persistence.dirlock import DataDirLocked, DataDirUnwritable
     from zkreg.persistence.durable import open_durable_state
     from zkreg.persistence.recovery import RecoveryError
     from zkreg.persistence.wal import CorruptLogError
@@ -457,6 +510,8 @@ def makeService(options: Options) -> service.MultiService:
         durable = open_durable_state(config)
     except (CorruptLogError, RecoveryError) as error:
         fail_startup(f"cannot start from {config.data_dir}: {error}")
+    except (DataDirLocked, DataDirUnwritable) as error:
+        fail_startup(str(error))
     except OSError as error:
         fail_startup(
             f"cannot use data directory {config.data_dir}: "

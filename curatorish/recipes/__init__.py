@@ -13,6 +13,25 @@ from curatorish.recipes.atomic import (
     PromotedToLock,
 )
 from curatorish.recipes.barriers import DistributedBarrier, DistributedDoubleBarrier
+from curatorish.recipes.cache import (
+    ChildData,
+    CuratorCache,
+    CuratorCacheListener,
+    CuratorCacheListenerBuilder,
+    CuratorCacheListenerType,
+    CuratorCacheOption,
+)
+from curatorish.recipes.classic_cache import (
+    NodeCache,
+    PathChildrenCache,
+    PathChildrenCacheEvent,
+    PathChildrenCacheEventType,
+    PathChildrenCacheStartMode,
+    TreeCache,
+    TreeCacheEvent,
+    TreeCacheEventType,
+)
+from curatorish.recipes.nodes import GroupMember, PersistentNode, PersistentTtlNode
 from curatorish.recipes.shared import (
     SharedCount,
     SharedCountListener,

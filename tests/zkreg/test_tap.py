@@ -277,5 +277,8 @@ def test_every_shipped_example_works_uncommented(tmp_path, example):
     field_name = {
         "min_session_timeout": "min_session_timeout_ms",
         "max_session_timeout": "max_session_timeout_ms",
+        "max_output_buffer": "max_output_buffer_bytes",
+        "max_reply_size": "max_reply_size_bytes",
+        "prealloc_size": "prealloc_size_bytes",
     }.get(key, key)
     assert str(getattr(config, field_name)) == value.split("#")[0].strip()

@@ -213,6 +213,10 @@ class Prep:
         self._latest: dict[str, _Change] = {}
         self._staged: dict[str, _Change] | None = None
         self._staged_order: list[_Change] = []
+        #: session id -> {path: number of outstanding changes of that path naming the
+        #: session as ephemeral owner}: the candidates a closeSession must add to the
+        #: tree's ephemerals, found without scanning every outstanding change.
+        self._owned_in_flight: dict[int, dict[str, int]] = {}
         #: Sequential-create name prefixes already checked: prefix -> valid.
         self._sequential_names: dict[str, bool] = {}
 
@@ -224,15 +228,29 @@ class Prep:
         """
         outstanding = self._outstanding
         latest = self._latest
+        owned_in_flight = self._owned_in_flight
         while outstanding and outstanding[0].zxid <= zxid:
             change = outstanding.popleft()
-            if latest.get(change.path) is change:
-                del latest[change.path]
+            path = change.path
+            if latest.get(path) is change:
+                del latest[path]
+            owner = change.ephemeral_owner
+            if owner and not change.deleted:
+                owned = owned_in_flight.get(owner)
+                if owned is not None:
+                    left = owned.get(path, 0) - 1
+                    if left > 0:
+                        owned[path] = left
+                    else:
+                        owned.pop(path, None)
+                        if not owned:
+                            del owned_in_flight[owner]
 
     def reset(self) -> None:
         """Drop every outstanding change (the writes in flight were abandoned)."""
         self._outstanding.clear()
         self._latest.clear()
+        self._owned_in_flight.clear()
 
     @property
     def outstanding_count(self) -> int:
@@ -259,6 +277,12 @@ class Prep:
         else:
             self._outstanding.append(change)
             self._latest[change.path] = change
+            owner = change.ephemeral_owner
+            if owner and not change.deleted:
+                owned = self._owned_in_flight.get(owner)
+                if owned is None:
+                    owned = self._owned_in_flight[owner] = {}
+                owned[change.path] = owned.get(change.path, 0) + 1
 
     def _known_path(self, path: Any) -> bool:
         """
@@ -574,12 +598,24 @@ class Prep:
         return CheckVersionTxn(path, _i32(current + 1))
 
     def _close_session(self, session_id: int, zxid: int) -> Any:
-        paths = dict.fromkeys(self.tree.ephemerals.get(session_id, ()))
-        for change in self._outstanding:
-            if change.deleted:
-                paths.pop(change.path, None)
-            elif change.ephemeral_owner == session_id:
-                paths[change.path] = None
+        """
+        Delete the session's ephemerals as the writes in flight leave them.
+
+        Linear in the session's ephemerals and its own changes in flight: the
+        candidates are the tree's ephemerals of the session plus the paths of changes
+        in flight naming it as owner, each kept if, as the writes in flight leave it,
+        it still exists with this owner (closing 10,000 sessions at once must not scan
+        every outstanding change for each).
+        """
+        candidates = dict.fromkeys(self.tree.ephemerals.get(session_id, ()))
+        owned = self._owned_in_flight.get(session_id)
+        if owned:
+            candidates.update(dict.fromkeys(owned))
+        paths = []
+        for path in candidates:
+            node = self._lookup(path)
+            if node is not None and node.ephemeral_owner == session_id:
+                paths.append(path)
         for path in paths:
             parent_path = split_path(path)[0]  # type: ignore[index]
             parent = self._lookup(parent_path)
@@ -588,7 +624,7 @@ class Prep:
                 parent_change.num_children -= 1
                 self._add(parent_change)
             self._add(_deleted(zxid, path))
-        return CloseSessionTxn(list(paths))
+        return CloseSessionTxn(paths)
 
     def _multi(self, request: Any, zxid: int) -> Any:
         ops = request.record

@@ -46,6 +46,7 @@ from zope.interface import implementer
 
 from zkreg.data.tree import DataTree
 from zkreg.interfaces import ICommitListener
+from zkreg.persistence.dirlock import DataDirLock, lock_data_dir
 from zkreg.persistence.recovery import RecoveredState, recover, write_tree_snapshot
 from zkreg.persistence.snapshot import list_snapshots
 from zkreg.persistence.wal import DEFAULT_SEGMENT_BYTES, FileWriteAheadLog
@@ -157,6 +158,8 @@ class ForkSnapshotter:
         self._waiters: list[defer.Deferred] = []
         self._scheduled = False
         self._stopped = False
+        #: The data directory's lock, whose descriptor the child closes (L{_child}).
+        self.dir_lock: DataDirLock | None = None
 
     def _next_threshold(self) -> int:
         half = self.snap_count // 2
@@ -220,6 +223,8 @@ class ForkSnapshotter:
         code = 1
         try:
             gc.disable()  # the collector would touch (and so copy) every page
+            if self.dir_lock is not None:
+                self.dir_lock.close_in_child()
             _die_with_parent(parent_pid)
             write_tree_snapshot(self.directory, self.tree, self.sync, with_digest=True)
             code = 0
@@ -298,6 +303,7 @@ class DurableState:
     wal: FileWriteAheadLog
     snapshotter: ForkSnapshotter
     recovered: RecoveredState
+    dir_lock: DataDirLock | None = None
     _attached: list = field(default_factory=list)
 
     @property
@@ -332,7 +338,13 @@ class DurableState:
             if unsubscribe is not None:
                 unsubscribe(self.snapshotter)
         self._attached.clear()
-        return self.snapshotter.stop().addCallback(lambda _: self.wal.close())
+        closed = self.snapshotter.stop().addCallback(lambda _: self.wal.close())
+        return closed.addBoth(self._release_lock)
+
+    def _release_lock(self, result: object) -> object:
+        if self.dir_lock is not None:
+            self.dir_lock.release()
+        return result
 
 
 class _DurableStateService(service.Service):
@@ -340,6 +352,12 @@ class _DurableStateService(service.Service):
 
     def __init__(self, state: DurableState) -> None:
         self.state = state
+
+    def startService(self) -> None:
+        service.Service.startService(self)
+        if self.state.dir_lock is not None:
+            # twistd may have daemonized since the lock was taken: a new pid.
+            self.state.dir_lock.write_pid()
 
     def stopService(self) -> defer.Deferred:
         service.Service.stopService(self)
@@ -359,8 +377,27 @@ def open_durable_state(
     @raise zkreg.persistence.wal.CorruptLogError: the log is damaged in the middle; the
         message names the file, the offset and what to do.  Starting must stop.
     @raise zkreg.persistence.recovery.RecoveryError: other unrecoverable damage.
+    @raise zkreg.persistence.dirlock.DataDirLocked: another process holds the directory.
+    @raise zkreg.persistence.dirlock.DataDirUnwritable: the directory cannot be written.
     """
     directory = os.path.abspath(config.data_dir)  # type: ignore[attr-defined]
+    # Before anything is read: another server's purge could remove what we replay.
+    dir_lock = lock_data_dir(directory, wait_s=_LOCK_WAIT_S)
+    try:
+        return _open_locked(config, directory, dir_lock, reactor, segment_bytes)
+    except BaseException:
+        dir_lock.release()
+        raise
+
+
+#: How long a starting server waits for the lock: a server just killed may leave its
+#: snapshot child alive for a moment (it dies with its parent, not at once).
+_LOCK_WAIT_S = 2.0
+
+
+def _open_locked(
+    config: object, directory: str, dir_lock: DataDirLock, reactor, segment_bytes: int
+) -> DurableState:
     sync = bool(getattr(config, "fsync", True))
     if not sync:
         log.warn(
@@ -382,4 +419,5 @@ def open_durable_state(
         reactor=reactor,
         since_snapshot=recovered.replayed,
     )
-    return DurableState(recovered.tree, wal, snapshotter, recovered)
+    snapshotter.dir_lock = dir_lock
+    return DurableState(recovered.tree, wal, snapshotter, recovered, dir_lock)

@@ -65,6 +65,12 @@ class SessionServerFactory(protocol.ServerFactory):
         self.min_timeout_ms = config.min_timeout_ms
         self.max_timeout_ms = config.max_timeout_ms
         self.max_packet_size = config.max_packet_size
+        #: unsent bytes per connection above which it is not read from
+        self.max_output_buffer = config.max_output_buffer
+        #: seconds a connection may stay over that bound before it is closed
+        self.output_stall_timeout_s = config.output_stall_timeout_ms / 1000.0
+        #: largest multiRead / getChildren reply built
+        self.max_reply_size = config.max_reply_size
         self.max_client_cnxns = config.max_client_cnxns
         self.acl_checker = acl_checker or AclChecker(config.super_digest)
         self.watches = WatchManager()
@@ -273,5 +279,5 @@ class _FactoryService(service.Service):
             call.cancel()
         self.factory._flush_call = None
         for connection in list(self.factory.connections):
-            connection.transport.loseConnection()
+            connection.close()
         return super().stopService()

@@ -77,6 +77,16 @@ MAX_OUTSTANDING = 1000
 SESSIONLESS_TIMEOUT_S = 10.0
 #: Missing bytes of a partial frame above which its pieces are gathered, not appended.
 _GATHER_THRESHOLD = 65536
+#: Bytes of replies collected in one batch above which they are handed to the
+#: transport as a sequence rather than joined (a large node's data is then never
+#: copied into a joined batch).
+_JOIN_LIMIT = 65536
+#: Seconds of request processing one connection gets before the others get a turn:
+#: a burst of heavy requests is worked through in slices, each a reactor turn apart,
+#: so the pings of other connections (and the expiry of sessions) are not starved.
+SLICE_S = 0.02
+#: Frames processed between two looks at the clock for L{SLICE_S}.
+_FRAMES_PER_CLOCK_CHECK = 32
 
 # Connection states.
 _AWAIT_CONNECT = 0
@@ -212,7 +222,20 @@ class ClientConnection(protocol.Protocol):
         self._parts_length = 0
         self._sessionless_timer: Any = None
         self._reading_paused = False
-        self._write: Any = None
+        #: The transport paused this producer: its unsent output passed the bound.
+        self._output_full = False
+        #: Complete frames are left in the buffer until the output drains or the
+        #: next slice (see L{_process_frames}).
+        self._input_held = False
+        self._transport_paused = False
+        self._stall_timer: Any = None
+        self._continue_call: Any = None
+        #: Bytes in C{_out}.
+        self._out_size = 0
+        #: Send straight to the socket when the transport has nothing queued (TCP);
+        #: a flag, not a stored bound method, which would be a reference cycle keeping
+        #: a closed connection's buffers alive until the garbage collector runs.
+        self._direct_write = False
         self._closing_session = False
         self.session_id = 0
         self.timeout_ms = 0
@@ -231,9 +254,11 @@ class ClientConnection(protocol.Protocol):
         if isinstance(self.transport, tcp.Connection):
             # As ZooKeeper (tcpNoDelay): small replies must not wait for Nagle.
             self.transport.setTcpNoDelay(True)
-            self._write = self._write_through
-        else:
-            self._write = self.transport.write
+            self._direct_write = True
+            # Bounded output: the transport pauses this producer (pauseProducing) when
+            # its unsent bytes pass the bound, and resumes it once they are sent.
+            self.transport.bufferSize = self.factory.max_output_buffer
+            self.transport.registerProducer(self, True)
         address = self.transport.getPeer()
         self.peer_host = getattr(address, "host", "") or ""
         port = getattr(address, "port", 0)
@@ -262,9 +287,31 @@ class ClientConnection(protocol.Protocol):
 
     def connectionLost(self, reason: Any = None) -> None:
         self._cancel_sessionless_timer()
+        self._cancel_stall_timer()
+        call = self._continue_call
+        if call is not None:
+            self._continue_call = None
+            if call.active():
+                call.cancel()
         self._state = _CLOSING
+        # Drop every buffer at once: replies not sent, requests not processed.
         self._pending.clear()
+        self._out = None
+        self._out_size = 0
+        self._buffer = b""
+        self._parts = []
         self.factory.connection_closed(self)
+
+    def _lose_connection(self) -> None:
+        """
+        Close once the transport has sent what it holds.  The producer is
+        unregistered first: a transport never finishes closing while a paused
+        producer is registered.
+        """
+        transport = self.transport
+        if self._direct_write and transport.producer is not None:
+            transport.unregisterProducer()
+        transport.loseConnection()
 
     def close(self, why: str | None = None) -> None:
         """
@@ -283,7 +330,7 @@ class ClientConnection(protocol.Protocol):
         if self._out is not None:
             self._close_after_flush = True
         else:
-            self.transport.loseConnection()
+            self._lose_connection()
 
     def abort(self, why: str) -> None:
         """Drop the connection at once, discarding queued replies (protocol errors)."""
@@ -295,6 +342,7 @@ class ClientConnection(protocol.Protocol):
         )
         self._state = _CLOSING
         self._out = None
+        self._out_size = 0
         self._buffer = b""
         self.transport.abortConnection()
 
@@ -311,8 +359,29 @@ class ClientConnection(protocol.Protocol):
         self.factory.stats.packets_sent += 1
         if self._out is not None:
             self._out.append(frame)
+            self._out_size += len(frame)
         elif self._state != _CLOSING or self._close_after_flush:
             self._write(frame)
+
+    def send_pieces(self, pieces: tuple[bytes, ...]) -> None:
+        """
+        L{send} for one frame given in pieces (a header, then a node's data as the
+        tree holds it): the data is handed to the transport as it is, never copied
+        into a reply of its own, so replies of one large node share its buffer.
+        """
+        self.packets_sent += 1
+        self.factory.stats.packets_sent += 1
+        if self._out is not None:
+            self._out.extend(pieces)
+            self._out_size += sum(map(len, pieces))
+        elif self._state != _CLOSING or self._close_after_flush:
+            self.transport.writeSequence(pieces)
+
+    def _write(self, data: bytes) -> None:
+        if self._direct_write:
+            self._write_through(data)
+        else:
+            self.transport.write(data)
 
     def _write_through(self, data: bytes) -> None:
         """
@@ -372,12 +441,104 @@ class ClientConnection(protocol.Protocol):
 
     def _end_batch(self) -> None:
         out = self._out
+        size = self._out_size
         self._out = None
+        self._out_size = 0
         if out:
-            self._write(out[0] if len(out) == 1 else b"".join(out))
+            if len(out) == 1:
+                self._write(out[0])
+            elif size > _JOIN_LIMIT:
+                self.transport.writeSequence(out)
+            else:
+                self._write(b"".join(out))
         if self._close_after_flush:
             self._close_after_flush = False
-            self.transport.loseConnection()
+            self._lose_connection()
+
+    # -- bounded output (IPushProducer, driven by the transport) ---------------------
+
+    def pauseProducing(self) -> None:
+        """
+        The transport holds more unsent bytes than C{max_output_buffer}: read no
+        more requests until it drains, and close the connection if it stays full
+        for C{output_stall_timeout}.
+        """
+        self._output_full = True
+        self._update_reading()
+        timeout = self.factory.output_stall_timeout_s
+        if self._stall_timer is None and timeout > 0:
+            self._stall_timer = self.factory.clock.callLater(timeout, self._output_stalled)
+
+    def resumeProducing(self) -> None:
+        """The transport sent everything it held: read (and process) requests again."""
+        self._output_full = False
+        self._cancel_stall_timer()
+        if self._input_held:
+            self._continue_later()
+        else:
+            self._update_reading()
+
+    def stopProducing(self) -> None:
+        """The transport is closing; connectionLost frees the rest."""
+
+    def _cancel_stall_timer(self) -> None:
+        timer = self._stall_timer
+        if timer is not None:
+            self._stall_timer = None
+            if timer.active():
+                timer.cancel()
+
+    def _output_stalled(self) -> None:
+        self._stall_timer = None
+        if self._state == _CLOSING and not self._close_after_flush:
+            return
+        transport = self.transport
+        unsent = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        self.factory.stats.slow_consumers_closed += 1
+        self._log.warn(
+            "client {peer} (session 0x{session_id:x}) read none of its {unsent} unsent "
+            "bytes of replies for {timeout} s; closing its connection",
+            peer=self.peer,
+            session_id=self.session_id,
+            unsent=unsent,
+            timeout=self.factory.output_stall_timeout_s,
+        )
+        self._state = _CLOSING
+        self._out = None
+        self._out_size = 0
+        self._buffer = b""
+        transport.abortConnection()
+
+    def _update_reading(self) -> None:
+        """Read from the socket unless throttled, held or the output is full."""
+        paused = self._reading_paused or self._output_full or self._input_held
+        if paused == self._transport_paused or self._state == _CLOSING:
+            return
+        self._transport_paused = paused
+        if paused:
+            self.transport.pauseProducing()
+        else:
+            self.transport.resumeProducing()
+
+    def _continue_later(self) -> None:
+        """Process the frames left in the buffer in a later reactor turn."""
+        if self._continue_call is None:
+            self._continue_call = self.factory.clock.callLater(0, self._continue_input)
+
+    def _continue_input(self) -> None:
+        self._continue_call = None
+        if self._state == _CLOSING or self._output_full:
+            return
+        if self._input_held:
+            self._input_held = False
+            self._received_at = self.factory.clock.seconds()
+            opened = self._begin_batch()
+            try:
+                self._process_buffer()
+            finally:
+                if opened:
+                    self._end_batch()
+        self._update_reading()
 
     # -- input -----------------------------------------------------------------
 
@@ -423,12 +584,29 @@ class ClientConnection(protocol.Protocol):
         buf = self._buffer
         end = len(buf)
         offset = 0
-        max_packet = self.factory.max_packet_size
-        factory_stats = self.factory.stats
+        factory = self.factory
+        max_packet = factory.max_packet_size
+        factory_stats = factory.stats
+        output_bound = factory.max_output_buffer
+        clock = factory.clock
+        slice_ends = clock.seconds() + SLICE_S
+        until_clock_check = _FRAMES_PER_CLOCK_CHECK
         try:
             while end - offset >= 4 and self._state != _CLOSING:
                 if self._state == _HANDSHAKING:
                     break
+                if self._out_size > output_bound or self._output_full:
+                    # The replies of this burst already fill the output: leave the
+                    # rest of the requests unread until it drains.
+                    self._hold_input()
+                    break
+                until_clock_check -= 1
+                if not until_clock_check:
+                    until_clock_check = _FRAMES_PER_CLOCK_CHECK
+                    if clock.seconds() > slice_ends:
+                        # This connection had its slice: the others get a turn.
+                        self._hold_input()
+                        break
                 if self._state == _AWAIT_CONNECT and offset == 0:
                     word = four_letter_word_of(buf)
                     if word is not None:
@@ -458,13 +636,18 @@ class ClientConnection(protocol.Protocol):
             return
         if offset:
             buf = self._buffer = buf[offset:]
-        if len(buf) >= 4 and self._state == _ESTABLISHED:
+        if len(buf) >= 4 and self._state == _ESTABLISHED and not self._input_held:
             (length,) = _LENGTH.unpack_from(buf, 0)
             if length + 4 - len(buf) > _GATHER_THRESHOLD:
                 self._wanted = length + 4
                 self._parts = [buf]
                 self._parts_length = len(buf)
                 self._buffer = b""
+
+    def _hold_input(self) -> None:
+        self._input_held = True
+        self._update_reading()
+        self._continue_later()
 
     # -- four-letter words ---------------------------------------------------------
 
@@ -585,7 +768,7 @@ class ClientConnection(protocol.Protocol):
                 # Like ZooKeeper's throttling: stop reading from a client that has
                 # too many requests in flight, until they are answered.
                 self._reading_paused = True
-                self.transport.pauseProducing()
+                self._update_reading()
             return
         if opcode not in OPS:
             self._log.warn(
@@ -757,8 +940,7 @@ class ClientConnection(protocol.Protocol):
         self._answer_ready()
         if self._reading_paused and len(self._pending) <= MAX_OUTSTANDING // 2:
             self._reading_paused = False
-            if self._state != _CLOSING:
-                self.transport.resumeProducing()
+            self._update_reading()
 
     def _answer_ready(self) -> None:
         pending = self._pending
@@ -845,6 +1027,11 @@ class ClientConnection(protocol.Protocol):
                 # ZooKeeper looks the null path up in a ConcurrentHashMap: NPE.
                 raise _MarshallingError()
             err, response = factory.perform_read(self, opcode, record)
+            if response.__class__ is tuple:
+                # A large node's data, in pieces around the tree's own bytes.
+                size = _REPLY_HEADER_SIZE + sum(map(len, response))
+                self.send_pieces((_REPLY_PREFIX.pack(size, xid, zxid, err), *response))
+                return
             body = encode_body(opcode, response) if err == 0 and response is not None else b""
             self.send(encode_reply(xid, zxid, err, body))
         elif opcode == OpCode.ping:

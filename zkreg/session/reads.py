@@ -6,12 +6,21 @@ NoNode, stats); this module adds what only the session server knows: which watch
 a successful read leaves behind (ZooKeeper's rules: getData and getChildren watch only
 an existing node, exists watches a missing node too, and multiRead registers nothing
 because ZooKeeper rebuilds its ops with C{Op.getData(path)}, dropping the watch flag).
+
+Two limits keep one client from making the server build huge replies: a node's data
+of L{SHARE_THRESHOLD} bytes or more is answered as pieces around the tree's own bytes
+object (every reply of that node shares one buffer, none copies it), and a multiRead
+or getChildren whose reply would pass C{max_reply_size} is refused with
+MarshallingError before anything is built (ZooKeeper 3.8 builds it: a 2,000-op
+multiRead of a 1 MB node makes a 2 GB reply).
 """
 
 from __future__ import annotations
 
 import struct
 from typing import TYPE_CHECKING, Any
+
+from twisted.logger import Logger
 
 from zkreg.proto.consts import Err, OpCode
 
@@ -26,6 +35,50 @@ _PERM_READ = 1
 _LENGTH = struct.Struct(">i")
 #: A null jute buffer: length -1.
 _NULL_BUFFER = _LENGTH.pack(-1)
+_MARSHALLING_ERROR = int(Err.MARSHALLINGERROR)
+_GET_CHILDREN = int(OpCode.getChildren)
+_GET_CHILDREN2 = int(OpCode.getChildren2)
+_MULTI_READ = int(OpCode.multiRead)
+#: Data this large or larger is sent from the node's own bytes, not copied into a reply.
+SHARE_THRESHOLD = 16384
+#: Bytes a reply adds around each item (lengths, a Stat, a multi header), at most.
+_ITEM_OVERHEAD = 96
+
+
+def reply_size_bound(view: Any, opcode: int, record: Any, limit: int) -> int:
+    """
+    How large the reply of a getChildren, getChildren2 or multiRead would be, without
+    building it (for other opcodes, 0).  Counted up to just past C{limit}.
+
+    @return: an upper estimate of the reply's bytes.
+    """
+    if opcode == _GET_CHILDREN or opcode == _GET_CHILDREN2:
+        return _children_size(view, record.path)
+    if opcode != _MULTI_READ:
+        return 0
+    total = 0
+    for op_code, op in record:
+        path = getattr(op, "path", None)
+        if path is None:
+            continue
+        if op_code == _GET_DATA:
+            node = view.get(path or "/")
+            if node is not None and node.data:
+                total += len(node.data)
+        else:
+            total += _children_size(view, path)
+        total += _ITEM_OVERHEAD
+        if total > limit:
+            break
+    return total
+
+
+def _children_size(view: Any, path: Any) -> int:
+    node = view.get(path or "/") if path is not None else None
+    children = getattr(node, "children", None) if node is not None else None
+    if not children:
+        return _ITEM_OVERHEAD
+    return _ITEM_OVERHEAD + 4 * len(children) + sum(map(len, children))
 
 
 def make_reader(factory: SessionServerFactory) -> Any:
@@ -42,6 +95,9 @@ def make_reader(factory: SessionServerFactory) -> Any:
     namespace_stats = factory.namespace_stats
     extended_types = factory.config.extended_types
     pack_length = _LENGTH.pack
+    stats = factory.stats
+    max_reply_size = factory.max_reply_size
+    log = Logger()
 
     def read(connection: Any, opcode: int, record: Any) -> tuple[int, Any]:
         if opcode == _GET_DATA and record.path:
@@ -61,8 +117,24 @@ def make_reader(factory: SessionServerFactory) -> Any:
             if data is None:
                 namespace_stats.read(path, 0)
                 return _OK, _NULL_BUFFER + node.stat_bytes(extended_types)
-            namespace_stats.read(path, len(data))
-            return _OK, pack_length(len(data)) + data + node.stat_bytes(extended_types)
+            size = len(data)
+            namespace_stats.read(path, size)
+            if size >= SHARE_THRESHOLD:
+                return _OK, (pack_length(size), data, node.stat_bytes(extended_types))
+            return _OK, pack_length(size) + data + node.stat_bytes(extended_types)
+        if opcode == _MULTI_READ or opcode == _GET_CHILDREN or opcode == _GET_CHILDREN2:
+            size = reply_size_bound(view, opcode, record, max_reply_size)
+            if size > max_reply_size:
+                stats.replies_refused += 1
+                log.warn(
+                    "refused a reply of about {size} bytes (opcode {opcode}) to session "
+                    "0x{session_id:x}: max_reply_size is {limit}",
+                    size=size,
+                    opcode=opcode,
+                    session_id=connection.session_id,
+                    limit=max_reply_size,
+                )
+                return _MARSHALLING_ERROR, None
         err, response = answer_read(
             view, opcode, record, connection.auth, connection.session_id, acl_checker
         )

@@ -43,6 +43,10 @@ class ServerStats:
     @ivar connection_requests: handshakes for new sessions.
     @ivar connection_revalidates: handshakes reattaching a session.
     @ivar connections_rejected: connections refused by max_client_cnxns.
+    @ivar slow_consumers_closed: connections closed because they left more than
+        C{max_output_buffer} bytes unread for C{output_stall_timeout}.
+    @ivar replies_refused: reads refused because their reply would exceed
+        C{max_reply_size}.
     """
 
     def __init__(self) -> None:
@@ -53,6 +57,8 @@ class ServerStats:
         self.connection_revalidates = 0
         self.connections_rejected = 0
         self.sessionless_expired = 0
+        self.slow_consumers_closed = 0
+        self.replies_refused = 0
         self.reset_latency()
 
     def reset_latency(self) -> None:

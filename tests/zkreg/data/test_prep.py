@@ -446,6 +446,48 @@ def test_close_session_in_flight_sees_pending_ephemerals_and_deletes():
     assert h.tree.get("/a") is None and h.tree.get("/b") is None
 
 
+def test_close_session_in_flight_follows_deletes_and_recreates_by_others():
+    """An ephemeral deleted and re-created in flight by another session is not the
+    closing session's; one the session deleted and re-created is, once."""
+    h = Harness()
+    h.create("/a", flags=codes.FLAG_EPHEMERAL, session_id=4)
+    h.create("/c", flags=codes.FLAG_EPHEMERAL, session_id=4)
+    in_flight = [
+        h.prep_only(codes.OP_DELETE, DeleteRequest("/a", -1), session_id=4),
+        h.prep_only(codes.OP_CREATE2, create("/a", codes.FLAG_EPHEMERAL), session_id=5),
+        h.prep_only(codes.OP_CREATE2, create("/b", codes.FLAG_EPHEMERAL), session_id=4),
+        h.prep_only(codes.OP_DELETE, DeleteRequest("/b", -1), session_id=4),
+        h.prep_only(codes.OP_CREATE2, create("/b", codes.FLAG_EPHEMERAL), session_id=4),
+    ]
+    # Part of it applied: prep forgets those changes, the tree holds them.
+    for hdr, txn in in_flight[:3]:
+        h.apply(hdr, txn)
+    close = h.prep_only(codes.OP_CLOSE_SESSION, None, session_id=4)
+    assert list(close[1].paths2Delete) == ["/c", "/b"]
+    for hdr, txn in in_flight[3:] + [close]:
+        h.apply(hdr, txn)
+    assert h.tree.get("/a").ephemeral_owner == 5
+    assert h.tree.get("/b") is None and h.tree.get("/c") is None
+    assert h.tree.ephemerals_of(4) == []
+
+
+def test_closing_many_sessions_in_flight_is_linear():
+    """Each closeSession looks only at its own session's changes: 4,000 sessions
+    closing behind 4,000 ephemeral creates in flight prep in well under a second
+    (a rescan of every outstanding change per close took seconds)."""
+    import time
+
+    h = Harness()
+    count = 4000
+    for session_id in range(1, count + 1):
+        h.prep_only(codes.OP_CREATE2, create(f"/e{session_id}", codes.FLAG_EPHEMERAL), session_id)
+    started = time.process_time()
+    for session_id in range(1, count + 1):
+        _, txn = h.prep_only(codes.OP_CLOSE_SESSION, None, session_id=session_id)
+        assert list(txn.paths2Delete) == [f"/e{session_id}"]
+    assert time.process_time() - started < 1.0
+
+
 # -- sessions ----------------------------------------------------------------------------------
 
 
