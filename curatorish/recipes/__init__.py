@@ -32,6 +32,16 @@ from curatorish.recipes.classic_cache import (
     TreeCacheEventType,
 )
 from curatorish.recipes.nodes import GroupMember, PersistentNode, PersistentTtlNode
+from curatorish.recipes.queue import (
+    DistributedDelayQueue,
+    DistributedIdQueue,
+    DistributedPriorityQueue,
+    DistributedQueue,
+    ErrorMode,
+    NoSuchElementError,
+    QueueSerializer,
+    SimpleDistributedQueue,
+)
 from curatorish.recipes.shared import (
     SharedCount,
     SharedCountListener,
