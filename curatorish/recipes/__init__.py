@@ -60,6 +60,16 @@ from curatorish.recipes.nodes import (
     PersistentNode,
     PersistentTtlNode,
 )
+from curatorish.recipes.queue import (
+    DistributedDelayQueue,
+    DistributedIdQueue,
+    DistributedPriorityQueue,
+    DistributedQueue,
+    ErrorMode,
+    NoSuchElementError,
+    QueueSerializer,
+    SimpleDistributedQueue,
+)
 from curatorish.recipes.rwlock import (
     InterProcessReadWriteLock,
 )
