@@ -16,6 +16,7 @@ from typing import NoReturn
 
 from twisted.application import service
 from twisted.internet.error import CannotListenError
+from twisted.logger import Logger
 
 __all__ = ["GuardedStartup", "StartupError", "fail_startup"]
 
@@ -69,21 +70,46 @@ def describe_listen_failure(error: BaseException) -> str:
     return f"cannot listen: {error}"
 
 
+class ListenFailed(Exception):
+    """A daemonized zkreg could not listen (see L{GuardedStartup})."""
+
+
 class GuardedStartup(service.MultiService):
     """
     The top service of a zkreg process: starts its children like a L{MultiService},
     but a listen that fails (twistd binds ports in C{privilegedStartService}) stops the
     process with one line instead of a traceback.
+
+    A daemonized twistd (no C{-n}) has already detached from the terminal then, and
+    its waiting parent learns of a failed start only from an L{Exception} (which it
+    prints, cut to 100 bytes, and exits 1); so there the line is raised as
+    L{ListenFailed} instead, and logged whole.
+
+    @ivar detached: twistd daemonized this process.
     """
+
+    def __init__(self, detached: bool = False) -> None:
+        super().__init__()
+        self.detached = detached
+
+    def _listen_failed(self, error: BaseException) -> NoReturn:
+        message = describe_listen_failure(error)
+        if self.detached:
+            _log.error("zkreg: {message}", message=message)
+            raise ListenFailed(message) from None
+        fail_startup(message)
 
     def privilegedStartService(self) -> None:
         try:
             super().privilegedStartService()
         except (CannotListenError, OverflowError) as error:
-            fail_startup(describe_listen_failure(error))
+            self._listen_failed(error)
 
     def startService(self) -> None:
         try:
             super().startService()
         except (CannotListenError, OverflowError) as error:
-            fail_startup(describe_listen_failure(error))
+            self._listen_failed(error)
+
+
+_log = Logger()

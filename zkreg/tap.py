@@ -494,7 +494,10 @@ def makeService(options: Options) -> service.MultiService:
         to do.
     """
     config: ServerConfig = options.server_config
-    top = GuardedStartup()
+    twistd_options = getattr(options, "parent", None)
+    top = GuardedStartup(
+        detached=twistd_options is not None and not twistd_options.get("nodaemon", True)
+    )
     if config.role == "session":
         _SessionRoleService(config).setServiceParent(top)
         return top

@@ -102,3 +102,24 @@ def test_twistd_zkreg_version(tmp_path):
         timeout=60,
     )
     assert (result.returncode, result.stdout) == (0, f"zkreg {zkreg.__version__}\n")
+
+
+def test_port_in_use_daemonized(zkreg_server, tmp_path):
+    """
+    Without -n twistd daemonizes before it listens; its waiting parent must still hear
+    of the failure (exit 1 with the reason), not wait forever.
+    """
+    result = subprocess.run(
+        [
+            sys.executable, "-c", _TWISTD, "--pidfile=zkreg.pid", "--logfile=zkreg.log",
+            "zkreg", "--listen", f"tcp:{zkreg_server.port}:interface=127.0.0.1",
+            "--data-dir", "d",
+        ],
+        cwd=tmp_path, env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{zkreg_server.port}" in result.stderr
+    log_text = (tmp_path / "zkreg.log").read_text()
+    assert f"zkreg: cannot listen on 127.0.0.1:{zkreg_server.port}: Address already" in log_text
+    assert not (tmp_path / "zkreg.pid").exists()
