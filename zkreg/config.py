@@ -44,6 +44,8 @@ class ServerConfig:
     @ivar max_reply_size_bytes: a multiRead or getChildren whose reply would be
         larger is refused (MarshallingError) instead of built; L{None} means 4 max
         packet sizes.
+    @ivar pause_threshold_ms: a reactor gap longer than this is a pause (SIGSTOP, a
+        heavy request), left out of the time sessions expire on; 0 disables it.
     @ivar prealloc_size_bytes: log segment preallocation; L{None} adapts it to the
         free space of the data directory (64 MiB when there is room).
     """
@@ -70,6 +72,7 @@ class ServerConfig:
     output_stall_timeout_ms: int = 30000
     max_reply_size_bytes: int | None = None
     prealloc_size_bytes: int | None = None
+    pause_threshold_ms: int = 500
 
     @property
     def min_timeout_ms(self) -> int:

@@ -58,6 +58,7 @@ _VALUED_SETTINGS: tuple[tuple[str, str, str, Any], ...] = (
     ("output-stall-timeout", "output_stall_timeout", "output_stall_timeout_ms", int),
     ("max-reply-size", "max_reply_size", "max_reply_size_bytes", int),
     ("prealloc-size", "prealloc_size", "prealloc_size_bytes", int),
+    ("pause-threshold", "pause_threshold", "pause_threshold_ms", int),
 )
 
 #: (flag, config key) of the boolean settings.
@@ -224,6 +225,14 @@ class Options(usage.Options):
             "Bytes preallocated per log segment. [default: 64 MiB, less when the data "
             "directory's volume has less free space]",
         ],
+        [
+            "pause-threshold",
+            None,
+            None,
+            "Milliseconds the server may not run (SIGSTOP, a heavy request) before "
+            "the gap is a pause that session expiry does not count; 0: count every "
+            "gap. [default: 500]",
+        ],
     ]
 
     compData = usage.Completions(
@@ -327,6 +336,7 @@ _ROLE_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
     "container-check-interval": ("standalone", "data"),
     "data-link-listen": ("standalone", "data"),
     "prealloc-size": ("standalone", "data"),
+    "pause-threshold": ("standalone", "data"),
     "max-output-buffer": ("standalone", "session"),
     "output-stall-timeout": ("standalone", "session"),
     "max-reply-size": ("standalone", "session"),
@@ -408,6 +418,10 @@ def validate_server_config(config: ServerConfig) -> None:
     _require(
         config.output_stall_timeout_ms >= 0,
         f"output-stall-timeout must be 0 (never) or positive, got {config.output_stall_timeout_ms}",
+    )
+    _require(
+        config.pause_threshold_ms >= 0,
+        f"pause-threshold must be 0 (off) or positive, got {config.pause_threshold_ms}",
     )
     _require(
         config.max_reply_size > 0,
