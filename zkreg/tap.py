@@ -305,7 +305,7 @@ def build_server_config(options: Any, file_values: dict[str, str]) -> ServerConf
             if flag == "4lw-whitelist":
                 settings[field_name] = parse_four_letter_words(raw)
             else:
-                settings[field_name] = coerce(raw)
+                settings[field_name] = (_whole_number if coerce is int else coerce)(raw)
         except ValueError as error:
             raise usage.UsageError(f"{origin}: {error}") from error
     for flag, key in _FLAG_SETTINGS:
