@@ -11,14 +11,15 @@ while twistd starts the services into one.
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from twisted.application import service
 from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
-__all__ = ["GuardedStartup", "StartupError", "fail_startup"]
+__all__ = ["GuardedStartup", "StartupError", "fail_startup", "stop_running_startup"]
 
 
 class StartupError(SystemExit):
@@ -54,6 +55,34 @@ def fail_startup(message: str) -> NoReturn:
         stream.write(f"zkreg: {message}\n")
         stream.flush()
     raise StartupError(message)
+
+
+def stop_running_startup(reactor: Any, message: str) -> None:
+    """
+    Stop a process whose start failed after the reactor began running (a session
+    server that cannot reach its data server): C{zkreg: message} on the real stderr
+    and in the log, then the reactor stops and the process exits with status 1.
+
+    twistd exits 0 once its reactor stops, so the status is set by ending the process
+    at the very end of the shutdown, after every service stopped (a pid file left
+    behind is stale, and twistd removes stale ones when it next starts).
+    """
+    _log.error("zkreg: {message}", message=message)
+    stream = sys.__stderr__
+    if stream is not None:
+        stream.write(f"zkreg: {message}\n")
+        stream.flush()
+
+    def exit_failed() -> None:
+        for output in (sys.stdout, sys.stderr):
+            try:
+                output.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(1)
+
+    reactor.addSystemEventTrigger("after", "shutdown", exit_failed)
+    reactor.stop()
 
 
 def describe_listen_failure(error: BaseException) -> str:

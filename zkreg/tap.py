@@ -14,6 +14,7 @@ from typing import Any
 from twisted.application import service, strports
 from twisted.internet import reactor
 from twisted.internet.endpoints import clientFromString, serverFromString
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -21,7 +22,12 @@ from zkreg import __version__
 from zkreg.config import ServerConfig
 from zkreg.config_file import ConfigFileError, load_config_file, parse_bool
 from zkreg.session.fourletter import FOUR_LETTER_WORDS
-from zkreg.startup import GuardedStartup, fail_startup
+from zkreg.startup import (
+    GuardedStartup,
+    describe_listen_failure,
+    fail_startup,
+    stop_running_startup,
+)
 
 
 def _whole_number(value: str) -> int:
@@ -599,7 +605,11 @@ class _SessionRoleService(service.MultiService):
             self.config, link, reactor, data_info=ReplicaFacts(link.read_view())
         )
         factory.service().setServiceParent(self)
-        strports.service(self.config.listen, factory).setServiceParent(self)
+        try:
+            strports.service(self.config.listen, factory).setServiceParent(self)
+        except (CannotListenError, OverflowError) as error:
+            stop_running_startup(reactor, describe_listen_failure(error))
+            return
         _log.info(
             "zkreg (session) linked to {data_server}, listening on {listen}",
             data_server=self.config.data_server,
@@ -607,12 +617,11 @@ class _SessionRoleService(service.MultiService):
         )
 
     def _link_failed(self, failure) -> None:
-        _log.failure(
-            "cannot reach the data server at {data_server}; stopping",
-            failure=failure,
-            data_server=self.config.data_server,
+        stop_running_startup(
+            reactor,
+            f"cannot reach the data server at {self.config.data_server}: "
+            f"{failure.getErrorMessage()}; start it first, or fix --data-server",
         )
-        reactor.stop()
 
 
 _log = Logger()
