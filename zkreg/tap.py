@@ -14,6 +14,7 @@ from typing import Any
 from twisted.application import service, strports
 from twisted.internet import reactor
 from twisted.internet.endpoints import clientFromString, serverFromString
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -22,7 +23,12 @@ from zkreg.config import ServerConfig
 from zkreg.config_file import ConfigFileError, load_config_file, parse_bool
 from zkreg.operations import OperationsEndpoints
 from zkreg.session.fourletter import FOUR_LETTER_WORDS
-from zkreg.startup import GuardedStartup, fail_startup
+from zkreg.startup import (
+    GuardedStartup,
+    describe_listen_failure,
+    fail_startup,
+    stop_running_startup,
+)
 
 
 def _whole_number(value: str) -> int:
@@ -366,7 +372,7 @@ def build_server_config(options: Any, file_values: dict[str, str]) -> ServerConf
             if flag == "4lw-whitelist":
                 settings[field_name] = parse_four_letter_words(raw)
             else:
-                settings[field_name] = coerce(raw)
+                settings[field_name] = (_whole_number if coerce is int else coerce)(raw)
         except ValueError as error:
             raise usage.UsageError(f"{origin}: {error}") from error
     for flag, key in _FLAG_SETTINGS:
@@ -602,7 +608,10 @@ def makeService(options: Options) -> service.MultiService:
         to do.
     """
     config: ServerConfig = options.server_config
-    top = GuardedStartup()
+    twistd_options = getattr(options, "parent", None)
+    top = GuardedStartup(
+        detached=twistd_options is not None and not twistd_options.get("nodaemon", True)
+    )
     operations = OperationsEndpoints(config)
     operations.listen(top)
     if config.role == "session":
@@ -698,7 +707,11 @@ class _SessionRoleService(service.MultiService):
         )
         self.operations.add_session_server(factory)
         factory.service().setServiceParent(self)
-        strports.service(self.config.listen, factory).setServiceParent(self)
+        try:
+            strports.service(self.config.listen, factory).setServiceParent(self)
+        except (CannotListenError, OverflowError) as error:
+            stop_running_startup(reactor, describe_listen_failure(error))
+            return
         _log.info(
             "zkreg (session) linked to {data_server}, listening on {listen}",
             data_server=self.config.data_server,
@@ -706,12 +719,11 @@ class _SessionRoleService(service.MultiService):
         )
 
     def _link_failed(self, failure) -> None:
-        _log.failure(
-            "cannot reach the data server at {data_server}; stopping",
-            failure=failure,
-            data_server=self.config.data_server,
+        stop_running_startup(
+            reactor,
+            f"cannot reach the data server at {self.config.data_server}: "
+            f"{failure.getErrorMessage()}; start it first, or fix --data-server",
         )
-        reactor.stop()
 
 
 _log = Logger()
