@@ -84,7 +84,7 @@ def http_get(url: str) -> tuple[int, bytes]:
 class OperatedZkreg(ZkregServer):
     """A zkreg with --metrics-listen and --admin-listen on free loopback ports."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra_args: list[str] | None = None) -> None:
         self.metrics_port = free_port()
         self.admin_port = free_port()
         super().__init__(
@@ -93,6 +93,7 @@ class OperatedZkreg(ZkregServer):
                 f"tcp:{self.metrics_port}:interface=127.0.0.1",
                 "--admin-listen",
                 f"tcp:{self.admin_port}:interface=127.0.0.1",
+                *(extra_args or []),
             ]
         )
 
@@ -206,6 +207,86 @@ def test_metrics_follow_the_server(operated, kazoo_client):
         >= sample(before, "zkreg_data_link_lag_seconds_count") + 8
     )
     assert sample(after, "zkreg_last_zxid") == sample(after, "zkreg_read_view_zxid") > 0
+
+
+def test_split_processes_expose_their_own_parts(kazoo_client):
+    """
+    A data server (with its own session server) and a session server of it: the
+    session server reports connections, latencies and its commit-stream lag but not
+    the tree; the data server counts both session servers.
+    """
+    link_port = free_port()
+    data = OperatedZkreg(["--data-link-listen", f"tcp:{link_port}:interface=127.0.0.1"])
+    session = None
+    try:
+        data.start()
+        session = OperatedZkreg(
+            ["--role", "session", "--data-server", f"tcp:127.0.0.1:{link_port}"]
+        )
+        session.start()
+        client = kazoo_client(session)
+        client.ensure_path("/operations/split")
+        for index in range(3):
+            client.create(f"/operations/split/n{index}", b"v")
+        session_metrics = session.scrape()
+        session_families = families(session_metrics)
+        assert "znode_count" not in session_families
+        assert "zkreg_wal_fsync_seconds" not in session_families
+        assert sample(session_metrics, "num_alive_connections") >= 1
+        assert sample(session_metrics, "updatelatency_count") >= 4
+        assert sample(session_metrics, "zkreg_data_link_lag_seconds_count") >= 4
+        data_metrics = data.scrape()
+        assert sample(data_metrics, "zkreg_session_servers") == 2
+        assert sample(data_metrics, "znode_count") >= 9
+        assert sample(data_metrics, "zkreg_last_zxid") >= sample(
+            session_metrics, "zkreg_read_view_zxid"
+        )
+        assert session.admin("readyz") == (200, {"status": "ok"})
+        status, srvr = session.admin("commands/srvr")
+        assert status == 200 and srvr["node_count"] == sample(data.scrape(), "znode_count")
+    finally:
+        if session is not None:
+            session.cleanup()
+        data.cleanup()
+
+
+def test_data_role_admin_refers_to_session_servers(tmp_path):
+    """A data-only server answers its probes and metrics, and says where cons are."""
+    link_port, metrics_port, admin_port = free_port(), free_port(), free_port()
+    launcher = ZkregServer(workdir=str(tmp_path))  # for its environment and cwd
+    argv = [
+        *launcher.command()[:3],
+        "-n",
+        "--pidfile=",
+        "zkreg",
+        "--role",
+        "data",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--data-link-listen",
+        f"tcp:{link_port}:interface=127.0.0.1",
+        "--metrics-listen",
+        f"tcp:{metrics_port}:interface=127.0.0.1",
+        "--admin-listen",
+        f"tcp:{admin_port}:interface=127.0.0.1",
+    ]
+    with open(tmp_path / "data.log", "wb") as log:
+        process = subprocess.Popen(
+            argv, cwd=launcher.cwd(), env=launcher.environment(), stdout=log, stderr=log
+        )
+    try:
+        wait_until(lambda: _answers(admin_port), timeout=30, message="data server's admin")
+        status, body = http_get(f"http://127.0.0.1:{admin_port}/commands/cons")
+        assert status == 503
+        assert "ask a session server" in json.loads(body)["error"]
+        assert http_get(f"http://127.0.0.1:{admin_port}/readyz")[0] == 200
+        status, text = http_get(f"http://127.0.0.1:{metrics_port}/metrics")
+        found = families(text.decode())
+        assert "znode_count" in found and "num_alive_connections" not in found
+        assert sample(text.decode(), "zkreg_session_servers") == 0
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def test_unknown_metrics_path_is_404(operated):
