@@ -12,7 +12,10 @@ from curatorish.recipes.atomic import (
     DistributedAtomicValue,
     PromotedToLock,
 )
-from curatorish.recipes.barriers import DistributedBarrier, DistributedDoubleBarrier
+from curatorish.recipes.barriers import (
+    DistributedBarrier,
+    DistributedDoubleBarrier,
+)
 from curatorish.recipes.cache import (
     ChildData,
     CuratorCache,
@@ -31,7 +34,50 @@ from curatorish.recipes.classic_cache import (
     TreeCacheEvent,
     TreeCacheEventType,
 )
-from curatorish.recipes.nodes import GroupMember, PersistentNode, PersistentTtlNode
+from curatorish.recipes.leader import (
+    CancelLeadershipException,
+    CloseMode,
+    LeaderLatch,
+    LeaderSelector,
+    LeaderSelectorListenerAdapter,
+    Participant,
+)
+from curatorish.recipes.lock_internals import (
+    LockInternals,
+    LockInternalsDriver,
+    PredicateResults,
+    Revoker,
+    StandardLockInternalsDriver,
+)
+from curatorish.recipes.locks import (
+    InterProcessMultiLock,
+    InterProcessMutex,
+    LockLostError,
+    LockNotHeldError,
+)
+from curatorish.recipes.nodes import (
+    GroupMember,
+    PersistentNode,
+    PersistentTtlNode,
+)
+from curatorish.recipes.queue import (
+    DistributedDelayQueue,
+    DistributedIdQueue,
+    DistributedPriorityQueue,
+    DistributedQueue,
+    ErrorMode,
+    NoSuchElementError,
+    QueueSerializer,
+    SimpleDistributedQueue,
+)
+from curatorish.recipes.rwlock import (
+    InterProcessReadWriteLock,
+)
+from curatorish.recipes.semaphore import (
+    InterProcessSemaphoreMutex,
+    InterProcessSemaphoreV2,
+    Lease,
+)
 from curatorish.recipes.shared import (
     SharedCount,
     SharedCountListener,
