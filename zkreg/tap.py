@@ -14,14 +14,21 @@ from typing import Any
 from twisted.application import service, strports
 from twisted.internet import reactor
 from twisted.internet.endpoints import clientFromString, serverFromString
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from twisted.python import usage
 
 from zkreg import __version__
 from zkreg.config import ServerConfig
 from zkreg.config_file import ConfigFileError, load_config_file, parse_bool
+from zkreg.operations import OperationsEndpoints
 from zkreg.session.fourletter import FOUR_LETTER_WORDS
-from zkreg.startup import GuardedStartup, fail_startup
+from zkreg.startup import (
+    GuardedStartup,
+    describe_listen_failure,
+    fail_startup,
+    stop_running_startup,
+)
 
 
 def _whole_number(value: str) -> int:
@@ -54,6 +61,27 @@ _VALUED_SETTINGS: tuple[tuple[str, str, str, Any], ...] = (
     ("role", "role", "role", str),
     ("data-link-listen", "data_link_listen", "data_link_listen", str),
     ("data-server", "data_server", "data_server", str),
+    ("metrics-listen", "metrics_listen", "metrics_listen", str),
+    ("admin-listen", "admin_listen", "admin_listen", str),
+    (
+        "request-throttle-max-requests",
+        "request_throttle_max_requests",
+        "request_throttle_max_requests",
+        _whole_number,
+    ),
+    (
+        "request-throttle-stall-time",
+        "request_throttle_stall_time",
+        "request_throttle_stall_time_ms",
+        _whole_number,
+    ),
+    ("connection-rate-per-ip", "connection_rate_per_ip", "connection_rate_per_ip", _whole_number),
+    (
+        "connection-burst-per-ip",
+        "connection_burst_per_ip",
+        "connection_burst_per_ip",
+        _whole_number,
+    ),
     ("max-output-buffer", "max_output_buffer", "max_output_buffer_bytes", int),
     ("output-stall-timeout", "output_stall_timeout", "output_stall_timeout_ms", int),
     ("max-reply-size", "max_reply_size", "max_reply_size_bytes", int),
@@ -198,6 +226,45 @@ class Options(usage.Options):
             "Client endpoint of the data server, for --role session (e.g. tcp:127.0.0.1:2888).",
         ],
         [
+            "metrics-listen",
+            None,
+            None,
+            "Endpoint serving Prometheus metrics at /metrics (e.g. tcp:7000). [default: off]",
+        ],
+        [
+            "admin-listen",
+            None,
+            None,
+            "Endpoint of the admin HTTP server: ZooKeeper's AdminServer commands under "
+            "/commands/<name>, /healthz, /readyz (e.g. tcp:8080). [default: off]",
+        ],
+        [
+            "request-throttle-max-requests",
+            None,
+            None,
+            "Writes in the pipeline at once over all connections; more wait "
+            "(ZooKeeper's request_throttle_max_requests); 0 is no limit. [default: 0]",
+        ],
+        [
+            "request-throttle-stall-time",
+            None,
+            None,
+            "Milliseconds a connection is not read from when the throttler's queue is "
+            "full (request_throttle_stall_time). [default: 100]",
+        ],
+        [
+            "connection-rate-per-ip",
+            None,
+            None,
+            "New connections accepted per second from one client IP; 0 is no limit. [default: 0]",
+        ],
+        [
+            "connection-burst-per-ip",
+            None,
+            None,
+            "New connections one client IP may open at once before the rate applies. [default: 10]",
+        ],
+        [
             "max-output-buffer",
             None,
             None,
@@ -305,7 +372,7 @@ def build_server_config(options: Any, file_values: dict[str, str]) -> ServerConf
             if flag == "4lw-whitelist":
                 settings[field_name] = parse_four_letter_words(raw)
             else:
-                settings[field_name] = coerce(raw)
+                settings[field_name] = (_whole_number if coerce is int else coerce)(raw)
         except ValueError as error:
             raise usage.UsageError(f"{origin}: {error}") from error
     for flag, key in _FLAG_SETTINGS:
@@ -335,6 +402,10 @@ _ROLE_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
     "no-fsync": ("standalone", "data"),
     "container-check-interval": ("standalone", "data"),
     "data-link-listen": ("standalone", "data"),
+    "request-throttle-max-requests": ("standalone", "session"),
+    "request-throttle-stall-time": ("standalone", "session"),
+    "connection-rate-per-ip": ("standalone", "session"),
+    "connection-burst-per-ip": ("standalone", "session"),
     "prealloc-size": ("standalone", "data"),
     "pause-threshold": ("standalone", "data"),
     "max-output-buffer": ("standalone", "session"),
@@ -476,6 +547,35 @@ def validate_server_config(config: ServerConfig) -> None:
                 f"data-server: invalid endpoint {config.data_server!r}: {error}"
             ) from error
         _check_port(config.data_server, "data-server")
+    _require(
+        config.request_throttle_max_requests >= 0,
+        "request-throttle-max-requests must be 0 (no limit) or positive, "
+        f"got {config.request_throttle_max_requests}",
+    )
+    _require(
+        config.request_throttle_stall_time_ms > 0,
+        f"request-throttle-stall-time must be positive, got {config.request_throttle_stall_time_ms}",
+    )
+    _require(
+        config.connection_rate_per_ip >= 0,
+        f"connection-rate-per-ip must be 0 (no limit) or positive, got {config.connection_rate_per_ip}",
+    )
+    _require(
+        config.connection_burst_per_ip > 0,
+        f"connection-burst-per-ip must be positive, got {config.connection_burst_per_ip}",
+    )
+    for origin, endpoint in (
+        ("metrics-listen", config.metrics_listen),
+        ("admin-listen", config.admin_listen),
+    ):
+        if endpoint is not None:
+            try:
+                serverFromString(reactor, endpoint)
+            except (ValueError, KeyError, TypeError) as error:
+                raise usage.UsageError(
+                    f"{origin}: invalid endpoint {endpoint!r}: {error}"
+                ) from error
+            _check_port(endpoint, origin)
     if config.data_link_listen is not None:
         try:
             serverFromString(reactor, config.data_link_listen)
@@ -508,9 +608,14 @@ def makeService(options: Options) -> service.MultiService:
         to do.
     """
     config: ServerConfig = options.server_config
-    top = GuardedStartup()
+    twistd_options = getattr(options, "parent", None)
+    top = GuardedStartup(
+        detached=twistd_options is not None and not twistd_options.get("nodaemon", True)
+    )
+    operations = OperationsEndpoints(config)
+    operations.listen(top)
     if config.role == "session":
-        _SessionRoleService(config).setServiceParent(top)
+        _SessionRoleService(config, operations).setServiceParent(top)
         return top
 
     from zkreg.persistence.dirlock import DataDirLocked, DataDirUnwritable
@@ -536,12 +641,16 @@ def makeService(options: Options) -> service.MultiService:
     data_service, factory = build_standalone(config, log=durable.wal, tree=durable.tree)
     durable.attach(data_service)
     data_service.setServiceParent(top)
+    link_factory = None
     if config.data_link_listen is not None:
         from zkreg.link.tcp import DataLinkServerFactory
 
         link_factory = DataLinkServerFactory(data_service)
         strports.service(config.data_link_listen, link_factory).setServiceParent(top)
-    if config.role == "standalone":
+    standalone = config.role == "standalone"
+    operations.add_data_server(data_service, link_factory, 1 if standalone else 0)
+    if standalone:
+        operations.add_session_server(factory)
         factory.service().setServiceParent(top)
         strports.service(config.listen, factory).setServiceParent(top)
     _log.info(
@@ -577,9 +686,10 @@ class _SessionRoleService(service.MultiService):
     (a supervisor restarts it), rather than leaving a server that refuses every client.
     """
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, operations: OperationsEndpoints) -> None:
         super().__init__()
         self.config = config
+        self.operations = operations
 
     def startService(self) -> None:
         from zkreg.link.tcp import connect_data_link
@@ -595,8 +705,13 @@ class _SessionRoleService(service.MultiService):
         factory = SessionServerFactory(
             self.config, link, reactor, data_info=ReplicaFacts(link.read_view())
         )
+        self.operations.add_session_server(factory)
         factory.service().setServiceParent(self)
-        strports.service(self.config.listen, factory).setServiceParent(self)
+        try:
+            strports.service(self.config.listen, factory).setServiceParent(self)
+        except (CannotListenError, OverflowError) as error:
+            stop_running_startup(reactor, describe_listen_failure(error))
+            return
         _log.info(
             "zkreg (session) linked to {data_server}, listening on {listen}",
             data_server=self.config.data_server,
@@ -604,12 +719,11 @@ class _SessionRoleService(service.MultiService):
         )
 
     def _link_failed(self, failure) -> None:
-        _log.failure(
-            "cannot reach the data server at {data_server}; stopping",
-            failure=failure,
-            data_server=self.config.data_server,
+        stop_running_startup(
+            reactor,
+            f"cannot reach the data server at {self.config.data_server}: "
+            f"{failure.getErrorMessage()}; start it first, or fix --data-server",
         )
-        reactor.stop()
 
 
 _log = Logger()

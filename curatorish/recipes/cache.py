@@ -209,7 +209,7 @@ class CuratorCache(Recipe):
         )
 
     @recipe_method
-    def start(self) -> None:
+    async def start(self) -> None:
         """Start watching and loading (returns at once, as Curator's)."""
         if self._started:
             raise RuntimeError("Already started")
@@ -217,7 +217,7 @@ class CuratorCache(Recipe):
         self._mirror.start()
 
     @recipe_method
-    def close(self) -> None:
+    async def close(self) -> None:
         """Stop; forget the nodes unless C{DO_NOT_CLEAR_ON_CLOSE}."""
         self._mirror.close()
         if self._clear_on_close:

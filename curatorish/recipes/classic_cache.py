@@ -163,7 +163,7 @@ class TreeCache(_ConnectionEvents):
         return self
 
     @recipe_method
-    def close(self) -> None:
+    async def close(self) -> None:
         """Stop watching and forget the tree."""
         self._unwatch_connection()
         self._mirror.close()
@@ -309,14 +309,14 @@ class PathChildrenCache(_ConnectionEvents):
             await self._mirror.initialized
 
     @recipe_method
-    def close(self) -> None:
+    async def close(self) -> None:
         """Stop watching and forget the children."""
         self._unwatch_connection()
         self._mirror.close()
         self._mirror.clear()
 
     @recipe_method
-    def rebuild(self) -> None:
+    async def rebuild(self) -> None:
         """Read every child again (as after a reconnect)."""
         self._mirror.rebuild()
 
@@ -392,7 +392,7 @@ class NodeCache(_ConnectionEvents):
             self._quiet = False
 
     @recipe_method
-    def close(self) -> None:
+    async def close(self) -> None:
         """Stop watching."""
         self._mirror.close()
         self._mirror.clear()

@@ -199,7 +199,7 @@ class DistributedQueue(Recipe):
             self._loop = defer.ensureDeferred(self._run_loop())
             self._loop.addErrback(self._loop_failed)
 
-    @recipe_method
+    @recipe_method(waits=True)
     async def close(self) -> None:
         """Stop consuming (an item being handled is finished first)."""
         if self._state != self._STARTED:
@@ -585,7 +585,7 @@ class SimpleDistributedQueue(Recipe):
             raise NoSuchElementError(self.path)
         return data
 
-    @recipe_method
+    @recipe_method(waits=True)
     async def poll(self, timeout: float = 0.0) -> bytes | None:
         """
         @param timeout: seconds to wait for an item (0: do not wait).
@@ -593,7 +593,7 @@ class SimpleDistributedQueue(Recipe):
         """
         return await self._poll(Deadline(timeout))
 
-    @recipe_method
+    @recipe_method(waits=True)
     async def take(self) -> bytes:
         """@return: the head, removed, waiting as long as it takes."""
         data = await self._poll(Deadline(None))

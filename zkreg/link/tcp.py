@@ -84,7 +84,11 @@ class _ServerProtocol(_Framed):
         self.server = server
         self.subscribed = False
 
+    def connectionMade(self) -> None:
+        self.factory.links.add(self)
+
     def connectionLost(self, reason: Failure = _CONNECTION_DONE) -> None:
+        self.factory.links.discard(self)
         if self.subscribed:
             self.server.unsubscribe(self)
             self.subscribed = False
@@ -183,10 +187,12 @@ class DataLinkServerFactory(Factory):
     Serves a L{DataServer} to TCP data-link clients; listen on it with an endpoint.
 
     @ivar server: the data server.
+    @ivar links: the session servers connected now (for metrics).
     """
 
     def __init__(self, server: DataServer) -> None:
         self.server = server
+        self.links: set[Any] = set()
 
     def buildProtocol(self, addr: Any) -> _ServerProtocol:
         protocol = _ServerProtocol(self.server)
