@@ -519,7 +519,9 @@ def makeService(options: Options) -> service.MultiService:
         )
     # Added first so that it stops last: the log closes after the data server.
     durable.service().setServiceParent(top)
-    data_service, factory = build_standalone(config, log=durable.wal, tree=durable.tree)
+    data_service, factory = build_standalone(
+        config, log=durable.wal, tree=durable.tree, replies=durable.recovered.replies
+    )
     durable.attach(data_service)
     data_service.setServiceParent(top)
     if config.data_link_listen is not None:

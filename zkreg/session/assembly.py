@@ -96,7 +96,11 @@ class ReplicaFacts:
 
 
 def build_standalone(
-    config: ServerConfig, clock: IReactorTime | None = None, log: Any = None, tree: Any = None
+    config: ServerConfig,
+    clock: IReactorTime | None = None,
+    log: Any = None,
+    tree: Any = None,
+    replies: Any = None,
 ) -> tuple[Any, SessionServerFactory]:
     """
     Build the data server and a session-server factory linked in-process.
@@ -104,6 +108,7 @@ def build_standalone(
     @param log: an L{zkreg.interfaces.IDurableLog} for the data server (its default,
         an in-memory log, when L{None}).
     @param tree: a recovered L{zkreg.data.tree.DataTree}, or L{None}.
+    @param replies: the L{zkreg.data.dedup.ReplyCache} recovered with it, or L{None}.
     @return: the data server (a service to start) and the factory to listen with.
     """
     from zkreg.data.server import DataServer
@@ -111,7 +116,7 @@ def build_standalone(
 
     if clock is None:
         from twisted.internet import reactor as clock  # type: ignore[assignment]
-    data_server = DataServer(config, log=log, clock=clock, tree=tree)
+    data_server = DataServer(config, log=log, clock=clock, tree=tree, replies=replies)
     link = InProcessDataLink(data_server)
     factory = SessionServerFactory(
         config, link, clock, acl_checker=data_server.acl, data_info=DataTierFacts(data_server)
