@@ -8,9 +8,12 @@ blocking face for threaded programs.
 See L{curatorish.framework} (the client), L{curatorish.retry} (retry policies),
 L{curatorish.state} (connection states), L{curatorish.connection} (the session),
 L{curatorish.blocking} and L{curatorish.testing} (a real zkreg for tests).
+
+curatorish's log events go to the standard C{logging} module too, under
+C{curatorish.*} logger names (L{curatorish.logbridge}).
 """
 
-from curatorish import errors
+from curatorish import errors, logbridge
 from curatorish.blocking import BlockingCuratorFramework
 from curatorish.connection import ClientState, WatchedEvent, ZooKeeperConnection
 from curatorish.framework import (
@@ -47,6 +50,8 @@ from zkreg.proto.consts import (
     WatcherType,
 )
 from zkreg.proto.records import ACL, Id, Stat
+
+logbridge.install()
 
 __all__ = [
     "__version__",

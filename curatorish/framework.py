@@ -187,11 +187,23 @@ class RetryLoop:
                 pauses: list[int] = []
                 elapsed_ms = int((core.reactor.seconds() - started) * 1000)
                 if not core.retry_policy.allow_retry(retry_count, elapsed_ms, pauses.append):
-                    _log.debug("Retry policy not allowing retry: {error}", error=error)
+                    _log.warn(
+                        "{kind}: {error}; giving up after {count} retries in {elapsed_ms} ms",
+                        kind=type(error).__name__,
+                        error=error,
+                        count=retry_count,
+                        elapsed_ms=elapsed_ms,
+                    )
                     raise
                 retry_count += 1
-                _log.debug("Retrying after {error!r}", error=error)
                 pause_ms = sum(pauses)
+                _log.info(
+                    "{kind}: {error}; retry {count} in {pause_s:.1f} s",
+                    kind=type(error).__name__,
+                    error=error,
+                    count=retry_count,
+                    pause_s=pause_ms / 1000.0,
+                )
                 if pause_ms > 0:
                     await task.deferLater(core.reactor, pause_ms / 1000.0)
 

@@ -309,7 +309,10 @@ class ConnectionStateManager:
             _log.failure("Could not inject session expiration")
 
     def _post(self, state: ConnectionState) -> None:
-        _log.info("State change: {state}", state=state.value)
+        if state in (ConnectionState.SUSPENDED, ConnectionState.LOST):
+            _log.warn("State change: {state}", state=state.value)
+        else:
+            _log.info("State change: {state}", state=state.value)
         self._queue.append(state)
         if self._drain_call is None:
             self._drain_call = self._reactor.callLater(0, self._drain)

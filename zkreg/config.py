@@ -39,6 +39,19 @@ class ServerConfig:
     @ivar data_tier_timeout_ms: how long a session server holds writes while no data
         server is linked before failing them and closing its client connections;
         L{None} means the maximum session timeout.
+    @ivar metrics_listen: endpoint serving Prometheus metrics at C{/metrics}, or None.
+    @ivar admin_listen: endpoint of the admin HTTP server (ZooKeeper's AdminServer
+        commands, C{/healthz}, C{/readyz}), or None (off, the default).
+    @ivar request_throttle_max_requests: writes in the data tier's pipeline at once
+        from this session server above which more wait (ZooKeeper's RequestThrottler
+        C{maxRequests}); 0 means no server-wide limit.
+    @ivar request_throttle_stall_time_ms: how long a connection is not read from when
+        the throttler's queue is full; a write that waited longer is counted in
+        C{throttled_ops}.
+    @ivar connection_rate_per_ip: new connections accepted per second from one client
+        IP address; 0 means no limit.
+    @ivar connection_burst_per_ip: connections one IP may open at once before the
+        rate applies (the token bucket's size).
     @ivar max_output_buffer_bytes: unsent reply bytes one connection may hold before
         it is no longer read from (until they drain); L{None} means one max-size
         reply plus 4 MiB.
@@ -48,6 +61,8 @@ class ServerConfig:
     @ivar max_reply_size_bytes: a multiRead or getChildren whose reply would be
         larger is refused (MarshallingError) instead of built; L{None} means 4 max
         packet sizes.
+    @ivar pause_threshold_ms: a reactor gap longer than this is a pause (SIGSTOP, a
+        heavy request), left out of the time sessions expire on; 0 disables it.
     @ivar prealloc_size_bytes: log segment preallocation; L{None} adapts it to the
         free space of the data directory (64 MiB when there is room).
     """
@@ -71,10 +86,17 @@ class ServerConfig:
     data_link_listen: str | None = None
     data_server: str | None = None
     data_tier_timeout_ms: int | None = None
+    metrics_listen: str | None = None
+    admin_listen: str | None = None
+    request_throttle_max_requests: int = 0
+    request_throttle_stall_time_ms: int = 100
+    connection_rate_per_ip: int = 0
+    connection_burst_per_ip: int = 10
     max_output_buffer_bytes: int | None = None
     output_stall_timeout_ms: int = 30000
     max_reply_size_bytes: int | None = None
     prealloc_size_bytes: int | None = None
+    pause_threshold_ms: int = 500
 
     @property
     def min_timeout_ms(self) -> int:

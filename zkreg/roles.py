@@ -17,20 +17,26 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.application import service, strports
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
 from zkreg.config import ServerConfig
+from zkreg.startup import describe_listen_failure, stop_running_startup
 
 __all__ = ["SessionRoleService", "assemble_data_role"]
 
 _log = Logger(namespace="zkreg.roles")
 
 
-def assemble_data_role(config: ServerConfig, durable: Any, top: service.MultiService) -> Any:
+def assemble_data_role(
+    config: ServerConfig, durable: Any, top: service.MultiService, operations: Any = None
+) -> Any:
     """
     Wire a standalone or data server on recovered durable state into C{top}.
 
     @param durable: a L{zkreg.persistence.durable.DurableState}.
+    @param operations: the L{zkreg.operations.OperationsEndpoints} (metrics, admin)
+        told of the servers, or L{None}.
     @return: the L{zkreg.data.server.DataServer}.
     """
     from zkreg.session.assembly import build_standalone
@@ -42,12 +48,18 @@ def assemble_data_role(config: ServerConfig, durable: Any, top: service.MultiSer
     )
     durable.attach(data_service)
     data_service.setServiceParent(top)
+    link_factory = None
     if config.data_link_listen is not None:
         from zkreg.link.serve import DataLinkServerFactory
 
         link_factory = DataLinkServerFactory(data_service)
         strports.service(config.data_link_listen, link_factory).setServiceParent(top)
-    if config.role == "standalone":
+    standalone = config.role == "standalone"
+    if operations is not None:
+        operations.add_data_server(data_service, link_factory, 1 if standalone else 0)
+    if standalone:
+        if operations is not None:
+            operations.add_session_server(factory)
         factory.service().setServiceParent(top)
         strports.service(config.listen, factory).setServiceParent(top)
     return data_service
@@ -62,12 +74,17 @@ class SessionRoleService(service.MultiService):
     leaving a server that refuses every client.
     """
 
-    def __init__(self, config: ServerConfig, reactor: Any = None) -> None:
+    def __init__(self, config: ServerConfig, reactor: Any = None, operations: Any = None) -> None:
+        """
+        @param operations: the L{zkreg.operations.OperationsEndpoints} told of the
+            session server, or L{None}.
+        """
         super().__init__()
         if reactor is None:
             from twisted.internet import reactor
         self.config = config
         self.reactor = reactor
+        self.operations = operations
         self.link: Any = None
 
     def startService(self) -> None:
@@ -97,8 +114,14 @@ class SessionRoleService(service.MultiService):
         factory = SessionServerFactory(
             self.config, link, self.reactor, data_info=ReplicaFacts(link, self.reactor)
         )
+        if self.operations is not None:
+            self.operations.add_session_server(factory)
         factory.service().setServiceParent(self)
-        strports.service(self.config.listen, factory).setServiceParent(self)
+        try:
+            strports.service(self.config.listen, factory).setServiceParent(self)
+        except (CannotListenError, OverflowError) as error:
+            stop_running_startup(self.reactor, describe_listen_failure(error))
+            return
         _log.info(
             "zkreg (session) linked to {data_server}, listening on {listen}",
             data_server=link.connected_to,
@@ -106,10 +129,8 @@ class SessionRoleService(service.MultiService):
         )
 
     def _link_failed(self, failure: Any) -> None:
-        _log.failure(
-            "cannot reach a data server at {data_server}; stopping",
-            failure=failure,
-            data_server=self.config.data_server,
+        stop_running_startup(
+            self.reactor,
+            f"cannot reach the data server at {self.config.data_server}: "
+            f"{failure.getErrorMessage()}; start one first, or fix --data-server",
         )
-        if self.reactor.running:
-            self.reactor.stop()

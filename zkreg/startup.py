@@ -11,13 +11,15 @@ while twistd starts the services into one.
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from twisted.application import service
 from twisted.internet.error import CannotListenError
+from twisted.logger import Logger
 
-__all__ = ["GuardedStartup", "StartupError", "fail_startup"]
+__all__ = ["GuardedStartup", "StartupError", "fail_startup", "stop_running_startup"]
 
 
 class StartupError(SystemExit):
@@ -55,6 +57,34 @@ def fail_startup(message: str) -> NoReturn:
     raise StartupError(message)
 
 
+def stop_running_startup(reactor: Any, message: str) -> None:
+    """
+    Stop a process whose start failed after the reactor began running (a session
+    server that cannot reach its data server): C{zkreg: message} on the real stderr
+    and in the log, then the reactor stops and the process exits with status 1.
+
+    twistd exits 0 once its reactor stops, so the status is set by ending the process
+    at the very end of the shutdown, after every service stopped (a pid file left
+    behind is stale, and twistd removes stale ones when it next starts).
+    """
+    _log.error("zkreg: {message}", message=message)
+    stream = sys.__stderr__
+    if stream is not None:
+        stream.write(f"zkreg: {message}\n")
+        stream.flush()
+
+    def exit_failed() -> None:
+        for output in (sys.stdout, sys.stderr):
+            try:
+                output.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(1)
+
+    reactor.addSystemEventTrigger("after", "shutdown", exit_failed)
+    reactor.stop()
+
+
 def describe_listen_failure(error: BaseException) -> str:
     """
     @return: one line for a failed listen: the address, the reason, and the remedy.
@@ -69,21 +99,46 @@ def describe_listen_failure(error: BaseException) -> str:
     return f"cannot listen: {error}"
 
 
+class ListenFailed(Exception):
+    """A daemonized zkreg could not listen (see L{GuardedStartup})."""
+
+
 class GuardedStartup(service.MultiService):
     """
     The top service of a zkreg process: starts its children like a L{MultiService},
     but a listen that fails (twistd binds ports in C{privilegedStartService}) stops the
     process with one line instead of a traceback.
+
+    A daemonized twistd (no C{-n}) has already detached from the terminal then, and
+    its waiting parent learns of a failed start only from an L{Exception} (which it
+    prints, cut to 100 bytes, and exits 1); so there the line is raised as
+    L{ListenFailed} instead, and logged whole.
+
+    @ivar detached: twistd daemonized this process.
     """
+
+    def __init__(self, detached: bool = False) -> None:
+        super().__init__()
+        self.detached = detached
+
+    def _listen_failed(self, error: BaseException) -> NoReturn:
+        message = describe_listen_failure(error)
+        if self.detached:
+            _log.error("zkreg: {message}", message=message)
+            raise ListenFailed(message) from None
+        fail_startup(message)
 
     def privilegedStartService(self) -> None:
         try:
             super().privilegedStartService()
         except (CannotListenError, OverflowError) as error:
-            fail_startup(describe_listen_failure(error))
+            self._listen_failed(error)
 
     def startService(self) -> None:
         try:
             super().startService()
         except (CannotListenError, OverflowError) as error:
-            fail_startup(describe_listen_failure(error))
+            self._listen_failed(error)
+
+
+_log = Logger()

@@ -20,8 +20,12 @@ from twisted.python import usage
 from zkreg import __version__
 from zkreg.config import ServerConfig
 from zkreg.config_file import ConfigFileError, load_config_file, parse_bool
+from zkreg.operations import OperationsEndpoints
 from zkreg.session.fourletter import FOUR_LETTER_WORDS
-from zkreg.startup import GuardedStartup, fail_startup
+from zkreg.startup import (
+    GuardedStartup,
+    fail_startup,
+)
 
 
 def _whole_number(value: str) -> int:
@@ -55,10 +59,32 @@ _VALUED_SETTINGS: tuple[tuple[str, str, str, Any], ...] = (
     ("data-link-listen", "data_link_listen", "data_link_listen", str),
     ("data-server", "data_server", "data_server", str),
     ("data-tier-timeout", "data_tier_timeout", "data_tier_timeout_ms", _whole_number),
+    ("metrics-listen", "metrics_listen", "metrics_listen", str),
+    ("admin-listen", "admin_listen", "admin_listen", str),
+    (
+        "request-throttle-max-requests",
+        "request_throttle_max_requests",
+        "request_throttle_max_requests",
+        _whole_number,
+    ),
+    (
+        "request-throttle-stall-time",
+        "request_throttle_stall_time",
+        "request_throttle_stall_time_ms",
+        _whole_number,
+    ),
+    ("connection-rate-per-ip", "connection_rate_per_ip", "connection_rate_per_ip", _whole_number),
+    (
+        "connection-burst-per-ip",
+        "connection_burst_per_ip",
+        "connection_burst_per_ip",
+        _whole_number,
+    ),
     ("max-output-buffer", "max_output_buffer", "max_output_buffer_bytes", int),
     ("output-stall-timeout", "output_stall_timeout", "output_stall_timeout_ms", int),
     ("max-reply-size", "max_reply_size", "max_reply_size_bytes", int),
     ("prealloc-size", "prealloc_size", "prealloc_size_bytes", int),
+    ("pause-threshold", "pause_threshold", "pause_threshold_ms", int),
 )
 
 #: (flag, config key) of the boolean settings.
@@ -207,6 +233,45 @@ class Options(usage.Options):
             "[default: the max session timeout]",
         ],
         [
+            "metrics-listen",
+            None,
+            None,
+            "Endpoint serving Prometheus metrics at /metrics (e.g. tcp:7000). [default: off]",
+        ],
+        [
+            "admin-listen",
+            None,
+            None,
+            "Endpoint of the admin HTTP server: ZooKeeper's AdminServer commands under "
+            "/commands/<name>, /healthz, /readyz (e.g. tcp:8080). [default: off]",
+        ],
+        [
+            "request-throttle-max-requests",
+            None,
+            None,
+            "Writes in the pipeline at once over all connections; more wait "
+            "(ZooKeeper's request_throttle_max_requests); 0 is no limit. [default: 0]",
+        ],
+        [
+            "request-throttle-stall-time",
+            None,
+            None,
+            "Milliseconds a connection is not read from when the throttler's queue is "
+            "full (request_throttle_stall_time). [default: 100]",
+        ],
+        [
+            "connection-rate-per-ip",
+            None,
+            None,
+            "New connections accepted per second from one client IP; 0 is no limit. [default: 0]",
+        ],
+        [
+            "connection-burst-per-ip",
+            None,
+            None,
+            "New connections one client IP may open at once before the rate applies. [default: 10]",
+        ],
+        [
             "max-output-buffer",
             None,
             None,
@@ -233,6 +298,14 @@ class Options(usage.Options):
             None,
             "Bytes preallocated per log segment. [default: 64 MiB, less when the data "
             "directory's volume has less free space]",
+        ],
+        [
+            "pause-threshold",
+            None,
+            None,
+            "Milliseconds the server may not run (SIGSTOP, a heavy request) before "
+            "the gap is a pause that session expiry does not count; 0: count every "
+            "gap. [default: 500]",
         ],
     ]
 
@@ -306,7 +379,7 @@ def build_server_config(options: Any, file_values: dict[str, str]) -> ServerConf
             if flag == "4lw-whitelist":
                 settings[field_name] = parse_four_letter_words(raw)
             else:
-                settings[field_name] = coerce(raw)
+                settings[field_name] = (_whole_number if coerce is int else coerce)(raw)
         except ValueError as error:
             raise usage.UsageError(f"{origin}: {error}") from error
     for flag, key in _FLAG_SETTINGS:
@@ -337,7 +410,12 @@ _ROLE_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
     "no-fsync": ("standalone", "data"),
     "container-check-interval": ("standalone", "data"),
     "data-link-listen": ("standalone", "data"),
+    "request-throttle-max-requests": ("standalone", "session"),
+    "request-throttle-stall-time": ("standalone", "session"),
+    "connection-rate-per-ip": ("standalone", "session"),
+    "connection-burst-per-ip": ("standalone", "session"),
     "prealloc-size": ("standalone", "data"),
+    "pause-threshold": ("standalone", "data"),
     "max-output-buffer": ("standalone", "session"),
     "output-stall-timeout": ("standalone", "session"),
     "max-reply-size": ("standalone", "session"),
@@ -421,6 +499,10 @@ def validate_server_config(config: ServerConfig) -> None:
         f"output-stall-timeout must be 0 (never) or positive, got {config.output_stall_timeout_ms}",
     )
     _require(
+        config.pause_threshold_ms >= 0,
+        f"pause-threshold must be 0 (off) or positive, got {config.pause_threshold_ms}",
+    )
+    _require(
         config.max_reply_size > 0,
         f"max-reply-size must be positive, got {config.max_reply_size}",
     )
@@ -480,6 +562,35 @@ def validate_server_config(config: ServerConfig) -> None:
             config.data_tier_timeout > 0,
             f"data-tier-timeout must be positive, got {config.data_tier_timeout}",
         )
+    _require(
+        config.request_throttle_max_requests >= 0,
+        "request-throttle-max-requests must be 0 (no limit) or positive, "
+        f"got {config.request_throttle_max_requests}",
+    )
+    _require(
+        config.request_throttle_stall_time_ms > 0,
+        f"request-throttle-stall-time must be positive, got {config.request_throttle_stall_time_ms}",
+    )
+    _require(
+        config.connection_rate_per_ip >= 0,
+        f"connection-rate-per-ip must be 0 (no limit) or positive, got {config.connection_rate_per_ip}",
+    )
+    _require(
+        config.connection_burst_per_ip > 0,
+        f"connection-burst-per-ip must be positive, got {config.connection_burst_per_ip}",
+    )
+    for origin, endpoint in (
+        ("metrics-listen", config.metrics_listen),
+        ("admin-listen", config.admin_listen),
+    ):
+        if endpoint is not None:
+            try:
+                serverFromString(reactor, endpoint)
+            except (ValueError, KeyError, TypeError) as error:
+                raise usage.UsageError(
+                    f"{origin}: invalid endpoint {endpoint!r}: {error}"
+                ) from error
+            _check_port(endpoint, origin)
     if config.data_link_listen is not None:
         try:
             serverFromString(reactor, config.data_link_listen)
@@ -512,11 +623,16 @@ def makeService(options: Options) -> service.MultiService:
         to do.
     """
     config: ServerConfig = options.server_config
-    top = GuardedStartup()
+    twistd_options = getattr(options, "parent", None)
+    top = GuardedStartup(
+        detached=twistd_options is not None and not twistd_options.get("nodaemon", True)
+    )
+    operations = OperationsEndpoints(config)
+    operations.listen(top)
     if config.role == "session":
         from zkreg.roles import SessionRoleService
 
-        SessionRoleService(config, reactor).setServiceParent(top)
+        SessionRoleService(config, reactor, operations).setServiceParent(top)
         return top
 
     from zkreg.persistence.dirlock import DataDirLocked, DataDirUnwritable
@@ -537,7 +653,7 @@ def makeService(options: Options) -> service.MultiService:
             f"cannot use data directory {config.data_dir}: "
             f"{error.strerror or error}{'' if not error.filename else f' ({error.filename})'}"
         )
-    assemble_data_role(config, durable, top)
+    assemble_data_role(config, durable, top, operations)
     _log.info(
         "zkreg ({role}) listening on {listen}, data in {data_dir} "
         "(recovered up to zxid 0x{zxid:x})",

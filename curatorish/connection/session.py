@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import defer
+from twisted.internet import error as net_error
 from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
 from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import Protocol
@@ -190,6 +191,23 @@ class _Packet:
         if self.timer is not None and self.timer.active():
             self.timer.cancel()
         self.timer = None
+
+
+def _describe_connection_failure(reason: Failure | None) -> str:
+    """
+    @return: why a connection (attempt) ended, in a few words for a log line.
+    """
+    if reason is None:
+        return "connection closed"
+    if reason.check(ConnectionRefusedError, net_error.ConnectionRefusedError):
+        return "connection refused"
+    if reason.check(defer.CancelledError, net_error.TimeoutError, TimeoutError):
+        return "timed out"
+    if reason.check(net_error.ConnectionDone):
+        return "closed by the server"
+    if reason.check(net_error.ConnectionAborted):
+        return "dropped by the client"
+    return reason.getErrorMessage()
 
 
 def credential_bytes(credential: str | bytes) -> bytes:
@@ -355,6 +373,8 @@ class ZooKeeperConnection(ZooKeeperOperations):
             return
         self._stop_timers()
         self._fail_all(errors.ConnectionClosedError())
+        if self.session_id:
+            _log.info("Session 0x{session_id:x} closed", session_id=self.session_id)
         self._set_state(ClientState.CLOSED)
         protocol, self._protocol = self._protocol, None
         if protocol is not None:
@@ -441,7 +461,15 @@ class ZooKeeperConnection(ZooKeeperOperations):
         self._attempt_generation += 1
         generation = self._attempt_generation
         host, port = self._hosts.next()
-        _log.debug("Connecting to {host}:{port}", host=host, port=port)
+        if self.session_id:
+            _log.info(
+                "Connecting to {host}:{port} (session 0x{session_id:x})",
+                host=host,
+                port=port,
+                session_id=self.session_id,
+            )
+        else:
+            _log.info("Connecting to {host}:{port}", host=host, port=port)
         endpoint = self._endpoint_factory(self.reactor, host, port, self._connect_timeout_s())
         protocol = ClientProtocol(self, (host, port))
         self._protocol = protocol
@@ -454,19 +482,19 @@ class ZooKeeperConnection(ZooKeeperOperations):
     def _connect_failed(self, failure: Failure, generation: int, protocol: ClientProtocol) -> None:
         if generation != self._attempt_generation or self._protocol is not protocol:
             return
-        _log.debug(
-            "Could not connect to {peer}: {error}",
-            peer=protocol.peer,
-            error=failure.getErrorMessage(),
-        )
         self._protocol = None
-        self._connection_gone()
+        self._connection_gone(protocol.peer, failure)
 
     def _handshake_timed_out(self, generation: int, connecting: defer.Deferred[Any]) -> None:
         self._connect_timer = None
         if generation != self._attempt_generation:
             return
-        _log.info("No session established with {peer} in time", peer=self._peer_of_protocol())
+        peer = self._peer_of_protocol()
+        _log.warn(
+            "No session established with {peer} within {ms} ms",
+            peer="{}:{}".format(*peer) if peer else "the server",
+            ms=int(self._connect_timeout_s() * 1000),
+        )
         if not connecting.called:
             connecting.cancel()
         elif self._protocol is not None:
@@ -493,14 +521,15 @@ class ZooKeeperConnection(ZooKeeperOperations):
         if protocol is not self._protocol:
             return
         self._protocol = None
-        self._connection_gone()
+        self._connection_gone(protocol.peer, reason)
 
-    def _connection_gone(self) -> None:
+    def _connection_gone(self, peer: tuple[str, int], reason: Failure | None) -> None:
         """
         The current connection (or attempt) ended: fail what was in flight, report
         the disconnection and try the next server.
         """
         self._stop_timers()
+        had_session_here = self.connected_peer is not None
         self.connected_peer = None
         if self.state.is_terminal or self._closing:
             if self._closing:
@@ -509,15 +538,41 @@ class ZooKeeperConnection(ZooKeeperOperations):
         self._fail_all(errors.ConnectionLossError())
         if self.state.is_connected:
             self._set_state(ClientState.DISCONNECTED)
-        self._schedule_attempt()
+        delay_s = self._schedule_attempt()
+        host, port = peer
+        why = _describe_connection_failure(reason)
+        if had_session_here:
+            _log.warn(
+                "Connection to {host}:{port} lost ({why}); session 0x{session_id:x} may "
+                "still be alive: reconnecting in {delay:.1f} s",
+                host=host,
+                port=port,
+                why=why,
+                session_id=self.session_id,
+                delay=delay_s or 0.0,
+            )
+        else:
+            _log.warn(
+                "Could not connect to {host}:{port}: {why}; retrying in {delay:.1f} s",
+                host=host,
+                port=port,
+                why=why,
+                delay=delay_s or 0.0,
+            )
 
-    def _schedule_attempt(self) -> None:
+    def _schedule_attempt(self) -> float | None:
+        """
+        Plan the next connection attempt.
+
+        @return: its delay in seconds, or L{None} when none was planned now.
+        """
         if self._reconnect_timer is not None or self.state.is_terminal or self._closing:
-            return
+            return None
         delay_s = self.reconnect_jitter_ms * self._random.random() / 1000.0
         if self._hosts.round_complete:
             delay_s += self.reconnect_delay_ms * (0.5 + self._random.random() / 2) / 1000.0
         self._reconnect_timer = self.reactor.callLater(delay_s, self._attempt)
+        return delay_s
 
     def _cancel_reconnect(self) -> None:
         if self._reconnect_timer is not None and self._reconnect_timer.active():
@@ -556,9 +611,11 @@ class ZooKeeperConnection(ZooKeeperOperations):
         self._connect_timer = None
         if response.timeOut <= 0:
             _log.warn(
-                "Session 0x{session_id:x} has expired (said {peer})",
+                "Session 0x{session_id:x} expired (said {host}:{port}): its ephemeral "
+                "nodes and watches are gone",
                 session_id=self.session_id,
-                peer=protocol.peer,
+                host=protocol.peer[0],
+                port=protocol.peer[1],
             )
             self._session_expired()
             return
@@ -570,10 +627,12 @@ class ZooKeeperConnection(ZooKeeperOperations):
         self._read_timer = self.reactor.callLater(self._read_timeout_s(), self._read_timed_out)
         self._ping_timer = self.reactor.callLater(self._ping_interval_s(), self._send_ping)
         _log.info(
-            "Session 0x{session_id:x} established on {peer}, timeout {timeout} ms",
+            "Session 0x{session_id:x} established on {host}:{port}, timeout {timeout} ms{ro}",
             session_id=self.session_id,
-            peer=protocol.peer,
+            host=protocol.peer[0],
+            port=protocol.peer[1],
             timeout=self.negotiated_timeout_ms,
+            ro=" (read-only)" if response.readOnly else "",
         )
         self._prime_connection(protocol)
         read_only = bool(response.readOnly)
@@ -761,9 +820,10 @@ class ZooKeeperConnection(ZooKeeperOperations):
 
     def _read_timed_out(self) -> None:
         self._read_timer = None
+        peer = self.connected_peer
         _log.warn(
-            "Nothing heard from {peer} for {ms} ms: trying another server",
-            peer=self.connected_peer,
+            "Nothing heard from {peer} for {ms} ms: dropping the connection",
+            peer="{}:{}".format(*peer) if peer else "the server",
             ms=int(self._read_timeout_s() * 1000),
         )
         self.drop_connection()
@@ -807,6 +867,7 @@ class ZooKeeperConnection(ZooKeeperOperations):
         for watcher in dropped:
             self._call_watcher(watcher, event)
         if self.renew_expired_session and not self._closing and not self.state.is_terminal:
+            _log.info("Starting a new session")
             self.session_id = 0
             self.session_password = b"\x00" * 16
             self.last_zxid = 0

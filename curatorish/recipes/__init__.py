@@ -12,8 +12,72 @@ from curatorish.recipes.atomic import (
     DistributedAtomicValue,
     PromotedToLock,
 )
-from curatorish.recipes.barriers import DistributedBarrier, DistributedDoubleBarrier
-from curatorish.recipes.nodes import GroupMember, PersistentNode, PersistentTtlNode
+from curatorish.recipes.barriers import (
+    DistributedBarrier,
+    DistributedDoubleBarrier,
+)
+from curatorish.recipes.cache import (
+    ChildData,
+    CuratorCache,
+    CuratorCacheListener,
+    CuratorCacheListenerBuilder,
+    CuratorCacheListenerType,
+    CuratorCacheOption,
+)
+from curatorish.recipes.classic_cache import (
+    NodeCache,
+    PathChildrenCache,
+    PathChildrenCacheEvent,
+    PathChildrenCacheEventType,
+    PathChildrenCacheStartMode,
+    TreeCache,
+    TreeCacheEvent,
+    TreeCacheEventType,
+)
+from curatorish.recipes.leader import (
+    CancelLeadershipException,
+    CloseMode,
+    LeaderLatch,
+    LeaderSelector,
+    LeaderSelectorListenerAdapter,
+    Participant,
+)
+from curatorish.recipes.lock_internals import (
+    LockInternals,
+    LockInternalsDriver,
+    PredicateResults,
+    Revoker,
+    StandardLockInternalsDriver,
+)
+from curatorish.recipes.locks import (
+    InterProcessMultiLock,
+    InterProcessMutex,
+    LockLostError,
+    LockNotHeldError,
+)
+from curatorish.recipes.nodes import (
+    GroupMember,
+    PersistentNode,
+    PersistentTtlNode,
+)
+from curatorish.recipes.queue import (
+    DistributedDelayQueue,
+    DistributedIdQueue,
+    DistributedPriorityQueue,
+    DistributedQueue,
+    ErrorMode,
+    NoSuchElementError,
+    QueueSerializer,
+    SimpleDistributedQueue,
+)
+from curatorish.recipes.rwlock import (
+    InterProcessReadWriteLock,
+)
+from curatorish.recipes.semaphore import (
+    InterProcessSemaphoreMutex,
+    InterProcessSemaphoreV2,
+    Lease,
+)
 from curatorish.recipes.shared import (
     SharedCount,
     SharedCountListener,

@@ -235,7 +235,10 @@ class DistributedAtomicValue(Recipe):
 
             self._mutex = InterProcessMutex(self.client, promoted.lock_path)
         started = time.monotonic()
-        if await self._mutex.acquire(promoted.max_lock_time):
+        # An owner of this update's own: concurrent updates of one instance must not
+        # share the (reentrant) lock's hold.
+        owner = object()
+        if await self._mutex.acquire(promoted.max_lock_time, owner=owner):
             try:
                 retry_count = 0
                 while True:
@@ -247,7 +250,7 @@ class DistributedAtomicValue(Recipe):
                         break
                     retry_count += 1
             finally:
-                await self._mutex.release()
+                await self._mutex.release(owner=owner)
         attempt.stats.promoted_time_ms = int((time.monotonic() - started) * 1000)
 
 
@@ -292,27 +295,27 @@ class _DistributedAtomicNumber(DistributedAtomicValue):
         """@return: the current value (C{succeeded} always True)."""
         return self._result(await self._get())
 
-    @recipe_method
+    @recipe_method(waits=True)
     async def increment(self) -> AtomicValue[int]:
         """Add one."""
         return await self._add(1)
 
-    @recipe_method
+    @recipe_method(waits=True)
     async def decrement(self) -> AtomicValue[int]:
         """Subtract one."""
         return await self._add(-1)
 
-    @recipe_method
+    @recipe_method(waits=True)
     async def add(self, delta: int) -> AtomicValue[int]:
         """Add C{delta}."""
         return await self._add(delta)
 
-    @recipe_method
+    @recipe_method(waits=True)
     async def subtract(self, delta: int) -> AtomicValue[int]:
         """Subtract C{delta}."""
         return await self._add(-delta)
 
-    @recipe_method
+    @recipe_method(waits=True)
     async def try_set(self, new_value: int) -> AtomicValue[int]:
         """Set the value, as an update (optimistic, then promoted)."""
         data = self._to_bytes(new_value)

@@ -59,7 +59,7 @@ class DistributedBarrier(Recipe):
         """Delete the barrier node, releasing every waiter (absent is fine)."""
         await self.client.delete(self.path, quietly=True)
 
-    @recipe_method
+    @recipe_method(waits=True)
     async def wait_on_barrier(self, timeout: float | None = None) -> bool:
         """
         Wait until the barrier node does not exist.
@@ -103,7 +103,7 @@ class DistributedDoubleBarrier(Recipe):
         except errors.NodeExistsError:
             pass
 
-    @recipe_method
+    @recipe_method(waits=True)
     async def enter(self, timeout: float | None = None) -> bool:
         """
         Join, and wait until C{member_qty} members have joined.
@@ -132,7 +132,7 @@ class DistributedDoubleBarrier(Recipe):
                 if not await wakeup.wait(deadline):
                     return False
 
-    @recipe_method
+    @recipe_method(waits=True)
     async def leave(self, timeout: float | None = None) -> bool:
         """
         Leave, and wait until every member has left.

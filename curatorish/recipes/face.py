@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from twisted.internet import defer
 
-from curatorish.blocking import BlockingCuratorFramework
+from curatorish.blocking import BlockingCuratorFramework, call_in_reactor
 from curatorish.framework import CuratorFramework
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,8 +63,12 @@ class Recipe:
         """Whether this instance serves the blocking face."""
         return self._blocking_client is not None
 
-    def _run_blocking(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def _run_blocking(
+        self, function: Callable[..., Any], *args: Any, unbounded: bool = False, **kwargs: Any
+    ) -> Any:
         assert self._blocking_client is not None
+        if unbounded:
+            return call_in_reactor(function, *args, **kwargs)
         return self._blocking_client.call(function, *args, **kwargs)
 
     def listener_caller(self, listener: Callable[..., Any]) -> Callable[..., None]:
@@ -83,25 +87,50 @@ class Recipe:
         return post
 
 
-def recipe_method(method: F) -> F:
+def recipe_method(
+    method: F | None = None,
+    *,
+    defaults_in_caller: Mapping[str, Callable[[Any], Any]] | None = None,
+    waits: bool = False,
+) -> Any:
     """
     Decorate a recipe's public method (a coroutine function, or a function returning a
     Deferred or a plain value).  Async face: the result as a Deferred (plain values
     are returned as they are).  Blocking face: run on the reactor thread and wait.
+
+    Used bare (C{@recipe_method}) or with options (C{@recipe_method(waits=True)}).
+
+    @param defaults_in_caller: keyword arguments the caller left out (or passed as
+        L{None}) computed as C{function(recipe)} in the I{calling} thread, before the
+        hop to the reactor: what a method needs to know about its caller (a reentrant
+        lock's owner is the calling thread on the blocking face).
+    @param waits: the method bounds its own waiting (it takes a timeout, L{None} for
+        ever): on the blocking face the client's C{call_timeout_s} does not cut it
+        short, since giving up on the wait would leave its work (a lock acquired)
+        going on with nobody to hand the result to.
     """
 
-    is_coroutine = inspect.iscoroutinefunction(method)
+    def decorate(method: F) -> F:
+        is_coroutine = inspect.iscoroutinefunction(method)
 
-    @functools.wraps(method)
-    def face(self: Recipe, *args: Any, **kwargs: Any) -> Any:
-        if self._blocking_client is not None:
-            return self._run_blocking(method, self, *args, **kwargs)
-        result = method(self, *args, **kwargs)
-        if is_coroutine:
-            return defer.ensureDeferred(result)
-        return result
+        @functools.wraps(method)
+        def face(self: Recipe, *args: Any, **kwargs: Any) -> Any:
+            if defaults_in_caller:
+                for name, compute in defaults_in_caller.items():
+                    if kwargs.get(name) is None:
+                        kwargs[name] = compute(self)
+            if self._blocking_client is not None:
+                return self._run_blocking(method, self, *args, unbounded=waits, **kwargs)
+            result = method(self, *args, **kwargs)
+            if is_coroutine:
+                return defer.ensureDeferred(result)
+            return result
 
-    return face  # type: ignore[return-value]
+        return face  # type: ignore[return-value]
+
+    if method is not None:
+        return decorate(method)
+    return decorate
 
 
 __all__ = ["Recipe", "recipe_method"]

@@ -140,7 +140,7 @@ class PersistentNode(Recipe):
         self.client.add_connection_state_listener(self._state_changed)
         self._create_node()
 
-    @recipe_method
+    @recipe_method(waits=True)
     async def wait_for_initial_create(self, timeout: float | None = None) -> bool:
         """
         Wait until the node was first created (or taken over).
@@ -436,7 +436,7 @@ class PersistentTtlNode(Recipe):
     def _touch(self) -> defer.Deferred[None]:
         return defer.ensureDeferred(self._touch_once())
 
-    @recipe_method
+    @recipe_method(waits=True)
     async def wait_for_initial_create(self, timeout: float | None = None) -> bool:
         """@return: True once the container was created, False on timeout."""
         return await self._node.wait_for_initial_create(timeout)  # type: ignore[no-any-return]
@@ -496,7 +496,7 @@ class GroupMember(Recipe):
         """Join the group (in the background)."""
         self._node.start()
 
-    @recipe_method
+    @recipe_method(waits=True)
     async def wait_for_initial_create(self, timeout: float | None = None) -> bool:
         """@return: True once this member's node exists, False on timeout."""
         return await self._node.wait_for_initial_create(timeout)  # type: ignore[no-any-return]

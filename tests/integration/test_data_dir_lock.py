@@ -86,30 +86,44 @@ def test_lock_is_released_when_the_server_dies(server_factory, kazoo_client):
     assert (server.data_dir / LOCK_FILE_NAME).read_text().strip() == str(server.pid)
 
 
-@pytest.fixture
-def unwritable_dir(tmp_path) -> Iterator[Path]:
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture(params=["immutable", "read-only mount"])
+def unwritable_dir(request, tmp_path) -> Iterator[Path]:
     """
-    A directory this process cannot write to: mode 0555 for a normal user; for root
-    (who ignores modes, as in CI) the immutable attribute (chattr +i).
+    A data directory (with old data in it) this process cannot write to: mode 0555
+    for a normal user; for root, who ignores modes (as in CI), the immutable attribute
+    (chattr +i) or a read-only tmpfs mounted on it.
     """
     directory = tmp_path / "unwritable"
     directory.mkdir()
-    (directory / "log.0000000000000001").write_bytes(b"")  # old data is there
     if os.geteuid() != 0:
+        if request.param != "immutable":
+            pytest.skip("mounting needs root")
+        (directory / "log.0000000000000001").write_bytes(b"")
         directory.chmod(0o555)
         yield directory
         directory.chmod(0o755)
         return
-    chattr = shutil.which("chattr")
-    if chattr is None:
-        pytest.skip("running as root without chattr: no way to make a directory unwritable")
-    made = subprocess.run([chattr, "+i", str(directory)], capture_output=True, text=True)
-    if made.returncode != 0:
-        pytest.skip(f"chattr +i is not supported here: {made.stderr.strip()}")
+    if request.param == "immutable":
+        (directory / "log.0000000000000001").write_bytes(b"")  # old data is there
+        made = _run("chattr", "+i", str(directory)) if shutil.which("chattr") else None
+        if made is None or made.returncode != 0:
+            pytest.skip(f"chattr +i is not available here: {made and made.stderr.strip()}")
+        try:
+            yield directory
+        finally:
+            _run("chattr", "-i", str(directory))
+        return
+    mounted = _run("mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(directory))
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {mounted.stderr.strip()}")
     try:
         yield directory
     finally:
-        subprocess.run([chattr, "-i", str(directory)], check=True)
+        _run("umount", str(directory))
 
 
 def test_unwritable_data_dir_stops_startup(unwritable_dir, tmp_path):

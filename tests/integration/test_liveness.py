@@ -139,3 +139,49 @@ def test_burst_of_heavy_reads_does_not_starve_other_clients(server_factory, kazo
         assert worst < 2.0, f"a ping-sized request waited {worst:.2f} s behind the burst"
     finally:
         burst.drop()
+
+
+def test_sigstop_for_twice_the_session_timeout_expires_no_connected_client(
+    server_factory, kazoo_for
+):
+    """
+    SIGSTOP the server for 2x the session timeout, SIGCONT: every connected client
+    keeps its session and its ephemeral, because the pause does not count toward
+    expiry; a session whose client is gone still expires afterwards.
+    """
+    import os
+    import signal
+
+    from kazoo.protocol.states import KazooState
+
+    server = server_factory("zkreg")
+    clients = [kazoo_for(server, timeout=4.0) for _ in range(4)]
+    states: list[Any] = []
+    for index, client in enumerate(clients):
+        client.add_listener(states.append)
+        client.create(f"/stop-{index}", b"", ephemeral=True)
+    sessions = [client.client_id[0] for client in clients]
+    gone = RawClient(server.port, timeout_ms=4000)
+    gone.connect()
+    gone.create("/stop-gone", b"", flags=1)
+    gone.drop()  # no closeSession: it must expire by itself
+
+    pid = server.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(8.0)  # the pause under test: 2x the 4 s timeout
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    for client in clients:
+        wait_until(lambda client=client: client.connected, timeout=20, message="reconnect")
+    assert [client.client_id[0] for client in clients] == sessions
+    assert KazooState.LOST not in states
+    for index, client in enumerate(clients):
+        assert client.exists(f"/stop-{index}") is not None
+    wait_until(
+        lambda: clients[0].exists("/stop-gone") is None,
+        timeout=20,
+        message="the abandoned session to expire after the pause",
+    )
+    assert "did not run for" in server.log_tail(20000)

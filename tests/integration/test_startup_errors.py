@@ -102,3 +102,70 @@ def test_twistd_zkreg_version(tmp_path):
         timeout=60,
     )
     assert (result.returncode, result.stdout) == (0, f"zkreg {zkreg.__version__}\n")
+
+
+def test_port_in_use_daemonized(zkreg_server, tmp_path):
+    """
+    Without -n twistd daemonizes before it listens; its waiting parent must still hear
+    of the failure (exit 1 with the reason), not wait forever.
+    """
+    result = subprocess.run(
+        [
+            sys.executable, "-c", _TWISTD, "--pidfile=zkreg.pid", "--logfile=zkreg.log",
+            "zkreg", "--listen", f"tcp:{zkreg_server.port}:interface=127.0.0.1",
+            "--data-dir", "d",
+        ],
+        cwd=tmp_path, env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{zkreg_server.port}" in result.stderr
+    log_text = (tmp_path / "zkreg.log").read_text()
+    assert f"zkreg: cannot listen on 127.0.0.1:{zkreg_server.port}: Address already" in log_text
+    assert not (tmp_path / "zkreg.pid").exists()
+
+
+def test_session_server_without_its_data_server(tmp_path):
+    result = twistd(
+        "--role", "session", "--data-server", f"tcp:127.0.0.1:{free_port()}",
+        "--listen", f"tcp:{free_port()}:interface=127.0.0.1",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert_one_line_error(result, "cannot reach the data server at tcp:127.0.0.1:")
+
+
+def test_session_server_port_in_use(zkreg_server, tmp_path):
+    """The session role listens only once linked: its listen failure is one line too."""
+    import socket
+
+    from tests.support.waiting import wait_until
+
+    link_port = free_port()
+    data_server = subprocess.Popen(
+        [
+            sys.executable, "-c", _TWISTD, "-n", "--pidfile=", "zkreg", "--role", "data",
+            "--data-link-listen", f"tcp:{link_port}:interface=127.0.0.1", "--data-dir", "d",
+        ],
+        cwd=tmp_path, env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+
+        def accepting() -> bool:
+            assert data_server.poll() is None, "the data server exited"
+            try:
+                socket.create_connection(("127.0.0.1", link_port), timeout=1).close()
+            except OSError:
+                return False
+            return True
+
+        wait_until(accepting, timeout=60, message="the data server accepting session servers")
+        result = twistd(
+            "--role", "session", "--data-server", f"tcp:127.0.0.1:{link_port}",
+            "--listen", f"tcp:{zkreg_server.port}:interface=127.0.0.1",
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert_one_line_error(result, f"127.0.0.1:{zkreg_server.port}", "Address already in use")
+    finally:
+        data_server.kill()
+        data_server.wait(10)

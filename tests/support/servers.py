@@ -29,6 +29,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 ZOOKEEPER_JAR = Path("/usr/share/java/zookeeper.jar")
 ZOOKEEPER_CONF_DIR = Path("/etc/zookeeper/conf")
+#: The servlet API the AdminServer's Jetty needs (see L{ZooKeeperOracle.admin_port}).
+SERVLET_API_JAR = Path("/usr/share/java/servlet-api.jar")
 #: An SLF4J binding so ZooKeeper's log reaches the log file (Debian ships none on
 #: zookeeper.jar's manifest classpath, so ZooKeeper would log nothing).
 SLF4J_SIMPLE_JAR = Path("/usr/share/java/slf4j-simple.jar")
@@ -280,6 +282,7 @@ class ZooKeeperOracle(ServerProcess):
     500 ms container check, no admin server.
 
     @ivar super_digest: C{"super:<base64 sha1>"} enabling the super user, or None.
+    @ivar admin_port: the port of its AdminServer (Jetty, on 127.0.0.1), or None (off).
     """
 
     name = "zookeeper"
@@ -292,8 +295,10 @@ class ZooKeeperOracle(ServerProcess):
         tick_time_ms: int = 2000,
         extra_config: dict[str, str] | None = None,
         extra_jvm_args: Sequence[str] = (),
+        admin_port: int | None = None,
     ) -> None:
         super().__init__(port, workdir)
+        self.admin_port = admin_port
         self.super_digest = super_digest
         self.tick_time_ms = tick_time_ms
         self.extra_config = dict(extra_config or {})
@@ -307,6 +312,10 @@ class ZooKeeperOracle(ServerProcess):
         entries = [str(ZOOKEEPER_CONF_DIR), str(ZOOKEEPER_JAR)]
         if SLF4J_SIMPLE_JAR.exists():
             entries.append(str(SLF4J_SIMPLE_JAR))
+        if self.admin_port is not None:
+            # The AdminServer's Jetty needs the servlet API, which zookeeper.jar's
+            # manifest classpath does not name (Debian package libservlet-api-java).
+            entries.append(str(SERVLET_API_JAR))
         return ":".join(entries)
 
     def write_config(self) -> None:
@@ -319,6 +328,10 @@ class ZooKeeperOracle(ServerProcess):
             "4lw.commands.whitelist": "*",
             "admin.enableServer": "false",
         }
+        if self.admin_port is not None:
+            settings["admin.enableServer"] = "true"
+            settings["admin.serverAddress"] = "127.0.0.1"
+            settings["admin.serverPort"] = str(self.admin_port)
         settings.update(self.extra_config)
         self.config_path.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
 
@@ -332,7 +345,7 @@ class ZooKeeperOracle(ServerProcess):
             "-Dzookeeper.extendedTypesEnabled=true",
             "-Dznode.container.checkIntervalMs=500",
             "-Dzookeeper.4lw.commands.whitelist=*",
-            "-Dzookeeper.admin.enableServer=false",
+            f"-Dzookeeper.admin.enableServer={'false' if self.admin_port is None else 'true'}",
             f"-Dzookeeper.log.dir={self.workdir}",
             "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
             "-Dorg.slf4j.simpleLogger.showDateTime=true",

@@ -106,6 +106,8 @@ def test_shipped_config_file_names_every_setting():
         "max_client_cnxns", "max_packet_size", "4lw_whitelist", "extended_types",
         "container_check_interval", "super_digest", "server_id", "snap_count",
         "snap_retain_count", "no_fsync", "role", "data_link_listen", "data_server",
+        "metrics_listen", "admin_listen", "request_throttle_max_requests",
+        "request_throttle_stall_time", "connection_rate_per_ip", "connection_burst_per_ip",
     ):  # fmt: skip
         assert f"{key} =" in text, key
 
@@ -128,6 +130,12 @@ def test_shipped_config_file_names_every_setting():
         (["--role", "data"], "--role data needs --data-link-listen"),
         (["--role", "session"], "--role session needs --data-server"),
         (["--role", "session", "--data-server", "bogus:x"], "data-server: invalid endpoint"),
+        (["--metrics-listen", "bogus:1"], "metrics-listen: invalid endpoint"),
+        (["--admin-listen", "tcp:99999"], "admin-listen: invalid endpoint"),
+        (["--request-throttle-max-requests", "-1"], "request-throttle-max-requests"),
+        (["--request-throttle-stall-time", "0"], "request-throttle-stall-time"),
+        (["--connection-rate-per-ip", "-2"], "connection-rate-per-ip"),
+        (["--connection-burst-per-ip", "0"], "connection-burst-per-ip"),
         (["--listen", "tcp:99999"], "port 99999 is not in 0-65535"),
         (["--role", "session", "--data-server", "tcp:127.0.0.1:70000"], "port 70000"),
         (
@@ -282,3 +290,13 @@ def test_every_shipped_example_works_uncommented(tmp_path, example):
         "prealloc_size": "prealloc_size_bytes",
     }.get(key, key)
     assert str(getattr(config, field_name)) == value.split("#")[0].strip()
+
+
+def test_every_whole_number_option_says_so():
+    """Options added with a plain int coercion get the same readable message."""
+    from zkreg.tap import _VALUED_SETTINGS
+
+    for flag, _, _, coerce in _VALUED_SETTINGS:
+        if coerce in (int,) or getattr(coerce, "__name__", "") == "_whole_number":
+            with pytest.raises(StartupError, match=f"--{flag}: expected a whole number"):
+                parse(f"--{flag}", "12x")

@@ -33,6 +33,7 @@ from zkreg.data.applier import Applier, answer, outcome_of, replayed
 from zkreg.data.dedup import ReplyCache
 from zkreg.data.expiry import SessionExpiry
 from zkreg.data.messages import Request, SessionGrant
+from zkreg.data.observed import ObservedTime
 from zkreg.data.prep import Prep
 from zkreg.data.reads import READ_OPS
 from zkreg.data.reaper import ContainerReaper
@@ -108,8 +109,11 @@ class DataServer(service.MultiService):
             tree.quotas.rebuild()
         self.tree = tree
         self.acl = AclChecker(config.super_digest)
+        #: the clock of session deadlines: wall time less the pauses (see
+        #: L{zkreg.data.observed}); txn times and TTLs stay on the wall clock
+        self.observed = ObservedTime(clock, config.pause_threshold_ms)
         self.sessions = SessionTable(
-            config.server_id, config.tick_time_ms, self._now_ms(), session_secret
+            config.server_id, config.tick_time_ms, self.observed.now_ms(), session_secret
         )
         self.prep = Prep(self.tree, self.acl, config.extended_types, self.sessions)
         self.replies = replies if replies is not None else ReplyCache()
@@ -125,8 +129,9 @@ class DataServer(service.MultiService):
             self.tree.last_zxid,
         )
         refusing = self._refusing_writes
+        self.observed.setServiceParent(self)
         self.expiry = SessionExpiry(
-            self.sessions, clock, self._now_ms, self.close_session, refusing
+            self.sessions, clock, self.observed.now_ms, self.close_session, refusing
         )
         self.expiry.setServiceParent(self)
         self.reaper = ContainerReaper(
@@ -150,7 +155,7 @@ class DataServer(service.MultiService):
             result = tree.apply(hdr, txn)
             replayed(replies, tree, hdr, result, stamp, opcode)
             count += 1
-        now = self._now_ms()
+        now = self.observed.now_ms()
         for session_id, timeout_ms in tree.sessions.items():
             self.sessions.track(session_id, timeout_ms, now)
             self.sessions.advance_past(session_id)
@@ -266,7 +271,7 @@ class DataServer(service.MultiService):
         @return: Deferred firing with its L{SessionGrant} once committed.
         """
         session_id = self.sessions.next_id()
-        self.sessions.track(session_id, timeout_ms, self._now_ms())
+        self.sessions.track(session_id, timeout_ms, self.observed.now_ms())
         committed = self.submit(Request(session_id, 0, _OP_CREATE_SESSION, timeout_ms))
         password = self.sessions.password(session_id)
         return committed.addCallback(
@@ -282,13 +287,13 @@ class DataServer(service.MultiService):
         """
         if not self.sessions.check_password(session_id, password):
             return succeed(None)
-        if not self.sessions.touch(session_id, self._now_ms(), timeout_ms):
+        if not self.sessions.touch(session_id, self.observed.now_ms(), timeout_ms):
             return succeed(None)
         return succeed(SessionGrant(session_id, password, timeout_ms))
 
     def touch_sessions(self, session_ids: Iterable[int]) -> None:
         """The sessions showed signs of life now."""
-        now = self._now_ms()
+        now = self.observed.now_ms()
         touch = self.sessions.touch
         for session_id in session_ids:
             touch(session_id, now)

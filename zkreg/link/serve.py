@@ -198,9 +198,11 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
     # -- connection --------------------------------------------------------------------
 
     def connectionMade(self) -> None:
+        self.factory.links.add(self)
         self.setTimeout(self.factory.session_server_timeout_s)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
+        self.factory.links.discard(self)
         self.setTimeout(None)
         self.factory.fanout.connections.pop(self, None)
         self.live = False
@@ -414,6 +416,7 @@ class DataLinkServerFactory(Factory):
 
     @ivar server: the data server.
     @ivar fanout: the L{CommitFanout}.
+    @ivar links: the session servers connected now (for metrics).
     """
 
     def __init__(
@@ -426,6 +429,7 @@ class DataLinkServerFactory(Factory):
         self.clock = clock if clock is not None else server.clock
         self.session_server_timeout_s = session_server_timeout_s
         self.fanout = CommitFanout(server)
+        self.links: set[Any] = set()
         self._beats: LoopingCall | None = None
         self._fault_after = _fault_from_environment()
 

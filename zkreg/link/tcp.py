@@ -98,9 +98,13 @@ class _EndpointsInTurn:
     failed attempt moves on to the next (C{ClientService} backs off between attempts).
     """
 
-    def __init__(self, endpoints: list[tuple[str, Any]]) -> None:
+    def __init__(self, endpoints: list[tuple[str, Any]], on_failure: Any = None) -> None:
         self._endpoints = endpoints
         self._index = 0
+        self._on_failure = on_failure
+
+    def __len__(self) -> int:
+        return len(self._endpoints)
 
     @property
     def current(self) -> str | None:
@@ -113,7 +117,10 @@ class _EndpointsInTurn:
         _, endpoint = self._endpoints[self._index]
 
         def failed(reason: Failure) -> Failure:
+            description = self._endpoints[self._index][0]
             self._index = (self._index + 1) % len(self._endpoints)
+            if self._on_failure is not None:
+                self._on_failure(description, reason)
             return reason
 
         return endpoint.connect(factory).addErrback(failed)
@@ -213,7 +220,8 @@ class TCPDataLink:
         if not isinstance(endpoints, list):
             endpoints = [(str(endpoints), endpoints)]
         self.clock = clock
-        self._endpoints = _EndpointsInTurn(endpoints)
+        self._endpoints = _EndpointsInTurn(endpoints, self._attempt_failed)
+        self._failed_attempts = 0
         self.data_tier_timeout_s = data_tier_timeout_s
         self.data_server_timeout_s = data_server_timeout_s
         self.name = name
@@ -256,6 +264,19 @@ class TCPDataLink:
         self._beats.clock = self.clock
         self._beats.start(BEAT_S, now=False)
         return self.ready
+
+    def _attempt_failed(self, description: str, reason: Failure) -> None:
+        """
+        A connection attempt failed.  At start, once every data server has refused,
+        L{ready} fails: a session server never linked is a configuration or start-order
+        problem to report, not an outage to ride through.
+        """
+        self._failed_attempts += 1
+        if self.ready.called:
+            return
+        if self._failed_attempts >= len(self._endpoints):
+            self.stop()
+            self.ready.errback(reason)
 
     def build_protocol(self) -> _LinkProtocol:
         """@return: a protocol for one connection of this link (to a data server)."""

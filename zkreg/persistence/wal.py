@@ -65,6 +65,7 @@ import queue
 import re
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from zkreg.interfaces import IDurableLog
+from zkreg.summary import RecentSummary
 
 __all__ = [
     "DEFAULT_SEGMENT_BYTES",
@@ -577,6 +579,8 @@ class _SegmentWriter:
         self.logical_end = 0
         self.segments_created = 0
         self.syncs = 0
+        #: seconds of each C{fdatasync} of records (observed on the writer thread)
+        self.sync_seconds = RecentSummary()
 
     def _open_segment(self, first_zxid: int) -> None:
         path = os.path.join(self.directory, segment_name(first_zxid))
@@ -623,7 +627,9 @@ class _SegmentWriter:
 
     def _sync(self) -> None:
         if self.sync and self.fd is not None:
+            started = time.perf_counter()
             os.fdatasync(self.fd)
+            self.sync_seconds.observe(time.perf_counter() - started)
             self.syncs += 1
 
     def purge(self, zxid: int) -> list[str]:
@@ -771,6 +777,8 @@ class FileWriteAheadLog:
         self.repairs: list[str] = []
         self.batches = 0
         self.records_written = 0
+        #: records per synced batch (the group-commit size)
+        self.batch_records = RecentSummary()
         self._reactor = reactor
         self._writer = _SegmentWriter(directory, segment_bytes, sync)
         self._pending: list[tuple[int, bytes, defer.Deferred | None]] = []
@@ -819,6 +827,11 @@ class FileWriteAheadLog:
     def syncs(self) -> int:
         """How many C{fdatasync} calls the writer made for records."""
         return self._writer.syncs
+
+    @property
+    def fsync_seconds(self) -> RecentSummary:
+        """Seconds of each C{fdatasync} of records."""
+        return self._writer.sync_seconds
 
     @property
     def segments_created(self) -> int:
@@ -967,6 +980,7 @@ class FileWriteAheadLog:
         self._in_flight = None
         self.batches += 1
         self.records_written += len(batch)
+        self.batch_records.observe(len(batch))
         # Start the next sync (everything queued while this one ran) before
         # acknowledging this batch: the disk works while the reactor applies and
         # answers, instead of waiting for the end of this turn.

@@ -39,14 +39,17 @@ class DataTierFacts:
 
     def session_expiries(self) -> dict[int, tuple[int, float]]:
         sessions = self._server.sessions
-        expiry = getattr(sessions, "_expiry", None)
         result = {}
         now = self._server.clock.seconds()
         for session_id in sessions.session_ids():
             session = sessions.get(session_id)
             timeout_ms = getattr(session, "timeout_ms", 0)
-            deadline_ms = expiry.deadline_of(session_id) if expiry is not None else None
-            expires_at = deadline_ms / 1000.0 if deadline_ms else now + timeout_ms / 1000.0
+            deadline_ms = sessions.deadline_of(session_id)
+            if deadline_ms:
+                # Deadlines are in observed time (pauses left out): back to wall time.
+                expires_at = self._server.observed.wall_ms(deadline_ms) / 1000.0
+            else:
+                expires_at = now + timeout_ms / 1000.0
             result[session_id] = (timeout_ms, expires_at)
         return result
 

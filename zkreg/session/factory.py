@@ -9,6 +9,7 @@ the L{ICommitListener} that turns committed transactions into watch notification
 from __future__ import annotations
 
 from collections import Counter
+from time import perf_counter
 from typing import Any, cast
 
 from twisted.application import service
@@ -21,6 +22,7 @@ from zkreg.config import ServerConfig
 from zkreg.data.acl import AclChecker
 from zkreg.interfaces import ICommitListener, IDataLink
 from zkreg.session.fourletter import answer_four_letter_word
+from zkreg.session.limits import ConnectionRateLimiter, RequestThrottler
 from zkreg.session.protocol import ClientConnection
 from zkreg.session.stats import NamespaceStats, ServerStats
 from zkreg.session.watches import (
@@ -30,6 +32,7 @@ from zkreg.session.watches import (
     NODE_DELETED,
     WatchManager,
 )
+from zkreg.summary import RecentSummary
 
 _PERM_READ = 1
 
@@ -82,6 +85,27 @@ class SessionServerFactory(protocol.ServerFactory):
         self.watches = WatchManager()
         self.stats = ServerStats()
         self.namespace_stats = NamespaceStats()
+        #: seconds to send the notifications of one commit, for commits that had any
+        self.watch_fanout = RecentSummary()
+        #: the server-wide request throttler, or None (request_throttle_max_requests 0)
+        self.throttler: RequestThrottler | None = None
+        if config.request_throttle_max_requests > 0:
+            self.throttler = RequestThrottler(
+                config.request_throttle_max_requests,
+                config.request_throttle_stall_time_ms,
+                self.clock,
+            )
+        #: the connection-rate limit per client IP, or None (connection_rate_per_ip 0)
+        self.connection_rate: ConnectionRateLimiter | None = None
+        if config.connection_rate_per_ip > 0:
+            self.connection_rate = ConnectionRateLimiter(
+                config.connection_rate_per_ip, config.connection_burst_per_ip, self.clock
+            )
+        #: notifications sent since the start
+        self.notifications_sent = 0
+        #: seconds from a transaction's time (the data server's clock) to its arrival
+        #: on this session server's commit stream: the data link's (or replica's) lag
+        self.commit_lag = RecentSummary()
         #: in connection order (a dict as an ordered set), as cons lists them
         self.connections: dict[ClientConnection, None] = {}
         self.connections_by_session: dict[int, ClientConnection] = {}
@@ -116,6 +140,9 @@ class SessionServerFactory(protocol.ServerFactory):
 
     def buildProtocol(self, addr: Any) -> Any:
         host = getattr(addr, "host", "")
+        if self.connection_rate is not None and not self.connection_rate.allow(host):
+            self.stats.connections_rejected += 1
+            return None
         if self.max_client_cnxns and self._connections_by_host[host] >= self.max_client_cnxns:
             self.stats.connections_rejected += 1
             self._log.warn(
@@ -218,7 +245,13 @@ class SessionServerFactory(protocol.ServerFactory):
         """
         events = commit.events
         if events:
-            self.watches.dispatch(events, self._may_read)
+            started = perf_counter()
+            sent = self.watches.dispatch(events, self._may_read)
+            if sent:
+                self.watch_fanout.observe(perf_counter() - started)
+                self.notifications_sent += sent
+            if commit.time:
+                self.commit_lag.observe(max(0.0, self.clock.seconds() - commit.time / 1000.0))
             try:
                 self._count_writes(events)
             except Exception:

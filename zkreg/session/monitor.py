@@ -350,6 +350,9 @@ MNTR_COMPUTED = (
     "zk_connection_request_count",
     "zk_connection_revalidate_count",
     "zk_sessionless_connections_expired",
+    "zk_throttled_ops",
+    "zk_stale_requests_dropped",
+    "zk_request_throttle_wait_count",
 )
 
 
@@ -364,6 +367,7 @@ def monitor(factory: SessionServerFactory) -> list[tuple[str, Any]]:
     with typed values (int, float or str).
     """
     stats = factory.stats
+    throttler = factory.throttler
     computed: dict[str, Any] = {
         "zk_version": version_string(),
         "zk_server_state": data_fact(factory, "server_state", "standalone"),
@@ -388,6 +392,10 @@ def monitor(factory: SessionServerFactory) -> list[tuple[str, Any]]:
         "zk_connection_revalidate_count": stats.connection_revalidates,
         "zk_sessionless_connections_expired": stats.sessionless_expired,
     }
+    if throttler is not None:
+        computed["zk_throttled_ops"] = throttler.throttled_ops
+        computed["zk_stale_requests_dropped"] = throttler.stale_dropped
+        computed["zk_request_throttle_wait_count"] = throttler.wait_count
     figures: list[tuple[str, Any]] = []
     for key in MNTR_PLAIN_KEYS:
         value = computed[key] if key in computed else _idle_value(key)

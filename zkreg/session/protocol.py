@@ -237,6 +237,8 @@ class ClientConnection(protocol.Protocol):
         #: a flag, not a stored bound method, which would be a reference cycle keeping
         #: a closed connection's buffers alive until the garbage collector runs.
         self._direct_write = False
+        #: reading stopped by the server-wide throttler (see L{stall_reading})
+        self._stall_call: Any = None
         self._closing_session = False
         self.session_id = 0
         self.timeout_ms = 0
@@ -288,6 +290,9 @@ class ClientConnection(protocol.Protocol):
 
     def connectionLost(self, reason: Any = None) -> None:
         self._cancel_sessionless_timer()
+        if self._stall_call is not None and self._stall_call.active():
+            self._stall_call.cancel()
+        self._stall_call = None
         self._cancel_stall_timer()
         call = self._continue_call
         if call is not None:
@@ -512,7 +517,12 @@ class ClientConnection(protocol.Protocol):
 
     def _update_reading(self) -> None:
         """Read from the socket unless throttled, held or the output is full."""
-        paused = self._reading_paused or self._output_full or self._input_held
+        paused = (
+            self._reading_paused
+            or self._output_full
+            or self._input_held
+            or self._stall_call is not None
+        )
         if paused == self._transport_paused or self._state == _CLOSING:
             return
         self._transport_paused = paused
@@ -836,8 +846,20 @@ class ClientConnection(protocol.Protocol):
 
     def _submit(self, entry: list) -> None:
         """Send a held write to the data link; its reply fills the entry."""
-        xid, opcode, request = entry[1]
         entry[0] = _WAITING
+        throttler = self.factory.throttler
+        if throttler is not None:
+            entry.append(_THROTTLED)
+            if not throttler.admit(self, entry):
+                return
+        self.submit_admitted(entry)
+
+    def submit_admitted(self, entry: list) -> None:
+        """
+        Submit a write the server-wide throttler admitted (at once, or when room
+        freed up): see L{zkreg.session.limits.RequestThrottler}.
+        """
+        xid, opcode, request = entry[1]
         factory = self.factory
         if opcode == OpCode.closeSession:
             self._closing_session = True
@@ -867,6 +889,9 @@ class ClientConnection(protocol.Protocol):
             self._write_answered(result, entry)
 
     def _write_answered(self, outcome: Any, entry: list) -> None:
+        if entry[-1] is _THROTTLED:
+            entry.pop()
+            self.factory.throttler.done()  # type: ignore[union-attr]
         xid, opcode, _ = entry[1]
         if opcode == OpCode.check and outcome.err == 0:
             # ZooKeeper 3.8 orders and logs a standalone check (a 3.9 client's) but
@@ -880,12 +905,15 @@ class ClientConnection(protocol.Protocol):
             body = encode_body(opcode, outcome.response)
         entry[0] = _DONE
         entry[1] = encode_reply(xid, outcome.zxid, outcome.err, body)
-        self._record_latency(entry[2], outcome.zxid)
+        self._record_latency(entry[2], outcome.zxid, True)
         if opcode == OpCode.closeSession:
             entry.append(_CLOSE_AFTER)
         self._drain_from_callback()
 
     def _write_failed(self, failure: Any, entry: list) -> None:
+        if entry[-1] is _THROTTLED:
+            entry.pop()
+            self.factory.throttler.done()  # type: ignore[union-attr]
         if failure.check(DataServerFailed):
             # The durable log failed: the write was not applied and none will be
             # until an operator restarts the server.  Answer it with an error and keep
@@ -984,7 +1012,7 @@ class ClientConnection(protocol.Protocol):
 
     # -- reads and local operations ---------------------------------------------------
 
-    def _record_latency(self, received_at: float | None, zxid: int) -> None:
+    def _record_latency(self, received_at: float | None, zxid: int, write: bool = False) -> None:
         if received_at == self._received_at:
             # Answered within the dataReceived that brought it: well under the
             # millisecond ZooKeeper counts in, and no clock call per request.
@@ -1002,7 +1030,7 @@ class ClientConnection(protocol.Protocol):
             self.max_latency_ms = latency
         self.total_latency_ms += latency
         self.latency_count += 1
-        self.factory.stats.record_latency(latency)
+        self.factory.stats.record_latency(latency, write)
 
     def _answer_local(self, xid: int, opcode: int, record: Any, received_at: float | None) -> None:
         factory = self.factory
@@ -1143,6 +1171,25 @@ class ClientConnection(protocol.Protocol):
     # -- reporting ---------------------------------------------------------------------
 
     @property
+    def is_closing(self) -> bool:
+        """Whether this connection is closing (its waiting writes are stale)."""
+        return self._state == _CLOSING
+
+    def stall_reading(self, seconds: float) -> None:
+        """
+        Stop reading from this client for C{seconds}: the server-wide throttler's
+        queue is full (ZooKeeper's throttler stalls the same way).
+        """
+        if self._stall_call is not None or self._state == _CLOSING:
+            return
+        self._stall_call = self.factory.clock.callLater(seconds, self._stall_over)
+        self._update_reading()
+
+    def _stall_over(self) -> None:
+        self._stall_call = None
+        self._update_reading()
+
+    @property
     def outstanding(self) -> int:
         """Requests received and not yet answered (cons' queued=)."""
         return len(self._pending)
@@ -1243,3 +1290,5 @@ def _decode_open_create(buf: Any, start: int, end: int) -> CreateRequest | None:
 
 #: Marker on a pending entry: close the connection once this reply is sent.
 _CLOSE_AFTER = object()
+#: Marks a pending write counted in flight by the server-wide throttler.
+_THROTTLED = object()

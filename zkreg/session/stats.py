@@ -8,6 +8,8 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from zkreg.summary import RecentSummary
+
 
 def java_double(value: float) -> str:
     """
@@ -57,6 +59,10 @@ class ServerStats:
         self.connection_revalidates = 0
         self.connections_rejected = 0
         self.sessionless_expired = 0
+        #: ZooKeeper's readlatency and updatelatency summaries (ms), which srst does
+        #: not reset (they are metrics, not ServerStats, in ZooKeeper)
+        self.read_latency = RecentSummary()
+        self.update_latency = RecentSummary()
         self.slow_consumers_closed = 0
         self.replies_refused = 0
         self.reset_latency()
@@ -74,8 +80,9 @@ class ServerStats:
         self.packets_received = 0
         self.packets_sent = 0
 
-    def record_latency(self, latency_ms: int) -> None:
+    def record_latency(self, latency_ms: int, write: bool = False) -> None:
         """Add one request's latency (ms from receipt to reply)."""
+        (self.update_latency if write else self.read_latency).observe(latency_ms)
         if self.latency_count == 0 or latency_ms < self.min_latency_ms:
             self.min_latency_ms = latency_ms
         if latency_ms > self.max_latency_ms:

@@ -79,8 +79,14 @@ def test_async_face(server: Any, make_client: Any) -> None:
     assert client.call(counter.add, 2).post_value == 3
 
 
-def test_exact_under_contention_from_processes(server: Any, make_client: Any) -> None:
-    """Three processes increment one counter concurrently; no increment is lost."""
+@pytest.mark.parametrize("promoted", [False, True], ids=["optimistic", "promoted"])
+def test_exact_under_contention_from_processes(
+    server: Any, make_client: Any, promoted: bool
+) -> None:
+    """
+    Three processes increment one counter concurrently, retrying optimistically or
+    promoted to an InterProcessMutex; every increment is counted exactly once.
+    """
     path = _path("contended")
     per_worker, workers = 25, 3
     processes = [
@@ -93,27 +99,39 @@ def test_exact_under_contention_from_processes(server: Any, make_client: Any) ->
                 server.hosts,
                 path,
                 str(per_worker),
+                path + "-lock" if promoted else "",
             ],
             cwd=REPO_ROOT,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
         for _ in range(workers)
     ]
-    succeeded = 0
+    succeeded = promoted_tries = 0
     try:
+        for process in processes:
+            assert process.stdout is not None
+            assert process.stdout.readline().strip() == "READY"
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write("GO\n")
+            process.stdin.flush()
         for process in processes:
             out, _ = process.communicate(timeout=240)
             assert process.returncode == 0, out
             done = out.strip().splitlines()[-1].split()
             assert done[0] == "DONE", out
             succeeded += int(done[1])
+            promoted_tries += int(done[3])
     finally:
         for process in processes:
             if process.poll() is None:
                 process.kill()
                 process.wait()
     assert succeeded == per_worker * workers
+    if promoted:
+        assert promoted_tries > 0  # the lock was actually used
     client = make_client(server.hosts)
     assert DistributedAtomicLong(client, path, RetryNTimes(0, 0)).get().post_value == succeeded
 

@@ -3,9 +3,9 @@ Worker processes for the recipes' contention tests: each runs one recipe in its 
 process with its own client, so contention is between sessions, as in production.
 
     python -m tests.curatorish.recipes.workers atomic-increment <hosts> <path> <count>
-        -> prints "DONE <succeeded> <failed>"
-    python -m tests.curatorish.recipes.workers queue-consume <hosts> <path> <expected>
-        -> prints "GOT <item>" per item, then "DONE"
+        [<lock path>]
+        -> prints "READY", waits for a line on stdin, increments, prints
+           "DONE <succeeded> <failed> <promoted tries>"
 """
 
 from __future__ import annotations
@@ -31,19 +31,32 @@ def _client(hosts: str) -> BlockingCuratorFramework:
     return client
 
 
-def atomic_increment(hosts: str, path: str, count: str) -> None:
-    from curatorish.recipes import DistributedAtomicLong
+def atomic_increment(hosts: str, path: str, count: str, lock_path: str = "") -> None:
+    """
+    Increment C{count} times: optimistic with many retries, or (with C{lock_path})
+    one optimistic try and then promoted to the lock.  Prints C{DONE <succeeded>
+    <failed> <promoted tries>}.
+    """
+    from curatorish.recipes import DistributedAtomicLong, PromotedToLock
 
     client = _client(hosts)
-    counter = DistributedAtomicLong(client, path, RetryNTimes(1000, 5))
-    succeeded = failed = 0
+    if lock_path:
+        counter = DistributedAtomicLong(
+            client, path, RetryNTimes(0, 0), PromotedToLock(lock_path, 60.0, RetryNTimes(50, 5))
+        )
+    else:
+        counter = DistributedAtomicLong(client, path, RetryNTimes(1000, 5))
+    succeeded = failed = promoted = 0
     print("READY", flush=True)
+    sys.stdin.readline()  # "GO": all workers start together, so they contend
     for _ in range(int(count)):
-        if counter.increment().succeeded:
+        result = counter.increment()
+        promoted += result.stats.promoted_tries
+        if result.succeeded:
             succeeded += 1
         else:
             failed += 1
-    print(f"DONE {succeeded} {failed}", flush=True)
+    print(f"DONE {succeeded} {failed} {promoted}", flush=True)
     client.close()
 
 

@@ -55,6 +55,9 @@ class Recorder:
 def make_server(log=None, **config_args) -> tuple[DataServer, task.Clock]:
     clock = task.Clock()
     clock.advance(START)
+    # These tests jump the clock by seconds: with pause detection every jump would
+    # be a pause (see test_observed_time.py).
+    config_args.setdefault("pause_threshold_ms", 0)
     config = ServerConfig(**config_args)
     return DataServer(config, log=log, clock=clock), clock
 
