@@ -149,7 +149,7 @@ def server_stats(factory: SessionServerFactory) -> dict[str, Any]:
     """srvr / server_stats."""
     stats = factory.stats
     data_dir_size = directory_size(factory.config.data_dir)
-    return {
+    figures: dict[str, Any] = {
         "version": version_string(),
         "read_only": False,
         "server_stats": {
@@ -174,8 +174,11 @@ def server_stats(factory: SessionServerFactory) -> dict[str, Any]:
         },
         "client_response": _client_response(),
         "node_count": node_count(factory),
-        "data_tier": data_tier(factory),
     }
+    facts = data_tier(factory)
+    if facts is not None:  # split mode only: ZooKeeper has no such key
+        figures["data_tier"] = facts
+    return figures
 
 
 def _client_response() -> dict[str, int]:
