@@ -127,6 +127,7 @@ class DataServer(service.MultiService):
             self._now_ms,
             epoch,
             self.tree.last_zxid,
+            self._reopen_session,
         )
         refusing = self._refusing_writes
         self.observed.setServiceParent(self)
@@ -175,6 +176,18 @@ class DataServer(service.MultiService):
 
     def _refusing_writes(self) -> bool:
         return self.sequencer.failure is not None
+
+    def write_failure(self) -> str | None:
+        """
+        Why writes are refused, or L{None} when they are taken: the durable log
+        failed (a full disk, no descriptor left, an I/O error) and has not recovered
+        yet.  What ruok, srvr and health checks report.
+        """
+        failure = self.sequencer.failure
+        return None if failure is None else failure.getErrorMessage()
+
+    def _reopen_session(self, session_id: int) -> None:
+        self.sessions.reopen(session_id, self.observed.now_ms())
 
     # -- service -----------------------------------------------------------------------
 

@@ -56,6 +56,9 @@ class DataTierFacts:
     def approximate_data_size(self) -> int:
         return self._server.tree.approximate_data_size()
 
+    def write_failure(self) -> str | None:
+        return self._server.write_failure()
+
     def ephemerals_count(self) -> int:
         return sum(len(paths) for paths in self._server.tree.ephemerals.values())
 
