@@ -204,7 +204,14 @@ class SharedValue(Recipe):
 
     def _read_and_notify(self) -> None:
         async def read() -> None:
-            await self._read_value()
+            while True:
+                try:
+                    await self._read_value()
+                    break
+                except errors.NoNodeError:
+                    # Deleted (or not created yet): follow it until it is back.
+                    if await self.client.exists(self.path, watcher=self._watcher) is None:
+                        return
             self._notify_value()
 
         def failed(failure: Any) -> None:
