@@ -29,7 +29,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from zkreg import __version__
+from zkreg import __version__, discovery_cli
 from zkreg.persistence.dirlock import DataDirLocked, DataDirUnwritable, lock_data_dir
 from zkreg.persistence.snapshot import SnapshotError, list_snapshots, read_header, read_snapshot
 from zkreg.persistence.txnlog import describe_txn
@@ -306,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     snap_dump.add_argument("target")
     snap_dump.add_argument("--data", action="store_true", help="print node data too")
+
+    discovery_cli.add_parser(areas)
     return parser
 
 
@@ -330,6 +332,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             return log_truncate(args.segment, args.offset, args.yes, out)
         if args.area == "snapshot" and args.command == "dump":
             return snapshot_dump(args.target, args.data, out)
+        if args.area == "discovery":
+            return discovery_cli.run(args, out)
     except CorruptLogError as error:
         out.write(f"{error}\n")
         return 1

@@ -11,7 +11,9 @@ Prep runs at once, so many writes can be in flight while the log batches their s
 
 If the log fails the sequencer stops taking writes: every write in flight and every
 later one fails (the txns after the failed one were prepped on top of it, so nothing
-can be applied safely).  A restart recovers from the log.
+can be applied safely).  A log that recovers by itself (the file WAL once disk space or
+descriptors are back) says so, and the sequencer takes writes again, numbering them
+right after the last applied txn (the failed ones were never acknowledged nor kept).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from zkreg.data.applier import Applier, answer
 from zkreg.data.messages import Request
 from zkreg.data.prep import Prep
 from zkreg.data.sessions import SessionTable
-from zkreg.data.txncodec import encode_txn
+from zkreg.data.txncodec import encode_stamped_txn, encode_txn
 from zkreg.persistence.durability import DurabilityFeed
 from zkreg.proto.records import TxnHeader
 
@@ -40,7 +42,7 @@ _log = Logger(namespace="zkreg.data.sequencer")
 
 
 class DataServerFailed(Exception):
-    """The durable log failed; the data server takes no more writes until restarted."""
+    """The durable log failed; the data server takes no writes until it recovers."""
 
 
 class _InFlight:
@@ -77,9 +79,12 @@ class Sequencer:
         now_ms: Callable[[], int],
         epoch: int,
         last_zxid: int,
+        reopen_session: Callable[[int], None] | None = None,
     ) -> None:
         """
         @param log: the L{zkreg.interfaces.IDurableLog}.
+        @param reopen_session: called for each session whose closeSession failed with
+            the log, so that it is tracked (and can expire) again.
         @param now_ms: the clock, in ms, for the txns' time.
         @param epoch: the zxid epoch to write in (raised to C{last_zxid}'s if lower).
         @param last_zxid: the zxid of the last txn in the log.
@@ -94,7 +99,12 @@ class Sequencer:
         self._durable_zxid = -1
         self._draining = False
         self.failure: Failure | None = None
-        self._append = DurabilityFeed(log, self._durable_upto, self._log_failed).append
+        self._reopen_session = reopen_session
+        #: the zxid of the last txn applied (or recovered)
+        self._last_applied = last_zxid
+        self._append = DurabilityFeed(
+            log, self._durable_upto, self._log_failed, self._log_recovered
+        ).append
 
     @property
     def in_flight(self) -> int:
@@ -125,12 +135,27 @@ class Sequencer:
         if self.failure is not None:
             answer(reply, Failure(DataServerFailed(str(self.failure.value))))
             return
+        stamp = request.stamp
+        if stamp is not None:
+            # Exactly-once: a resubmitted write is answered, not applied again.
+            replies = self._applier.replies
+            recorded = replies.lookup(request.session_id, stamp)
+            if recorded is not None:
+                replies.forget_acked(request.session_id, stamp)
+                answer(reply, recorded)
+                return
+            if not replies.start(request.session_id, stamp):
+                replies.join(request.session_id, stamp, reply)
+                return
         if request.opcode == _OP_CLOSE_SESSION:
             self._sessions.set_closing(request.session_id)
         hdr, txn = self._prep.prep(request, self._next_zxid(), self._now_ms())
         self._inflight.append(_InFlight(request, hdr, txn, reply))
         try:
-            self._append(hdr.zxid, encode_txn(hdr, txn))
+            if stamp is None:
+                self._append(hdr.zxid, encode_txn(hdr, txn))
+            else:
+                self._append(hdr.zxid, encode_stamped_txn(hdr, txn, stamp, request.opcode))
         except Exception:
             self._log_failed(Failure())
 
@@ -151,6 +176,7 @@ class Sequencer:
             while inflight and inflight[0].hdr.zxid <= self._durable_zxid and self.failure is None:
                 entry = inflight.popleft()
                 reply, entry.reply = entry.reply, None
+                self._last_applied = entry.hdr.zxid
                 apply(entry.request, entry.hdr, entry.txn, reply)
         finally:
             self._draining = False
@@ -169,7 +195,20 @@ class Sequencer:
         error = DataServerFailed(reason.getErrorMessage())
         self._prep.reset()
         for pending in inflight:
+            if pending.request.opcode == _OP_CLOSE_SESSION and self._reopen_session:
+                self._reopen_session(pending.request.session_id)
             reply, pending.reply = pending.reply, None
             if reply is not None:
                 answer(reply, Failure(error))
+        for twin in self._applier.replies.abandon_all():
+            answer(twin, Failure(error))
         self._applier.fail_waiting(error)
+
+    def _log_recovered(self) -> None:
+        """The log takes appends again: so does the sequencer, after the last applied txn."""
+        last = self._last_applied
+        self.epoch = max(self.epoch, last >> 32)
+        self._counter = last & 0xFFFFFFFF if self.epoch == last >> 32 else 0
+        self._durable_zxid = last
+        self.failure = None
+        _log.warn("durable log recovered; taking writes again after zxid {zxid:#x}", zxid=last)

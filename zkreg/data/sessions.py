@@ -239,6 +239,16 @@ class SessionTable:
             session.closing = True
             self._expiry.remove(session_id)
 
+    def reopen(self, session_id: int, now_ms: int) -> None:
+        """
+        A closeSession for this session failed (the log failed): it is live again,
+        with a full timeout from C{now_ms}, and expires like any other.
+        """
+        session = self._sessions.get(session_id)
+        if session is not None:
+            session.closing = False
+            self._expiry.update(session_id, session.timeout_ms, now_ms)
+
     def remove(self, session_id: int) -> None:
         """Stop tracking a session (its closeSession was applied)."""
         if self._sessions.pop(session_id, None) is not None:

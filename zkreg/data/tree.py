@@ -64,6 +64,10 @@ OPEN_ACL = _OPEN_ACL
 _READ_ACL = (ACL(perms=codes.PERM_READ, id=_ANYONE),)
 
 
+#: Paths whose descendant count L{DataTree.count_descendants} keeps up to date.
+_DESCENDANT_COUNTS_KEPT = 256
+
+
 class ApplyResult:
     """
     What applying one txn did (ZooKeeper's C{ProcessTxnResult}).
@@ -125,6 +129,9 @@ class DataTree:
         #: path and data bytes of every node, counted at the first ask (a tree may be
         #: filled directly by recovery or a replica load) and kept up to date by apply
         self._data_size: int | None = None
+        #: path -> number of nodes below it, for the paths getAllChildrenNumber was
+        #: asked about: counted once, then kept up to date by creates and deletes
+        self._descendants: dict[str, int] = {}
         self.quotas = QuotaTracker(self)
         self._add_system_nodes()
 
@@ -168,9 +175,19 @@ class DataTree:
         """
         if path == "/":
             return len(self.nodes) - 1
+        known = self._descendants.get(path)
+        if known is not None:
+            return known
         node = self.nodes.get(path)
         if node is None:
             return 0
+        count = self._count_below(path, node)
+        if len(self._descendants) >= _DESCENDANT_COUNTS_KEPT:
+            self._descendants.clear()
+        self._descendants[path] = count
+        return count
+
+    def _count_below(self, path: str, node: Node) -> int:
         count = 0
         stack = [(path, node)]
         nodes = self.nodes
@@ -184,6 +201,16 @@ class DataTree:
                         count += 1
                         stack.append((child_path, child))
         return count
+
+    def _descendants_changed(self, parent_path: str, delta: int) -> None:
+        """A node under C{parent_path} came or went: update the kept counts above it."""
+        counts = self._descendants
+        path = parent_path
+        while len(path) > 1:
+            count = counts.get(path)
+            if count is not None:
+                counts[path] = count + delta
+            path = path[: path.rfind("/")] or "/"
 
     def node_count(self) -> int:
         """@return: the number of nodes, the root and the system nodes included."""
@@ -383,6 +410,8 @@ class DataTree:
         children[name] = None
         parent._stat = None
         nodes[path] = node
+        if self._descendants:
+            self._descendants_changed(parent_path, 1)
         if self._data_size is not None:
             self._data_size += len(path) + len(txn.data or b"")
         if owner:
@@ -429,6 +458,9 @@ class DataTree:
         node = nodes.pop(path, None)
         if node is None:
             return codes.NO_NODE
+        if self._descendants:
+            self._descendants.pop(path, None)
+            self._descendants_changed(parent_path, -1)
         if self._data_size is not None:
             self._data_size -= len(path) + len(node.data or b"")
         owner = node.ephemeral_owner

@@ -39,17 +39,25 @@ class DurabilityFeed:
         log: Any,
         on_durable: Callable[[int], None],
         on_failed: Callable[[Failure], None],
+        on_recovered: Callable[[], None] | None = None,
     ) -> None:
         """
         @param log: an L{zkreg.interfaces.IDurableLog} provider.
         @param on_durable: called with N when every record up to zxid N is durable.
         @param on_failed: called once with a L{Failure} when the log fails: the
             records not reported durable never will be.
+        @param on_recovered: called when a failed log takes appends again (a log with
+            C{add_recovery_listener}, like the file WAL once space or descriptors
+            are back); the next append follows the last zxid reported durable.
         """
         self._log = log
         self._on_durable = on_durable
         self._on_failed = on_failed
+        self._on_recovered = on_recovered
         self._failed = False
+        add_recovery_listener = getattr(log, "add_recovery_listener", None)
+        if add_recovery_listener is not None:
+            add_recovery_listener(self._recovered)
         self.append: Callable[[int, bytes], None]
         append_durable = getattr(log, "append_durable", None)
         add_listener = getattr(log, "add_durable_listener", None)
@@ -88,6 +96,11 @@ class DurabilityFeed:
             acknowledged.discard(durable)
         if durable is not None:
             self._on_durable(durable)
+
+    def _recovered(self) -> None:
+        self._failed = False
+        if self._on_recovered is not None:
+            self._on_recovered()
 
     def _fail_once(self, reason: Failure) -> None:
         if self._failed:

@@ -407,7 +407,14 @@ def _open_locked(
     recovered = recover(directory, bool(getattr(config, "extended_types", False)))
     # Recovery checked (and cut) the log already: no second scan.
     last_logged = max(recovered.log_last_zxid or 0, recovered.last_zxid)
-    wal = FileWriteAheadLog(directory, last_logged, segment_bytes, sync, reactor)
+    wal = FileWriteAheadLog(
+        directory,
+        last_logged,
+        segment_bytes,
+        sync,
+        reactor,
+        prealloc_bytes=getattr(config, "prealloc_size_bytes", None),
+    )
     wal.repairs = list(recovered.notes)
     snapshotter = ForkSnapshotter(
         directory,

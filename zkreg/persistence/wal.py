@@ -15,8 +15,9 @@ C{log.<first zxid as 16 hex digits>} so that a plain sort orders them.  A segmen
         >Q zxid
         >I CRC-32 (zlib) of the 12 bytes above followed by the payload
 
-  - zeros up to the preallocated size (C{segment_bytes}, 64 MiB by default): the
-    logical end of a segment is the first all-zero record header.
+  - zeros up to the preallocated size (C{segment_bytes}, 64 MiB by default, less on
+    a volume with less free space: see L{FileWriteAheadLog}): the logical end of a
+    segment is the first all-zero record header (or the end of the file).
 
 The payload is opaque here (L{IDurableLog} records are serialized transactions keyed
 by zxid); the data server writes a jute C{TxnHeader} followed by the transaction
@@ -41,12 +42,19 @@ records in zxid order.
 Failure
 =======
 
-If a write or sync fails (disk full, I/O error) the log is I{failed}: the records of
-that batch may or may not be on disk, so none of them is acknowledged; their Deferreds,
-those of every queued record and those of every later append fail with
-L{LogFailedError}.  Nothing is retried: after a failed C{fsync} the kernel may have
-dropped the dirty pages, so the only safe way on is a restart, which recovers what is
-really on disk.
+If a write or sync fails (disk full, no file descriptor left to open a segment, an
+I/O error) the log is I{failed}: the records of that batch may or may not be on disk,
+so none of them is acknowledged; their Deferreds, those of every queued record and
+those of every later append fail with L{LogFailedError}.  The failed batch is never
+retried (after a failed C{fsync} the kernel may have dropped its dirty pages).
+Instead, every L{RECOVERY_RETRY_S} the writer tries to recover by itself: it cuts the
+open segment back to the end of its last synced record (or removes it if it has none),
+syncs that, and opens (and preallocates) a new segment for the next record.  Only
+records synced before the failure remain, all of them acknowledged; once the new
+segment is open the log takes appends again, starting right after the last
+acknowledged zxid, and tells the listeners of L{FileWriteAheadLog.add_recovery_listener}.
+So a full disk or a descriptor limit is a condition the server rides out: writes fail
+while it lasts and work again once space or descriptors are freed, without a restart.
 
 Reading
 =======
@@ -105,6 +113,10 @@ log = Logger(namespace="zkreg.persistence.wal")
 SEGMENT_MAGIC = b"ZKRGWAL\x00"
 FORMAT_VERSION = 1
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+#: The smallest segment preallocation chosen from free space.
+MIN_PREALLOC_BYTES = 64 * 1024
+#: Seconds between two attempts of a failed log to recover.
+RECOVERY_RETRY_S = 1.0
 
 #: magic, format version, first zxid; followed by a CRC-32 of these 20 bytes.
 _SEGMENT_HEAD = struct.Struct(">8sIQ")
@@ -570,40 +582,102 @@ class _SegmentWriter:
     at a time, so it needs no lock.
     """
 
-    def __init__(self, directory: str, segment_bytes: int, sync: bool) -> None:
+    def __init__(
+        self, directory: str, segment_bytes: int, sync: bool, prealloc_bytes: int | None = None
+    ) -> None:
         self.directory = directory
+        #: the size a segment is rolled at (the open one's may be smaller: L{limit})
         self.segment_bytes = segment_bytes
+        self.prealloc_bytes = prealloc_bytes
         self.sync = sync
         self.fd: int | None = None
         self.path: str | None = None
         self.logical_end = 0
+        #: the end of the last record synced in the open segment
+        self.synced_end = 0
+        #: the open segment's roll size
+        self.limit = segment_bytes
         self.segments_created = 0
         self.syncs = 0
         #: seconds of each C{fdatasync} of records (observed on the writer thread)
         self.sync_seconds = RecentSummary()
 
+    def _segment_size(self) -> tuple[int, int]:
+        """
+        @return: C{(preallocation, roll size)} of a new segment: configured, or a
+            quarter of the volume's free space up to C{segment_bytes}, so that a
+            small volume holds several segments (and the purge can free old ones).
+        """
+        configured = self.prealloc_bytes
+        if configured is not None:
+            return configured, configured or self.segment_bytes
+        try:
+            stats = os.statvfs(self.directory)
+            free = stats.f_bavail * stats.f_frsize
+        except OSError:
+            return self.segment_bytes, self.segment_bytes
+        size = min(self.segment_bytes, max(MIN_PREALLOC_BYTES, free // 4 // 65536 * 65536))
+        return size, size
+
     def _open_segment(self, first_zxid: int) -> None:
         path = os.path.join(self.directory, segment_name(first_zxid))
+        prealloc, limit = self._segment_size()
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            try:
-                os.posix_fallocate(fd, 0, self.segment_bytes)
-            except OSError as error:
-                if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
-                    raise
-                os.ftruncate(fd, self.segment_bytes)
+            if prealloc:
+                try:
+                    os.posix_fallocate(fd, 0, prealloc)
+                except OSError as error:
+                    if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                        raise
+                    os.ftruncate(fd, prealloc)
             header = encode_segment_header(first_zxid)
             os.pwrite(fd, header, 0)
             if self.sync:
                 os.fsync(fd)
                 _fsync_directory(self.directory)
         except BaseException:
+            # Leave no half-made segment behind (a retry creates it again).
             os.close(fd)
+            try:
+                os.remove(path)
+            except OSError:
+                pass
             raise
         self.fd = fd
         self.path = path
-        self.logical_end = len(header)
+        self.logical_end = self.synced_end = len(header)
+        self.limit = limit
         self.segments_created += 1
+
+    def recover(self, next_zxid: int) -> None:
+        """
+        After a failed batch: keep only what was synced, then open a new segment for
+        C{next_zxid} (runs on the writer thread).
+
+        @raise OSError: when the disk (or the descriptor table) still refuses; the
+            log stays failed and is retried later.
+        """
+        if self.fd is not None:
+            fd, path = self.fd, self.path
+            assert path is not None
+            if self.synced_end <= SEGMENT_HEADER_BYTES:
+                # No record of it was synced: it goes (a new one takes its name).
+                os.close(fd)
+                self.fd = None
+                os.remove(path)
+            else:
+                os.ftruncate(fd, self.synced_end)
+                if self.sync:
+                    os.fsync(fd)
+                os.close(fd)
+                self.fd = None
+            if self.sync:
+                _fsync_directory(self.directory)
+        self._open_segment(next_zxid)
+        # The call that failed, tried on the new segment: a disk still failing keeps
+        # the log failed rather than let it flap between working and failing writes.
+        self._sync()
 
     def close_segment(self) -> None:
         """Close the open segment (its records are already synced)."""
@@ -631,6 +705,7 @@ class _SegmentWriter:
             os.fdatasync(self.fd)
             self.sync_seconds.observe(time.perf_counter() - started)
             self.syncs += 1
+        self.synced_end = self.logical_end
 
     def purge(self, zxid: int) -> list[str]:
         """
@@ -666,7 +741,7 @@ class _SegmentWriter:
             if self.fd is None:
                 self._open_segment(zxid)
             elif (
-                self.logical_end + chunk_bytes + len(encoded) > self.segment_bytes
+                self.logical_end + chunk_bytes + len(encoded) > self.limit
                 and self.logical_end + chunk_bytes > SEGMENT_HEADER_BYTES
             ):
                 self._write(chunks)
@@ -756,11 +831,15 @@ class FileWriteAheadLog:
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         sync: bool = True,
         reactor=None,
+        prealloc_bytes: int | None = None,
     ) -> None:
         """
         @param directory: an existing directory, already checked by L{open_log}.
         @param last_zxid: the last zxid on disk; appends must be greater.
-        @param segment_bytes: the preallocated size of a segment.
+        @param segment_bytes: the size segments are rolled at.
+        @param prealloc_bytes: bytes preallocated per segment (then also its roll
+            size); 0 preallocates nothing; L{None} takes a quarter of the volume's free
+            space, at most C{segment_bytes}, so a small volume works.
         @param sync: C{fdatasync} each batch before acknowledging it.  C{False} is
             I{unsafe}: acknowledged writes survive a crash of the process but not of
             the machine or its power.
@@ -780,7 +859,12 @@ class FileWriteAheadLog:
         #: records per synced batch (the group-commit size)
         self.batch_records = RecentSummary()
         self._reactor = reactor
-        self._writer = _SegmentWriter(directory, segment_bytes, sync)
+        self._writer = _SegmentWriter(directory, segment_bytes, sync, prealloc_bytes)
+        self._recovery_listeners: list[Any] = []
+        self._recovery_call: Any = None
+        #: failed batches since the log was opened, and recoveries from them
+        self.failures = 0
+        self.recoveries = 0
         self._pending: list[tuple[int, bytes, defer.Deferred | None]] = []
         self._roll_requested = False
         self._flush_scheduled = False
@@ -804,6 +888,7 @@ class FileWriteAheadLog:
         sync: bool = True,
         reactor=None,
         repair: bool = True,
+        prealloc_bytes: int | None = None,
     ) -> FileWriteAheadLog:
         """
         Check the log in C{directory} (creating the directory), cut a torn tail, and
@@ -814,7 +899,7 @@ class FileWriteAheadLog:
         """
         os.makedirs(directory, exist_ok=True)
         opened = open_log(directory, repair=repair)
-        wal = cls(directory, opened.last_zxid, segment_bytes, sync, reactor)
+        wal = cls(directory, opened.last_zxid, segment_bytes, sync, reactor, prealloc_bytes)
         wal.repairs = opened.repairs
         return wal
 
@@ -907,6 +992,13 @@ class FileWriteAheadLog:
             log fails (records not yet reported durable never will be).
         """
         self._durable_listeners.append((on_durable, on_failed))
+
+    def add_recovery_listener(self, on_recovered: Any) -> None:
+        """
+        Be told, on the reactor thread, when a failed log recovered: it takes appends
+        again, the next one right after the zxid of the last record reported durable.
+        """
+        self._recovery_listeners.append(on_recovered)
 
     def roll(self) -> None:
         """
@@ -1004,12 +1096,15 @@ class FileWriteAheadLog:
 
     def _batch_failed(self, reason: Failure, batch: list) -> None:
         self._in_flight = None
+        self.failures += 1
         self.failure = LogFailedError(
             f"writing the write-ahead log in {self.directory} failed: "
-            f"{reason.getErrorMessage()}; no write is acknowledged from now on, reads "
-            f"go on; fix the disk and restart zkreg (it recovers what is on disk)"
+            f"{reason.getErrorMessage()}; writes are refused (reads and sessions go on) "
+            f"until it works again: free disk space or file descriptors; zkreg retries "
+            f"every {RECOVERY_RETRY_S:g} s by itself, no restart needed"
         )
         log.critical("{message}", message=str(self.failure), failure=reason)
+        self._schedule_recovery()
         pending, self._pending = self._pending, []
         for _zxid, _blob, done in batch + pending:
             if done is not None:
@@ -1022,6 +1117,42 @@ class FileWriteAheadLog:
         waiters, self._flush_waiters = self._flush_waiters, []
         for _zxid, waiting in waiters:
             waiting.errback(Failure(self.failure))
+
+    def _schedule_recovery(self) -> None:
+        if self._recovery_call is None and not self._closed:
+            self._recovery_call = self._reactor.callLater(RECOVERY_RETRY_S, self._try_recovery)
+
+    def _try_recovery(self) -> None:
+        self._recovery_call = None
+        if self.failure is None or self._closed or self._in_flight is not None:
+            return
+        next_zxid = (self.durable_zxid if self.durable_zxid is not None else 0) + 1
+        attempt = self._pool.call(self._writer.recover, next_zxid)
+        self._in_flight = attempt
+        attempt.addCallbacks(self._recovered, self._recovery_failed)
+
+    def _recovered(self, _: object) -> None:
+        self._in_flight = None
+        if self._closed:
+            return
+        self.failure = None
+        self.recoveries += 1
+        self.last_zxid = self.durable_zxid
+        log.warn(
+            "write-ahead log in {directory} works again; taking writes after zxid {zxid:#x}",
+            directory=self.directory,
+            zxid=self.durable_zxid or 0,
+        )
+        for on_recovered in tuple(self._recovery_listeners):
+            try:
+                on_recovered()
+            except Exception:
+                log.failure("recovery listener {listener!r} failed", listener=on_recovered)
+
+    def _recovery_failed(self, reason: Failure) -> None:
+        self._in_flight = None
+        log.debug("write-ahead log still failing: {reason}", reason=reason.getErrorMessage())
+        self._schedule_recovery()
 
     def flush(self) -> defer.Deferred:
         """
@@ -1075,4 +1206,8 @@ class FileWriteAheadLog:
         return None
 
     def _stop_pool(self) -> None:
+        call = self._recovery_call
+        if call is not None and call.active():
+            call.cancel()
+        self._recovery_call = None
         self._pool.stop()

@@ -101,12 +101,42 @@ def _server_stats_text(figures: dict[str, Any]) -> str:
         + f"Zxid: 0x{_hex(stats['last_processed_zxid'])}\n"
         + f"Mode: {stats['server_state']}\n"
         + f"Node count: {figures['node_count']}\n"
+        + _data_tier_text(figures.get("data_tier"))
+    )
+
+
+def _data_tier_text(facts: dict[str, Any] | None) -> str:
+    """A session server's lines about its data tier (none in one process)."""
+    if facts is None:
+        return ""
+    return (
+        f"Data server: {facts['data_server'] or 'none'}\n"
+        + f"Data link: {facts['link_state']}\n"
+        + f"Replica zxid lag: {facts['zxid_lag']}\n"
     )
 
 
 def _srvr(factory: SessionServerFactory) -> str:
     figures = monitor.server_stats(factory)
-    return f"Zookeeper version: {figures['version']}\n" + _server_stats_text(figures)
+    text = f"Zookeeper version: {figures['version']}\n" + _server_stats_text(figures)
+    refused = _write_failure(factory)
+    if refused:
+        text += f"Writes refused: {refused}\n"
+    return text
+
+
+def _write_failure(factory: SessionServerFactory) -> str | None:
+    """Why the data tier refuses writes (a full disk...), or L{None} when healthy."""
+    return monitor.data_fact(factory, "write_failure", None)
+
+
+def _ruok(factory: SessionServerFactory) -> str:
+    """
+    C{imok} only while writes are taken: a server refusing them (its log failed and
+    has not recovered yet) says why instead, so a health check never passes on it.
+    """
+    refused = _write_failure(factory)
+    return "imok" if not refused else f"not ok: writes refused: {refused}\n"
 
 
 def _connection_line(info: dict[str, Any]) -> str:
@@ -236,7 +266,7 @@ def _mntr(factory: SessionServerFactory) -> str:
 
 
 _ANSWERS = {
-    "ruok": lambda factory: "imok",
+    "ruok": _ruok,
     "srvr": _srvr,
     "stat": _stat,
     "conf": _conf,

@@ -304,6 +304,62 @@ class QuietLogTests(unittest.TestCase):
         self.flushLoggedErrors(DataServerFailed)
 
 
+class RecoveringLog(QuietLog):
+    """A L{QuietLog} that, like the file WAL, recovers from a failure by itself."""
+
+    def __init__(self) -> None:
+        QuietLog.__init__(self)
+        self.recovery_listeners: list[Any] = []
+        self.appended: list[int] = []
+
+    def append_quiet(self, zxid: int, record: bytes) -> None:
+        self.appended.append(zxid)
+        self.quiet.append(zxid)
+
+    def add_recovery_listener(self, on_recovered: Any) -> None:
+        self.recovery_listeners.append(on_recovered)
+
+    def fail(self, reason: Exception) -> None:
+        self.quiet = []
+        QuietLog.fail(self, reason)
+
+    def recover(self) -> None:
+        for on_recovered in self.recovery_listeners:
+            on_recovered()
+
+
+class LogRecoveryTests(unittest.TestCase):
+    """A log that recovers (disk space freed) lets the data server take writes again."""
+
+    def test_writes_resume_after_the_last_applied_zxid(self):
+        log = RecoveringLog()
+        server, clock = make_server(log=log)
+        sid = open_session(server, log)
+        applied = server.submit(Request(sid, 1, codes.OP_CREATE, create("/a"), AUTH))
+        log.flush()
+        self.assertEqual(self.successResultOf(applied).err, 0)
+        last = server.last_zxid
+        lost = server.submit(Request(sid, 2, codes.OP_CREATE, create("/b"), AUTH))
+        closing = server.close_session(sid)
+        log.fail(OSError("No space left on device"))
+        self.failureResultOf(lost, DataServerFailed)
+        self.failureResultOf(closing, DataServerFailed)
+        self.assertEqual(server.write_failure(), "No space left on device")
+        # The failed closeSession left the session live again, not stuck closing.
+        self.assertFalse(server.sessions.get(sid).closing)
+        self.assertIsNotNone(server.sessions.deadline_of(sid))
+
+        log.recover()
+        self.assertIsNone(server.write_failure())
+        again = server.submit(Request(sid, 3, codes.OP_CREATE, create("/b"), AUTH))
+        self.assertEqual(log.appended[-1], last + 1, "numbered right after the last applied")
+        log.flush()
+        outcome = self.successResultOf(again)
+        self.assertEqual((outcome.err, outcome.zxid), (0, last + 1))
+        self.assertIsNotNone(server.tree.get("/b"))
+        self.flushLoggedErrors(DataServerFailed)
+
+
 class PipelineTests(unittest.TestCase):
     """A log that acknowledges later, in batches, in any order, changes nothing."""
 

@@ -297,3 +297,36 @@ def test_stat_bytes_follow_the_stat_through_changes():
         assert after == node.stat().serialize()
     root = h.tree.get("/")
     assert root.stat_bytes() == h.tree.stat_of(root).serialize()
+
+
+def test_kept_descendant_counts_follow_creates_deletes_and_session_closes():
+    """
+    count_descendants keeps the counts it was asked for up to date (getAllChildrenNumber
+    answered in constant time after the first ask); they always equal a fresh count.
+    """
+    import random
+
+    rng = random.Random(8)
+    h = Harness()
+    h.create_session(7)
+    paths = ["/a"]
+    h.create("/a")
+    for _ in range(400):
+        action = rng.random()
+        if action < 0.55:
+            parent = rng.choice(paths)
+            path = f"{parent}/n{rng.randrange(1000)}"
+            flags = codes.FLAG_EPHEMERAL if rng.random() < 0.2 else 0
+            if h.create(path, flags=flags, session_id=7 if flags else 1).err == 0 and not flags:
+                paths.append(path)
+        elif action < 0.9:
+            victim = rng.choice(paths[1:] or ["/a"])
+            if h.delete(victim).err == 0:
+                paths.remove(victim)
+        else:
+            h.close_session(7)
+            h.create_session(7)
+        asked = rng.choice(paths)
+        fresh = DataTree()
+        fresh.nodes = h.tree.nodes
+        assert h.tree.count_descendants(asked) == fresh.count_descendants(asked)

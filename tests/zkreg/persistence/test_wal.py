@@ -206,6 +206,101 @@ class FailureTests(WalTestCase):
         self.flushLoggedErrors(OSError)
 
 
+class RecoveryTests(WalTestCase):
+    """A failed log recovers by itself once the disk works again (issue #7/#8)."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.patch(walmod, "RECOVERY_RETRY_S", 0.01)
+
+    def recovered(self, wal: FileWriteAheadLog) -> defer.Deferred:
+        done: defer.Deferred = defer.Deferred()
+        wal.add_recovery_listener(lambda: done.called or done.callback(None))
+        return done
+
+    @defer.inlineCallbacks
+    def test_failed_sync_is_cut_and_appends_go_on_after_the_last_durable(self):
+        """
+        The bytes of a batch whose sync failed are cut from the segment; once syncs
+        work again the log takes appends after the last durable zxid, in a new
+        segment, and a restart reads exactly the acknowledged records.
+        """
+        wal = self.open_wal()
+        yield defer.gatherResults([wal.append(z, payload(z)) for z in (1, 2)])
+        recovered = self.recovered(wal)
+        real_sync = wal._writer._sync
+        failures = [2]  # the batch, then the first recovery attempt's new segment
+
+        def flaky_sync():
+            raise OSError(errno.EIO, "Input/output error")
+
+        wal._writer._sync = flaky_sync
+        yield self.assertFailure(wal.append(3, payload(3)), LogFailedError)
+        self.assertIsNotNone(wal.failure)
+        real_open = wal._writer._open_segment
+
+        def refusing_open(first_zxid):
+            if failures[0]:
+                failures[0] -= 1
+                raise OSError(errno.EMFILE, "Too many open files")
+            return real_open(first_zxid)
+
+        wal._writer._sync = real_sync
+        wal._writer._open_segment = refusing_open
+        yield recovered
+        self.assertIsNone(wal.failure)
+        self.assertEqual(wal.recoveries, 1)
+        yield wal.append(3, payload(3, 60))
+        yield wal.append(4, payload(4))
+        yield wal.close()
+        opened = open_log(self.directory, repair=False)
+        self.assertEqual(opened.last_zxid, 4)
+        records = [(r.zxid, r.payload) for r in walmod.read_records(self.directory)]
+        self.assertEqual(
+            records, [(1, payload(1)), (2, payload(2)), (3, payload(3, 60)), (4, payload(4))]
+        )
+        self.flushLoggedErrors(OSError)
+
+    @defer.inlineCallbacks
+    def test_segment_that_could_not_be_made_leaves_nothing_behind(self):
+        """ENOSPC while preallocating a new segment: no file is left, and the retry
+        makes it."""
+        wal = self.open_wal(prealloc_bytes=64 * 1024)
+        recovered = self.recovered(wal)
+        real_fallocate = os.posix_fallocate
+        calls = [0]
+
+        def full(fd, offset, length):
+            calls[0] += 1
+            if calls[0] == 1:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real_fallocate(fd, offset, length)
+
+        self.patch(os, "posix_fallocate", full)
+        yield self.assertFailure(wal.append(1, b"x"), LogFailedError)
+        yield recovered
+        self.assertEqual(len(list_segments(self.directory)), 1)
+        yield wal.append(1, b"y")
+        yield wal.close()
+        self.assertEqual([r.payload for r in walmod.read_records(self.directory)], [b"y"])
+        self.flushLoggedErrors(OSError)
+
+    def test_preallocation_adapts_to_free_space(self):
+        """With no size configured a segment takes a quarter of the free space, at
+        most segment_bytes, at least 64 KiB."""
+        writer = walmod._SegmentWriter(self.directory, 64 << 20, sync=False)
+        stats = os.statvfs(self.directory)
+        free = stats.f_bavail * stats.f_frsize
+        prealloc, limit = writer._segment_size()
+        self.assertEqual(prealloc, limit)
+        self.assertLessEqual(prealloc, min(64 << 20, max(64 * 1024, free // 4)))
+        self.assertGreaterEqual(prealloc, 64 * 1024)
+        self.assertEqual(
+            walmod._SegmentWriter(self.directory, 1 << 20, False, 0)._segment_size(),
+            (0, 1 << 20),
+        )
+
+
 class SegmentTests(WalTestCase):
     @defer.inlineCallbacks
     def test_preallocated(self):
