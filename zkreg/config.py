@@ -34,7 +34,11 @@ class ServerConfig:
         C{"session"} (session server of a remote data server).
     @ivar data_link_listen: endpoint a data (or standalone) server accepts session
         servers on, or None.
-    @ivar data_server: client endpoint of the data server a session server uses.
+    @ivar data_server: client endpoints of the data servers a session server uses,
+        comma-separated, tried in turn (C{tcp:h:p[,tcp:h:p...]}).
+    @ivar data_tier_timeout_ms: how long a session server holds writes while no data
+        server is linked before failing them and closing its client connections;
+        L{None} means the maximum session timeout.
     @ivar metrics_listen: endpoint serving Prometheus metrics at C{/metrics}, or None.
     @ivar admin_listen: endpoint of the admin HTTP server (ZooKeeper's AdminServer
         commands, C{/healthz}, C{/readyz}), or None (off, the default).
@@ -81,6 +85,7 @@ class ServerConfig:
     role: str = "standalone"
     data_link_listen: str | None = None
     data_server: str | None = None
+    data_tier_timeout_ms: int | None = None
     metrics_listen: str | None = None
     admin_listen: str | None = None
     request_throttle_max_requests: int = 0
@@ -113,6 +118,13 @@ class ServerConfig:
         if self.max_reply_size_bytes is None:
             return 4 * self.max_packet_size
         return self.max_reply_size_bytes
+
+    @property
+    def data_tier_timeout(self) -> int:
+        """The effective data-tier timeout (ms): configured, or the max session timeout."""
+        if self.data_tier_timeout_ms is None:
+            return self.max_timeout_ms
+        return self.data_tier_timeout_ms
 
     @property
     def max_timeout_ms(self) -> int:

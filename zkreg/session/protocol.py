@@ -32,6 +32,7 @@ from twisted.python.failure import Failure
 from zkreg.data.messages import Request
 from zkreg.data.server import DataServerFailed
 from zkreg.data.tree import OPEN_ACL
+from zkreg.link.errors import DataTierUnavailable
 from zkreg.proto import multi
 from zkreg.proto.consts import Err, OpCode
 from zkreg.proto.jute import DecodeError
@@ -927,11 +928,18 @@ class ClientConnection(protocol.Protocol):
             entry[1] = encode_reply(xid, self.factory.last_zxid(), Err.SYSTEMERROR)
             self._drain_from_callback()
             return
-        self._log.failure(
-            "data tier could not take a write of session 0x{session_id:x}; closing",
-            failure=failure,
-            session_id=self.session_id,
-        )
+        if failure.check(DataTierUnavailable):
+            self._log.warn(
+                "write of session 0x{session_id:x} failed: {reason}; closing",
+                session_id=self.session_id,
+                reason=failure.getErrorMessage(),
+            )
+        else:
+            self._log.failure(
+                "data tier could not take a write of session 0x{session_id:x}; closing",
+                failure=failure,
+                session_id=self.session_id,
+            )
         self._pending.clear()
         self.close()
 
