@@ -24,7 +24,10 @@ ephemeral C{<lock_path>/<item>}, hands the item over, then deletes it; a consume
 dies releases the lock with its session and the item is delivered again (at least
 once); with C{ErrorMode.REQUEUE} an item whose consumer raised is put back.
 
-Connection states: producers' puts go through the client's retry loop.  Consumers keep
+Connection states: producers' puts go through the client's retry loop (a put whose
+reply was lost with the connection is sent again, so its item may be queued twice, as
+with Curator: item names must start with C{queue-}, so they cannot be protected).
+Consumers keep
 their loop through C{SUSPENDED} (reads wait for the connection) and list the queue again
 on C{RECONNECTED} and C{LOST} (an expired session's watches are gone).
 """
