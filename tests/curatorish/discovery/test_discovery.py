@@ -117,6 +117,36 @@ def _by_id(instance: ServiceInstance) -> str:
     return instance.id
 
 
+def test_registration_survives_an_outage_longer_than_the_session(
+    private_server: Any, make_client: Any
+) -> None:
+    """The server is down past the session timeout: the client gives the session up
+    (LOST), and its new session registers the instance again once the server is back
+    (replacing the old session's node if the server still has it)."""
+    hosts = getattr(private_server, "hosts", None) or private_server.connect_string
+    states: list[str] = []
+    client = make_client(hosts, session_timeout_ms=4_000, states=states)
+    base = _base()
+    instance = ServiceInstance("api", port=1)
+    discovery = ServiceDiscovery(client, base, this_instance=instance)
+    discovery.start()
+    old_session = client.session_id
+    private_server.stop()
+    wait_until(lambda: "LOST" in states, timeout=30, message="the session given up")
+    private_server.start()
+    observer = make_client(hosts)
+    path = f"{base}/api/{instance.id}"
+    wait_until(
+        lambda: (
+            (stat := observer.exists(path)) is not None
+            and stat.ephemeralOwner == client.session_id != old_session
+        ),
+        timeout=60,
+        message="the instance registered by the new session",
+    )
+    discovery.close()
+
+
 class _Changes(ServiceCacheListener):
     def __init__(self) -> None:
         self.count = 0
