@@ -317,3 +317,16 @@ def test_async_face(server: Any, make_client: Any) -> None:
 
     assert [i.id for i in blocking.run(run)] == ["a"]
     assert seen.wait(10)
+
+
+def test_watch_instances_follows_updates_by_others(server: Any, make_client: Any) -> None:
+    client = make_client(server.hosts)
+    other = make_client(server.hosts)
+    base = _base()
+    instance = ServiceInstance("web", "w1", "h", 1)
+    discovery = ServiceDiscovery(client, base, this_instance=instance, watch_instances=True)
+    discovery.start()
+    changed = ServiceInstance("web", "w1", "h", 2, payload={"by": "operator"})
+    other.set_data(f"{base}/web/w1", JsonInstanceSerializer().serialize(changed))
+    wait_until(lambda: discovery.registered_instances() == [changed])
+    discovery.close()
