@@ -34,6 +34,7 @@ import select
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from typing import Any
@@ -50,6 +51,9 @@ from curatorish.discovery import (
 )
 from curatorish.retry import RetryNTimes
 from tests.support.servers import REPO_ROOT
+
+#: Caches sharing one subscriber session.
+CACHES_PER_SESSION = 10
 
 #: Bound on waiting for the subscribers to load, or for a change to arrive everywhere.
 LOAD_TIMEOUT_S = 600.0
@@ -77,25 +81,32 @@ def _instance(service: int, number: int, mark: int = 0) -> ServiceInstance:
 async def _subscribe(
     reactor: Any, hosts: str, base: str, first: int, count: int, services: int
 ) -> None:
-    """Open caches first..first+count-1; print READY, then SEEN <mark> <cache> <time>."""
-    seen_marks: dict[int, set[int]] = {}
-    clients = []
+    """
+    Open caches first..first+count-1, L{CACHES_PER_SESSION} per session (each on a
+    different service, so a change still reaches as many sessions as caches); print
+    READY, then C{SEEN <mark> <cache> <time>} the first time a cache holds a mark.
+    """
+    armed = [False]
+    clients: list[CuratorFramework] = []
     starting = []
     for cache_index in range(first, first + count):
-        client = CuratorFramework(
-            hosts, retry_policy=RetryNTimes(3, 100), session_timeout_ms=60_000, default_data=b""
-        )
-        client.start()
-        clients.append(client)
-        discovery = ServiceDiscovery(client, base)
+        if (cache_index - first) % CACHES_PER_SESSION == 0:
+            client = CuratorFramework(
+                hosts, retry_policy=RetryNTimes(3, 100), session_timeout_ms=40_000, default_data=b""
+            )
+            client.start()
+            clients.append(client)
+        discovery = ServiceDiscovery(clients[-1], base)
         cache = discovery.service_cache(_service(cache_index % services))
-        seen = seen_marks.setdefault(cache_index, set())
 
         class Listener(ServiceCacheListener):
-            def __init__(self, cache: Any, cache_index: int, seen: set[int]) -> None:
-                self.cache, self.cache_index, self.seen = cache, cache_index, seen
+            def __init__(self, cache: Any, cache_index: int) -> None:
+                self.cache, self.cache_index = cache, cache_index
+                self.seen: set[int] = set()
 
             def cache_changed(self) -> None:
+                if not armed[0]:
+                    return  # the initial load; no mark is written before READY
                 now = time.time()
                 for instance in self.cache.get_instances():
                     mark = (instance.payload or {}).get("mark", 0)
@@ -104,11 +115,12 @@ async def _subscribe(
                         sys.stdout.write(f"SEEN {mark} {self.cache_index} {now:.6f}\n")
                 sys.stdout.flush()
 
-        cache.add_listener(Listener(cache, cache_index, seen))
+        cache.add_listener(Listener(cache, cache_index))
         starting.append(cache.start())
-        if len(starting) % 50 == 0:
+        if len(starting) % 20 == 0:
             await defer.gatherResults(starting)
     await defer.gatherResults(starting)
+    armed[0] = True
     print("READY", flush=True)
     stop: defer.Deferred[None] = defer.Deferred()
     reactor.addReader(_StdinClosed(reactor, stop))
@@ -145,6 +157,10 @@ class Subscribers:
     def __init__(self, hosts: str, base: str, caches: int, processes: int, services: int):
         share = -(-caches // processes)
         self.children = []
+        #: The subscribers' logs (connection trouble under load shows here).
+        self.log = tempfile.NamedTemporaryFile(
+            prefix="bench-discovery-", suffix=".log", delete=False
+        )
         for first in range(0, caches, share):
             count = min(share, caches - first)
             command = [
@@ -160,7 +176,11 @@ class Subscribers:
             ]
             self.children.append(
                 subprocess.Popen(
-                    command, cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+                    command,
+                    cwd=REPO_ROOT,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=self.log,
                 )
             )
         self.seen: dict[int, list[float]] = {}
@@ -284,6 +304,7 @@ def measure(kind: str, options: argparse.Namespace) -> dict[str, Any]:
         burst_latencies = [seen - before for m in burst_marks for seen in subscribers.seen[m]]
         subscribers.close()
         registrar.close()
+        print(f"{kind}: subscriber logs in {subscribers.log.name}", file=sys.stderr)
         return {
             "register_s": register_s,
             "load_s": load_s,
