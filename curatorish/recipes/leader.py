@@ -36,7 +36,7 @@ from curatorish.recipes.face import Recipe, recipe_method
 from curatorish.recipes.lock_internals import (
     LockInternalsDriver,
     sort_children,
-    wake_on_event,
+    wait_for_wake,
 )
 from curatorish.recipes.locks import AnyClient, InterProcessMutex
 from curatorish.state import ConnectionState
@@ -175,16 +175,8 @@ class LeaderLatch(Recipe):
         while self.state is State.STARTED and not self._has_leadership:
             waiter: defer.Deferred[None] = defer.Deferred()
             self._waiters.append(waiter)
-            if deadline is None:
-                await waiter
-                continue
-            remaining = deadline - reactor.seconds()
-            if remaining <= 0:
+            if not await wait_for_wake(self.client, waiter, deadline):
                 break
-            timer = reactor.callLater(remaining, wake_on_event(waiter), None)
-            await waiter
-            if timer.active():
-                timer.cancel()
         return self.has_leadership()
 
     @recipe_method

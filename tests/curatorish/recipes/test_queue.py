@@ -226,3 +226,24 @@ def test_error_mode_delete_drops(server: Any, make_client: Any) -> None:
     queue.put("job")
     wait_until(lambda: attempts == ["job"] and client.get_children(path) == [], timeout=30)
     queue.close()
+
+
+def test_consumer_goes_on_after_its_session_expires(server: Any, make_client: Any) -> None:
+    from curatorish.testing import expire_session, session_of
+
+    path = _path("expiry")
+    got: list[str] = []
+    states: list[str] = []
+    consumer_client = make_client(server.hosts, states=states)
+    consumer = DistributedQueue(consumer_client, path, TEXT, got.append, lock_path=path + "-l")
+    consumer.start()
+    producer = DistributedQueue(make_client(server.hosts), path, TEXT)
+    producer.start()
+    producer.put("before")
+    wait_until(lambda: got == ["before"], timeout=30)
+    assert expire_session(server.hosts, *session_of(consumer_client))
+    wait_until(lambda: "LOST" in states and states[-1] == "RECONNECTED", timeout=60)
+    producer.put("after")
+    wait_until(lambda: got == ["before", "after"], timeout=30, message="delivered after expiry")
+    consumer.close()
+    producer.close()
