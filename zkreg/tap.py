@@ -74,6 +74,7 @@ _VALUED_SETTINGS: tuple[tuple[str, str, str, Any], ...] = (
         _whole_number,
     ),
     ("connection-rate-per-ip", "connection_rate_per_ip", "connection_rate_per_ip", _whole_number),
+    ("sasl-config", "sasl_config", "sasl_config", str),
     (
         "connection-burst-per-ip",
         "connection_burst_per_ip",
@@ -264,6 +265,13 @@ class Options(usage.Options):
             None,
             None,
             "New connections accepted per second from one client IP; 0 is no limit. [default: 0]",
+        ],
+        [
+            "sasl-config",
+            None,
+            None,
+            "JAAS-style file whose Server section lists SASL DIGEST-MD5 users "
+            '(user_<name>="<password>"); enables SASL and the sasl ACL scheme. [default: off]',
         ],
         [
             "connection-burst-per-ip",
@@ -579,6 +587,13 @@ def validate_server_config(config: ServerConfig) -> None:
         config.connection_burst_per_ip > 0,
         f"connection-burst-per-ip must be positive, got {config.connection_burst_per_ip}",
     )
+    if config.sasl_config is not None:
+        from zkreg.session.sasl import JaasConfigError, load_jaas_users
+
+        try:
+            load_jaas_users(config.sasl_config)
+        except JaasConfigError as error:
+            raise usage.UsageError(f"sasl-config: {error}") from error
     for origin, endpoint in (
         ("metrics-listen", config.metrics_listen),
         ("admin-listen", config.admin_listen),

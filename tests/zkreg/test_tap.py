@@ -136,6 +136,7 @@ def test_shipped_config_file_names_every_setting():
         (["--request-throttle-stall-time", "0"], "request-throttle-stall-time"),
         (["--connection-rate-per-ip", "-2"], "connection-rate-per-ip"),
         (["--connection-burst-per-ip", "0"], "connection-burst-per-ip"),
+        (["--sasl-config", "/nonexistent/jaas.conf"], "sasl-config: cannot read SASL config"),
         (["--listen", "tcp:99999"], "port 99999 is not in 0-65535"),
         (["--role", "session", "--data-server", "tcp:127.0.0.1:70000"], "port 70000"),
         (
