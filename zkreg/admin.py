@@ -117,14 +117,14 @@ class AdminTarget:
             empty when healthy.
         """
         problems = []
+        refused = None
         if self.data_server is not None:
-            failure = getattr(self.data_server.log, "failure", None)
-            if failure is not None:
-                problems.append(f"the write-ahead log failed: {failure}")
-        for part in (self.factory, self.data_server):
-            report = getattr(part, "health_problems", None)
-            if report is not None:
-                problems.extend(report())
+            failure = self.data_server.sequencer.failure
+            refused = None if failure is None else failure.getErrorMessage()
+        elif self.factory is not None:
+            refused = monitor.data_fact(self.factory, "write_failure", None)
+        if refused:
+            problems.append(f"writes refused: {refused}")
         return problems
 
     def readiness_problems(self) -> list[str]:

@@ -76,6 +76,7 @@ _VALUED_SETTINGS: tuple[tuple[str, str, str, Any], ...] = (
         _whole_number,
     ),
     ("connection-rate-per-ip", "connection_rate_per_ip", "connection_rate_per_ip", _whole_number),
+    ("sasl-config", "sasl_config", "sasl_config", str),
     (
         "connection-burst-per-ip",
         "connection_burst_per_ip",
@@ -93,6 +94,7 @@ _VALUED_SETTINGS: tuple[tuple[str, str, str, Any], ...] = (
 _FLAG_SETTINGS: tuple[tuple[str, str], ...] = (
     ("extended-types", "extended_types"),
     ("no-fsync", "no_fsync"),
+    ("sasl-required", "sasl_required"),
 )
 
 _KNOWN_FILE_KEYS = frozenset(
@@ -145,6 +147,12 @@ class Options(usage.Options):
             None,
             "UNSAFE: acknowledge writes before they are synced to disk "
             "(a power loss can lose acknowledged writes). For benchmarks and tests only.",
+        ],
+        [
+            "sasl-required",
+            None,
+            "Refuse every request of a client that has not SASL-authenticated "
+            "(ZooKeeper's sessionRequireClientSASLAuth); needs --sasl-config.",
         ],
     ]
 
@@ -283,6 +291,13 @@ class Options(usage.Options):
             "New connections accepted per second from one client IP; 0 is no limit. [default: 0]",
         ],
         [
+            "sasl-config",
+            None,
+            None,
+            "JAAS-style file whose Server section lists SASL DIGEST-MD5 users "
+            '(user_<name>="<password>"); enables SASL and the sasl ACL scheme. [default: off]',
+        ],
+        [
             "connection-burst-per-ip",
             None,
             None,
@@ -408,6 +423,8 @@ def build_server_config(options: Any, file_values: dict[str, str]) -> ServerConf
                 raise usage.UsageError(f"{key} (in {options['config']}): {error}") from error
         if flag == "extended-types":
             settings["extended_types"] = enabled
+        elif flag == "sasl-required":
+            settings["sasl_required"] = enabled
         else:
             settings["fsync"] = not enabled
     config = ServerConfig(**settings)
@@ -433,6 +450,7 @@ _ROLE_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
     "request-throttle-stall-time": ("standalone", "session"),
     "connection-rate-per-ip": ("standalone", "session"),
     "connection-burst-per-ip": ("standalone", "session"),
+    "sasl-required": ("standalone", "session"),
     "prealloc-size": ("standalone", "data"),
     "pause-threshold": ("standalone", "data"),
     "max-output-buffer": ("standalone", "session"),
@@ -608,6 +626,17 @@ def validate_server_config(config: ServerConfig) -> None:
         config.connection_burst_per_ip > 0,
         f"connection-burst-per-ip must be positive, got {config.connection_burst_per_ip}",
     )
+    _require(
+        not config.sasl_required or config.sasl_config is not None,
+        "--sasl-required needs --sasl-config (the users who may authenticate)",
+    )
+    if config.sasl_config is not None:
+        from zkreg.session.sasl import JaasConfigError, load_jaas_users
+
+        try:
+            load_jaas_users(config.sasl_config)
+        except JaasConfigError as error:
+            raise usage.UsageError(f"sasl-config: {error}") from error
     for origin, endpoint in (
         ("metrics-listen", config.metrics_listen),
         ("admin-listen", config.admin_listen),
