@@ -311,9 +311,10 @@ class EtcdDataRoleService(service.MultiService):
         # the log up to the last slot written.
         if data_server.in_flight or tree.last_zxid != log.durable_zxid:
             return
-        if (tree.last_zxid & 0xFFFFFFFF) - (
-            self._snapshot_zxid & 0xFFFFFFFF
-        ) < self.config.snap_count and (tree.last_zxid >> 32) == (self._snapshot_zxid >> 32):
+        last, covered = tree.last_zxid, self._snapshot_zxid
+        # txns since the last snapshot (a new epoch restarts the counter at 1)
+        since = (last & 0xFFFFFFFF) - (covered & 0xFFFFFFFF if last >> 32 == covered >> 32 else 0)
+        if since < self.config.snap_count:
             return
         self._snapshotting = True
         zxid = tree.last_zxid

@@ -43,10 +43,13 @@ class Tier:
 
     def start(self) -> Tier:
         self.etcd.start()
-        first = EtcdDataServer(self.etcd.endpoints_option, self.prefix)
+        # A small snap-count: snapshots, log deletion and compaction happen under the
+        # tests' writes (a standby's watch revision gets compacted: it reloads).
+        options = ["--snap-count", "50"]
+        first = EtcdDataServer(self.etcd.endpoints_option, self.prefix, options)
         first.start()
         wait_until(first.is_active, timeout=30, message="the first data server active")
-        second = EtcdDataServer(self.etcd.endpoints_option, self.prefix)
+        second = EtcdDataServer(self.etcd.endpoints_option, self.prefix, options)
         second.start()
         self.data = [first, second]
         # One session server follows the leader through etcd, one tries the list.
@@ -203,7 +206,7 @@ def test_kill_active_under_writes(tier, client, listed_client):
         for writer in writers:
             writer.start()
         wait_until(
-            lambda: all(len(writer.acked) >= 20 for writer in writers),
+            lambda writers=writers: all(len(writer.acked) >= 20 for writer in writers),
             timeout=30,
             message="writes acknowledged",
         )
@@ -213,7 +216,7 @@ def test_kill_active_under_writes(tier, client, listed_client):
         killed_at = time.monotonic()
         active.kill()
         wait_until(
-            lambda: all(
+            lambda writers=writers, before=before: all(
                 len(writer.acked) > count + 5 or writer.errors
                 for writer, count in zip(writers, before, strict=True)
             ),

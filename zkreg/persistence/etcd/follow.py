@@ -67,13 +67,13 @@ class EtcdLeaderEndpoint:
         """
         Connect C{factory} to the data server leading now.
 
-        While etcd names no leader, or still names one that refuses connections (it
-        died; its lease has not expired yet), keep reading the key every L{POLL_S}
-        for up to L{WAIT_S}: the connection is then made as soon as a new leader is
-        elected, rather than after the data link's next backoff.
+        While etcd names no leader, or names one that refuses connections (it died
+        and its lease has not expired yet, or it was just elected and does not listen
+        yet), keep trying every L{POLL_S} for up to L{WAIT_S}: the connection is
+        then made as soon as a new leader listens, rather than after the data link's
+        next backoff.
         """
         deadline = self._reactor.seconds() + WAIT_S
-        refused: str | None = None
         while True:
             try:
                 leader = yield self._read_leader()
@@ -82,12 +82,13 @@ class EtcdLeaderEndpoint:
                 why = f"etcd: {error}"
             else:
                 why = "no active data server in etcd"
-            if leader is not None and leader != refused:
+            if leader is not None:
                 try:
                     protocol = yield clientFromString(self._reactor, leader).connect(factory)
                     break
                 except ConnectError as error:
-                    refused = leader
+                    # A dead leader whose lease runs on, or a new one not listening
+                    # yet (it is named before it has read the log to its end).
                     why = f"the leader {leader} refused: {error}"
             if self._reactor.seconds() >= deadline:
                 raise NoLeader(why)
