@@ -186,6 +186,34 @@ class EventThread:
                 _log.failure("Callback {callback!r} raised", callback=callback)
 
 
+class _EventThreadWatcher:
+    """
+    A watcher that runs another on an event thread.  Two wrappers of one watcher for
+    one event thread are equal, so the connection's watch bookkeeping (each watcher
+    once per path, removal of a given watcher) works as for the watcher itself, and
+    nothing needs remembering per watcher.
+    """
+
+    __slots__ = ("watcher", "events")
+
+    def __init__(self, watcher: Watcher, events: EventThread) -> None:
+        self.watcher = watcher
+        self.events = events
+
+    def __call__(self, event: WatchedEvent) -> None:
+        self.events.post(self.watcher, event)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, _EventThreadWatcher)
+            and other.watcher == self.watcher
+            and other.events is self.events
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.watcher)
+
+
 class BlockingCuratorFramework:
     """
     L{CuratorFramework} with blocking methods: the same names and arguments, and
@@ -223,7 +251,7 @@ class BlockingCuratorFramework:
             )
         self.async_client = _async_client
         self._events = _events or EventThread("curatorish-events")
-        self._wrappers: dict[Any, Callable[..., Any]] = {}
+        self._listener_wrappers: dict[Any, Callable[..., Any]] = {}
         self.ops: TransactionOps = _async_client.ops
 
     def _call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -231,19 +259,11 @@ class BlockingCuratorFramework:
 
     def _on_event_thread(self, watcher: Watcher | None) -> Watcher | None:
         """
-        @return: a watcher that runs C{watcher} on this client's event thread (the
-            same wrapper each time, so removing a watcher finds it).
+        @return: a watcher that runs C{watcher} on this client's event thread.
         """
         if watcher is None:
             return None
-        wrapper = self._wrappers.get(watcher)
-        if wrapper is None:
-
-            def wrapper(event: WatchedEvent) -> None:
-                self._events.post(watcher, event)
-
-            self._wrappers[watcher] = wrapper
-        return wrapper
+        return _EventThreadWatcher(watcher, self._events)
 
     # -- lifecycle and state ----------------------------------------------------------
 
@@ -296,13 +316,13 @@ class BlockingCuratorFramework:
         def wrapper(client: Any, state: ConnectionState) -> None:
             self._events.post(listener, self, state)
 
-        self._wrappers[listener] = wrapper
+        self._listener_wrappers[listener] = wrapper
         self._call(self.async_client.add_connection_state_listener, wrapper)
 
     def remove_connection_state_listener(
         self, listener: Callable[[Any, ConnectionState], Any]
     ) -> None:
-        wrapper = self._wrappers.pop(listener, None)
+        wrapper = self._listener_wrappers.pop(listener, None)
         if wrapper is not None:
             self._call(self.async_client.remove_connection_state_listener, wrapper)
 

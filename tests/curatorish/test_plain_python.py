@@ -123,3 +123,33 @@ def test_blocking_face_has_every_operation_with_value_type_hints() -> None:
         typing.get_type_hints(BlockingCuratorFramework.get_data)["return"]
         == (tuple[bytes | None, Stat])
     )
+
+
+def test_one_watcher_set_twice_fires_once_on_the_event_thread(
+    server: Any, make_client: Any, unique_path: str
+) -> None:
+    """The blocking face's event-thread wrappers of one watcher are equal, so the
+    connection keeps it once per path (as Java does) and can remove it."""
+    import threading
+
+    client = make_client(server.hosts)
+    client.create(unique_path, b"0")
+    events: list[Any] = []
+    threads: list[str] = []
+
+    def watcher(event: Any) -> None:
+        threads.append(threading.current_thread().name)
+        events.append(event)
+
+    client.get_data(unique_path, watcher=watcher)
+    client.exists(unique_path, watcher=watcher)
+    client.set_data(unique_path, b"1")
+    wait_until(lambda: events, message="data watch")
+    client.sync(unique_path)
+    client.get_data(unique_path)  # a round trip after the event: nothing else queued
+    assert len(events) == 1
+    assert threads == ["curatorish-events"]
+    client.add_watch(unique_path, watcher)
+    client.remove_watches(unique_path, watcher)
+    with pytest.raises(errors.NoWatcherError):
+        client.remove_watches(unique_path, watcher)
