@@ -34,7 +34,14 @@ class ServerConfig:
         C{"session"} (session server of a remote data server).
     @ivar data_link_listen: endpoint a data (or standalone) server accepts session
         servers on, or None.
-    @ivar data_server: client endpoint of the data server a session server uses.
+    @ivar data_server: client endpoints of the data servers a session server uses,
+        comma-separated, tried in turn (C{tcp:h:p[,tcp:h:p...]}).
+    @ivar etcd: client URLs of the etcd cluster holding a data server's log,
+        comma-separated (C{http://h:p[,http://h:p...]}), or None (the file log).
+    @ivar etcd_prefix: the key prefix of this data tier in etcd.
+    @ivar data_tier_timeout_ms: how long a session server holds writes while no data
+        server is linked before failing them and closing its client connections;
+        L{None} means the maximum session timeout.
     @ivar metrics_listen: endpoint serving Prometheus metrics at C{/metrics}, or None.
     @ivar admin_listen: endpoint of the admin HTTP server (ZooKeeper's AdminServer
         commands, C{/healthz}, C{/readyz}), or None (off, the default).
@@ -48,6 +55,11 @@ class ServerConfig:
         IP address; 0 means no limit.
     @ivar connection_burst_per_ip: connections one IP may open at once before the
         rate applies (the token bucket's size).
+    @ivar sasl_config: a JAAS-style file whose C{Server} section lists the SASL
+        DIGEST-MD5 users (C{user_<name>="<password>"}); None: SASL off, and the
+        C{sasl} ACL scheme unknown (as in ZooKeeper without its SASL provider).
+    @ivar sasl_required: refuse every request but SASL's until a client has
+        authenticated (ZooKeeper's C{zookeeper.sessionRequireClientSASLAuth}).
     @ivar max_output_buffer_bytes: unsent reply bytes one connection may hold before
         it is no longer read from (until they drain); L{None} means one max-size
         reply plus 4 MiB.
@@ -81,12 +93,17 @@ class ServerConfig:
     role: str = "standalone"
     data_link_listen: str | None = None
     data_server: str | None = None
+    etcd: str | None = None
+    etcd_prefix: str = "/zkreg"
+    data_tier_timeout_ms: int | None = None
     metrics_listen: str | None = None
     admin_listen: str | None = None
     request_throttle_max_requests: int = 0
     request_throttle_stall_time_ms: int = 100
     connection_rate_per_ip: int = 0
     connection_burst_per_ip: int = 10
+    sasl_config: str | None = None
+    sasl_required: bool = False
     max_output_buffer_bytes: int | None = None
     output_stall_timeout_ms: int = 30000
     max_reply_size_bytes: int | None = None
@@ -113,6 +130,13 @@ class ServerConfig:
         if self.max_reply_size_bytes is None:
             return 4 * self.max_packet_size
         return self.max_reply_size_bytes
+
+    @property
+    def data_tier_timeout(self) -> int:
+        """The effective data-tier timeout (ms): configured, or the max session timeout."""
+        if self.data_tier_timeout_ms is None:
+            return self.max_timeout_ms
+        return self.data_tier_timeout_ms
 
     @property
     def max_timeout_ms(self) -> int:

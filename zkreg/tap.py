@@ -11,10 +11,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from twisted.application import service, strports
+from twisted.application import service
 from twisted.internet import reactor
-from twisted.internet.endpoints import clientFromString, serverFromString
-from twisted.internet.error import CannotListenError
+from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -25,9 +24,7 @@ from zkreg.operations import OperationsEndpoints
 from zkreg.session.fourletter import FOUR_LETTER_WORDS
 from zkreg.startup import (
     GuardedStartup,
-    describe_listen_failure,
     fail_startup,
-    stop_running_startup,
 )
 
 
@@ -61,6 +58,9 @@ _VALUED_SETTINGS: tuple[tuple[str, str, str, Any], ...] = (
     ("role", "role", "role", str),
     ("data-link-listen", "data_link_listen", "data_link_listen", str),
     ("data-server", "data_server", "data_server", str),
+    ("etcd", "etcd", "etcd", str),
+    ("etcd-prefix", "etcd_prefix", "etcd_prefix", str),
+    ("data-tier-timeout", "data_tier_timeout", "data_tier_timeout_ms", _whole_number),
     ("metrics-listen", "metrics_listen", "metrics_listen", str),
     ("admin-listen", "admin_listen", "admin_listen", str),
     (
@@ -76,6 +76,7 @@ _VALUED_SETTINGS: tuple[tuple[str, str, str, Any], ...] = (
         _whole_number,
     ),
     ("connection-rate-per-ip", "connection_rate_per_ip", "connection_rate_per_ip", _whole_number),
+    ("sasl-config", "sasl_config", "sasl_config", str),
     (
         "connection-burst-per-ip",
         "connection_burst_per_ip",
@@ -93,6 +94,7 @@ _VALUED_SETTINGS: tuple[tuple[str, str, str, Any], ...] = (
 _FLAG_SETTINGS: tuple[tuple[str, str], ...] = (
     ("extended-types", "extended_types"),
     ("no-fsync", "no_fsync"),
+    ("sasl-required", "sasl_required"),
 )
 
 _KNOWN_FILE_KEYS = frozenset(
@@ -145,6 +147,12 @@ class Options(usage.Options):
             None,
             "UNSAFE: acknowledge writes before they are synced to disk "
             "(a power loss can lose acknowledged writes). For benchmarks and tests only.",
+        ],
+        [
+            "sasl-required",
+            None,
+            "Refuse every request of a client that has not SASL-authenticated "
+            "(ZooKeeper's sessionRequireClientSASLAuth); needs --sasl-config.",
         ],
     ]
 
@@ -223,7 +231,31 @@ class Options(usage.Options):
             "data-server",
             None,
             None,
-            "Client endpoint of the data server, for --role session (e.g. tcp:127.0.0.1:2888).",
+            "Client endpoints of the data servers, for --role session, comma-separated, "
+            "tried in turn (e.g. tcp:127.0.0.1:2888,tcp:127.0.0.1:2889).",
+        ],
+        [
+            "etcd",
+            None,
+            None,
+            "For --role data: keep the log on this etcd cluster (client URLs, "
+            "comma-separated, e.g. http://127.0.0.1:2379); data servers on one cluster "
+            "elect one active, the others stand by. For --role session: follow the "
+            "active data server named there. [default: the file log]",
+        ],
+        [
+            "etcd-prefix",
+            None,
+            None,
+            "For --role data with --etcd: the key prefix of this data tier. [default: /zkreg]",
+        ],
+        [
+            "data-tier-timeout",
+            None,
+            None,
+            "For --role session: how long (ms) writes are held while no data server is "
+            "linked before they fail and client connections close. "
+            "[default: the max session timeout]",
         ],
         [
             "metrics-listen",
@@ -257,6 +289,13 @@ class Options(usage.Options):
             None,
             None,
             "New connections accepted per second from one client IP; 0 is no limit. [default: 0]",
+        ],
+        [
+            "sasl-config",
+            None,
+            None,
+            "JAAS-style file whose Server section lists SASL DIGEST-MD5 users "
+            '(user_<name>="<password>"); enables SASL and the sasl ACL scheme. [default: off]',
         ],
         [
             "connection-burst-per-ip",
@@ -384,6 +423,8 @@ def build_server_config(options: Any, file_values: dict[str, str]) -> ServerConf
                 raise usage.UsageError(f"{key} (in {options['config']}): {error}") from error
         if flag == "extended-types":
             settings["extended_types"] = enabled
+        elif flag == "sasl-required":
+            settings["sasl_required"] = enabled
         else:
             settings["fsync"] = not enabled
     config = ServerConfig(**settings)
@@ -395,6 +436,9 @@ def build_server_config(options: Any, file_values: dict[str, str]) -> ServerConf
 #: line (a shared configuration file may well name them all): the roles they fit.
 _ROLE_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
     "data-server": ("session",),
+    "etcd": ("data", "session"),
+    "etcd-prefix": ("data", "session"),
+    "data-tier-timeout": ("session",),
     "listen": ("standalone", "session"),
     "data-dir": ("standalone", "data"),
     "snap-count": ("standalone", "data"),
@@ -406,6 +450,7 @@ _ROLE_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
     "request-throttle-stall-time": ("standalone", "session"),
     "connection-rate-per-ip": ("standalone", "session"),
     "connection-burst-per-ip": ("standalone", "session"),
+    "sasl-required": ("standalone", "session"),
     "prealloc-size": ("standalone", "data"),
     "pause-threshold": ("standalone", "data"),
     "max-output-buffer": ("standalone", "session"),
@@ -416,7 +461,7 @@ _ROLE_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
 
 #: Keys of the configuration file checked like L{_ROLE_ONLY_OPTIONS}: those with no
 #: default (the others are set in the shipped file, which serves every role).
-_ROLE_ONLY_FILE_KEYS = ("data-server", "data-link-listen")
+_ROLE_ONLY_FILE_KEYS = ("data-server", "data-link-listen", "etcd", "etcd-prefix")
 
 
 def _check_role_options(options: Any, file_values: dict[str, str], role: str) -> None:
@@ -535,18 +580,35 @@ def validate_server_config(config: ServerConfig) -> None:
             config.data_link_listen is not None,
             "--role data needs --data-link-listen (where session servers connect)",
         )
+    if config.etcd is not None:
+        from zkreg.persistence.etcd.config import check_etcd_settings
+
+        problem = check_etcd_settings(config.etcd, config.etcd_prefix)
+        _require(problem is None, problem or "")
     if config.role == "session":
-        if config.data_server is None:
+        if config.data_server is None and config.etcd is None:
             raise usage.UsageError(
-                "--role session needs --data-server (the data server's endpoint)"
+                "--role session needs --data-server (the data server's endpoint) "
+                "or --etcd (to follow the active data server of an etcd data tier)"
             )
+        from zkreg.link.tcp import parse_data_servers
+
         try:
-            clientFromString(reactor, config.data_server)
+            described = (
+                parse_data_servers(reactor, config.data_server)
+                if config.data_server is not None
+                else []
+            )
         except (ValueError, KeyError, TypeError) as error:
             raise usage.UsageError(
                 f"data-server: invalid endpoint {config.data_server!r}: {error}"
             ) from error
-        _check_port(config.data_server, "data-server")
+        for description, _ in described:
+            _check_port(description, "data-server")
+        _require(
+            config.data_tier_timeout > 0,
+            f"data-tier-timeout must be positive, got {config.data_tier_timeout}",
+        )
     _require(
         config.request_throttle_max_requests >= 0,
         "request-throttle-max-requests must be 0 (no limit) or positive, "
@@ -564,6 +626,17 @@ def validate_server_config(config: ServerConfig) -> None:
         config.connection_burst_per_ip > 0,
         f"connection-burst-per-ip must be positive, got {config.connection_burst_per_ip}",
     )
+    _require(
+        not config.sasl_required or config.sasl_config is not None,
+        "--sasl-required needs --sasl-config (the users who may authenticate)",
+    )
+    if config.sasl_config is not None:
+        from zkreg.session.sasl import JaasConfigError, load_jaas_users
+
+        try:
+            load_jaas_users(config.sasl_config)
+        except JaasConfigError as error:
+            raise usage.UsageError(f"sasl-config: {error}") from error
     for origin, endpoint in (
         ("metrics-listen", config.metrics_listen),
         ("admin-listen", config.admin_listen),
@@ -615,14 +688,22 @@ def makeService(options: Options) -> service.MultiService:
     operations = OperationsEndpoints(config)
     operations.listen(top)
     if config.role == "session":
-        _SessionRoleService(config, operations).setServiceParent(top)
+        from zkreg.roles import SessionRoleService
+
+        SessionRoleService(config, reactor, operations).setServiceParent(top)
+        return top
+
+    if config.etcd is not None:
+        from zkreg.etcd_role import EtcdDataRoleService
+
+        EtcdDataRoleService(config, reactor, operations).setServiceParent(top)
         return top
 
     from zkreg.persistence.dirlock import DataDirLocked, DataDirUnwritable
     from zkreg.persistence.durable import open_durable_state
     from zkreg.persistence.recovery import RecoveryError
     from zkreg.persistence.wal import CorruptLogError
-    from zkreg.session.assembly import build_standalone
+    from zkreg.roles import assemble_data_role
 
     _check_data_dir(config.data_dir)
     try:
@@ -636,23 +717,7 @@ def makeService(options: Options) -> service.MultiService:
             f"cannot use data directory {config.data_dir}: "
             f"{error.strerror or error}{'' if not error.filename else f' ({error.filename})'}"
         )
-    # Added first so that it stops last: the log closes after the data server.
-    durable.service().setServiceParent(top)
-    data_service, factory = build_standalone(config, log=durable.wal, tree=durable.tree)
-    durable.attach(data_service)
-    data_service.setServiceParent(top)
-    link_factory = None
-    if config.data_link_listen is not None:
-        from zkreg.link.tcp import DataLinkServerFactory
-
-        link_factory = DataLinkServerFactory(data_service)
-        strports.service(config.data_link_listen, link_factory).setServiceParent(top)
-    standalone = config.role == "standalone"
-    operations.add_data_server(data_service, link_factory, 1 if standalone else 0)
-    if standalone:
-        operations.add_session_server(factory)
-        factory.service().setServiceParent(top)
-        strports.service(config.listen, factory).setServiceParent(top)
+    assemble_data_role(config, durable, top, operations)
     _log.info(
         "zkreg ({role}) listening on {listen}, data in {data_dir} "
         "(recovered up to zxid 0x{zxid:x})",
@@ -676,53 +741,6 @@ def _check_data_dir(directory: str) -> None:
     except OSError as error:
         fail_startup(
             f"cannot create data directory {directory}: {error.strerror or error} (see --data-dir)"
-        )
-
-
-class _SessionRoleService(service.MultiService):
-    """
-    A session server of a remote data server: connects the data link when started,
-    then listens for clients.  A data server that cannot be reached stops the process
-    (a supervisor restarts it), rather than leaving a server that refuses every client.
-    """
-
-    def __init__(self, config: ServerConfig, operations: OperationsEndpoints) -> None:
-        super().__init__()
-        self.config = config
-        self.operations = operations
-
-    def startService(self) -> None:
-        from zkreg.link.tcp import connect_data_link
-
-        super().startService()
-        endpoint = clientFromString(reactor, self.config.data_server)
-        connect_data_link(endpoint).addCallbacks(self._linked, self._link_failed)
-
-    def _linked(self, link) -> None:
-        from zkreg.session.assembly import ReplicaFacts
-        from zkreg.session.factory import SessionServerFactory
-
-        factory = SessionServerFactory(
-            self.config, link, reactor, data_info=ReplicaFacts(link.read_view())
-        )
-        self.operations.add_session_server(factory)
-        factory.service().setServiceParent(self)
-        try:
-            strports.service(self.config.listen, factory).setServiceParent(self)
-        except (CannotListenError, OverflowError) as error:
-            stop_running_startup(reactor, describe_listen_failure(error))
-            return
-        _log.info(
-            "zkreg (session) linked to {data_server}, listening on {listen}",
-            data_server=self.config.data_server,
-            listen=self.config.listen,
-        )
-
-    def _link_failed(self, failure) -> None:
-        stop_running_startup(
-            reactor,
-            f"cannot reach the data server at {self.config.data_server}: "
-            f"{failure.getErrorMessage()}; start it first, or fix --data-server",
         )
 
 

@@ -18,8 +18,12 @@ update.
 
 Connection states: each read and write goes through the client's retry loop, so an
 update waits out a C{SUSPENDED} connection up to the connection timeout and then fails
-with the connection loss; since every write is versioned, an update that failed is
-not applied twice.  The promoted lock is released on C{LOST} with its session.
+with the connection loss.  Every write is versioned, so two writers never both apply
+an update to the same value; but a write whose reply is lost with the connection is
+sent again by the client's retry loop, and if the lost one had been applied the retry
+meets a newer version and the update is tried once more: it may then count twice
+(Curator has the same limit; its fixed byte format leaves no room to tag a write).
+The promoted lock is released on C{LOST} with its session.
 """
 
 from __future__ import annotations

@@ -188,6 +188,52 @@ def wake_on_event(waiter: defer.Deferred[None]) -> Callable[..., None]:
     return watcher
 
 
+#: How often a wait checks that its client is still open (a closed client delivers no
+#: more watch events, so a waiter would otherwise wait for ever).
+CLOSED_CHECK_S = 1.0
+
+
+async def wait_for_wake(
+    client: CuratorFramework, woken: defer.Deferred[None], deadline: float | None
+) -> bool:
+    """
+    Wait until C{woken} fires (a watch), C{deadline} (reactor seconds) passes, or the
+    client is closed.
+
+    @return: C{False} if the deadline passed first, else C{True}.
+    @raise errors.ConnectionClosedError: the client was closed while waiting.
+    """
+    reactor = client.zookeeper.reactor
+    current: list[defer.Deferred[None]] = []
+
+    def fire(*_ignored: Any) -> None:
+        if current and not current[0].called:
+            current[0].callback(None)
+
+    def on_woken(result: Any) -> Any:
+        fire()
+        return result
+
+    woken.addBoth(on_woken)
+    while not woken.called:
+        if not client.is_started:
+            raise errors.ConnectionClosedError(None, "the client was closed while waiting")
+        slice_s = CLOSED_CHECK_S
+        if deadline is not None:
+            remaining = deadline - reactor.seconds()
+            if remaining <= 0:
+                return False
+            slice_s = min(slice_s, remaining)
+        current[:] = [defer.Deferred()]
+        timer = reactor.callLater(slice_s, fire)
+        try:
+            await current[0]
+        finally:
+            if timer.active():
+                timer.cancel()
+    return True
+
+
 class LockInternals:
     """
     The shared algorithm; one per lock recipe instance.
@@ -282,17 +328,10 @@ class LockInternals:
                     await self.client.get_data(previous, watcher=wake_on_event(woken))
                 except errors.NoNodeError:
                     continue
-                if timeout_s is None:
-                    await woken
-                    continue
-                remaining = timeout_s - (self._reactor.seconds() - started)
-                if remaining <= 0:
+                deadline = None if timeout_s is None else started + timeout_s
+                if not await wait_for_wake(self.client, woken, deadline):
                     do_delete = True
                     return False
-                timer = self._reactor.callLater(remaining, wake_on_event(woken), None)
-                await woken
-                if timer.active():
-                    timer.cancel()
             do_delete = True
             raise errors.ConnectionClosedError(None, "the client was closed while waiting")
         except BaseException:
@@ -352,5 +391,6 @@ __all__ = [
     "sort_children",
     "standard_fix_for_sorting",
     "validate_our_index",
+    "wait_for_wake",
     "wake_on_event",
 ]

@@ -24,7 +24,10 @@ ephemeral C{<lock_path>/<item>}, hands the item over, then deletes it; a consume
 dies releases the lock with its session and the item is delivered again (at least
 once); with C{ErrorMode.REQUEUE} an item whose consumer raised is put back.
 
-Connection states: producers' puts go through the client's retry loop.  Consumers keep
+Connection states: producers' puts go through the client's retry loop (a put whose
+reply was lost with the connection is sent again, so its item may be queued twice, as
+with Curator: item names must start with C{queue-}, so they cannot be protected).
+Consumers keep
 their loop through C{SUSPENDED} (reads wait for the connection) and list the queue again
 on C{RECONNECTED} and C{LOST} (an expired session's watches are gone).
 """
@@ -287,7 +290,7 @@ class DistributedQueue(Recipe):
                         next_delay = delay if next_delay is None else min(next_delay, delay)
                         continue
                     try:
-                        await self._process(name, remove_only=False)
+                        await self._process(name, remove_only=False, wakeup=wakeup)
                     except errors.ZooKeeperError as error:
                         if isinstance(error, errors.ConnectionClosedError):
                             return
@@ -298,10 +301,15 @@ class DistributedQueue(Recipe):
                 await wakeup.wait(Deadline(None if next_delay is None else next_delay / 1000.0))
                 self._wakeup = None
 
-    async def _process(self, name: str, remove_only: bool) -> bool:
-        """Take one item; @return: whether this call took it."""
+    async def _process(self, name: str, remove_only: bool, wakeup: Wakeup | None = None) -> bool:
+        """
+        Take one item; @return: whether this call took it.
+
+        @param wakeup: the consumer loop's, woken also when the lock of an item another
+            consumer is handling goes (that consumer finished, or died with its session).
+        """
         if self.lock_path is not None:
-            return await self._process_with_lock(name, remove_only)
+            return await self._process_with_lock(name, remove_only, wakeup)
         item_path = make_path(self.path, name)
         try:
             data = None
@@ -316,13 +324,23 @@ class DistributedQueue(Recipe):
             await self._deliver(name, data)
         return True
 
-    async def _process_with_lock(self, name: str, remove_only: bool) -> bool:
+    async def _process_with_lock(self, name: str, remove_only: bool, wakeup: Wakeup | None) -> bool:
         assert self.lock_path is not None
         lock_node = make_path(self.lock_path, name)
         item_path = make_path(self.path, name)
         try:
             await self.client.create(lock_node, mode=CreateMode.EPHEMERAL)
-        except (errors.NodeExistsError, errors.NoNodeError):
+        except errors.NodeExistsError:
+            # Another consumer has it.  If it dies, its lock goes but the queue's
+            # children do not change: watch the lock too (Curator waits for the next
+            # change of the queue, which may never come).
+            if (
+                wakeup is not None
+                and await self.client.exists(lock_node, watcher=wakeup.watcher) is None
+            ):
+                wakeup.wake()
+            return False
+        except errors.NoNodeError:
             return False
         try:
             requeue = False

@@ -20,7 +20,7 @@ from curatorish import errors
 from curatorish.connection.paths import validate_path
 from curatorish.framework import make_path, split_path
 from curatorish.recipes.face import Recipe, recipe_method
-from curatorish.recipes.lock_internals import wake_on_event
+from curatorish.recipes.lock_internals import wait_for_wake, wake_on_event
 from curatorish.recipes.locks import AnyClient, InterProcessMutex, LockNotHeldError
 from zkreg.proto.consts import CreateMode
 
@@ -168,16 +168,8 @@ class InterProcessSemaphoreV2(Recipe):
                     if len(children) <= self.max_leases:
                         success = True
                         return lease
-                    if deadline is None:
-                        await woken
-                        continue
-                    remaining = deadline - reactor.seconds()
-                    if remaining <= 0:
+                    if not await wait_for_wake(self.client, woken, deadline):
                         return None
-                    timer = reactor.callLater(remaining, wake_on_event(woken), None)
-                    await woken
-                    if timer.active():
-                        timer.cancel()
             finally:
                 if not success:
                     await self._return(lease)

@@ -13,6 +13,10 @@
  *   queue-consume <path> <count> <timeout ms>       -> ITEMS <text,text,...>
  *   simple-offer <path> <text>                      -> OFFERED
  *   simple-poll <path> <timeout ms>                 -> POLLED <text or ->
+ *   double-enter <path> <qty> <timeout ms>          -> ENTERED <true|false>
+ *   double-leave <path> <timeout ms>                -> LEFT <true|false>
+ *   pqueue-put <path> <text> <priority>             -> PUT
+ *   pqueue-consume <path> <count> <timeout ms>      -> ITEMS <text,text,...>
  */
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -29,6 +33,8 @@ import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.recipes.atomic.AtomicValue;
 import org.apache.curator.framework.recipes.atomic.DistributedAtomicLong;
 import org.apache.curator.framework.recipes.barriers.DistributedBarrier;
+import org.apache.curator.framework.recipes.barriers.DistributedDoubleBarrier;
+import org.apache.curator.framework.recipes.queue.DistributedPriorityQueue;
 import org.apache.curator.framework.recipes.queue.DistributedQueue;
 import org.apache.curator.framework.recipes.queue.QueueBuilder;
 import org.apache.curator.framework.recipes.queue.QueueConsumer;
@@ -46,6 +52,7 @@ public class CuratorRecipes {
 
     static CuratorFramework client;
     static final Map<String, SharedCount> counts = new HashMap<>();
+    static final Map<String, DistributedDoubleBarrier> doubles = new HashMap<>();
 
     public static void main(String[] args) throws Exception {
         client = CuratorFrameworkFactory.newClient(args[0], 10000, 5000, new RetryNTimes(10, 200));
@@ -145,6 +152,40 @@ public class CuratorRecipes {
             case "simple-poll": {
                 byte[] data = new SimpleDistributedQueue(client, word[1]).poll(Long.parseLong(word[2]), TimeUnit.MILLISECONDS);
                 return "POLLED " + (data == null ? "-" : new String(data, StandardCharsets.UTF_8));
+            }
+            case "double-enter": {
+                DistributedDoubleBarrier barrier = new DistributedDoubleBarrier(client, word[1], Integer.parseInt(word[2]));
+                doubles.put(word[1], barrier);
+                return "ENTERED " + barrier.enter(Long.parseLong(word[3]), TimeUnit.MILLISECONDS);
+            }
+            case "double-leave":
+                return "LEFT " + doubles.get(word[1]).leave(Long.parseLong(word[2]), TimeUnit.MILLISECONDS);
+            case "pqueue-put": {
+                DistributedPriorityQueue<String> queue = QueueBuilder.builder(client, null, TEXT, word[1]).buildPriorityQueue(0);
+                queue.start();
+                queue.put(word[2], Integer.parseInt(word[3]));
+                queue.close();
+                return "PUT";
+            }
+            case "pqueue-consume": {
+                int wanted = Integer.parseInt(word[2]);
+                LinkedBlockingQueue<String> got = new LinkedBlockingQueue<>();
+                QueueConsumer<String> consumer = new QueueConsumer<String>() {
+                    public void consumeMessage(String message) { got.add(message); }
+                    public void stateChanged(CuratorFramework c, ConnectionState s) {}
+                };
+                DistributedPriorityQueue<String> queue = QueueBuilder.builder(client, consumer, TEXT, word[1]).buildPriorityQueue(0);
+                queue.start();
+                List<String> items = new ArrayList<>();
+                long deadline = System.currentTimeMillis() + Long.parseLong(word[3]);
+                while (items.size() < wanted && System.currentTimeMillis() < deadline) {
+                    String item = got.poll(50, TimeUnit.MILLISECONDS);
+                    if (item != null) {
+                        items.add(item);
+                    }
+                }
+                queue.close();
+                return "ITEMS " + String.join(",", items);
             }
             default:
                 return "ERROR unknown command " + word[0];

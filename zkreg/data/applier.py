@@ -19,7 +19,8 @@ from twisted.python.failure import Failure
 
 from zkreg.data import codes
 from zkreg.data.acl import AclChecker
-from zkreg.data.messages import Commit, Outcome, Request
+from zkreg.data.dedup import ReplyCache
+from zkreg.data.messages import Commit, Outcome, Request, WriteStamp
 from zkreg.data.prep import Prep
 from zkreg.data.reads import perform_read
 from zkreg.data.sessions import SessionTable
@@ -34,7 +35,7 @@ from zkreg.proto.records import (
     TxnHeader,
 )
 
-__all__ = ["Applier", "answer", "outcome_of"]
+__all__ = ["Applier", "answer", "outcome_of", "replayed"]
 
 _OP_SYNC = codes.OP_SYNC
 _OP_ERROR = codes.OP_ERROR
@@ -115,6 +116,24 @@ def outcome_of(opcode: int, hdr: TxnHeader, result: ApplyResult, tree: DataTree)
     return Outcome(zxid, 0)
 
 
+def replayed(
+    replies: ReplyCache,
+    tree: DataTree,
+    hdr: TxnHeader,
+    result: ApplyResult,
+    stamp: WriteStamp | None,
+    opcode: int,
+) -> None:
+    """
+    A logged txn was applied again (recovery): rebuild the reply a resubmission of
+    its write must get, and forget the replies of a session it closed.
+    """
+    if stamp is not None:
+        replies.recorded(hdr.clientId, stamp, outcome_of(opcode, hdr, result, tree))
+    if hdr.type == _OP_CLOSE_SESSION:
+        replies.session_closed(hdr.clientId)
+
+
 class Applier:
     """
     Applies durable txns, publishes the commit stream, answers writers and waiters.
@@ -122,8 +141,20 @@ class Applier:
     @ivar tree: the applied L{DataTree}.
     """
 
-    def __init__(self, tree: DataTree, acl: AclChecker, prep: Prep, sessions: SessionTable) -> None:
+    def __init__(
+        self,
+        tree: DataTree,
+        acl: AclChecker,
+        prep: Prep,
+        sessions: SessionTable,
+        replies: ReplyCache | None = None,
+    ) -> None:
+        """
+        @param replies: the replies of stamped writes (exactly-once), kept up to date
+            as they are applied.
+        """
         self.tree = tree
+        self.replies = replies if replies is not None else ReplyCache()
         self._acl = acl
         self._prep = prep
         self._sessions = sessions
@@ -182,13 +213,23 @@ class Applier:
             txn_type = hdr.type
             if txn_type == _OP_CLOSE_SESSION:
                 self._sessions.remove(hdr.clientId)
+                self.replies.session_closed(hdr.clientId)
             outcome = outcome_of(request.opcode, hdr, result, tree)
         except Exception:
             # A bug, not bad input (prep turns that into error txns): keep the
             # pipeline going and fail only this write.
             _log.failure("applying zxid {zxid:#x} failed", zxid=zxid)
-            answer(reply, Failure())
+            failure = Failure()
+            answer(reply, failure)
+            if request.stamp is not None:
+                for twin in self.replies.finish(request.session_id, request.stamp):
+                    answer(twin, failure)
         else:
+            stamp = request.stamp
+            twins: list[Any] = []
+            if stamp is not None:
+                self.replies.recorded(request.session_id, stamp, outcome)
+                twins = self.replies.finish(request.session_id, stamp)
             listeners = self._listeners
             if listeners:
                 commit = Commit(
@@ -210,6 +251,8 @@ class Applier:
                 reply.callback(outcome)
             else:
                 answer(reply, outcome)
+            for twin in twins:
+                answer(twin, outcome)
         if self._waiting:
             self._release(zxid)
 

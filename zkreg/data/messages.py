@@ -25,6 +25,8 @@ class Request:
     @ivar record: the decoded request record (for multi, a list of C{(opcode, record)}).
     @ivar auth: the session's authenticated ids, a tuple of L{zkreg.proto.records.Id}
         (always includes C{Id("ip", client address)}).
+    @ivar stamp: for exactly-once writes over a link that may resubmit, the
+        L{WriteStamp} its session server gave it; L{None} otherwise.
     """
 
     session_id: int
@@ -32,6 +34,27 @@ class Request:
     opcode: int
     record: Any
     auth: tuple = ()
+    stamp: WriteStamp | None = None
+
+
+@dataclass(slots=True)
+class WriteStamp:
+    """
+    What makes a write resubmittable: its session server's per-session sequence
+    number.  (The client's cxid cannot serve: kazoo restarts xids at 0 on every
+    reconnect, so a session repeats cxids.)
+
+    @ivar origin: a random 64-bit id of the session server's link, new each time the
+        session server starts, so two session servers never share numbers for a
+        session that moved between them.
+    @ivar seq: the write's number, from 1, increasing per session and origin.
+    @ivar acked: every reply up to this number (same session and origin) has been
+        received: the data tier may forget those replies.
+    """
+
+    origin: int
+    seq: int
+    acked: int = 0
 
 
 @dataclass(slots=True)

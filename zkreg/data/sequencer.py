@@ -30,7 +30,7 @@ from zkreg.data.applier import Applier, answer
 from zkreg.data.messages import Request
 from zkreg.data.prep import Prep
 from zkreg.data.sessions import SessionTable
-from zkreg.data.txncodec import encode_txn
+from zkreg.data.txncodec import encode_stamped_txn, encode_txn
 from zkreg.persistence.durability import DurabilityFeed
 from zkreg.proto.records import TxnHeader
 
@@ -135,12 +135,27 @@ class Sequencer:
         if self.failure is not None:
             answer(reply, Failure(DataServerFailed(str(self.failure.value))))
             return
+        stamp = request.stamp
+        if stamp is not None:
+            # Exactly-once: a resubmitted write is answered, not applied again.
+            replies = self._applier.replies
+            recorded = replies.lookup(request.session_id, stamp)
+            if recorded is not None:
+                replies.forget_acked(request.session_id, stamp)
+                answer(reply, recorded)
+                return
+            if not replies.start(request.session_id, stamp):
+                replies.join(request.session_id, stamp, reply)
+                return
         if request.opcode == _OP_CLOSE_SESSION:
             self._sessions.set_closing(request.session_id)
         hdr, txn = self._prep.prep(request, self._next_zxid(), self._now_ms())
         self._inflight.append(_InFlight(request, hdr, txn, reply))
         try:
-            self._append(hdr.zxid, encode_txn(hdr, txn))
+            if stamp is None:
+                self._append(hdr.zxid, encode_txn(hdr, txn))
+            else:
+                self._append(hdr.zxid, encode_stamped_txn(hdr, txn, stamp, request.opcode))
         except Exception:
             self._log_failed(Failure())
 
@@ -185,6 +200,8 @@ class Sequencer:
             reply, pending.reply = pending.reply, None
             if reply is not None:
                 answer(reply, Failure(error))
+        for twin in self._applier.replies.abandon_all():
+            answer(twin, Failure(error))
         self._applier.fail_waiting(error)
 
     def _log_recovered(self) -> None:

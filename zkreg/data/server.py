@@ -29,7 +29,8 @@ from twisted.python.failure import Failure
 from zkreg.config import ServerConfig
 from zkreg.data import codes
 from zkreg.data.acl import AclChecker
-from zkreg.data.applier import Applier, answer, outcome_of
+from zkreg.data.applier import Applier, answer, outcome_of, replayed
+from zkreg.data.dedup import ReplyCache
 from zkreg.data.expiry import SessionExpiry
 from zkreg.data.messages import Request, SessionGrant
 from zkreg.data.observed import ObservedTime
@@ -39,7 +40,7 @@ from zkreg.data.reaper import ContainerReaper
 from zkreg.data.sequencer import DataServerFailed, Sequencer
 from zkreg.data.sessions import ZOOKEEPER_SECRET, SessionTable
 from zkreg.data.tree import DataTree
-from zkreg.data.txncodec import decode_txn
+from zkreg.data.txncodec import decode_logged_txn
 from zkreg.persistence.memlog import MemoryLog
 
 __all__ = ["DataServer", "DataServerFailed", "outcome_of"]
@@ -75,6 +76,7 @@ class DataServer(service.MultiService):
         tree: DataTree | None = None,
         epoch: int = 0,
         session_secret: int = ZOOKEEPER_SECRET,
+        replies: ReplyCache | None = None,
     ) -> None:
         """
         Build the server and recover: replay every log record after C{tree}'s zxid.
@@ -84,6 +86,8 @@ class DataServer(service.MultiService):
         @param tree: a tree restored from a snapshot; a fresh one if L{None}.
         @param epoch: the zxid epoch to write in (raised to the log's if lower).
         @param session_secret: mixed into session passwords; keep it across restarts.
+        @param replies: the replies of stamped writes recovered with C{tree} (see
+            L{zkreg.data.dedup}); an empty cache if L{None}.
         """
         super().__init__()
         if clock is None:
@@ -104,7 +108,7 @@ class DataServer(service.MultiService):
             # quota'd paths, as ZooKeeper's setupQuota does after reading one.
             tree.quotas.rebuild()
         self.tree = tree
-        self.acl = AclChecker(config.super_digest)
+        self.acl = AclChecker(config.super_digest, sasl=config.sasl_config is not None)
         #: the clock of session deadlines: wall time less the pauses (see
         #: L{zkreg.data.observed}); txn times and TTLs stay on the wall clock
         self.observed = ObservedTime(clock, config.pause_threshold_ms)
@@ -112,8 +116,9 @@ class DataServer(service.MultiService):
             config.server_id, config.tick_time_ms, self.observed.now_ms(), session_secret
         )
         self.prep = Prep(self.tree, self.acl, config.extended_types, self.sessions)
+        self.replies = replies if replies is not None else ReplyCache()
         self._recover()
-        self.applier = Applier(self.tree, self.acl, self.prep, self.sessions)
+        self.applier = Applier(self.tree, self.acl, self.prep, self.sessions, self.replies)
         self.sequencer = Sequencer(
             self.prep,
             self.sessions,
@@ -144,19 +149,21 @@ class DataServer(service.MultiService):
 
     def _recover(self) -> None:
         tree = self.tree
-        replayed = 0
+        count = 0
+        replies = self.replies
         for _zxid, record in self.log.replay(tree.last_zxid):
-            hdr, txn = decode_txn(record)
-            tree.apply(hdr, txn)
-            replayed += 1
+            hdr, txn, stamp, opcode = decode_logged_txn(record)
+            result = tree.apply(hdr, txn)
+            replayed(replies, tree, hdr, result, stamp, opcode)
+            count += 1
         now = self.observed.now_ms()
         for session_id, timeout_ms in tree.sessions.items():
             self.sessions.track(session_id, timeout_ms, now)
             self.sessions.advance_past(session_id)
-        if replayed:
+        if count:
             self.log_.info(
                 "recovered {count} txns up to zxid {zxid:#x}, {sessions} sessions",
-                count=replayed,
+                count=count,
                 zxid=tree.last_zxid,
                 sessions=len(tree.sessions),
             )

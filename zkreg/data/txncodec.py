@@ -7,9 +7,11 @@ follows from the header's C{type}.  Pure functions, no I/O.
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from zkreg.data import codes
+from zkreg.data.messages import WriteStamp
 from zkreg.proto.jute import Record
 from zkreg.proto.records import (
     CheckVersionTxn,
@@ -69,6 +71,48 @@ def decode_txn(record: bytes) -> tuple[TxnHeader, Any]:
         return hdr, None
     txn, offset = txn_class.deserialize(record, offset)
     return hdr, txn
+
+
+#: Marks the optional trailer of a log record: the L{WriteStamp} of the write and its
+#: request opcode (exactly-once writes; see L{zkreg.data.dedup}).  It follows the txn
+#: record exactly where that ends, so it cannot be confused with the txn's bytes.
+_STAMP_MAGIC = b"\xffZKS"
+_STAMP = struct.Struct(">4sqqqi")
+
+
+def encode_stamped_txn(hdr: TxnHeader, txn: Any, stamp: WriteStamp, opcode: int) -> bytes:
+    """
+    L{encode_txn} with a trailer recording the write's stamp and request opcode, so
+    that replaying the log rebuilds the replies a resubmission must get.
+    """
+    out = bytearray()
+    hdr.serialize_into(out)
+    if txn is not None:
+        txn.serialize_into(out)
+    out += _STAMP.pack(_STAMP_MAGIC, stamp.origin, stamp.seq, stamp.acked, opcode)
+    return bytes(out)
+
+
+def decode_logged_txn(record: bytes) -> tuple[TxnHeader, Any, WriteStamp | None, int]:
+    """
+    Inverse of L{encode_stamped_txn} (and of L{encode_txn}: no stamp).
+
+    @return: C{(hdr, txn, stamp or None, request opcode or 0)}.
+    @raise zkreg.proto.jute.DecodeError: for bytes that are not such a record.
+    """
+    hdr, offset = TxnHeader.deserialize(record)
+    txn_class = TXN_CLASSES.get(hdr.type)
+    txn = None
+    if txn_class is not None and offset < len(record) and not _stamp_at(record, offset):
+        txn, offset = txn_class.deserialize(record, offset)
+    if _stamp_at(record, offset):
+        _, origin, seq, acked, opcode = _STAMP.unpack_from(record, offset)
+        return hdr, txn, WriteStamp(origin, seq, acked), opcode
+    return hdr, txn, None, 0
+
+
+def _stamp_at(record: bytes, offset: int) -> bool:
+    return len(record) - offset == _STAMP.size and record[offset : offset + 4] == _STAMP_MAGIC
 
 
 def decode_sub_txn(txn_type: int, data: bytes) -> Any:

@@ -1,215 +1,199 @@
 """
-The data link over TCP: a session server in another process (or on another machine)
-talks to the data server.
+The data link over TCP, session-server side: a long-lived L{TCPDataLink} to the data
+tier, surviving data-server restarts.
 
-The client side, L{TCPDataLink}, provides L{IDataLink}.  On connecting it receives the
-whole tree, then every commit; it keeps a replica (its L{read_view}) by applying each
-commit before passing it to its own listeners.  The data server sends a write's commit
-before its result on the same connection, so by the time a session server sees a
-reply, its read view already holds the write (a session reads its own writes).
+The link connects through Twisted's C{ClientService} (reconnection with backoff) to the
+data servers of C{--data-server tcp:h:p[,tcp:h:p...]}, tried in turn; each connection is
+a L{_LinkProtocol} that only frames messages and hands them to the link.  On each
+connection the link says which zxid its replica has and is brought up to date (the
+commits after it, or a snapshot in chunks: see L{zkreg.link.serve}); the replica is the
+session server's read view, swapped for a new one when a snapshot arrives.
 
-The server side, L{DataLinkServerFactory}, serves one L{DataServer} to any number of
-such clients.  Frames and messages: L{zkreg.link.wire}.
+While no data server is linked the session server rides through: reads are answered
+from the replica, pings by the session server itself, and every request to the data
+tier (writes, session creation and revalidation, closes) is held.  Once a data server
+is back and synced, the held requests are submitted again, in order.  Writes carry a
+L{WriteStamp} (this link's random origin and a per-session number), so a write that
+was committed before the outage is answered from its recorded result rather than
+applied twice (L{zkreg.data.dedup}).  If no data server is back within
+C{data_tier_timeout_s}, the held requests fail with L{DataTierUnavailable} and the
+listeners are told (the session server closes its client connections so that clients
+go elsewhere), as are requests made until the link is back.
 
-Not yet: reconnecting to another data server and resubmitting (a link that loses its
-connection fails what is pending with C{ConnectionLost} and stays down).
+The server side is L{zkreg.link.serve}; frames and messages: L{zkreg.link.wire}.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
-from twisted.internet.defer import Deferred, fail
-from twisted.internet.error import ConnectionLost
+from twisted.application.internet import ClientService, backoffPolicy
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.protocols.basic import Int32StringReceiver
+from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from zkreg.data import codes
 from zkreg.data.codes import EPHEMERAL_CONTAINER, EPHEMERAL_NORMAL, EPHEMERAL_TTL, ephemeral_type
-from zkreg.data.messages import Commit, Outcome, Request, SessionGrant
+from zkreg.data.messages import Commit, Outcome, SessionGrant
 from zkreg.data.node import Node
-from zkreg.data.replica import ReplicaFeeder
-from zkreg.data.server import DataServer, DataServerFailed
+from zkreg.data.reads import READ_OPS
+from zkreg.data.server import DataServerFailed
 from zkreg.data.tree import DataTree
 from zkreg.data.txncodec import TXN_CLASSES
 from zkreg.interfaces import IDataLink
 from zkreg.link import wire
+from zkreg.link.errors import DataTierUnavailable
+from zkreg.link.serve import BEAT_S, MAX_FRAME, DataLinkServerFactory
 from zkreg.proto.jute import DecodeError
+from zkreg.proto.records import TxnHeader
 
-#: Largest frame accepted: a node's data (1 MB by default) plus its path and ACL, or a
-#: multi of many such ops.
-MAX_FRAME = 64 * 1024 * 1024
+__all__ = [
+    "DataLinkServerFactory",
+    "DataTierUnavailable",
+    "TCPDataLink",
+    "connect_data_link",
+    "parse_data_servers",
+]
 
-_CONNECTION_DONE = Failure(ConnectionLost("data link closed"))
+#: A data server silent this long (no beat, no commit) is taken for gone.
+DATA_SERVER_TIMEOUT_S = 10.0
+
+#: Reconnection delays: 0.1 s, growing by half up to 1 s (with jitter).
+RECONNECT_POLICY = backoffPolicy(initialDelay=0.1, maxDelay=1.0, factor=1.5)
+
+_log = Logger(namespace="zkreg.link.tcp")
 
 
-class _Framed(Int32StringReceiver):
+#: Link states, as C{srvr}/C{mntr} report them.
+CONNECTING = "connecting"
+SYNCING = "syncing"
+UP = "up"
+DOWN = "down"
+UNAVAILABLE = "unavailable"
+
+
+def parse_data_servers(reactor: Any, description: str) -> list[tuple[str, Any]]:
+    """
+    @param description: C{tcp:h:p[,tcp:h:p...]}.
+    @return: C{(description, endpoint)} of each, in order.
+    @raise ValueError: for an empty list or an endpoint Twisted cannot parse.
+    """
+    from twisted.internet.endpoints import clientFromString
+
+    parts = [part.strip() for part in description.split(",") if part.strip()]
+    if not parts:
+        raise ValueError("no data server given")
+    return [(part, clientFromString(reactor, part)) for part in parts]
+
+
+@implementer(IStreamClientEndpoint)
+class _EndpointsInTurn:
+    """
+    One endpoint out of several: each connection attempt uses the current one, and a
+    failed attempt moves on to the next (C{ClientService} backs off between attempts).
+    """
+
+    def __init__(self, endpoints: list[tuple[str, Any]], on_failure: Any = None) -> None:
+        self._endpoints = endpoints
+        self._index = 0
+        self._on_failure = on_failure
+
+    def __len__(self) -> int:
+        return len(self._endpoints)
+
+    @property
+    def current(self) -> str | None:
+        """The description of the endpoint used now (L{None} without endpoints)."""
+        if not self._endpoints:
+            return None
+        return self._endpoints[self._index][0]
+
+    def connect(self, factory: Any) -> Deferred:
+        _, endpoint = self._endpoints[self._index]
+
+        def failed(reason: Failure) -> Failure:
+            description = self._endpoints[self._index][0]
+            self._index = (self._index + 1) % len(self._endpoints)
+            if self._on_failure is not None:
+                self._on_failure(description, reason)
+            return reason
+
+        return endpoint.connect(factory).addErrback(failed)
+
+
+class _LinkProtocol(Int32StringReceiver, TimeoutMixin):
+    """One connection of a L{TCPDataLink}: frames in and out, nothing else."""
+
     MAX_LENGTH = MAX_FRAME
-    log = Logger()
+
+    def __init__(self, link: TCPDataLink) -> None:
+        self.link = link
+        self.callLater = link.clock.callLater  # type: ignore[method-assign]  # TimeoutMixin clock
 
     def send(self, message: Any) -> None:
         self.sendString(wire.encode_message(message))
 
-    def _drop(self) -> None:
-        if self.transport is not None:
-            self.transport.loseConnection()
+    def connectionMade(self) -> None:
+        self.setTimeout(self.link.data_server_timeout_s)
+        self.link._connected(self)
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        self.setTimeout(None)
+        self.link._disconnected(self, reason)
+
+    def timeoutConnection(self) -> None:
+        _log.warn("data server silent for {seconds}s; reconnecting", seconds=self.timeOut)
+        cast(Any, self.transport).abortConnection()
 
     def stringReceived(self, frame: bytes) -> None:
+        self.resetTimeout()
         try:
             message = wire.decode_message(frame)
         except DecodeError as error:
-            self.log.warn("undecodable data-link frame: {error}", error=error)
-            self._drop()
+            _log.warn("undecodable data-link frame: {error}", error=error)
+            cast(Any, self.transport).loseConnection()
             return
-        self.messageReceived(message)
-
-    def messageReceived(self, message: Any) -> None:
-        raise NotImplementedError
+        self.link._received(self, message)
 
     def lengthLimitExceeded(self, length: int) -> None:
-        self.log.warn("data-link frame of {length} bytes is too long", length=length)
-        self._drop()
+        _log.warn("data-link frame of {length} bytes is too long", length=length)
+        cast(Any, self.transport).loseConnection()
 
 
-# -- server side -----------------------------------------------------------------------
+class _Call:
+    """A request to the data tier, kept until answered (and sent again after an outage)."""
 
+    __slots__ = ("kind", "opcode", "message", "waiting", "session_id", "seq")
 
-class _ServerProtocol(_Framed):
-    """One session server's connection to the data server."""
-
-    def __init__(self, server: DataServer) -> None:
-        self.server = server
-        self.subscribed = False
-
-    def connectionMade(self) -> None:
-        self.factory.links.add(self)
-
-    def connectionLost(self, reason: Failure = _CONNECTION_DONE) -> None:
-        self.factory.links.discard(self)
-        if self.subscribed:
-            self.server.unsubscribe(self)
-            self.subscribed = False
-
-    def committed(self, commit: Commit) -> None:
-        """ICommitListener: forward every commit."""
-        self.send(
-            wire.CommitMsg(
-                commit.zxid,
-                commit.session_id,
-                commit.cxid,
-                commit.txn_type,
-                commit.time,
-                commit.txn.serialize() if commit.txn is not None else None,
-                [wire.Event(event_type, path) for event_type, path in commit.events],
-                commit.closed_session,
-            )
-        )
-
-    def messageReceived(self, message: Any) -> None:
-        kind = message.__class__
-        if kind is wire.Submit:
-            request = Request(
-                message.sessionId,
-                message.cxid,
-                message.opcode,
-                wire.decode_request_body(message.opcode, message.body),
-                tuple(message.auth or ()),
-            )
-            self._answer(message.tag, request.opcode, self.server.submit(request))
-        elif kind is wire.Touch:
-            self.server.touch_sessions(message.sessionIds or ())
-        elif kind is wire.CreateSession:
-            self._grant(message.tag, self.server.create_session(message.timeOut))
-        elif kind is wire.Revalidate:
-            granted = self.server.revalidate_session(
-                message.sessionId, message.passwd or b"", message.timeOut
-            )
-            self._grant(message.tag, granted)
-        elif kind is wire.CloseSession:
-            self._answer(message.tag, -11, self.server.close_session(message.sessionId))
-        elif kind is wire.Hello:
-            self._send_snapshot()
-        else:
-            self.log.warn("unexpected data-link message {kind}", kind=kind.__name__)
-            self._drop()
-
-    def _send_snapshot(self) -> None:
-        # Synchronous, so no commit can slip between the copy and the subscription.
-        tree = self.server.tree
-        for path, node in tree.iter_nodes():
-            self.send(
-                wire.SnapNode(
-                    path,
-                    node.data,
-                    list(node.acl),
-                    node.czxid,
-                    node.mzxid,
-                    node.ctime,
-                    node.mtime,
-                    node.version,
-                    node.cversion,
-                    node.aversion,
-                    node.ephemeral_owner,
-                    node.pzxid,
-                )
-            )
-        sessions = [wire.SessionEntry(sid, timeout) for sid, timeout in tree.sessions.items()]
-        self.send(wire.SnapEnd(tree.last_zxid, tree.extended_types, sessions))
-        if not self.subscribed:
-            self.server.subscribe(self)
-            self.subscribed = True
-
-    def _answer(self, tag: int, opcode: int, outcome: Deferred) -> None:
-        def answered(result: Outcome) -> None:
-            body = wire.encode_response_body(opcode, result.response) if result.err == 0 else None
-            self.send(wire.Result(tag, False, result.zxid, result.err, body))
-
-        def failed(reason: Failure) -> None:
-            self.send(wire.Result(tag, True, 0, 0, reason.getErrorMessage().encode()))
-
-        outcome.addCallbacks(answered, failed)
-
-    def _grant(self, tag: int, granted: Deferred) -> None:
-        def answered(grant: SessionGrant | None) -> None:
-            if grant is None:
-                self.send(wire.Grant(tag, False, 0, None, 0))
-            else:
-                self.send(wire.Grant(tag, True, grant.session_id, grant.password, grant.timeout_ms))
-
-        granted.addCallbacks(answered, lambda reason: self.send(wire.Grant(tag, False, 0, None, 0)))
-
-
-class DataLinkServerFactory(Factory):
-    """
-    Serves a L{DataServer} to TCP data-link clients; listen on it with an endpoint.
-
-    @ivar server: the data server.
-    @ivar links: the session servers connected now (for metrics).
-    """
-
-    def __init__(self, server: DataServer) -> None:
-        self.server = server
-        self.links: set[Any] = set()
-
-    def buildProtocol(self, addr: Any) -> _ServerProtocol:
-        protocol = _ServerProtocol(self.server)
-        protocol.factory = self
-        return protocol
-
-
-# -- client side -----------------------------------------------------------------------
+    def __init__(
+        self, kind: str, opcode: int, message: Any, waiting: Deferred, session_id: int, seq: int
+    ) -> None:
+        self.kind = kind
+        self.opcode = opcode
+        self.message = message
+        self.waiting = waiting
+        self.session_id = session_id
+        self.seq = seq
 
 
 @implementer(IDataLink)
-class TCPDataLink(_Framed):
+class TCPDataLink:
     """
-    L{IDataLink} over one TCP connection to a data server.
+    L{IDataLink} to a data tier over TCP, reconnecting and resyncing as needed.
 
-    @ivar ready: a Deferred firing with this link once the tree has arrived.
+    @ivar ready: a Deferred firing with this link once the first sync is done.
     @ivar tree: the replica read view (valid once L{ready} fired).
+    @ivar state: one of C{connecting}, C{syncing}, C{up}, C{down}, C{unavailable}.
+    @ivar origin: this link's random id, part of every write's L{WriteStamp}.
+    @ivar data_server_zxid: the data server's last zxid, as of its last beat.
     """
 
     #: Touches are gathered for this long and sent as one frame: a session server
@@ -217,84 +201,247 @@ class TCPDataLink(_Framed):
     #: hear of each live session well within a tick.
     TOUCH_DELAY_S = 0.05
 
-    def __init__(self, clock: Any = None) -> None:
+    def __init__(
+        self,
+        endpoints: Any,
+        clock: Any = None,
+        data_tier_timeout_s: float = 40.0,
+        name: str = "",
+        data_server_timeout_s: float = DATA_SERVER_TIMEOUT_S,
+    ) -> None:
+        """
+        @param endpoints: C{[(description, IStreamClientEndpoint)]}, tried in turn
+            (see L{parse_data_servers}), or one endpoint.
+        @param data_tier_timeout_s: how long requests are held while no data server
+            is linked before they fail.
+        @param name: how this session server names itself to the data server.
+        """
         if clock is None:
             from twisted.internet import reactor
 
             clock = reactor
+        if not isinstance(endpoints, list):
+            endpoints = [(str(endpoints), endpoints)]
         self.clock = clock
-        self._touched: dict[int, None] = {}
-        self._touch_call: Any = None
+        self._endpoints = _EndpointsInTurn(endpoints, self._attempt_failed)
+        self._failed_attempts = 0
+        self.data_tier_timeout_s = data_tier_timeout_s
+        self.data_server_timeout_s = data_server_timeout_s
+        self.name = name
+        self.origin = random.getrandbits(63) or 1
         self.ready: Deferred = Deferred()
         self.tree: DataTree | None = None
+        self.state = CONNECTING
+        self.data_server_zxid = -1
+        self.connected_to: str | None = None
+        self.outages = 0
+        self._protocol: _LinkProtocol | None = None
+        self._synced = False
         self._loading: DataTree | None = None
-        self._feeder: ReplicaFeeder | None = None
         self._listeners: list[Any] = []
-        self._pending: dict[int, tuple[str, Deferred, int]] = {}
+        self._calls: dict[int, _Call] = {}
         self._next_tag = 0
-        self._lost: Failure | None = None
+        self._seq: dict[int, int] = {}
+        self._unanswered: dict[int, dict[int, None]] = {}
+        self._touched: dict[int, None] = {}
+        self._touch_call: Any = None
+        self._sent_since_beat = False
+        self._beats: LoopingCall | None = None
+        self._outage_call: Any = None
+        self._service: ClientService | None = None
+        self._stopped = False
 
-    # -- connection --------------------------------------------------------------------
+    # -- lifetime ----------------------------------------------------------------------
 
-    def connectionMade(self) -> None:
-        self._loading = DataTree()
-        self._loading.nodes = {}
-        self.send(wire.Hello(wire.PROTOCOL_VERSION))
+    def start(self) -> Deferred:
+        """
+        Start connecting (and keep reconnecting) to the data servers.
 
-    def connectionLost(self, reason: Failure = _CONNECTION_DONE) -> None:
-        self._lost = reason
-        if self._touch_call is not None and self._touch_call.active():
-            self._touch_call.cancel()
-        self._touch_call = None
-        pending, self._pending = self._pending, {}
-        for _kind, waiting, _opcode in pending.values():
-            waiting.errback(reason)
-        if not self.ready.called:
+        @return: L{ready}.
+        """
+        factory = Factory.forProtocol(self.build_protocol)
+        # Retry soon and often: a data-tier failover takes about one etcd lease, and
+        # ClientService's default backoff (1 s, then x1.5) would add seconds to it.
+        self._service = ClientService(
+            self._endpoints, factory, retryPolicy=RECONNECT_POLICY, clock=self.clock
+        )
+        self._service.startService()
+        self._beats = LoopingCall(self._beat)
+        self._beats.clock = self.clock
+        self._beats.start(BEAT_S, now=False)
+        return self.ready
+
+    def _attempt_failed(self, description: str, reason: Failure) -> None:
+        """
+        A connection attempt failed.  At start, once every data server has refused,
+        L{ready} fails: a session server never linked is a configuration or start-order
+        problem to report, not an outage to ride through.
+        """
+        self._failed_attempts += 1
+        if self.ready.called:
+            return
+        if self._failed_attempts >= len(self._endpoints):
+            self.stop()
             self.ready.errback(reason)
 
-    def messageReceived(self, message: Any) -> None:
+    def build_protocol(self) -> _LinkProtocol:
+        """@return: a protocol for one connection of this link (to a data server)."""
+        return _LinkProtocol(self)
+
+    def stop(self) -> Deferred:
+        """Stop reconnecting and close the connection."""
+        self._stopped = True
+        if self._beats is not None and self._beats.running:
+            self._beats.stop()
+        self._cancel(self._touch_call)
+        self._cancel(self._outage_call)
+        self._touch_call = self._outage_call = None
+        if self._service is None:
+            return succeed(None)
+        service, self._service = self._service, None
+        return service.stopService()
+
+    @staticmethod
+    def _cancel(call: Any) -> None:
+        if call is not None and call.active():
+            call.cancel()
+
+    # -- connection events -------------------------------------------------------------
+
+    def _connected(self, protocol: _LinkProtocol) -> None:
+        self._protocol = protocol
+        self._synced = False
+        self.state = SYNCING
+        self.connected_to = self._endpoints.current
+        last = self.tree.last_zxid if self.tree is not None else -1
+        protocol.send(wire.Hello(wire.PROTOCOL_VERSION, last, self.name))
+
+    def _disconnected(self, protocol: _LinkProtocol, reason: Failure | None) -> None:
+        if protocol is not self._protocol:
+            return
+        self._protocol = None
+        self._synced = False
+        self._loading = None
+        self.connected_to = None
+        if self._stopped:
+            return
+        if self.state != UNAVAILABLE:
+            self.state = DOWN
+        self.outages += 1
+        _log.warn(
+            "lost the data server ({reason}); holding {held} requests for up to {timeout}s",
+            reason=reason.getErrorMessage() if reason is not None else "closed",
+            held=len(self._calls),
+            timeout=self.data_tier_timeout_s,
+        )
+        if self._outage_call is None and self.state != UNAVAILABLE:
+            self._outage_call = self.clock.callLater(self.data_tier_timeout_s, self._timed_out)
+
+    def _timed_out(self) -> None:
+        """No data server within the data-tier timeout: fail what is held, tell listeners."""
+        self._outage_call = None
+        self.state = UNAVAILABLE
+        calls, self._calls = self._calls, {}
+        _log.error(
+            "no data server for {timeout}s: failing {count} held requests",
+            timeout=self.data_tier_timeout_s,
+            count=len(calls),
+        )
+        self._unanswered.clear()
+        error = DataTierUnavailable(f"no data server for {self.data_tier_timeout_s}s")
+        for call in calls.values():
+            call.waiting.errback(Failure(error))
+        for listener in tuple(self._listeners):
+            unavailable = getattr(listener, "data_tier_unavailable", None)
+            if unavailable is not None:
+                try:
+                    unavailable()
+                except Exception:
+                    _log.failure("listener {listener!r} failed", listener=listener)
+        if not self.ready.called:
+            self.ready.errback(Failure(error))
+
+    def _synced_now(self) -> None:
+        """The replica is up to date: submit what was held, report touches."""
+        self._synced = True
+        self.state = UP
+        self._cancel(self._outage_call)
+        self._outage_call = None
+        protocol = self._protocol
+        assert protocol is not None
+        if self._calls:
+            _log.info("data server back: submitting {count} held requests", count=len(self._calls))
+        for call in list(self._calls.values()):
+            protocol.send(call.message)
+        if self._touched:
+            self._send_touches()
+        if not self.ready.called:
+            self.ready.callback(self)
+
+    def _received(self, protocol: _LinkProtocol, message: Any) -> None:
+        if protocol is not self._protocol:
+            return
         kind = message.__class__
         if kind is wire.CommitMsg:
             self._commit(message)
         elif kind is wire.Result:
             self._result(message)
+        elif kind is wire.Beat:
+            self.data_server_zxid = message.lastZxid
         elif kind is wire.Grant:
             self._granted(message)
-        elif kind is wire.SnapNode:
-            self._load_node(message)
+        elif kind is wire.SnapChunk:
+            self._load_nodes(message.nodes or ())
+        elif kind is wire.SyncStart:
+            self._sync_start(message)
         elif kind is wire.SnapEnd:
             self._loaded(message)
         else:
-            self.log.warn("unexpected data-link message {kind}", kind=kind.__name__)
-            self._drop()
+            _log.warn("unexpected data-link message {kind}", kind=kind.__name__)
+            cast(Any, protocol.transport).loseConnection()
 
     # -- the replica -------------------------------------------------------------------
 
-    def _load_node(self, message: Any) -> None:
+    def _sync_start(self, message: Any) -> None:
+        self.data_server_zxid = max(self.data_server_zxid, message.zxid)
+        if message.mode == wire.SYNC_DIFF and self.tree is not None:
+            _log.info("resuming the replica after zxid {zxid:#x}", zxid=message.zxid)
+            self._synced_now()
+            return
+        tree = DataTree()
+        tree.nodes = {}
+        self._loading = tree
+
+    def _load_nodes(self, nodes: Iterable[Any]) -> None:
         tree = self._loading
-        assert tree is not None
-        node = Node(
-            message.data, tree.intern_acl(message.acl or ()), message.czxid, message.ctime, 0
-        )
-        node.mzxid = message.mzxid
-        node.mtime = message.mtime
-        node.version = message.version
-        node.cversion = message.cversion
-        node.aversion = message.aversion
-        node.ephemeral_owner = message.ephemeralOwner
-        node.pzxid = message.pzxid
-        path = message.path
-        tree.nodes[path] = node
-        if path != "/":
-            cut = path.rfind("/")
-            parent = tree.nodes[path[:cut] if cut > 0 else "/"]
-            if parent.children is None:
-                parent.children = {}
-            parent.children[path[cut + 1 :]] = None
+        if tree is None:
+            return
+        all_nodes = tree.nodes
+        intern_acl = tree.intern_acl
+        for message in nodes:
+            node = Node(
+                message.data, intern_acl(message.acl or ()), message.czxid, message.ctime, 0
+            )
+            node.mzxid = message.mzxid
+            node.mtime = message.mtime
+            node.version = message.version
+            node.cversion = message.cversion
+            node.aversion = message.aversion
+            node.ephemeral_owner = message.ephemeralOwner
+            node.pzxid = message.pzxid
+            path = message.path
+            all_nodes[path] = node
+            if path != "/":
+                cut = path.rfind("/")
+                parent = all_nodes[path[:cut] if cut > 0 else "/"]
+                if parent.children is None:
+                    parent.children = {}
+                parent.children[path[cut + 1 :]] = None
 
     def _loaded(self, message: Any) -> None:
         tree = self._loading
-        assert tree is not None
+        if tree is None:
+            return
         self._loading = None
         tree.extended_types = message.extendedTypes
         for path, node in tree.nodes.items():
@@ -311,64 +458,104 @@ class TCPDataLink(_Framed):
         tree.sessions = {entry.sessionId: entry.timeOut for entry in message.sessions or ()}
         tree.last_zxid = message.lastZxid
         tree.quotas.rebuild()
-        self.tree = tree
-        self._feeder = ReplicaFeeder(tree)
-        self.ready.callback(self)
+        old, self.tree = self.tree, tree
+        _log.info(
+            "replica loaded: {nodes} nodes at zxid {zxid:#x}",
+            nodes=tree.node_count(),
+            zxid=tree.last_zxid,
+        )
+        if old is not None:
+            for listener in tuple(self._listeners):
+                replaced = getattr(listener, "view_replaced", None)
+                if replaced is not None:
+                    try:
+                        replaced(old, tree)
+                    except Exception:
+                        _log.failure("listener {listener!r} failed", listener=listener)
+        self._synced_now()
 
     def _commit(self, message: Any) -> None:
+        """
+        Apply one commit to the replica and pass it on.  The watch events and the
+        closed session are those of applying it here (apply is deterministic: they
+        equal the data server's, which a commit read back from its log lacks).
+        """
+        tree = self.tree
+        zxid = message.zxid
+        if tree is None or zxid <= tree.last_zxid:
+            return
         txn = None
         if message.txn is not None:
             txn = TXN_CLASSES[message.txnType].from_bytes(message.txn)
+        hdr = TxnHeader(message.sessionId, message.cxid, zxid, message.time, message.txnType)
+        result = tree.apply(hdr, txn)
         commit = Commit(
-            message.zxid,
+            zxid,
             message.sessionId,
             message.cxid,
             message.txnType,
             txn,
-            tuple((event.type, event.path) for event in message.events or ()),
-            message.closedSession,
+            tuple(result.events),
+            result.closed_session,
             message.time,
         )
-        if self._feeder is not None:
-            self._feeder.committed(commit)
+        if commit.zxid > self.data_server_zxid:
+            self.data_server_zxid = commit.zxid
+        if commit.closed_session:
+            self._seq.pop(commit.closed_session, None)
+            self._unanswered.pop(commit.closed_session, None)
         for listener in tuple(self._listeners):
             try:
                 listener.committed(commit)
             except Exception:
-                self.log.failure("commit listener {listener!r} failed", listener=listener)
+                _log.failure("commit listener {listener!r} failed", listener=listener)
 
     # -- requests ----------------------------------------------------------------------
 
-    def _call(self, kind: str, opcode: int, build: Any) -> Deferred:
-        if self._lost is not None:
-            return fail(self._lost)
+    def _call(
+        self, kind: str, opcode: int, build: Any, session_id: int = 0, seq: int = 0
+    ) -> Deferred:
+        if self.state == UNAVAILABLE:
+            return fail(DataTierUnavailable("no data server"))
         self._next_tag = (self._next_tag + 1) & 0x7FFFFFFF
         tag = self._next_tag
         waiting: Deferred = Deferred()
-        self._pending[tag] = (kind, waiting, opcode)
-        self.send(build(tag))
+        message = build(tag)
+        self._calls[tag] = _Call(kind, opcode, message, waiting, session_id, seq)
+        protocol = self._protocol
+        if protocol is not None and self._synced:
+            protocol.send(message)
+            self._sent_since_beat = True
         return waiting
 
+    def _answered(self, tag: int) -> _Call | None:
+        call = self._calls.pop(tag, None)
+        if call is not None and call.seq:
+            unanswered = self._unanswered.get(call.session_id)
+            if unanswered is not None:
+                unanswered.pop(call.seq, None)
+        return call
+
     def _result(self, message: Any) -> None:
-        entry = self._pending.pop(message.tag, None)
-        if entry is None:
+        call = self._answered(message.tag)
+        if call is None:
             return
-        _kind, waiting, opcode = entry
         if message.failed:
-            waiting.errback(DataServerFailed((message.body or b"").decode("utf-8", "replace")))
+            call.waiting.errback(DataServerFailed((message.body or b"").decode("utf-8", "replace")))
             return
-        response = wire.decode_response_body(opcode, message.body) if message.err == 0 else None
-        waiting.callback(Outcome(message.zxid, message.err, response))
+        response = (
+            wire.decode_response_body(call.opcode, message.body) if message.err == 0 else None
+        )
+        call.waiting.callback(Outcome(message.zxid, message.err, response))
 
     def _granted(self, message: Any) -> None:
-        entry = self._pending.pop(message.tag, None)
-        if entry is None:
+        call = self._answered(message.tag)
+        if call is None:
             return
-        waiting = entry[1]
         if not message.present:
-            waiting.callback(None)
+            call.waiting.callback(None)
         else:
-            waiting.callback(
+            call.waiting.callback(
                 SessionGrant(message.sessionId, message.passwd or b"", message.timeOut)
             )
 
@@ -385,33 +572,66 @@ class TCPDataLink(_Framed):
         )
 
     def touch_sessions(self, session_ids: Iterable[int]) -> None:
-        """See L{IDataLink.touch_sessions}; sent within L{TOUCH_DELAY_S}, batched."""
-        if self._lost is not None:
-            return
+        """
+        See L{IDataLink.touch_sessions}; sent within L{TOUCH_DELAY_S}, batched, and
+        while the link is down gathered until it is back.
+        """
         self._touched.update(dict.fromkeys(session_ids))
-        if self._touch_call is None and self._touched:
+        if self._touch_call is None and self._touched and self._synced:
             self._touch_call = self.clock.callLater(self.TOUCH_DELAY_S, self._send_touches)
 
     def _send_touches(self) -> None:
         self._touch_call = None
+        protocol = self._protocol
+        if protocol is None or not self._synced:
+            return
         touched, self._touched = self._touched, {}
-        if touched and self._lost is None:
-            self.send(wire.Touch(list(touched)))
+        protocol.send(wire.Touch(list(touched)))
+        self._sent_since_beat = True
+
+    def _beat(self) -> None:
+        """Say we are alive when nothing else was sent since the last beat."""
+        if not self._sent_since_beat and self._protocol is not None and self._synced:
+            self._protocol.send(wire.Touch([]))
+        self._sent_since_beat = False
 
     def close_session(self, session_id: int) -> Deferred:
         """See L{IDataLink.close_session}."""
-        return self._call("result", -11, lambda tag: wire.CloseSession(tag, session_id))
+        return self._call("result", -11, lambda tag: wire.CloseSession(tag, session_id), session_id)
 
     def submit(self, request: Any) -> Deferred:
-        """See L{IDataLink.submit}."""
+        """
+        See L{IDataLink.submit}.  A write is stamped with this link's origin and the
+        session's next number, so that sending it again after an outage cannot apply
+        it twice.
+        """
         opcode = request.opcode
         body = wire.encode_request_body(opcode, request.record)
+        session_id = request.session_id
+        seq = acked = 0
+        if opcode != codes.OP_SYNC and opcode not in READ_OPS:
+            seq = self._seq.get(session_id, 0) + 1
+            self._seq[session_id] = seq
+            unanswered = self._unanswered.setdefault(session_id, {})
+            acked = next(iter(unanswered)) - 1 if unanswered else seq - 1
+            unanswered[seq] = None
+        origin = self.origin if seq else 0
         return self._call(
             "result",
             opcode,
             lambda tag: wire.Submit(
-                tag, request.session_id, request.cxid, opcode, list(request.auth), body
+                tag,
+                session_id,
+                request.cxid,
+                opcode,
+                list(request.auth),
+                body,
+                origin,
+                seq,
+                acked,
             ),
+            session_id,
+            seq,
         )
 
     def subscribe(self, listener: Any) -> None:
@@ -424,19 +644,29 @@ class TCPDataLink(_Framed):
             self._listeners.remove(listener)
 
     def read_view(self) -> DataTree:
-        """The replica tree (once L{ready} has fired)."""
+        """The replica tree (once L{ready} has fired); replaced after a snapshot."""
         assert self.tree is not None, "the data link is not ready yet"
         return self.tree
 
+    # -- facts for srvr / mntr ---------------------------------------------------------
 
-def connect_data_link(endpoint: Any) -> Deferred:
-    """
-    Connect to a data server.
+    @property
+    def held(self) -> int:
+        """Requests waiting for an answer (held while the link is down)."""
+        return len(self._calls)
 
-    @param endpoint: an C{IStreamClientEndpoint} (e.g. C{clientFromString(reactor,
-        "tcp:127.0.0.1:2888")}).
-    @return: a Deferred firing with a ready L{TCPDataLink}.
+    def zxid_lag(self) -> int:
+        """How many zxids the replica is behind the data server (as of its last beat)."""
+        if self.tree is None or self.data_server_zxid < 0:
+            return 0
+        return max(0, self.data_server_zxid - self.tree.last_zxid)
+
+
+def connect_data_link(endpoint: Any, clock: Any = None, **options: Any) -> Deferred:
     """
-    factory = Factory.forProtocol(TCPDataLink)
-    connected = endpoint.connect(factory)
-    return connected.addCallback(lambda link: link.ready)
+    Start a L{TCPDataLink} to one data server (or a list, see L{parse_data_servers}).
+
+    @return: a Deferred firing with the link once its replica is loaded.
+    """
+    link = TCPDataLink(endpoint, clock=clock, **options)
+    return link.start()

@@ -18,9 +18,28 @@ from zkreg.proto.records import ACL, Id
 
 
 class Hello(Record):
-    """Client -> server, first: send me the tree, then every commit."""
+    """
+    Client -> server, first: bring my replica up to date from C{lastZxid} (-1: I have
+    none), then send every commit.  C{name} says who the session server is (logs,
+    stats).
+    """
 
-    fields = (("protocolVersion", INT),)
+    fields = (("protocolVersion", INT), ("lastZxid", LONG), ("name", USTRING))
+
+
+#: L{SyncStart} modes.
+SYNC_DIFF = 0
+SYNC_SNAPSHOT = 1
+
+
+class SyncStart(Record):
+    """
+    Server -> client, the answer to Hello.  C{SYNC_DIFF}: the commits after C{zxid}
+    follow (the client's replica stays); C{SYNC_SNAPSHOT}: L{SnapChunk}s of a tree at
+    C{zxid} follow, then L{SnapEnd}, then the commits after it.
+    """
+
+    fields = (("mode", INT), ("zxid", LONG))
 
 
 class SnapNode(Record):
@@ -40,6 +59,12 @@ class SnapNode(Record):
         ("ephemeralOwner", LONG),
         ("pzxid", LONG),
     )
+
+
+class SnapChunk(Record):
+    """Server -> client: consecutive nodes of the snapshot, parents before children."""
+
+    fields = (("nodes", vector(SnapNode)),)
 
 
 class SessionEntry(Record):
@@ -76,7 +101,11 @@ class CommitMsg(Record):
 
 
 class Submit(Record):
-    """Client -> server: a write, sync or read (L{zkreg.data.messages.Request})."""
+    """
+    Client -> server: a write, sync or read (L{zkreg.data.messages.Request}); a write
+    has its L{zkreg.data.messages.WriteStamp} in C{origin}, C{seq} (0: none) and
+    C{acked}.
+    """
 
     fields = (
         ("tag", INT),
@@ -85,6 +114,9 @@ class Submit(Record):
         ("opcode", INT),
         ("auth", vector(Id)),
         ("body", BUFFER),
+        ("origin", LONG),
+        ("seq", LONG),
+        ("acked", LONG),
     )
 
 
@@ -121,7 +153,18 @@ class Grant(Record):
 
 
 class Touch(Record):
+    """
+    Client -> server: these sessions are alive.  Sent at least every beat, empty if
+    need be: a session server that stops sending is dropped (Nacos Distro's verify).
+    """
+
     fields = (("sessionIds", vector(LONG)),)
+
+
+class Beat(Record):
+    """Server -> client, every beat: I am alive, and applied up to C{lastZxid}."""
+
+    fields = (("lastZxid", LONG),)
 
 
 class CloseSession(Record):
@@ -141,11 +184,20 @@ KINDS: dict[int, type[Record]] = {
     9: Revalidate,
     10: Touch,
     11: CloseSession,
+    12: SyncStart,
+    13: SnapChunk,
+    14: Beat,
 }
 _KIND_OF = {record_class: kind for kind, record_class in KINDS.items()}
 
-#: Version of this protocol, sent in Hello.
-PROTOCOL_VERSION = 1
+#: Version of this protocol, sent in Hello (2: resumable sync, stamps, beats).
+PROTOCOL_VERSION = 2
+
+
+def encode_frame(message: Record) -> bytes:
+    """@return: the whole frame: the 4-byte length, then L{encode_message}."""
+    body = encode_message(message)
+    return len(body).to_bytes(4, "big") + body
 
 
 def encode_message(message: Record) -> bytes:

@@ -27,15 +27,17 @@ from dataclasses import dataclass, field
 
 from twisted.logger import Logger
 
+from zkreg.data.applier import replayed
 from zkreg.data.codes import (
     EPHEMERAL_CONTAINER,
     EPHEMERAL_NORMAL,
     EPHEMERAL_TTL,
     ephemeral_type,
 )
+from zkreg.data.dedup import ReplyCache
 from zkreg.data.node import Node
 from zkreg.data.tree import DataTree
-from zkreg.data.txncodec import decode_txn
+from zkreg.data.txncodec import decode_logged_txn
 from zkreg.persistence.snapshot import (
     NodeImage,
     SnapshotError,
@@ -80,10 +82,13 @@ class RecoveredState:
     @ivar notes: what was repaired or skipped (torn tail cut, damaged snapshot).
     @ivar seconds: how long recovery took.
     @ivar log_last_zxid: the zxid of the last record in the log (L{None} when empty).
+    @ivar replies: the replies of the stamped writes replayed (exactly-once; see
+        L{zkreg.data.dedup}).  Writes older than the snapshot are not in it.
     """
 
     tree: DataTree
     last_zxid: int
+    replies: ReplyCache = field(default_factory=ReplyCache)
     snapshot_path: str | None = None
     snapshot_zxid: int = 0
     replayed: int = 0
@@ -206,8 +211,11 @@ def load_tree(path: str, extended_types: bool = False, check_digest: bool = True
     return tree
 
 
-def _replay(directory: str, tree: DataTree, after_zxid: int) -> int:
-    """Apply every log record after C{after_zxid}; @return: how many."""
+def _replay(directory: str, tree: DataTree, after_zxid: int, replies: ReplyCache) -> int:
+    """
+    Apply every log record after C{after_zxid}, rebuilding C{replies} from the stamped
+    ones; @return: how many.
+    """
     count = 0
     first = True
     apply = tree.apply
@@ -222,7 +230,7 @@ def _replay(directory: str, tree: DataTree, after_zxid: int) -> int:
                     f"Restore the data directory from a backup."
                 )
         try:
-            header, txn = decode_txn(record.payload)
+            header, txn, stamp, opcode = decode_logged_txn(record.payload)
         except DecodeError as error:
             raise RecoveryError(
                 f"log record zxid {record.zxid:#x} at offset {record.offset} in "
@@ -234,7 +242,7 @@ def _replay(directory: str, tree: DataTree, after_zxid: int) -> int:
                 f"log record at offset {record.offset} in {directory} is keyed zxid "
                 f"{record.zxid:#x} but its header says {header.zxid:#x}"
             )
-        apply(header, txn)
+        replayed(replies, tree, header, apply(header, txn), stamp, opcode)
         count += 1
     return count
 
@@ -281,13 +289,15 @@ def recover(
                 f"backup ('zkreg snapshot dump' shows what is wrong with each)"
             )
         tree = DataTree(extended_types)
-    replayed = _replay(directory, tree, snapshot_zxid)
+    replies = ReplyCache()
+    count = _replay(directory, tree, snapshot_zxid, replies)
     state = RecoveredState(
         tree=tree,
+        replies=replies,
         last_zxid=tree.last_zxid,
         snapshot_path=snapshot_path,
         snapshot_zxid=snapshot_zxid,
-        replayed=replayed,
+        replayed=count,
         notes=notes,
         seconds=time.monotonic() - started,
         log_last_zxid=opened.last_zxid,
@@ -297,7 +307,7 @@ def recover(
         "{zxid:#x}, {nodes} nodes, {sessions} sessions in {seconds:.2f}s",
         directory=directory,
         snapshot=snapshot_path,
-        replayed=replayed,
+        replayed=count,
         zxid=tree.last_zxid,
         nodes=tree.node_count(),
         sessions=len(tree.sessions),

@@ -68,22 +68,34 @@ class DataTierFacts:
 
 class ReplicaFacts:
     """
-    The four-letter-word facts of a session server with a replica read view (split
-    mode): what the replica tree knows.  Session expiry times live in the data server;
-    sessions are listed with their timeout from now.
+    The four-letter-word facts of a session server of remote data servers (split
+    mode): what its replica knows, and the state of its data link.  Session expiry
+    times live in the data server; sessions are listed with their timeout from now.
     """
 
-    def __init__(self, tree: Any, clock: Any = None) -> None:
-        self._tree = tree
+    #: srvr's Mode, mntr's zk_server_state.
+    server_state = "session"
+
+    def __init__(self, link: Any, clock: Any = None) -> None:
+        """
+        @param link: the L{zkreg.link.tcp.TCPDataLink} (its read view may be replaced
+            by a new replica, so it is asked each time).
+        """
+        self._link = link
         if clock is None:
             from twisted.internet import reactor as clock  # type: ignore[assignment]
         self._clock = clock
+
+    @property
+    def _tree(self) -> Any:
+        return self._link.read_view()
 
     def node_count(self) -> int:
         return self._tree.node_count() + 1  # the root counted twice, as ZooKeeper
 
     def ephemerals_by_session(self) -> dict[int, list[str]]:
-        return {sid: self._tree.ephemerals_of(sid) for sid in self._tree.sessions}
+        tree = self._tree
+        return {sid: tree.ephemerals_of(sid) for sid in tree.sessions}
 
     def session_expiries(self) -> dict[int, tuple[int, float]]:
         now = self._clock.seconds()
@@ -92,17 +104,26 @@ class ReplicaFacts:
         }
 
     def approximate_data_size(self) -> int:
-        return self._tree.approximate_data_size()
+        return sum(len(path) + len(node.data or b"") for path, node in self._tree.iter_nodes())
 
-    def ephemerals_count(self) -> int:
-        return sum(len(paths) for paths in self._tree.ephemerals.values())
-
-    def session_count(self) -> int:
-        return len(self._tree.sessions)
+    def data_tier(self) -> dict[str, Any]:
+        """The data server followed, link state, replica lag, held requests, outages."""
+        link = self._link
+        return {
+            "data_server": getattr(link, "connected_to", None),
+            "link_state": getattr(link, "state", "up"),
+            "zxid_lag": link.zxid_lag() if hasattr(link, "zxid_lag") else 0,
+            "held": getattr(link, "held", 0),
+            "outages": getattr(link, "outages", 0),
+        }
 
 
 def build_standalone(
-    config: ServerConfig, clock: IReactorTime | None = None, log: Any = None, tree: Any = None
+    config: ServerConfig,
+    clock: IReactorTime | None = None,
+    log: Any = None,
+    tree: Any = None,
+    replies: Any = None,
 ) -> tuple[Any, SessionServerFactory]:
     """
     Build the data server and a session-server factory linked in-process.
@@ -110,6 +131,7 @@ def build_standalone(
     @param log: an L{zkreg.interfaces.IDurableLog} for the data server (its default,
         an in-memory log, when L{None}).
     @param tree: a recovered L{zkreg.data.tree.DataTree}, or L{None}.
+    @param replies: the L{zkreg.data.dedup.ReplyCache} recovered with it, or L{None}.
     @return: the data server (a service to start) and the factory to listen with.
     """
     from zkreg.data.server import DataServer
@@ -117,7 +139,7 @@ def build_standalone(
 
     if clock is None:
         from twisted.internet import reactor as clock  # type: ignore[assignment]
-    data_server = DataServer(config, log=log, clock=clock, tree=tree)
+    data_server = DataServer(config, log=log, clock=clock, tree=tree, replies=replies)
     link = InProcessDataLink(data_server)
     factory = SessionServerFactory(
         config, link, clock, acl_checker=data_server.acl, data_info=DataTierFacts(data_server)

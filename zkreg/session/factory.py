@@ -24,8 +24,15 @@ from zkreg.interfaces import ICommitListener, IDataLink
 from zkreg.session.fourletter import answer_four_letter_word
 from zkreg.session.limits import ConnectionRateLimiter, RequestThrottler
 from zkreg.session.protocol import ClientConnection
+from zkreg.session.sasl import load_jaas_users
 from zkreg.session.stats import NamespaceStats, ServerStats
-from zkreg.session.watches import NODE_CREATED, NODE_DATA_CHANGED, NODE_DELETED, WatchManager
+from zkreg.session.watches import (
+    NODE_CHILDREN_CHANGED,
+    NODE_CREATED,
+    NODE_DATA_CHANGED,
+    NODE_DELETED,
+    WatchManager,
+)
 from zkreg.summary import RecentSummary
 
 _PERM_READ = 1
@@ -75,7 +82,15 @@ class SessionServerFactory(protocol.ServerFactory):
         #: largest multiRead / getChildren reply built
         self.max_reply_size = config.max_reply_size
         self.max_client_cnxns = config.max_client_cnxns
-        self.acl_checker = acl_checker or AclChecker(config.super_digest)
+        self.acl_checker = acl_checker or AclChecker(
+            config.super_digest, sasl=config.sasl_config is not None
+        )
+        #: user -> password for SASL DIGEST-MD5 (--sasl-config), or None: SASL off
+        self.sasl_users: dict[str, str] | None = None
+        if config.sasl_config is not None:
+            self.sasl_users = load_jaas_users(config.sasl_config)
+        #: whether clients must authenticate with SASL before any other request
+        self.sasl_required = config.sasl_required
         self.watches = WatchManager()
         self.stats = ServerStats()
         self.namespace_stats = NamespaceStats()
@@ -109,6 +124,7 @@ class SessionServerFactory(protocol.ServerFactory):
         self._unflushed: list[ClientConnection] = []
         self._flush_call: Any = None
         self.started_at = self.clock.seconds()
+        self._default_reader = reader is None
         if reader is None:
             from zkreg.session.reads import make_reader
 
@@ -261,6 +277,48 @@ class SessionServerFactory(protocol.ServerFactory):
                 )
             if connection is not None:
                 connection.session_closed()
+
+    def view_replaced(self, old: Any, new: Any) -> None:
+        """
+        The data link replaced the read view with a new replica (a snapshot after an
+        outage the recent commits did not cover): read from it, and fire the watches
+        whose node changed between the two (a recursive watch only for its own path).
+        """
+        self.read_view = new
+        if self._default_reader:
+            from zkreg.session.reads import make_reader
+
+            self.perform_read = make_reader(self)
+        data_paths, child_paths = self.watches.watched_paths()
+        events: list[tuple[int, str]] = []
+        for path in sorted(data_paths):
+            before, after = old.get(path), new.get(path)
+            if before is not None and after is None:
+                events.append((NODE_DELETED, path))
+            elif before is None and after is not None:
+                events.append((NODE_CREATED, path))
+            elif before is not None and after is not None and before.mzxid != after.mzxid:
+                events.append((NODE_DATA_CHANGED, path))
+        for path in sorted(child_paths):
+            before, after = old.get(path), new.get(path)
+            if before is not None and after is None and path not in data_paths:
+                events.append((NODE_DELETED, path))
+            elif before is not None and after is not None and before.pzxid != after.pzxid:
+                events.append((NODE_CHILDREN_CHANGED, path))
+        if events:
+            self.watches.dispatch(events, self._may_read)
+
+    def data_tier_unavailable(self) -> None:
+        """
+        No data server came back in time: close every client connection so that its
+        client tries another server (its held writes have failed).
+        """
+        sessions = [c for c in self.connections if c.session_id]
+        self._log.warn(
+            "data tier unavailable: closing {count} client connections", count=len(sessions)
+        )
+        for connection in sessions:
+            connection.close("the data tier is unavailable")
 
     def _count_writes(self, events: Any) -> None:
         """Feed mntr's write_per_namespace from the events of a commit."""

@@ -101,6 +101,18 @@ def _server_stats_text(figures: dict[str, Any]) -> str:
         + f"Zxid: 0x{_hex(stats['last_processed_zxid'])}\n"
         + f"Mode: {stats['server_state']}\n"
         + f"Node count: {figures['node_count']}\n"
+        + _data_tier_text(figures.get("data_tier"))
+    )
+
+
+def _data_tier_text(facts: dict[str, Any] | None) -> str:
+    """A session server's lines about its data tier (none in one process)."""
+    if facts is None:
+        return ""
+    return (
+        f"Data server: {facts['data_server'] or 'none'}\n"
+        + f"Data link: {facts['link_state']}\n"
+        + f"Replica zxid lag: {facts['zxid_lag']}\n"
     )
 
 

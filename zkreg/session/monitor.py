@@ -149,7 +149,7 @@ def server_stats(factory: SessionServerFactory) -> dict[str, Any]:
     """srvr / server_stats."""
     stats = factory.stats
     data_dir_size = directory_size(factory.config.data_dir)
-    return {
+    figures: dict[str, Any] = {
         "version": version_string(),
         "read_only": False,
         "server_stats": {
@@ -160,7 +160,7 @@ def server_stats(factory: SessionServerFactory) -> dict[str, Any]:
             "data_dir_size": data_dir_size,
             "log_dir_size": data_dir_size,
             "provider_null": False,
-            "server_state": "standalone",
+            "server_state": data_fact(factory, "server_state", "standalone"),
             "last_processed_zxid": factory.last_zxid(),
             "outstanding_requests": outstanding_requests(factory),
             "avg_latency": stats.avg_latency,
@@ -175,6 +175,10 @@ def server_stats(factory: SessionServerFactory) -> dict[str, Any]:
         "client_response": _client_response(),
         "node_count": node_count(factory),
     }
+    facts = data_tier(factory)
+    if facts is not None:  # split mode only: ZooKeeper has no such key
+        figures["data_tier"] = facts
+    return figures
 
 
 def _client_response() -> dict[str, int]:
@@ -369,7 +373,7 @@ def monitor(factory: SessionServerFactory) -> list[tuple[str, Any]]:
     throttler = factory.throttler
     computed: dict[str, Any] = {
         "zk_version": version_string(),
-        "zk_server_state": "standalone",
+        "zk_server_state": data_fact(factory, "server_state", "standalone"),
         "zk_ephemerals_count": ephemerals_count(factory),
         "zk_num_alive_connections": len(factory.connections),
         "zk_avg_latency": stats.avg_latency,
@@ -408,7 +412,32 @@ def monitor(factory: SessionServerFactory) -> list[tuple[str, Any]]:
             for prefix in ("p50", "p95", "p99", "p999"):
                 figures.append((f"{prefix}_{name}", 0))
     figures.extend(factory.namespace_stats.monitor_figures())
+    figures.extend(data_tier_figures(factory))
     return figures
+
+
+def data_tier(factory: SessionServerFactory) -> dict[str, Any] | None:
+    """
+    A session server's view of its data tier (split mode): the data server it follows
+    (L{None} when none is linked), the link state, its replica's zxid lag and the
+    requests held; L{None} in one process.
+    """
+    facts = data_fact(factory, "data_tier", None)
+    return dict(facts) if facts is not None else None
+
+
+def data_tier_figures(factory: SessionServerFactory) -> list[tuple[str, Any]]:
+    """The mntr lines of L{data_tier} (none in one process)."""
+    facts = data_tier(factory)
+    if facts is None:
+        return []
+    return [
+        ("zk_data_server", facts["data_server"] or "none"),
+        ("zk_data_link_state", facts["link_state"]),
+        ("zk_replica_zxid_lag", facts["zxid_lag"]),
+        ("zk_data_link_held_requests", facts["held"]),
+        ("zk_data_link_outages", facts["outages"]),
+    ]
 
 
 def is_read_only(factory: SessionServerFactory) -> dict[str, Any]:

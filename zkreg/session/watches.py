@@ -306,6 +306,10 @@ class WatchManager:
                 sent += 1
         return sent
 
+    def watched_paths(self) -> tuple[set[str], set[str]]:
+        """@return: the paths with data watches, and those with child watches."""
+        return set(self.data_watches.by_path), set(self.child_watches.by_path)
+
     # Reporting (wchs, wchc, wchp, mntr).
 
     def watch_count(self) -> int:

@@ -99,3 +99,26 @@ def test_double_barrier_enter_times_out(server: Any, make_client: Any) -> None:
     assert len(client.get_children(path)) == 1
     assert member.leave(timeout=5) is True
     assert _children(client, path) == []
+
+
+def test_waiter_survives_its_session_expiring(server: Any, make_client: Any) -> None:
+    """
+    The waiter's session expires while it waits; on its new session it is still
+    released when the barrier goes.
+    """
+    from curatorish.testing import expire_session, session_of
+
+    path = _path("expiry")
+    setter = DistributedBarrier(make_client(server.hosts), path)
+    setter.set_barrier()
+    states: list[str] = []
+    waiter_client = make_client(server.hosts, states=states)
+    waiter = DistributedBarrier(waiter_client, path)
+    released: list[bool] = []
+    thread = threading.Thread(target=lambda: released.append(waiter.wait_on_barrier(60)))
+    thread.start()
+    assert expire_session(server.hosts, *session_of(waiter_client))
+    wait_until(lambda: "LOST" in states and states[-1] == "RECONNECTED", timeout=60)
+    setter.remove_barrier()
+    thread.join(60)
+    assert released == [True]

@@ -15,6 +15,8 @@ import pytest
 from curatorish.recipes import (
     DistributedAtomicLong,
     DistributedBarrier,
+    DistributedDoubleBarrier,
+    DistributedPriorityQueue,
     DistributedQueue,
     QueueSerializer,
     SharedCount,
@@ -100,3 +102,48 @@ def test_queues_both_ways(curatorish_zkreg: Any, make_client: Any, java: Any) ->
     assert java.request(f"simple-poll {simple} 10000", "POLLED") == "POLLED py"
     assert java.request(f"simple-offer {simple} java", "OFFERED") == "OFFERED"
     assert SimpleDistributedQueue(client, simple).poll(10) == b"java"
+
+
+def test_double_barrier_with_java_member(
+    curatorish_zkreg: Any, make_client: Any, java: Any
+) -> None:
+    """Two curatorish members and one Curator member enter and leave one double barrier."""
+    path = _path("double")
+    members = [
+        DistributedDoubleBarrier(make_client(curatorish_zkreg.hosts), path, 3) for _ in range(2)
+    ]
+    entered: list[bool] = []
+    left: list[bool] = []
+
+    def run(member: DistributedDoubleBarrier) -> None:
+        entered.append(member.enter(60))
+        left.append(member.leave(60))
+
+    threads = [threading.Thread(target=run, args=(m,)) for m in members]
+    for thread in threads:
+        thread.start()
+    observer = make_client(curatorish_zkreg.hosts)
+    wait_until(lambda: observer.exists(path) and len(observer.get_children(path)) == 2, timeout=30)
+    assert entered == []  # two of three: held
+    assert java.request(f"double-enter {path} 3 30000", "ENTERED") == "ENTERED true"
+    wait_until(lambda: entered == [True, True], timeout=30)
+    assert java.request(f"double-leave {path} 30000", "LEFT") == "LEFT true"
+    for thread in threads:
+        thread.join(60)
+    assert left == [True, True]
+
+
+def test_priority_queue_order_shared_with_java(
+    curatorish_zkreg: Any, make_client: Any, java: Any
+) -> None:
+    path = _path("priority")
+    producer = DistributedPriorityQueue(make_client(curatorish_zkreg.hosts), path, TEXT)
+    producer.start()
+    producer.put("ten", 10)
+    producer.put("minus", -3)
+    assert java.request(f"pqueue-put {path} zero 0", "PUT") == "PUT"
+    producer.close()
+    assert (
+        java.request(f"pqueue-consume {path} 3 30000", "ITEMS", timeout=60)
+        == "ITEMS minus,zero,ten"
+    )

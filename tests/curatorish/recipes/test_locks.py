@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from curatorish.errors import ConnectionLossError
 from curatorish.recipes import (
     InterProcessMultiLock,
     InterProcessMutex,
@@ -376,3 +377,29 @@ def test_revocation_asks_the_holder(server: Any, make_client: Any) -> None:
     other.run(lambda async_client: Revoker.attempt_revoke(async_client, node))
     assert asked.wait(20)
     assert InterProcessMutex(other, path).acquire(10)
+
+
+def test_closing_the_client_ends_a_wait(server: Any, make_client: Any) -> None:
+    """A closed client delivers no watch events: the waiter must not wait for ever."""
+    path = unique("closed")
+    holder = InterProcessMutex(make_client(server.hosts), path)
+    assert holder.acquire(10)
+    waiter_client = make_client(server.hosts)
+    waiter = InterProcessMutex(waiter_client, path)
+    outcome: list[BaseException | bool] = []
+
+    def wait() -> None:
+        try:
+            outcome.append(waiter.acquire())
+        except BaseException as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    wait_until(lambda: len(holder.get_participant_nodes()) == 2, timeout=20)
+    waiter_client.close()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], ConnectionLossError), outcome
+    wait_until(lambda: len(holder.get_participant_nodes()) == 1, timeout=20)
+    holder.release()

@@ -226,3 +226,62 @@ def test_error_mode_delete_drops(server: Any, make_client: Any) -> None:
     queue.put("job")
     wait_until(lambda: attempts == ["job"] and client.get_children(path) == [], timeout=30)
     queue.close()
+
+
+def test_consumer_goes_on_after_its_session_expires(server: Any, make_client: Any) -> None:
+    from curatorish.testing import expire_session, session_of
+
+    path = _path("expiry")
+    got: list[str] = []
+    states: list[str] = []
+    consumer_client = make_client(server.hosts, states=states)
+    consumer = DistributedQueue(consumer_client, path, TEXT, got.append, lock_path=path + "-l")
+    consumer.start()
+    producer = DistributedQueue(make_client(server.hosts), path, TEXT)
+    producer.start()
+    producer.put("before")
+    wait_until(lambda: got == ["before"], timeout=30)
+    assert expire_session(server.hosts, *session_of(consumer_client))
+    wait_until(lambda: "LOST" in states and states[-1] == "RECONNECTED", timeout=60)
+    producer.put("after")
+    wait_until(lambda: got == ["before", "after"], timeout=30, message="delivered after expiry")
+    consumer.close()
+    producer.close()
+
+
+def test_lock_safety_redelivers_when_the_consumer_dies(server: Any, make_client: Any) -> None:
+    """
+    A consumer holding an item's lock loses its session while handling it: the lock
+    goes with the session and another consumer gets the item (at least once).
+    """
+    from curatorish.testing import expire_session, session_of
+
+    path = _path("redeliver")
+    lock_path = path + "-locks"
+    stuck = threading.Event()
+    release = threading.Event()
+
+    def hang(item: str) -> None:
+        stuck.set()
+        release.wait(60)
+
+    dying_client = make_client(server.hosts)
+    dying = DistributedQueue(dying_client, path, TEXT, hang, lock_path=lock_path)
+    dying.start()
+    producer = DistributedQueue(make_client(server.hosts), path, TEXT)
+    producer.start()
+    producer.put("job")
+    assert stuck.wait(30)
+    got: list[str] = []
+    survivor = DistributedQueue(
+        make_client(server.hosts), path, TEXT, got.append, lock_path=lock_path
+    )
+    survivor.start()
+    observer = make_client(server.hosts)
+    assert len(observer.get_children(lock_path)) == 1  # held by the stuck consumer
+    assert got == []
+    assert expire_session(server.hosts, *session_of(dying_client))
+    wait_until(lambda: got == ["job"], timeout=60, message="redelivered to the survivor")
+    release.set()
+    for queue in (dying, survivor, producer):
+        queue.close()

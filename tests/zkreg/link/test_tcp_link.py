@@ -49,12 +49,24 @@ class TCPLinkTests(unittest.TestCase):
                 grant.session_id, 2, codes.OP_CREATE, CreateRequest("/pre/e", b"", OPEN, 1), AUTH
             )
         )
-        factory = DataLinkServerFactory(self.server)
-        self.link, self.server_side, self.pump = iosim.connectedServerAndClient(
-            lambda: factory.buildProtocol(None), lambda: TCPDataLink(self.clock)
+        self.factory = DataLinkServerFactory(self.server)
+        self.link = TCPDataLink([], self.clock, data_tier_timeout_s=30.0)
+        self.connect()
+        self.assertTrue(self.link.ready.called)
+
+    def connect(self) -> None:
+        """(Re)connect the link to the data server over an in-memory connection."""
+        self.client_side, self.server_side, self.pump = iosim.connectedServerAndClient(
+            lambda: self.factory.buildProtocol(None), self.link.build_protocol
         )
         self.pump.flush()
-        self.assertTrue(self.link.ready.called)
+
+    def disconnect(self) -> None:
+        from twisted.internet.error import ConnectionLost
+        from twisted.python.failure import Failure
+
+        self.client_side.connectionLost(Failure(ConnectionLost("gone")))
+        self.server_side.connectionLost(Failure(ConnectionLost("gone")))
 
     def call(self, deferred):
         self.pump.flush()
@@ -141,25 +153,173 @@ class TCPLinkTests(unittest.TestCase):
         self.assertNotIn(grant.session_id, self.link.read_view().sessions)
         self.assertEqual(self.link.read_view().digest(), self.server.tree.digest())
 
-    def test_lost_connection_fails_pending_and_later_calls(self):
-        from twisted.internet.error import ConnectionLost
-        from twisted.python.failure import Failure
+    def test_requests_are_held_through_an_outage_and_resubmitted(self):
+        grant = self.call(self.link.create_session(8000))
+        sid = grant.session_id
+        self.disconnect()
+        self.assertEqual(self.link.state, "down")
+        # Made while no data server is linked: held, not failed.
+        created = self.link.submit(
+            Request(sid, 1, codes.OP_CREATE, CreateRequest("/held", b"", OPEN, 0), AUTH)
+        )
+        self.assertNoResult(created)
+        self.assertEqual(self.link.held, 1)
+        self.connect()
+        self.assertEqual(self.link.state, "up")
+        self.assertEqual(self.successResultOf(created).response.path, "/held")
+        self.assertEqual(self.link.read_view().digest(), self.server.tree.digest())
 
-        pending = self.link.create_session(1000)
-        # The connection drops before the answer comes back.
-        self.link.connectionLost(Failure(ConnectionLost("gone")))
-        self.failureResultOf(pending, ConnectionLost)
-        self.failureResultOf(self.link.create_session(1000), ConnectionLost)
-
-    def test_server_side_unsubscribes_when_the_connection_closes(self):
-        self.assertIn(self.server_side, self.server.commit_listeners)
-        self.link.transport.loseConnection()
+    def test_a_write_committed_but_unanswered_is_answered_once_after_reconnecting(self):
+        """The fault between commit and reply: the reply is lost, the write is not redone."""
+        grant = self.call(self.link.create_session(8000))
+        sid = grant.session_id
+        self.call(
+            self.link.submit(
+                Request(sid, 1, codes.OP_CREATE, CreateRequest("/q", b"", OPEN, 0), AUTH)
+            )
+        )
+        sent = self.server_side.send
+        self.server_side.send = lambda message: (  # drop every reply: the fault
+            None if isinstance(message, wire.Result) else sent(message)
+        )
+        sequential = CreateRequest("/q/n-", b"", OPEN, 2)
+        created = self.link.submit(Request(sid, 2, codes.OP_CREATE, sequential, AUTH))
         self.pump.flush()
-        self.assertNotIn(self.server_side, self.server.commit_listeners)
+        self.assertNoResult(created)
+        self.assertEqual(sorted(self.server.tree.get("/q").children), ["n-0000000000"])
+        self.disconnect()
+        self.connect()
+        outcome = self.successResultOf(created)
+        self.assertEqual(outcome.response.path, "/q/n-0000000000")
+        self.assertEqual(sorted(self.server.tree.get("/q").children), ["n-0000000000"])
+        self.assertEqual(self.link.read_view().digest(), self.server.tree.digest())
+
+    def test_resumes_from_its_zxid_when_the_server_still_has_the_commits(self):
+        replaced = []
+
+        class Listener:
+            def committed(self, commit):
+                pass
+
+            def view_replaced(self, old, new):
+                replaced.append(new)
+
+        self.link.subscribe(Listener())
+        view = self.link.read_view()
+        self.disconnect()
+        grant = self.server.create_session(4000).result
+        self.server.submit(
+            Request(
+                grant.session_id, 1, codes.OP_CREATE, CreateRequest("/later", b"", OPEN, 0), AUTH
+            )
+        )
+        self.connect()
+        self.assertIs(self.link.read_view(), view, "the replica was kept")
+        self.assertEqual(replaced, [])
+        self.assertEqual(view.digest(), self.server.tree.digest())
+
+    def test_gets_a_new_replica_when_the_commits_are_gone(self):
+        replaced = []
+
+        class Listener:
+            def committed(self, commit):
+                pass
+
+            def view_replaced(self, old, new):
+                replaced.append((old, new))
+
+        self.link.subscribe(Listener())
+        view = self.link.read_view()
+        self.disconnect()
+        grant = self.server.create_session(4000).result
+        self.server.submit(
+            Request(
+                grant.session_id, 1, codes.OP_CREATE, CreateRequest("/later", b"", OPEN, 0), AUTH
+            )
+        )
+        # A restarted data server that kept no recent commits to resume from.
+        self.factory = DataLinkServerFactory(self.server, prefill=0)
+        self.connect()
+        self.assertEqual(replaced, [(view, self.link.read_view())])
+        self.assertIsNot(self.link.read_view(), view)
+        self.assertEqual(self.link.read_view().digest(), self.server.tree.digest())
+
+    def test_resumes_from_the_log_of_a_restarted_data_server(self):
+        events = []
+
+        class Listener:
+            def committed(self, commit):
+                events.append(commit.events)
+
+            def view_replaced(self, old, new):
+                raise AssertionError("no snapshot expected")
+
+        self.link.subscribe(Listener())
+        view = self.link.read_view()
+        self.disconnect()
+        grant = self.server.create_session(4000).result
+        self.server.submit(
+            Request(
+                grant.session_id, 1, codes.OP_CREATE, CreateRequest("/later", b"", OPEN, 0), AUTH
+            )
+        )
+        # The data server restarts on the same log: it replays it, and its link
+        # server reads the last commits back.
+        self.server = DataServer(
+            ServerConfig(extended_types=True), log=self.server.log, clock=self.clock
+        )
+        self.factory = DataLinkServerFactory(self.server)
+        self.connect()
+        self.assertIs(self.link.read_view(), view)
+        self.assertEqual(view.digest(), self.server.tree.digest())
+        # The events come from applying the commits on the replica.
+        self.assertIn(((1, "/later"), (4, "/")), events)
+
+    def test_past_the_data_tier_timeout_held_requests_fail(self):
+        from zkreg.link.errors import DataTierUnavailable
+
+        told = []
+
+        class Listener:
+            def committed(self, commit):
+                pass
+
+            def data_tier_unavailable(self):
+                told.append(True)
+
+        self.link.subscribe(Listener())
+        grant = self.call(self.link.create_session(8000))
+        self.disconnect()
+        held = self.link.submit(
+            Request(grant.session_id, 1, codes.OP_CREATE, CreateRequest("/x", b"", OPEN, 0), AUTH)
+        )
+        self.clock.advance(29)
+        self.assertNoResult(held)
+        self.clock.advance(1)
+        self.failureResultOf(held, DataTierUnavailable)
+        self.assertEqual(told, [True])
+        self.failureResultOf(self.link.create_session(1000), DataTierUnavailable)
+        # A data server back later: the link works again.
+        self.connect()
+        self.assertEqual(self.link.state, "up")
+        self.assertIsNotNone(self.call(self.link.create_session(1000)))
+
+    def test_a_silent_session_server_is_dropped(self):
+        self.assertTrue(self.server_side.live)
+        self.clock.advance(self.factory.session_server_timeout_s + 1)
+        self.pump.flush()
+        self.assertFalse(self.server_side.live)
+        self.assertEqual(self.link.state, "down")
+
+    def test_server_side_stops_sending_when_the_connection_closes(self):
+        self.assertIn(self.server_side, self.factory.fanout.connections)
+        self.client_side.transport.loseConnection()
+        self.pump.flush()
+        self.assertNotIn(self.server_side, self.factory.fanout.connections)
 
 
 def test_message_round_trip():
-    message = wire.Submit(7, 1, 2, codes.OP_GET_DATA, [Id("ip", "1.2.3.4")], b"\x00\x01")
+    message = wire.Submit(7, 1, 2, codes.OP_GET_DATA, [Id("ip", "1.2.3.4")], b"\x00\x01", 5, 6, 4)
     assert wire.decode_message(wire.encode_message(message)) == message
 
 
@@ -182,7 +342,7 @@ class LoopbackTCPTests(unittest.TestCase):
         link = await connect_data_link(
             TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port, timeout=5)
         )
-        self.addCleanup(link.transport.loseConnection)
+        self.addCleanup(link.stop)
         grant = await link.create_session(4000)
         request = Request(
             grant.session_id, 1, codes.OP_CREATE, CreateRequest("/x", b"1", OPEN, 0), AUTH
@@ -209,8 +369,9 @@ def test_replica_follows_random_requests():
         clock.advance(1_700_000_000)
         server = DataServer(ServerConfig(extended_types=True), clock=clock)
         factory = DataLinkServerFactory(server)
-        link, _server_side, pump = iosim.connectedServerAndClient(
-            lambda: factory.buildProtocol(None), lambda: TCPDataLink(clock)
+        link = TCPDataLink([], clock)
+        _client_side, _server_side, pump = iosim.connectedServerAndClient(
+            lambda: factory.buildProtocol(None), link.build_protocol
         )
         pump.flush()
         grants = [link.create_session(10_000) for _ in range(2)]

@@ -1,0 +1,111 @@
+"""
+Exactly-once writes: the replies a resubmitted write must get instead of being applied
+again.
+
+A session server that loses its data server holds the writes it had sent, and submits
+them again once a data server is back; some of them may have been committed already
+(the data server died between commit and reply).  Each such write carries a
+L{zkreg.data.messages.WriteStamp}: the session server's id (C{origin}) and its own
+per-session sequence number.  The data tier logs the stamp with the txn (see
+L{zkreg.data.txncodec.encode_stamped_txn}) and keeps the reply of every stamped write
+its session server has not acknowledged yet; a write arriving with a stamp already
+applied gets that reply, and one arriving while its twin is still in flight gets the
+twin's reply.  The replies are not logged: applying the log again yields them
+(L{zkreg.data.applier.outcome_of}), so replay rebuilds this cache exactly.
+
+The cache stays small: each submit tells which replies its session server already
+has (C{acked}), and a session's entries go when the session closes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zkreg.data.messages import Outcome, WriteStamp
+
+__all__ = ["ReplyCache"]
+
+
+class ReplyCache:
+    """
+    Per (session, origin): the replies of applied stamped writes not yet acknowledged.
+    """
+
+    def __init__(self) -> None:
+        self._replies: dict[tuple[int, int], dict[int, Outcome]] = {}
+        self._by_session: dict[int, set[int]] = {}
+        #: (session, origin, seq) of stamped writes in flight -> replies of twins.
+        self._in_flight: dict[tuple[int, int, int], list[Any]] = {}
+
+    def __len__(self) -> int:
+        return sum(len(replies) for replies in self._replies.values())
+
+    def lookup(self, session_id: int, stamp: WriteStamp) -> Outcome | None:
+        """@return: the recorded reply of this stamped write, or L{None}."""
+        replies = self._replies.get((session_id, stamp.origin))
+        if replies is None:
+            return None
+        return replies.get(stamp.seq)
+
+    def forget_acked(self, session_id: int, stamp: WriteStamp) -> None:
+        """Drop the replies the stamp says its session server has received."""
+        key = (session_id, stamp.origin)
+        replies = self._replies.get(key)
+        if not replies:
+            return
+        acked = stamp.acked
+        for seq in [seq for seq in replies if seq <= acked]:
+            del replies[seq]
+        if not replies:
+            self._drop(key)
+
+    def recorded(self, session_id: int, stamp: WriteStamp, outcome: Outcome) -> None:
+        """A stamped write was applied with C{outcome}."""
+        key = (session_id, stamp.origin)
+        replies = self._replies.get(key)
+        if replies is None:
+            replies = self._replies[key] = {}
+            self._by_session.setdefault(session_id, set()).add(stamp.origin)
+        replies[stamp.seq] = outcome
+        self.forget_acked(session_id, stamp)
+
+    def session_closed(self, session_id: int) -> None:
+        """Forget every reply of a closed session (it can submit nothing more)."""
+        for origin in self._by_session.pop(session_id, ()):
+            self._replies.pop((session_id, origin), None)
+
+    def _drop(self, key: tuple[int, int]) -> None:
+        del self._replies[key]
+        origins = self._by_session.get(key[0])
+        if origins is not None:
+            origins.discard(key[1])
+            if not origins:
+                del self._by_session[key[0]]
+
+    # -- twins in flight -------------------------------------------------------------
+
+    def start(self, session_id: int, stamp: WriteStamp) -> bool:
+        """
+        A stamped write enters the pipeline.
+
+        @return: False when its twin is already in flight (then L{join} it instead).
+        """
+        key = (session_id, stamp.origin, stamp.seq)
+        if key in self._in_flight:
+            return False
+        self._in_flight[key] = []
+        return True
+
+    def join(self, session_id: int, stamp: WriteStamp, reply: Any) -> None:
+        """Have C{reply} answered with the reply of the twin in flight."""
+        self._in_flight[(session_id, stamp.origin, stamp.seq)].append(reply)
+
+    def finish(self, session_id: int, stamp: WriteStamp) -> list[Any]:
+        """@return: the replies that joined this write (to answer like it)."""
+        return self._in_flight.pop((session_id, stamp.origin, stamp.seq), None) or []
+
+    def abandon_all(self) -> list[Any]:
+        """The pipeline failed: @return: every joined reply, and forget what is in flight."""
+        joined = [reply for replies in self._in_flight.values() for reply in replies]
+        self._in_flight.clear()
+        return joined

@@ -1,0 +1,135 @@
+"""
+Tree snapshots kept in etcd, so a data server's disk holds nothing needed to recover.
+
+A snapshot is the file format of L{zkreg.persistence.snapshot} (checksummed), cut in
+chunks of at most a slot's size, each put in its own fenced txn under
+C{<prefix>/snap/<zxid>/}; then one fenced txn writes the manifest
+C{<prefix>/snapshot} (JSON: C{seq}, C{zxid}, C{chunks}).  Only then is the log
+before the covered slot deleted, older snapshots' chunks with it, and etcd's
+history compacted up to now: an etcd under continuous writes stays far below its
+quota.  A standby whose watch revision was compacted loads the manifest's snapshot
+and replays the slots after it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from typing import Any
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from zkreg.data.tree import DataTree
+from zkreg.persistence.etcd.client import (
+    Compare,
+    EtcdClient,
+    delete_op,
+    prefix_end,
+    put_op,
+)
+from zkreg.persistence.etcd.layout import SLOT_PAYLOAD_BYTES, Layout
+from zkreg.persistence.etcd.log import Fenced
+from zkreg.persistence.recovery import load_tree, write_tree_snapshot
+
+__all__ = ["load_snapshot", "save_snapshot"]
+
+_log = Logger(namespace="zkreg.persistence.etcd.snapshots")
+
+
+def _tree_bytes(tree: DataTree) -> bytes:
+    directory = tempfile.mkdtemp(prefix="zkreg-etcd-snap-")
+    try:
+        path = write_tree_snapshot(directory, tree, False, with_digest=True)
+        with open(path, "rb") as snapshot_file:
+            return snapshot_file.read()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _tree_from(data: bytes, extended_types: bool) -> DataTree:
+    directory = tempfile.mkdtemp(prefix="zkreg-etcd-snap-")
+    try:
+        path = os.path.join(directory, "snapshot")
+        with open(path, "wb") as snapshot_file:
+            snapshot_file.write(data)
+        return load_tree(path, extended_types)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@defer.inlineCallbacks
+def save_snapshot(client: EtcdClient, layout: Layout, tree: DataTree, covered_seq: int, token: int):
+    """
+    Write C{tree} (whose state is the log up to slot C{covered_seq}) to etcd, then
+    delete the log it covers and compact.
+
+    The tree is serialized on the reactor thread (it must not change meanwhile).
+
+    @return: Deferred firing with the manifest written (a dict).
+    @raise Fenced: when leadership was lost on the way (nothing is deleted then).
+    """
+    zxid = tree.last_zxid
+    data = _tree_bytes(tree)
+    fence = Compare.create_revision(layout.leader, token)
+    chunks = [
+        data[start : start + SLOT_PAYLOAD_BYTES]
+        for start in range(0, len(data), SLOT_PAYLOAD_BYTES)
+    ]
+    for index, chunk in enumerate(chunks):
+        succeeded, _, _ = yield client.txn([fence], [put_op(layout.chunk(zxid, index), chunk)])
+        if not succeeded:
+            raise Fenced("snapshot chunk refused: leadership lost")
+    previous = yield client.get(layout.manifest)
+    manifest = {"seq": covered_seq, "zxid": zxid, "chunks": len(chunks), "size": len(data)}
+    succeeded, revision, _ = yield client.txn(
+        [fence], [put_op(layout.manifest, json.dumps(manifest).encode("utf-8"))]
+    )
+    if not succeeded:
+        raise Fenced("snapshot manifest refused: leadership lost")
+    # The manifest is in: what it covers can go.
+    removals = [delete_op(layout.log, layout.slot(covered_seq + 1))]
+    if previous is not None:
+        old = json.loads(previous.value)
+        if old.get("zxid") != zxid:
+            old_prefix = layout.snapshot_chunks(old["zxid"])
+            removals.append(delete_op(old_prefix, prefix_end(old_prefix)))
+    yield client.txn([fence], removals)
+    yield client.compact(revision)
+    _log.info(
+        "snapshot of zxid {zxid:#x} in etcd ({size} bytes, {chunks} chunks); log up to "
+        "slot {seq} deleted, compacted at revision {revision}",
+        zxid=zxid,
+        size=len(data),
+        chunks=len(chunks),
+        seq=covered_seq,
+        revision=revision,
+    )
+    return manifest
+
+
+@defer.inlineCallbacks
+def load_snapshot(client: EtcdClient, layout: Layout, extended_types: bool):
+    """
+    @return: Deferred firing with C{(tree, covered seq)} from the latest snapshot,
+        or L{None} when there is none yet.
+    """
+    manifest_kv = yield client.get(layout.manifest)
+    if manifest_kv is None:
+        return None
+    manifest: dict[str, Any] = json.loads(manifest_kv.value)
+    prefix = layout.snapshot_chunks(manifest["zxid"])
+    parts: list[bytes] = []
+    start: bytes | None = None
+    while True:
+        kvs, more, _ = yield client.get_prefix(prefix, start=start, limit=8)
+        parts.extend(kv.value for kv in kvs)
+        if not more or not kvs:
+            break
+        start = kvs[-1].key + b"\x00"
+    if len(parts) != manifest["chunks"]:
+        raise ValueError(f"snapshot {manifest} has {len(parts)} chunks in etcd")
+    tree = _tree_from(b"".join(parts), extended_types)
+    return tree, int(manifest["seq"])

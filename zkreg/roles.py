@@ -1,0 +1,142 @@
+"""
+The roles of one zkreg process, assembled in one place (DESIGN.md): a role is a
+different wiring of the same parts, not different code.
+
+  - C{standalone}: the data server on the durable state, the session server linked
+    to it in-process, the client listener; with C{--data-link-listen} also a data-link
+    listener for session servers in other processes;
+  - C{data}: the same without clients: session servers connect over the data link;
+  - C{session}: a session server whose replica and writes go through a long-lived
+    L{zkreg.link.tcp.TCPDataLink} to the data servers of C{--data-server}.
+
+L{zkreg.tap} parses options and opens the data directory; everything after is here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application import service, strports
+from twisted.internet.error import CannotListenError
+from twisted.logger import Logger
+
+from zkreg.config import ServerConfig
+from zkreg.startup import describe_listen_failure, stop_running_startup
+
+__all__ = ["SessionRoleService", "assemble_data_role"]
+
+_log = Logger(namespace="zkreg.roles")
+
+
+def assemble_data_role(
+    config: ServerConfig, durable: Any, top: service.MultiService, operations: Any = None
+) -> Any:
+    """
+    Wire a standalone or data server on recovered durable state into C{top}.
+
+    @param durable: a L{zkreg.persistence.durable.DurableState}.
+    @param operations: the L{zkreg.operations.OperationsEndpoints} (metrics, admin)
+        told of the servers, or L{None}.
+    @return: the L{zkreg.data.server.DataServer}.
+    """
+    from zkreg.session.assembly import build_standalone
+
+    # Added first so that it stops last: the log closes after the data server.
+    durable.service().setServiceParent(top)
+    data_service, factory = build_standalone(
+        config, log=durable.wal, tree=durable.tree, replies=durable.recovered.replies
+    )
+    durable.attach(data_service)
+    data_service.setServiceParent(top)
+    link_factory = None
+    if config.data_link_listen is not None:
+        from zkreg.link.serve import DataLinkServerFactory
+
+        link_factory = DataLinkServerFactory(data_service)
+        strports.service(config.data_link_listen, link_factory).setServiceParent(top)
+    standalone = config.role == "standalone"
+    if operations is not None:
+        operations.add_data_server(data_service, link_factory, 1 if standalone else 0)
+    if standalone:
+        if operations is not None:
+            operations.add_session_server(factory)
+        factory.service().setServiceParent(top)
+        strports.service(config.listen, factory).setServiceParent(top)
+    return data_service
+
+
+class SessionRoleService(service.MultiService):
+    """
+    A session server of remote data servers: starts its data link, and once the
+    replica is loaded listens for clients.  From then on it rides through data-server
+    outages (see L{zkreg.link.tcp}).  If no data server answers within the data-tier
+    timeout at start, the process stops (a supervisor restarts it), rather than
+    leaving a server that refuses every client.
+    """
+
+    def __init__(self, config: ServerConfig, reactor: Any = None, operations: Any = None) -> None:
+        """
+        @param operations: the L{zkreg.operations.OperationsEndpoints} told of the
+            session server, or L{None}.
+        """
+        super().__init__()
+        if reactor is None:
+            from twisted.internet import reactor
+        self.config = config
+        self.reactor = reactor
+        self.operations = operations
+        self.link: Any = None
+
+    def startService(self) -> None:
+        from zkreg.link.tcp import TCPDataLink, parse_data_servers
+
+        super().startService()
+        config = self.config
+        if config.etcd is not None:
+            from zkreg.persistence.etcd.follow import leader_endpoints
+
+            endpoints = leader_endpoints(self.reactor, config.etcd, config.etcd_prefix)
+        else:
+            assert config.data_server is not None
+            endpoints = parse_data_servers(self.reactor, config.data_server)
+        self.link = TCPDataLink(
+            endpoints,
+            clock=self.reactor,
+            data_tier_timeout_s=config.data_tier_timeout / 1000.0,
+            name=config.listen,
+        )
+        self.link.start().addCallbacks(self._linked, self._link_failed)
+
+    def stopService(self) -> Any:
+        stopped = super().stopService()
+        if self.link is not None:
+            self.link.stop()
+        return stopped
+
+    def _linked(self, link: Any) -> None:
+        from zkreg.session.assembly import ReplicaFacts
+        from zkreg.session.factory import SessionServerFactory
+
+        factory = SessionServerFactory(
+            self.config, link, self.reactor, data_info=ReplicaFacts(link, self.reactor)
+        )
+        if self.operations is not None:
+            self.operations.add_session_server(factory)
+        factory.service().setServiceParent(self)
+        try:
+            strports.service(self.config.listen, factory).setServiceParent(self)
+        except (CannotListenError, OverflowError) as error:
+            stop_running_startup(self.reactor, describe_listen_failure(error))
+            return
+        _log.info(
+            "zkreg (session) linked to {data_server}, listening on {listen}",
+            data_server=link.connected_to,
+            listen=self.config.listen,
+        )
+
+    def _link_failed(self, failure: Any) -> None:
+        stop_running_startup(
+            self.reactor,
+            f"cannot reach the data server at {self.config.data_server}: "
+            f"{failure.getErrorMessage()}; start one first, or fix --data-server",
+        )
