@@ -275,3 +275,39 @@ def test_sigstop_past_lease(tier, client):
     assert not writer.errors, writer.errors
     assert standby.is_active()
     check_exactly_once(client, parent, writer.acked)
+
+
+def test_status_command(tier, client):
+    """zkreg status --etcd: the active data server, the standby, applied zxids, etcd health."""
+    import io
+    import json
+
+    from tests.support.ports import free_port
+    from zkreg.cli import main
+
+    client.create("/etcd-status", b"")
+    active = tier.active()
+    standby = tier.standby_of(active)
+    argv = ["status", "--etcd", tier.etcd.endpoints_option, "--etcd-prefix", tier.prefix]
+
+    def reported() -> dict | None:
+        out = io.StringIO()
+        if main([*argv, "--json"], out) != 0:
+            return None
+        report = json.loads(out.getvalue())
+        states = {server["data_link"]: server["state"] for server in report["data_servers"]}
+        wanted = {active.link: "active", standby.link: "standby"}
+        return report if states == wanted else None
+
+    report = wait_until(reported, timeout=15, message="both data servers in the status")
+    assert report["leader"] == active.link
+    assert all(member["healthy"] for member in report["etcd"])
+    out = io.StringIO()
+    assert main(argv, out) == 0
+    text = out.getvalue()
+    assert f"{active.link}  active" in text and f"{standby.link}  standby" in text
+    assert "healthy" in text and "applied zxid 0x" in text
+    # No etcd: exit 1 and say so.
+    out = io.StringIO()
+    assert main(["status", "--etcd", f"http://127.0.0.1:{free_port()}"], out) == 1
+    assert "unreachable" in out.getvalue()
