@@ -38,6 +38,10 @@ def _last_snapshot(target: AdminTarget) -> dict[str, Any]:
 
 
 def _leader(target: AdminTarget) -> dict[str, Any]:
+    if target.data_tier is not None:
+        # A data server on etcd: active (the leader) or standby, and what it applied.
+        described = target.data_tier.describe()
+        return {"is_leader": described["state"] == "active", **described}
     # As a standalone ZooKeeper, which has no quorum and so no leader to report.
     return {"error": "server is not initialized"}
 
@@ -104,6 +108,8 @@ class AdminTarget:
         self.config = config
         self.factory = factory
         self.data_server = data_server
+        #: the L{zkreg.etcd_role.EtcdDataRoleService} of a data server on etcd
+        self.data_tier: Any = None
 
     def health_problems(self) -> list[str]:
         """
@@ -111,19 +117,21 @@ class AdminTarget:
             empty when healthy.
         """
         problems = []
+        refused = None
         if self.data_server is not None:
-            failure = getattr(self.data_server.log, "failure", None)
-            if failure is not None:
-                problems.append(f"the write-ahead log failed: {failure}")
-        for part in (self.factory, self.data_server):
-            report = getattr(part, "health_problems", None)
-            if report is not None:
-                problems.extend(report())
+            failure = self.data_server.sequencer.failure
+            refused = None if failure is None else failure.getErrorMessage()
+        elif self.factory is not None:
+            refused = monitor.data_fact(self.factory, "write_failure", None)
+        if refused:
+            problems.append(f"writes refused: {refused}")
         return problems
 
     def readiness_problems(self) -> list[str]:
         """@return: why clients cannot be served now; empty when ready."""
         problems = self.health_problems()
+        if self.data_tier is not None and self.data_tier.state != "active":
+            problems.append(f"{self.data_tier.state} data server (another one is active)")
         if self.factory is None and self.config.role != "data":
             problems.append("the session server is not linked to its data server yet")
         return problems

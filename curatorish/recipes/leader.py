@@ -11,12 +11,13 @@ Apache Curator on the same path takes part in the same election.
 Never two leaders: leadership is dropped I{at once} (before any listener runs) when
 the connection state is an error state of the client's error policy (by default
 SUSPENDED and LOST), and it is only ever taken from a fresh listing of the children
-made while the connection is not in such a state.  With the default policy a leader
-cut off from the server drops out when its connection notices (after two thirds of
-the session timeout at most), before the server can expire its session and let the
-next participant in.  With L{SessionConnectionStateErrorPolicy} a leader keeps
-leading through SUSPENDED, and so may overlap with its successor for up to the
-simulated-expiration delay: use it only where that is acceptable (as in Curator).
+made while the connection is healthy.  With the default policy a leader cut off from
+the server drops out when its connection notices (after two thirds of the session
+timeout at most), before the server can expire its session and let the next
+participant in.  With L{SessionConnectionStateErrorPolicy} a latch (and a selector
+whose listener leaves connection states to it) keeps leading through a short
+SUSPENDED, but (unlike Curator, which waits for LOST) only for a quarter of the
+session timeout: soon after that the server may expire the session.
 """
 
 from __future__ import annotations
@@ -100,6 +101,40 @@ def _log_failure(description: str) -> Callable[[Any], None]:
     return log
 
 
+class _SuspendedDeadline:
+    """
+    Under a policy that keeps leadership through SUSPENDED (Curator's session policy),
+    keep it only while the server cannot yet have expired our session.  The
+    connection reports SUSPENDED at most two thirds of the session timeout after it
+    last heard from the server (its read timeout), and the server expires the session
+    one timeout after that; so a quarter of the timeout after SUSPENDED (a margin of a
+    twelfth for the clocks and the network), leadership ends, before a successor can
+    be told our node is gone.  Curator waits for LOST, which comes a whole session
+    timeout after SUSPENDED: two leaders for up to two thirds of the timeout.
+    """
+
+    def __init__(self, client: Any, expired: Callable[[], None]) -> None:
+        self._client = client
+        self._expired = expired
+        self._call: Any = None
+
+    def arm(self) -> None:
+        self.cancel()
+        connection = self._client.zookeeper
+        timeout_ms = connection.negotiated_timeout_ms or connection.session_timeout_ms
+        self._call = connection.reactor.callLater(timeout_ms / 4000.0, self._due)
+
+    def cancel(self) -> None:
+        call, self._call = self._call, None
+        if call is not None and call.active():
+            call.cancel()
+
+    def _due(self) -> None:
+        self._call = None
+        if self._client.state is ConnectionState.SUSPENDED:
+            self._expired()
+
+
 class LeaderLatch(Recipe):
     """
     Curator's C{LeaderLatch}: start it, then ask L{has_leadership}, wait with
@@ -124,6 +159,7 @@ class LeaderLatch(Recipe):
         self._our_path: str | None = None
         self._listeners: list[Any] = []
         self._waiters: list[defer.Deferred[None]] = []
+        self._suspended_deadline = _SuspendedDeadline(self.client, self._suspended_too_long)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -147,6 +183,7 @@ class LeaderLatch(Recipe):
             raise RuntimeError("Already closed or has not been started")
         self.state = State.CLOSED
         self.client.remove_connection_state_listener(self._state_changed)
+        self._suspended_deadline.cancel()
         if (close_mode or self.close_mode) is CloseMode.NOTIFY_LEADER:
             self._set_leadership(False)
             self._listeners.clear()
@@ -316,7 +353,16 @@ class LeaderLatch(Recipe):
         elif state is ConnectionState.SUSPENDED:
             if policy.is_error_state(ConnectionState.SUSPENDED):
                 self._set_leadership(False)
+            else:
+                self._suspended_deadline.arm()
         elif state is ConnectionState.LOST:
+            self._set_leadership(False)
+        if state is not ConnectionState.SUSPENDED:
+            self._suspended_deadline.cancel()
+
+    def _suspended_too_long(self) -> None:
+        if self.state is State.STARTED:
+            _log.info("SUSPENDED for a quarter of the session timeout: leadership ends")
             self._set_leadership(False)
 
 
@@ -378,6 +424,7 @@ class LeaderSelector(Recipe):
             self.client, path, lock_node_bytes=id_bytes(id) if id else None
         )
         own = getattr(type(listener), "state_changed", None)
+        self._suspended_deadline = _SuspendedDeadline(self.client, self._interrupt)
         self._custom_state_changed = callable(getattr(listener, "state_changed", None)) and (
             own is not LeaderSelectorListenerAdapter.state_changed
         )
@@ -428,6 +475,7 @@ class LeaderSelector(Recipe):
             raise RuntimeError("Already closed or has not been started")
         self.state = State.CLOSED
         self.client.remove_connection_state_listener(self._state_changed)
+        self._suspended_deadline.cancel()
         self._leading = False
         task = self._task
         if self._leadership_work is not None:
@@ -511,6 +559,10 @@ class LeaderSelector(Recipe):
         if not self._custom_state_changed:
             if self.client.connection_state_error_policy.is_error_state(state):
                 self._interrupt()
+            elif state is ConnectionState.SUSPENDED:
+                self._suspended_deadline.arm()
+            if state is not ConnectionState.SUSPENDED:
+                self._suspended_deadline.cancel()
             return
         reactor = self.client.zookeeper.reactor
 

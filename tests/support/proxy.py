@@ -18,12 +18,15 @@ class TcpProxy:
 
     @ivar port: where clients connect.
     @ivar blocked: while true, new connections are accepted and closed at once.
+    @ivar stalled: while true, bytes are read and dropped in both directions, and no
+        connection is closed: a partition as both ends see it until their timeouts.
     """
 
     def __init__(self, target_port: int, port: int | None = None) -> None:
         self.target_port = target_port
         self.port = port or free_port()
         self.blocked = False
+        self.stalled = False
         self._listener: socket.socket | None = None
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
         self._lock = threading.Lock()
@@ -66,14 +69,14 @@ class TcpProxy:
             threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
 
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while True:
                 data = source.recv(65536)
                 if not data:
                     break
-                sink.sendall(data)
+                if not self.stalled:
+                    sink.sendall(data)
         except OSError:
             pass
         for sock in (source, sink):
@@ -100,6 +103,13 @@ class TcpProxy:
 
     def unblock(self) -> None:
         self.blocked = False
+
+    def stall(self) -> None:
+        """Drop every byte from now on, closing nothing, until L{unstall}."""
+        self.stalled = True
+
+    def unstall(self) -> None:
+        self.stalled = False
 
     def stop(self) -> None:
         """Stop listening and cut everything."""

@@ -417,3 +417,59 @@ def test_command_keys_as_zookeeper(name, operated, admin_oracle, kazoo_client):
     assert status == zk_status
     assert ours.get("command") == theirs.get("command")
     assert _key_shape(_without_namespaces(ours)) == _key_shape(_without_namespaces(theirs))
+
+
+#: twistd with os.fdatasync failing (ENOSPC) while the marker file exists.
+_FAULTY_TWISTD = """
+import errno, os, sys
+marker = os.environ["ZKREG_TEST_FAIL_SYNC_MARKER"]
+real_fdatasync = os.fdatasync
+def fdatasync(fd):
+    if os.path.exists(marker):
+        raise OSError(errno.ENOSPC, "No space left on device (injected by the test)")
+    return real_fdatasync(fd)
+os.fdatasync = fdatasync
+from twisted.scripts.twistd import run
+sys.argv[0] = "twistd"
+run()
+"""
+
+
+class FailingDiskOperatedZkreg(OperatedZkreg):
+    """An operated zkreg whose log syncs fail while C{marker} exists."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marker = self.workdir / "fail-sync"
+
+    def command(self) -> list[str]:
+        argv = super().command()
+        argv[2] = _FAULTY_TWISTD
+        return argv
+
+    def environment(self) -> dict[str, str]:
+        env = super().environment()
+        env["ZKREG_TEST_FAIL_SYNC_MARKER"] = str(self.marker)
+        return env
+
+
+def test_health_probes_fail_while_writes_are_refused(kazoo_client):
+    from kazoo.exceptions import SystemZookeeperError
+
+    server = FailingDiskOperatedZkreg()
+    try:
+        server.start()
+        client = kazoo_client(server)
+        client.ensure_path("/operations/disk")
+        assert server.admin("healthz") == (200, {"status": "ok"})
+        server.marker.touch()
+        with pytest.raises(SystemZookeeperError):
+            client.set("/operations/disk", b"lost")
+        status, body = server.admin("healthz")
+        assert status == 503 and body["status"] == "failing"
+        assert "writes refused" in body["problems"][0]
+        assert "No space left on device" in body["problems"][0]
+        assert server.admin("readyz")[0] == 503
+        assert client.get("/operations/disk")[0] == b""  # reads go on
+    finally:
+        server.cleanup()

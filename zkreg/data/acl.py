@@ -160,10 +160,14 @@ class AclChecker:
     @ivar super_digest: C{"super:<base64 sha1>"}; a session that authenticates with
         the matching digest credentials also gets the C{super} id, which passes every
         check.
+    @ivar sasl: whether the C{sasl} scheme is known (ZooKeeper registers its
+        SASLAuthenticationProvider only when SASL is configured): a C{sasl:<user>}
+        entry matches a session SASL-authenticated as that user (or as C{super}).
     """
 
-    def __init__(self, super_digest: str | None = None) -> None:
+    def __init__(self, super_digest: str | None = None, sasl: bool = False) -> None:
         self.super_digest = super_digest
+        self.sasl = sasl
 
     def allowed(self, acl: Sequence[ACL], perm: int, auth: Iterable[Id]) -> bool:
         """
@@ -193,6 +197,10 @@ class AclChecker:
             elif scheme == "ip":
                 for auth_id in auth:
                     if auth_id.scheme == "ip" and ip_matches(auth_id.id, entry_id.id):
+                        return True
+            elif scheme == "sasl" and self.sasl:
+                for auth_id in auth:
+                    if auth_id.scheme == "sasl" and auth_id.id in ("super", entry_id.id):
                         return True
         return False
 
@@ -226,13 +234,13 @@ class AclChecker:
             if scheme == "world" and id_text == "anyone":
                 result.append(entry)
             elif scheme == "auth":
-                # Only digest identities are "authenticated"; the ip id every session
-                # carries is not, and 'super' has no provider.  ZooKeeper iterates the
-                # session's ids in its hash-set order.
+                # Only digest (and sasl) identities are "authenticated"; the ip id
+                # every session carries is not, and 'super' has no provider.  ZooKeeper
+                # iterates the session's ids in its hash-set order.
                 expanded = [
                     ACL(perms=entry.perms, id=a)
                     for a in zookeeper_auth_order(list(auth))
-                    if a.scheme == "digest"
+                    if a.scheme == "digest" or (a.scheme == "sasl" and self.sasl)
                 ]
                 if not expanded:
                     return None
@@ -243,6 +251,10 @@ class AclChecker:
                 result.append(entry)
             elif scheme == "ip":
                 if id_text is None or not is_valid_ip_expr(id_text):
+                    return None
+                result.append(entry)
+            elif scheme == "sasl" and self.sasl:
+                if not id_text:
                     return None
                 result.append(entry)
             else:

@@ -24,6 +24,7 @@ from zkreg.interfaces import ICommitListener, IDataLink
 from zkreg.session.fourletter import answer_four_letter_word
 from zkreg.session.limits import ConnectionRateLimiter, RequestThrottler
 from zkreg.session.protocol import ClientConnection
+from zkreg.session.sasl import load_jaas_users
 from zkreg.session.stats import NamespaceStats, ServerStats
 from zkreg.session.watches import (
     NODE_CHILDREN_CHANGED,
@@ -81,7 +82,15 @@ class SessionServerFactory(protocol.ServerFactory):
         #: largest multiRead / getChildren reply built
         self.max_reply_size = config.max_reply_size
         self.max_client_cnxns = config.max_client_cnxns
-        self.acl_checker = acl_checker or AclChecker(config.super_digest)
+        self.acl_checker = acl_checker or AclChecker(
+            config.super_digest, sasl=config.sasl_config is not None
+        )
+        #: user -> password for SASL DIGEST-MD5 (--sasl-config), or None: SASL off
+        self.sasl_users: dict[str, str] | None = None
+        if config.sasl_config is not None:
+            self.sasl_users = load_jaas_users(config.sasl_config)
+        #: whether clients must authenticate with SASL before any other request
+        self.sasl_required = config.sasl_required
         self.watches = WatchManager()
         self.stats = ServerStats()
         self.namespace_stats = NamespaceStats()

@@ -3,7 +3,7 @@ Leader election against Apache ZooKeeper 3.8 and zkreg: Curator's latch layout a
 participants, hand-over when the leader dies or its session expires, listeners and
 close modes, the selector's turns and interruption, and never two leaders while
 connections are cut, partitioned and sessions expired
-(C{CURATORISH_LEADER_ROUNDS} rounds, default 3; run hundreds locally).
+(C{CURATORISH_LEADER_ROUNDS} rounds, default 4; run hundreds locally).
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ import pytest
 from twisted.internet import task
 
 from curatorish.recipes import CloseMode, LeaderLatch, LeaderSelector, Participant
+from curatorish.state import SessionConnectionStateErrorPolicy
 from curatorish.testing import expire_session, session_of
 from tests.support.proxy import TcpProxy
 from tests.support.waiting import wait_until
 
-ROUNDS = int(os.environ.get("CURATORISH_LEADER_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("CURATORISH_LEADER_ROUNDS", "4"))
 LATCH_NODE = re.compile(r"^_c_[0-9a-f-]{36}-latch-\d{10}$")
 
 
@@ -211,7 +212,7 @@ def test_never_two_leaders_under_cuts_partitions_and_expiries(
         for round_number in range(ROUNDS):
             leader = exclusive.one_leader()
             proxy, client = proxies[leader.id], clients[leader.id]
-            fault = ("cut", "expire", "partition")[round_number % 3]
+            fault = ("cut", "expire", "partition", "stall")[round_number % 4]
             if fault == "cut":
                 proxy.cut()
             elif fault == "expire":
@@ -219,7 +220,10 @@ def test_never_two_leaders_under_cuts_partitions_and_expiries(
                 wait_until(lambda leader=leader: not leader.has_leadership(), timeout=30)
             else:
                 proxy.block()
-                proxy.cut()
+                if fault == "partition":
+                    proxy.cut()  # the leader notices at once
+                else:
+                    proxy.stall()  # the leader notices at its read timeout
                 try:
                     wait_until(
                         lambda leader=leader: any(
@@ -232,11 +236,13 @@ def test_never_two_leaders_under_cuts_partitions_and_expiries(
                     )
                     assert not leader.has_leadership()
                 finally:
+                    proxy.cut()
+                    proxy.unstall()
                     proxy.unblock()
             assert not exclusive.violations, exclusive.violations
         exclusive.one_leader()
         assert not exclusive.violations, exclusive.violations
-        assert exclusive.elections >= 1 + ROUNDS // 3
+        assert exclusive.elections >= 1 + ROUNDS // 4
     finally:
         for name, client in clients.items():
             for latch in exclusive.latches:
@@ -361,3 +367,56 @@ def test_selector_relinquishes_when_suspended(server: Any, make_client: Any) -> 
     finally:
         proxy.unblock()
         proxy.stop()
+
+
+def test_session_policy_leader_steps_down_before_its_session_can_expire(
+    server: Any, make_client: Any
+) -> None:
+    """
+    Under the session error policy a latch keeps leading through SUSPENDED (as
+    Curator), but only for a quarter of the session timeout, so a partitioned leader
+    has stepped down before the server can expire it and elect the next.
+    """
+    path = unique("session-policy")
+    exclusive = ExclusiveLeaders()
+    proxies = []
+    try:
+        for name in ("s0", "s1"):
+            proxy = TcpProxy(server.port)
+            proxy.start()
+            proxies.append(proxy)
+            client = make_client(
+                proxy.hosts,
+                session_timeout_ms=4000,
+                connection_timeout_ms=2000,
+                connection_state_error_policy=SessionConnectionStateErrorPolicy(),
+            )
+            latch = LeaderLatch(client.async_client, path, name)
+            exclusive.add(latch)
+            client.call(latch.start)
+        for _ in range(max(1, ROUNDS // 3)):
+            leader = exclusive.one_leader()
+            proxy = proxies[[latch.id for latch in exclusive.latches].index(leader.id)]
+            # Black-holed, not closed: the leader's connection notices only at its read
+            # timeout (two thirds of the session timeout), SUSPENDED lasts until the
+            # simulated expiry, and the server expires the session in between.
+            proxy.block()
+            proxy.stall()
+            try:
+                wait_until(
+                    lambda leader=leader: any(
+                        latch.has_leadership() for latch in exclusive.latches if latch is not leader
+                    ),
+                    timeout=60,
+                    message="a new leader behind the partition",
+                )
+            finally:
+                proxy.cut()
+                proxy.unstall()
+                proxy.unblock()
+            assert not exclusive.violations, exclusive.violations
+        exclusive.one_leader()
+        assert not exclusive.violations, exclusive.violations
+    finally:
+        for proxy in proxies:
+            proxy.stop()

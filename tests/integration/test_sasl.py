@@ -1,0 +1,192 @@
+"""
+SASL DIGEST-MD5 with kazoo (C{sasl_options}, through pure-sasl), against Apache
+ZooKeeper 3.8 configured with the same JAAS file and its SASL provider, and against
+zkreg with C{--sasl-config}: the same script gives the same outcomes on both (who may
+read a C{sasl:<user>} node, what C{auth} expands to, what a wrong password gets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import InvalidACLError, NoAuthError, SessionClosedRequireSaslError
+from kazoo.protocol.states import KazooState
+from kazoo.security import ACL, Id, make_acl
+
+from tests.support.servers import ServerProcess, ZkregServer, ZooKeeperOracle, unavailable_reason
+from tests.support.waiting import wait_until
+
+JAAS = """
+// The users of both servers (ZooKeeper's DigestLoginModule format).
+Server {
+       org.apache.zookeeper.server.auth.DigestLoginModule required
+       user_bob="bob-secret"
+       user_alice="alice-secret";
+};
+"""
+
+ALL = 31
+
+
+@pytest.fixture(scope="module")
+def jaas_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sasl") / "jaas.conf"
+    path.write_text(JAAS)
+    return path
+
+
+def _start(server: ServerProcess) -> ServerProcess:
+    reason = unavailable_reason(server.name)
+    if reason is not None:
+        pytest.skip(f"{server.name} unavailable: {reason}")
+    server.start()
+    return server
+
+
+def _server(kind: str, jaas_file: Path, required: bool = False) -> ServerProcess:
+    server: ServerProcess
+    if kind == "zookeeper":
+        jvm = [
+            f"-Djava.security.auth.login.config={jaas_file}",
+            "-Dzookeeper.authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+        ]
+        if required:
+            jvm.append("-Dzookeeper.sessionRequireClientSASLAuth=true")
+        server = ZooKeeperOracle(extra_jvm_args=jvm)
+    else:
+        args = ["--sasl-config", str(jaas_file)]
+        if required:
+            args.append("--sasl-required")
+        server = ZkregServer(extra_args=args)
+    return _start(server)
+
+
+@pytest.fixture(scope="module", params=["zookeeper", "zkreg"])
+def sasl_server(request: pytest.FixtureRequest, jaas_file: Path) -> Iterator[ServerProcess]:
+    server = _server(request.param, jaas_file)
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="module", params=["zookeeper", "zkreg"])
+def sasl_required_server(
+    request: pytest.FixtureRequest, jaas_file: Path
+) -> Iterator[ServerProcess]:
+    server = _server(request.param, jaas_file, required=True)
+    yield server
+    server.cleanup()
+
+
+class Clients:
+    """Started kazoo clients of one server, stopped at teardown."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        self.server = server
+        self.started: list[KazooClient] = []
+
+    def __call__(self, user: str | None = None, password: str | None = None) -> KazooClient:
+        options: dict[str, Any] = {}
+        if user is not None:
+            options["sasl_options"] = {
+                "mechanism": "DIGEST-MD5",
+                "username": user,
+                "password": password,
+            }
+        client = KazooClient(hosts=self.server.hosts, timeout=10.0, **options)
+        self.started.append(client)
+        client.start(timeout=15)
+        return client
+
+    def stop(self) -> None:
+        for client in self.started:
+            client.stop()
+            client.close()
+
+
+@pytest.fixture
+def connect(sasl_server: ServerProcess) -> Iterator[Any]:
+    clients = Clients(sasl_server)
+    yield clients
+    clients.stop()
+
+
+def _outcome(call: Any) -> str:
+    try:
+        result = call()
+    except NoAuthError:
+        return "NoAuth"
+    except InvalidACLError:
+        return "InvalidACL"
+    return "ok" if not isinstance(result, tuple) else repr(result[0])
+
+
+def test_sasl_acl_lets_only_its_user_in(connect, request):
+    path = f"/sasl-{request.node.callspec.id}"
+    bob = connect("bob", "bob-secret")
+    alice = connect("alice", "alice-secret")
+    anonymous = connect()
+    bob.create(path, b"bob's", acl=[ACL(ALL, Id("sasl", "bob"))])
+    assert _outcome(lambda: bob.get(path)) == 'b"bob\'s"'
+    assert _outcome(lambda: alice.get(path)) == "NoAuth"
+    assert _outcome(lambda: anonymous.get(path)) == "NoAuth"
+    assert _outcome(lambda: alice.set(path, b"x")) == "NoAuth"
+    assert bob.get_acls(path)[0] == [ACL(ALL, Id("sasl", "bob"))]
+
+
+def test_auth_scheme_expands_to_the_sasl_id(connect, request):
+    path = f"/sasl-auth-{request.node.callspec.id}"
+    alice = connect("alice", "alice-secret")
+    alice.create(path, b"", acl=[make_acl("auth", "", all=True)])
+    assert alice.get_acls(path)[0] == [ACL(ALL, Id("sasl", "alice"))]
+    anonymous = connect()
+    assert (
+        _outcome(lambda: anonymous.create(path + "x", b"", acl=[make_acl("auth", "", all=True)]))
+        == "InvalidACL"
+    )
+
+
+def test_wrong_password_is_refused_and_others_unaffected(connect, sasl_server):
+    bob = connect("bob", "bob-secret")
+    intruder = KazooClient(
+        hosts=sasl_server.hosts,
+        timeout=10.0,
+        sasl_options={"mechanism": "DIGEST-MD5", "username": "bob", "password": "guess"},
+    )
+    try:
+        # kazoo marks the session connected at the handshake, before SASL; the
+        # server's AuthFailed answer (and closed connection) then ends it for good.
+        intruder.start(timeout=10)
+        wait_until(
+            lambda: intruder.state == KazooState.LOST and not intruder.connected,
+            timeout=15,
+            message="the wrong password refused",
+        )
+    finally:
+        intruder.stop()
+        intruder.close()
+    bob.ensure_path("/sasl-still-served")
+    assert bob.exists("/sasl-still-served") is not None
+    wait_until(lambda: bob.connected, timeout=10)
+
+
+def test_required_sasl_refuses_anonymous_clients(sasl_required_server):
+    """
+    zookeeper.sessionRequireClientSASLAuth / --sasl-required: an anonymous client's
+    first request is answered SessionClosedRequireSasl and it is disconnected; a
+    SASL-authenticated one works.
+    """
+    clients = Clients(sasl_required_server)
+    try:
+        anonymous = clients()
+        with pytest.raises(SessionClosedRequireSaslError):
+            anonymous.create("/sasl-required-anonymous", b"")
+        wait_until(lambda: not anonymous.connected, timeout=15, message="anonymous cut off")
+        bob = clients("bob", "bob-secret")
+        bob.ensure_path("/sasl-required")
+        assert bob.exists("/sasl-required") is not None
+    finally:
+        clients.stop()
