@@ -121,16 +121,21 @@ class SessionRoleService(service.MultiService):
 
         super().startService()
         config = self.config
-        assert config.data_server is not None
-        data_servers = parse_data_servers(self.reactor, config.data_server)
-        if config.data_link_ssl_keystore is not None:
-            from zkreg.tls import data_link_tls_endpoints
+        if config.etcd is not None:
+            from zkreg.persistence.etcd.follow import leader_endpoints
 
-            data_servers = data_link_tls_endpoints(
-                data_servers, config.data_link_ssl_keystore, config.data_link_ssl_truststore
-            )
+            endpoints = leader_endpoints(self.reactor, config.etcd, config.etcd_prefix)
+        else:
+            assert config.data_server is not None
+            endpoints = parse_data_servers(self.reactor, config.data_server)
+            if config.data_link_ssl_keystore is not None:
+                from zkreg.tls import data_link_tls_endpoints
+
+                endpoints = data_link_tls_endpoints(
+                    endpoints, config.data_link_ssl_keystore, config.data_link_ssl_truststore
+                )
         self.link = TCPDataLink(
-            data_servers,
+            endpoints,
             clock=self.reactor,
             data_tier_timeout_s=config.data_tier_timeout / 1000.0,
             name=config.listen,
