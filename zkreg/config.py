@@ -36,6 +36,9 @@ class ServerConfig:
         servers on, or None.
     @ivar data_server: client endpoints of the data servers a session server uses,
         comma-separated, tried in turn (C{tcp:h:p[,tcp:h:p...]}).
+    @ivar etcd: client URLs of the etcd cluster holding a data server's log,
+        comma-separated (C{http://h:p[,http://h:p...]}), or None (the file log).
+    @ivar etcd_prefix: the key prefix of this data tier in etcd.
     @ivar data_tier_timeout_ms: how long a session server holds writes while no data
         server is linked before failing them and closing its client connections;
         L{None} means the maximum session timeout.
@@ -55,6 +58,8 @@ class ServerConfig:
     @ivar sasl_config: a JAAS-style file whose C{Server} section lists the SASL
         DIGEST-MD5 users (C{user_<name>="<password>"}); None: SASL off, and the
         C{sasl} ACL scheme unknown (as in ZooKeeper without its SASL provider).
+    @ivar sasl_required: refuse every request but SASL's until a client has
+        authenticated (ZooKeeper's C{zookeeper.sessionRequireClientSASLAuth}).
     @ivar max_output_buffer_bytes: unsent reply bytes one connection may hold before
         it is no longer read from (until they drain); L{None} means one max-size
         reply plus 4 MiB.
@@ -88,6 +93,8 @@ class ServerConfig:
     role: str = "standalone"
     data_link_listen: str | None = None
     data_server: str | None = None
+    etcd: str | None = None
+    etcd_prefix: str = "/zkreg"
     data_tier_timeout_ms: int | None = None
     metrics_listen: str | None = None
     admin_listen: str | None = None
@@ -96,6 +103,7 @@ class ServerConfig:
     connection_rate_per_ip: int = 0
     connection_burst_per_ip: int = 10
     sasl_config: str | None = None
+    sasl_required: bool = False
     max_output_buffer_bytes: int | None = None
     output_stall_timeout_ms: int = 30000
     max_reply_size_bytes: int | None = None

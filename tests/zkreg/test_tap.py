@@ -108,6 +108,7 @@ def test_shipped_config_file_names_every_setting():
         "snap_retain_count", "no_fsync", "role", "data_link_listen", "data_server",
         "metrics_listen", "admin_listen", "request_throttle_max_requests",
         "request_throttle_stall_time", "connection_rate_per_ip", "connection_burst_per_ip",
+        "sasl_required",
     ):  # fmt: skip
         assert f"{key} =" in text, key
 
@@ -137,6 +138,7 @@ def test_shipped_config_file_names_every_setting():
         (["--connection-rate-per-ip", "-2"], "connection-rate-per-ip"),
         (["--connection-burst-per-ip", "0"], "connection-burst-per-ip"),
         (["--sasl-config", "/nonexistent/jaas.conf"], "sasl-config: cannot read SASL config"),
+        (["--sasl-required"], "--sasl-required needs --sasl-config"),
         (["--listen", "tcp:99999"], "port 99999 is not in 0-65535"),
         (["--role", "session", "--data-server", "tcp:127.0.0.1:70000"], "port 70000"),
         (
@@ -207,6 +209,30 @@ def test_roles():
     assert (data.role, data.data_link_listen) == ("data", "tcp:2888:interface=127.0.0.1")
     session = parse("--role", "session", "--data-server", "tcp:127.0.0.1:2888")
     assert (session.role, session.data_server) == ("session", "tcp:127.0.0.1:2888")
+
+
+def test_etcd_options():
+    """--etcd and --etcd-prefix: for the data and session roles, URLs checked at start."""
+    data = parse(
+        "--role", "data", "--data-link-listen", "tcp:2888:interface=127.0.0.1",
+        "--etcd", "http://127.0.0.1:2379,http://127.0.0.1:22379", "--etcd-prefix", "/tier",
+    )  # fmt: skip
+    assert (data.etcd, data.etcd_prefix) == (
+        "http://127.0.0.1:2379,http://127.0.0.1:22379",
+        "/tier",
+    )
+    session = parse("--role", "session", "--etcd", "http://127.0.0.1:2379")
+    assert (session.etcd, session.data_server) == ("http://127.0.0.1:2379", None)
+    with pytest.raises(StartupError, match="--etcd does not apply to --role standalone"):
+        parse("--etcd", "http://127.0.0.1:2379")
+    with pytest.raises(StartupError, match="is not an http://host:port URL"):
+        parse("--role", "session", "--etcd", "127.0.0.1:2379")
+    with pytest.raises(StartupError, match="has no port"):
+        parse("--role", "session", "--etcd", "http://127.0.0.1")
+    with pytest.raises(StartupError, match="etcd-prefix must be an absolute key prefix"):
+        parse("--role", "session", "--etcd", "http://127.0.0.1:2379", "--etcd-prefix", "zk")
+    with pytest.raises(StartupError, match="needs --data-server .* or --etcd"):
+        parse("--role", "session")
 
 
 def test_validation_error_is_one_line(capfd):
@@ -281,7 +307,11 @@ def test_every_shipped_example_works_uncommented(tmp_path, example):
     path.write_text(text.replace(example, example[2:]))
     key, _, value = example[2:].partition("=")
     key = key.strip()
-    role = {"data_server": ["--role", "session"]}.get(key, [])
+    role = {
+        "data_server": ["--role", "session"],
+        "etcd": ["--role", "session"],
+        "etcd_prefix": ["--role", "session", "--etcd", "http://127.0.0.1:2379"],
+    }.get(key, [])
     config = parse("--config", str(path), *role)
     field_name = {
         "min_session_timeout": "min_session_timeout_ms",

@@ -29,7 +29,7 @@ import random
 from collections.abc import Iterable
 from typing import Any, cast
 
-from twisted.application.internet import ClientService
+from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory
@@ -45,7 +45,6 @@ from zkreg.data.codes import EPHEMERAL_CONTAINER, EPHEMERAL_NORMAL, EPHEMERAL_TT
 from zkreg.data.messages import Commit, Outcome, SessionGrant
 from zkreg.data.node import Node
 from zkreg.data.reads import READ_OPS
-from zkreg.data.replica import ReplicaFeeder
 from zkreg.data.server import DataServerFailed
 from zkreg.data.tree import DataTree
 from zkreg.data.txncodec import TXN_CLASSES
@@ -54,6 +53,7 @@ from zkreg.link import wire
 from zkreg.link.errors import DataTierUnavailable
 from zkreg.link.serve import BEAT_S, MAX_FRAME, DataLinkServerFactory
 from zkreg.proto.jute import DecodeError
+from zkreg.proto.records import TxnHeader
 
 __all__ = [
     "DataLinkServerFactory",
@@ -65,6 +65,9 @@ __all__ = [
 
 #: A data server silent this long (no beat, no commit) is taken for gone.
 DATA_SERVER_TIMEOUT_S = 10.0
+
+#: Reconnection delays: 0.1 s, growing by half up to 1 s (with jitter).
+RECONNECT_POLICY = backoffPolicy(initialDelay=0.1, maxDelay=1.0, factor=1.5)
 
 _log = Logger(namespace="zkreg.link.tcp")
 
@@ -235,7 +238,6 @@ class TCPDataLink:
         self._protocol: _LinkProtocol | None = None
         self._synced = False
         self._loading: DataTree | None = None
-        self._feeder: ReplicaFeeder | None = None
         self._listeners: list[Any] = []
         self._calls: dict[int, _Call] = {}
         self._next_tag = 0
@@ -258,7 +260,11 @@ class TCPDataLink:
         @return: L{ready}.
         """
         factory = Factory.forProtocol(self.build_protocol)
-        self._service = ClientService(self._endpoints, factory, clock=self.clock)
+        # Retry soon and often: a data-tier failover takes about one etcd lease, and
+        # ClientService's default backoff (1 s, then x1.5) would add seconds to it.
+        self._service = ClientService(
+            self._endpoints, factory, retryPolicy=RECONNECT_POLICY, clock=self.clock
+        )
         self._service.startService()
         self._beats = LoopingCall(self._beat)
         self._beats.clock = self.clock
@@ -453,7 +459,6 @@ class TCPDataLink:
         tree.last_zxid = message.lastZxid
         tree.quotas.rebuild()
         old, self.tree = self.tree, tree
-        self._feeder = ReplicaFeeder(tree)
         _log.info(
             "replica loaded: {nodes} nodes at zxid {zxid:#x}",
             nodes=tree.node_count(),
@@ -470,21 +475,30 @@ class TCPDataLink:
         self._synced_now()
 
     def _commit(self, message: Any) -> None:
+        """
+        Apply one commit to the replica and pass it on.  The watch events and the
+        closed session are those of applying it here (apply is deterministic: they
+        equal the data server's, which a commit read back from its log lacks).
+        """
+        tree = self.tree
+        zxid = message.zxid
+        if tree is None or zxid <= tree.last_zxid:
+            return
         txn = None
         if message.txn is not None:
             txn = TXN_CLASSES[message.txnType].from_bytes(message.txn)
+        hdr = TxnHeader(message.sessionId, message.cxid, zxid, message.time, message.txnType)
+        result = tree.apply(hdr, txn)
         commit = Commit(
-            message.zxid,
+            zxid,
             message.sessionId,
             message.cxid,
             message.txnType,
             txn,
-            tuple((event.type, event.path) for event in message.events or ()),
-            message.closedSession,
+            tuple(result.events),
+            result.closed_session,
             message.time,
         )
-        if self._feeder is not None:
-            self._feeder.committed(commit)
         if commit.zxid > self.data_server_zxid:
             self.data_server_zxid = commit.zxid
         if commit.closed_session:

@@ -117,6 +117,36 @@ def _by_id(instance: ServiceInstance) -> str:
     return instance.id
 
 
+def test_registration_survives_an_outage_longer_than_the_session(
+    private_server: Any, make_client: Any
+) -> None:
+    """The server is down past the session timeout: the client gives the session up
+    (LOST), and its new session registers the instance again once the server is back
+    (replacing the old session's node if the server still has it)."""
+    hosts = getattr(private_server, "hosts", None) or private_server.connect_string
+    states: list[str] = []
+    client = make_client(hosts, session_timeout_ms=4_000, states=states)
+    base = _base()
+    instance = ServiceInstance("api", port=1)
+    discovery = ServiceDiscovery(client, base, this_instance=instance)
+    discovery.start()
+    old_session = client.session_id
+    private_server.stop()
+    wait_until(lambda: "LOST" in states, timeout=30, message="the session given up")
+    private_server.start()
+    observer = make_client(hosts)
+    path = f"{base}/api/{instance.id}"
+    wait_until(
+        lambda: (
+            (stat := observer.exists(path)) is not None
+            and stat.ephemeralOwner == client.session_id != old_session
+        ),
+        timeout=60,
+        message="the instance registered by the new session",
+    )
+    discovery.close()
+
+
 class _Changes(ServiceCacheListener):
     def __init__(self) -> None:
         self.count = 0
@@ -287,3 +317,16 @@ def test_async_face(server: Any, make_client: Any) -> None:
 
     assert [i.id for i in blocking.run(run)] == ["a"]
     assert seen.wait(10)
+
+
+def test_watch_instances_follows_updates_by_others(server: Any, make_client: Any) -> None:
+    client = make_client(server.hosts)
+    other = make_client(server.hosts)
+    base = _base()
+    instance = ServiceInstance("web", "w1", "h", 1)
+    discovery = ServiceDiscovery(client, base, this_instance=instance, watch_instances=True)
+    discovery.start()
+    changed = ServiceInstance("web", "w1", "h", 2, payload={"by": "operator"})
+    other.set_data(f"{base}/web/w1", JsonInstanceSerializer().serialize(changed))
+    wait_until(lambda: discovery.registered_instances() == [changed])
+    discovery.close()

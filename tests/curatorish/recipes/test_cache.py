@@ -310,3 +310,24 @@ def test_node_cache_build_initial_is_silent(server: Any, make_client: Any) -> No
     client.set_data(path, b"moved")
     wait_until(lambda: heard == [1])
     cache.close()
+
+
+@pytest.mark.parametrize("persistent_watch", [True, False], ids=["recursive", "one-shot"])
+def test_closing_one_cache_keeps_another_on_the_same_path(
+    server: Any, make_client: Any, persistent_watch: bool
+) -> None:
+    """Two caches of one session on one path: closing one leaves the other's watch."""
+    client = make_client(server.hosts)
+    root = _root("twins")
+    client.create(root, b"")
+    first = CuratorCache(client, root, persistent_watch=persistent_watch)
+    second = CuratorCache(client, root, persistent_watch=persistent_watch)
+    first.start()
+    second.start()
+    wait_until(lambda: first.size() == 1 and second.size() == 1)
+    first.close()
+    client.create(root + "/after", b"x")
+    client.set_data(root, b"changed")
+    wait_until(lambda: second.get(root + "/after") is not None, message="the second cache")
+    wait_until(lambda: second.get(root).data == b"changed")
+    second.close()
