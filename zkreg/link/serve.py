@@ -44,6 +44,7 @@ from zope.interface import implementer
 from zkreg.data.messages import Commit, Outcome, Request, SessionGrant, WriteStamp
 from zkreg.data.server import DataServer
 from zkreg.data.tree import DataTree
+from zkreg.data.txncodec import decode_logged_txn
 from zkreg.interfaces import ICommitListener
 from zkreg.link import wire
 from zkreg.proto.jute import DecodeError
@@ -147,8 +148,15 @@ class CommitFanout:
     """
 
     def __init__(
-        self, server: DataServer, max_commits: int = 200_000, max_bytes: int = 64 << 20
+        self,
+        server: DataServer,
+        max_commits: int = 200_000,
+        max_bytes: int = 64 << 20,
+        prefill: int = 20_000,
     ) -> None:
+        """
+        @param prefill: how many of the log's last commits to read back at start.
+        """
         self.server = server
         self.floor = server.last_zxid
         self._ring: deque[tuple[int, bytes]] = deque()
@@ -156,7 +164,51 @@ class CommitFanout:
         self._max_commits = max_commits
         self._max_bytes = max_bytes
         self.connections: dict[_ServerProtocol, None] = {}
+        self._prefill(prefill)
         server.subscribe(self)
+
+    def _prefill(self, count: int) -> None:
+        """
+        Fill the ring with up to C{count} of the last commits in the log, so session
+        servers that followed this data server before it restarted resume from their
+        zxid instead of loading a snapshot.  The frames carry no events: a replica
+        gets them from applying the txn.
+        """
+        last = self.server.last_zxid
+        if count <= 0 or last <= 0:
+            return
+        after = max((last >> 32) << 32, last - count)
+        first = None
+        try:
+            for zxid, record in self.server.log.replay(after):
+                if zxid > last:
+                    break
+                hdr, txn, _, _ = decode_logged_txn(record)
+                message = wire.CommitMsg(
+                    zxid,
+                    hdr.clientId,
+                    hdr.cxid,
+                    hdr.type,
+                    hdr.time,
+                    txn.serialize() if txn is not None else None,
+                    [],
+                    0,
+                )
+                frame = wire.encode_frame(message)
+                self._ring.append((zxid, frame))
+                self._bytes += len(frame)
+                if first is None:
+                    first = zxid
+        except Exception:
+            _log.failure("reading the log's last commits; session servers will get snapshots")
+            self._ring.clear()
+            self._bytes = 0
+            return
+        if first is not None and self._ring[-1][0] == last:
+            self.floor = first - 1
+        else:
+            self._ring.clear()
+            self._bytes = 0
 
     def committed(self, commit: Commit) -> None:
         frame = wire.encode_frame(commit_message(commit))
@@ -424,11 +476,16 @@ class DataLinkServerFactory(Factory):
         server: DataServer,
         clock: Any = None,
         session_server_timeout_s: float = SESSION_SERVER_TIMEOUT_S,
+        prefill: int = 20_000,
     ) -> None:
+        """
+        @param prefill: how many of the log's last commits to keep for resuming
+            session servers from the start (see L{CommitFanout}).
+        """
         self.server = server
         self.clock = clock if clock is not None else server.clock
         self.session_server_timeout_s = session_server_timeout_s
-        self.fanout = CommitFanout(server)
+        self.fanout = CommitFanout(server, prefill=prefill)
         self.links: set[Any] = set()
         self._beats: LoopingCall | None = None
         self._fault_after = _fault_from_environment()

@@ -45,7 +45,6 @@ from zkreg.data.codes import EPHEMERAL_CONTAINER, EPHEMERAL_NORMAL, EPHEMERAL_TT
 from zkreg.data.messages import Commit, Outcome, SessionGrant
 from zkreg.data.node import Node
 from zkreg.data.reads import READ_OPS
-from zkreg.data.replica import ReplicaFeeder
 from zkreg.data.server import DataServerFailed
 from zkreg.data.tree import DataTree
 from zkreg.data.txncodec import TXN_CLASSES
@@ -54,6 +53,7 @@ from zkreg.link import wire
 from zkreg.link.errors import DataTierUnavailable
 from zkreg.link.serve import BEAT_S, MAX_FRAME, DataLinkServerFactory
 from zkreg.proto.jute import DecodeError
+from zkreg.proto.records import TxnHeader
 
 __all__ = [
     "DataLinkServerFactory",
@@ -235,7 +235,6 @@ class TCPDataLink:
         self._protocol: _LinkProtocol | None = None
         self._synced = False
         self._loading: DataTree | None = None
-        self._feeder: ReplicaFeeder | None = None
         self._listeners: list[Any] = []
         self._calls: dict[int, _Call] = {}
         self._next_tag = 0
@@ -453,7 +452,6 @@ class TCPDataLink:
         tree.last_zxid = message.lastZxid
         tree.quotas.rebuild()
         old, self.tree = self.tree, tree
-        self._feeder = ReplicaFeeder(tree)
         _log.info(
             "replica loaded: {nodes} nodes at zxid {zxid:#x}",
             nodes=tree.node_count(),
@@ -470,21 +468,30 @@ class TCPDataLink:
         self._synced_now()
 
     def _commit(self, message: Any) -> None:
+        """
+        Apply one commit to the replica and pass it on.  The watch events and the
+        closed session are those of applying it here (apply is deterministic: they
+        equal the data server's, which a commit read back from its log lacks).
+        """
+        tree = self.tree
+        zxid = message.zxid
+        if tree is None or zxid <= tree.last_zxid:
+            return
         txn = None
         if message.txn is not None:
             txn = TXN_CLASSES[message.txnType].from_bytes(message.txn)
+        hdr = TxnHeader(message.sessionId, message.cxid, zxid, message.time, message.txnType)
+        result = tree.apply(hdr, txn)
         commit = Commit(
-            message.zxid,
+            zxid,
             message.sessionId,
             message.cxid,
             message.txnType,
             txn,
-            tuple((event.type, event.path) for event in message.events or ()),
-            message.closedSession,
+            tuple(result.events),
+            result.closed_session,
             message.time,
         )
-        if self._feeder is not None:
-            self._feeder.committed(commit)
         if commit.zxid > self.data_server_zxid:
             self.data_server_zxid = commit.zxid
         if commit.closed_session:

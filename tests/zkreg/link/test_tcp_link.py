@@ -237,12 +237,43 @@ class TCPLinkTests(unittest.TestCase):
                 grant.session_id, 1, codes.OP_CREATE, CreateRequest("/later", b"", OPEN, 0), AUTH
             )
         )
-        # A restarted data server has no recent commits to resume from.
-        self.factory = DataLinkServerFactory(self.server)
+        # A restarted data server that kept no recent commits to resume from.
+        self.factory = DataLinkServerFactory(self.server, prefill=0)
         self.connect()
         self.assertEqual(replaced, [(view, self.link.read_view())])
         self.assertIsNot(self.link.read_view(), view)
         self.assertEqual(self.link.read_view().digest(), self.server.tree.digest())
+
+    def test_resumes_from_the_log_of_a_restarted_data_server(self):
+        events = []
+
+        class Listener:
+            def committed(self, commit):
+                events.append(commit.events)
+
+            def view_replaced(self, old, new):
+                raise AssertionError("no snapshot expected")
+
+        self.link.subscribe(Listener())
+        view = self.link.read_view()
+        self.disconnect()
+        grant = self.server.create_session(4000).result
+        self.server.submit(
+            Request(
+                grant.session_id, 1, codes.OP_CREATE, CreateRequest("/later", b"", OPEN, 0), AUTH
+            )
+        )
+        # The data server restarts on the same log: it replays it, and its link
+        # server reads the last commits back.
+        self.server = DataServer(
+            ServerConfig(extended_types=True), log=self.server.log, clock=self.clock
+        )
+        self.factory = DataLinkServerFactory(self.server)
+        self.connect()
+        self.assertIs(self.link.read_view(), view)
+        self.assertEqual(view.digest(), self.server.tree.digest())
+        # The events come from applying the commits on the replica.
+        self.assertIn(((1, "/later"), (4, "/")), events)
 
     def test_past_the_data_tier_timeout_held_requests_fail(self):
         from zkreg.link.errors import DataTierUnavailable

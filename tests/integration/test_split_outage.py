@@ -1,0 +1,194 @@
+"""
+Split mode through data-server failures, with real processes: a data server (a
+standalone zkreg with --data-link-listen), session servers (--role session) in front of
+it, kazoo clients on different session servers writing all along.
+
+  - the data server dies between a commit and its reply (a test hook), and is killed
+    with SIGKILL, both under write load, and restarted: every acknowledged create is
+    present exactly once, no session is lost, no client sees an error;
+  - a session server joins during the writes and sees the same tree;
+  - a session server killed and restarted: its client's session resumes through it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from tests.support.ports import free_port
+from tests.support.servers import ZkregServer
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.timeout(300)
+
+
+class FaultyDataServer(ZkregServer):
+    """A data server started with a test-hook environment variable (or none)."""
+
+    fault: str | None = None
+
+    def environment(self) -> dict[str, str]:
+        env = super().environment()
+        env.pop("ZKREG_TEST_EXIT_BEFORE_REPLY", None)
+        if self.fault is not None:
+            env["ZKREG_TEST_EXIT_BEFORE_REPLY"] = self.fault
+        return env
+
+
+def session_server(link_port: int) -> ZkregServer:
+    return ZkregServer(
+        extra_args=[
+            "--role",
+            "session",
+            "--data-server",
+            f"tcp:127.0.0.1:{link_port}",
+            "--data-tier-timeout",
+            "60000",
+        ]
+    )
+
+
+class Writer(threading.Thread):
+    """Creates sequential nodes with unique data until told to stop; no retries."""
+
+    def __init__(self, client: Any, name: str) -> None:
+        super().__init__(name=f"writer-{name}", daemon=True)
+        self.client = client
+        self.label = name
+        self.acked: list[bytes] = []
+        self.errors: list[BaseException] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        count = 0
+        while not self.stopping.is_set():
+            data = f"{self.label}-{count}".encode()
+            count += 1
+            try:
+                self.client.create("/outage/n-", data, sequence=True)
+            except BaseException as error:  # noqa: BLE001 - every error is a finding
+                self.errors.append(error)
+                return
+            self.acked.append(data)
+
+
+def states_of(client: Any) -> list[str]:
+    seen: list[str] = []
+    client.add_listener(lambda state: seen.append(str(state)))
+    return seen
+
+
+def test_session_servers_ride_through_data_server_failures(tmp_path):
+    from kazoo.client import KazooClient
+
+    link_port = free_port()
+    data = FaultyDataServer(
+        extra_args=["--data-link-listen", f"tcp:{link_port}:interface=127.0.0.1"]
+    )
+    # The 40th stamped write: the data server dies after committing it, before replying.
+    data.fault = "40"
+    servers: list[ZkregServer] = [data]
+    clients: list[Any] = []
+    try:
+        data.start()
+        first, second = session_server(link_port), session_server(link_port)
+        servers += [first, second]
+        first.start()
+        second.start()
+        a = KazooClient(hosts=first.hosts, timeout=30.0)
+        b = KazooClient(hosts=second.hosts, timeout=30.0)
+        clients += [a, b]
+        a.start(timeout=30)
+        b.start(timeout=30)
+        a.ensure_path("/outage")
+        sessions = (a.client_id[0], b.client_id[0])
+        states = (states_of(a), states_of(b))
+        writers = [Writer(a, "a"), Writer(b, "b")]
+        for writer in writers:
+            writer.start()
+
+        def acked() -> int:
+            for writer in writers:
+                assert not writer.errors, f"{writer.label}: {writer.errors!r}"
+            return sum(len(writer.acked) for writer in writers)
+
+        # 1. The fault: the data server exits between a commit and its reply.
+        wait_until(lambda: not data.is_running(), timeout=60, message="the fault hook fired")
+        assert "exiting between a commit and its reply" in data.log_tail(20000)
+        data.kill()  # reap it
+        assert "Data link: down" in first.four_letter("srvr")
+        data.fault = None
+        data.start()
+        mark = acked()
+        wait_until(lambda: acked() >= mark + 30, timeout=60, message="writes after the restart")
+
+        # 2. kill -9 under load.
+        data.kill()
+        wait_until(
+            lambda: "Data link: down" in second.four_letter("srvr"),
+            timeout=30,
+            message="the session server noticed",
+        )
+        data.start()
+        mark = acked()
+        wait_until(lambda: acked() >= mark + 30, timeout=60, message="writes after kill -9")
+
+        # 3. A session server joins during the writes.
+        third = session_server(link_port)
+        servers.append(third)
+        third.start()
+        c = KazooClient(hosts=third.hosts, timeout=30.0)
+        clients.append(c)
+        c.start(timeout=30)
+        mark = acked()
+        wait_until(lambda: acked() >= mark + 20, timeout=60, message="writes after the join")
+
+        for writer in writers:
+            writer.stopping.set()
+        for writer in writers:
+            writer.join(timeout=60)
+        assert [writer.errors for writer in writers] == [[], []]
+
+        # Every acknowledged create exactly once, and nothing applied twice.
+        for client in (a, b, c):
+            client.sync("/outage")
+        children = a.get_children("/outage")
+        assert sorted(children) == sorted(c.get_children("/outage"))
+        assert sorted(children) == sorted(b.get_children("/outage"))
+        datas = Counter(a.get(f"/outage/{child}")[0] for child in children)
+        twice = {value: n for value, n in datas.items() if n > 1}
+        assert twice == {}, f"applied twice: {twice}"
+        missing = [value for writer in writers for value in writer.acked if value not in datas]
+        assert missing == []
+
+        # No session lost, none expired, no error seen.
+        assert (a.client_id[0], b.client_id[0]) == sessions
+        assert all("LOST" not in state for seen in states for state in seen), states
+        srvr = first.four_letter("srvr")
+        assert "Mode: session" in srvr and "Data link: up" in srvr, srvr
+        mntr = first.four_letter("mntr")
+        assert "zk_server_state\tsession" in mntr
+        outages = int(mntr.split("zk_data_link_outages\t")[1].split()[0])
+        assert outages >= 2
+        # After the kill -9 the session servers resumed from their zxid (the restarted
+        # data server read its last commits back from the log): no snapshot needed.
+        assert "resumes after zxid" in data.log_tail(200000)
+
+        # 4. A session server killed and restarted: its client's session goes on.
+        second.restart(hard=True)
+        wait_until(lambda: b.connected, timeout=60, message="b reconnected")
+        b.create("/outage/after-restart", b"x")
+        assert b.client_id[0] == sessions[1]
+        assert a.exists("/outage/after-restart") is not None or a.sync("/outage") is not None
+    finally:
+        for client in clients:
+            try:
+                client.stop()
+                client.close()
+            except Exception:  # noqa: BLE001 - cleanup
+                pass
+        for server in reversed(servers):
+            server.cleanup()
