@@ -289,12 +289,16 @@ def test_listen_takes_ssl_endpoint(stores: Stores, clients: _Clients, tmp_path: 
     server.secure_port = port  # type: ignore[attr-defined]
     import subprocess
 
+    from tests.support.servers import _DIE_WITH_PARENT
+
     process = subprocess.Popen(
         server.command(),
         cwd=server.cwd(),
         env=server.environment(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=_DIE_WITH_PARENT,  # type: ignore[arg-type]
     )
     try:
         client = clients.tls(server, stores, None)
