@@ -55,6 +55,8 @@ class ServerConfig:
     @ivar sasl_config: a JAAS-style file whose C{Server} section lists the SASL
         DIGEST-MD5 users (C{user_<name>="<password>"}); None: SASL off, and the
         C{sasl} ACL scheme unknown (as in ZooKeeper without its SASL provider).
+    @ivar sasl_required: refuse every request but SASL's until a client has
+        authenticated (ZooKeeper's C{zookeeper.sessionRequireClientSASLAuth}).
     @ivar max_output_buffer_bytes: unsent reply bytes one connection may hold before
         it is no longer read from (until they drain); L{None} means one max-size
         reply plus 4 MiB.
@@ -96,6 +98,7 @@ class ServerConfig:
     connection_rate_per_ip: int = 0
     connection_burst_per_ip: int = 10
     sasl_config: str | None = None
+    sasl_required: bool = False
     max_output_buffer_bytes: int | None = None
     output_stall_timeout_ms: int = 30000
     max_reply_size_bytes: int | None = None

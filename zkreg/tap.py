@@ -92,6 +92,7 @@ _VALUED_SETTINGS: tuple[tuple[str, str, str, Any], ...] = (
 _FLAG_SETTINGS: tuple[tuple[str, str], ...] = (
     ("extended-types", "extended_types"),
     ("no-fsync", "no_fsync"),
+    ("sasl-required", "sasl_required"),
 )
 
 _KNOWN_FILE_KEYS = frozenset(
@@ -144,6 +145,12 @@ class Options(usage.Options):
             None,
             "UNSAFE: acknowledge writes before they are synced to disk "
             "(a power loss can lose acknowledged writes). For benchmarks and tests only.",
+        ],
+        [
+            "sasl-required",
+            None,
+            "Refuse every request of a client that has not SASL-authenticated "
+            "(ZooKeeper's sessionRequireClientSASLAuth); needs --sasl-config.",
         ],
     ]
 
@@ -399,6 +406,8 @@ def build_server_config(options: Any, file_values: dict[str, str]) -> ServerConf
                 raise usage.UsageError(f"{key} (in {options['config']}): {error}") from error
         if flag == "extended-types":
             settings["extended_types"] = enabled
+        elif flag == "sasl-required":
+            settings["sasl_required"] = enabled
         else:
             settings["fsync"] = not enabled
     config = ServerConfig(**settings)
@@ -422,6 +431,7 @@ _ROLE_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
     "request-throttle-stall-time": ("standalone", "session"),
     "connection-rate-per-ip": ("standalone", "session"),
     "connection-burst-per-ip": ("standalone", "session"),
+    "sasl-required": ("standalone", "session"),
     "prealloc-size": ("standalone", "data"),
     "pause-threshold": ("standalone", "data"),
     "max-output-buffer": ("standalone", "session"),
@@ -586,6 +596,10 @@ def validate_server_config(config: ServerConfig) -> None:
     _require(
         config.connection_burst_per_ip > 0,
         f"connection-burst-per-ip must be positive, got {config.connection_burst_per_ip}",
+    )
+    _require(
+        not config.sasl_required or config.sasl_config is not None,
+        "--sasl-required needs --sasl-config (the users who may authenticate)",
     )
     if config.sasl_config is not None:
         from zkreg.session.sasl import JaasConfigError, load_jaas_users

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from kazoo.client import KazooClient
-from kazoo.exceptions import InvalidACLError, NoAuthError
+from kazoo.exceptions import InvalidACLError, NoAuthError, SessionClosedRequireSaslError
 from kazoo.protocol.states import KazooState
 from kazoo.security import ACL, Id, make_acl
 
@@ -47,29 +47,48 @@ def _start(server: ServerProcess) -> ServerProcess:
     return server
 
 
+def _server(kind: str, jaas_file: Path, required: bool = False) -> ServerProcess:
+    server: ServerProcess
+    if kind == "zookeeper":
+        jvm = [
+            f"-Djava.security.auth.login.config={jaas_file}",
+            "-Dzookeeper.authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+        ]
+        if required:
+            jvm.append("-Dzookeeper.sessionRequireClientSASLAuth=true")
+        server = ZooKeeperOracle(extra_jvm_args=jvm)
+    else:
+        args = ["--sasl-config", str(jaas_file)]
+        if required:
+            args.append("--sasl-required")
+        server = ZkregServer(extra_args=args)
+    return _start(server)
+
+
 @pytest.fixture(scope="module", params=["zookeeper", "zkreg"])
 def sasl_server(request: pytest.FixtureRequest, jaas_file: Path) -> Iterator[ServerProcess]:
-    server: ServerProcess
-    if request.param == "zookeeper":
-        server = ZooKeeperOracle(
-            extra_jvm_args=[
-                f"-Djava.security.auth.login.config={jaas_file}",
-                "-Dzookeeper.authProvider.1="
-                "org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
-            ]
-        )
-    else:
-        server = ZkregServer(extra_args=["--sasl-config", str(jaas_file)])
-    _start(server)
+    server = _server(request.param, jaas_file)
     yield server
     server.cleanup()
 
 
-@pytest.fixture
-def connect(sasl_server: ServerProcess) -> Iterator[Any]:
-    clients: list[KazooClient] = []
+@pytest.fixture(scope="module", params=["zookeeper", "zkreg"])
+def sasl_required_server(
+    request: pytest.FixtureRequest, jaas_file: Path
+) -> Iterator[ServerProcess]:
+    server = _server(request.param, jaas_file, required=True)
+    yield server
+    server.cleanup()
 
-    def make(user: str | None = None, password: str | None = None) -> KazooClient:
+
+class Clients:
+    """Started kazoo clients of one server, stopped at teardown."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        self.server = server
+        self.started: list[KazooClient] = []
+
+    def __call__(self, user: str | None = None, password: str | None = None) -> KazooClient:
         options: dict[str, Any] = {}
         if user is not None:
             options["sasl_options"] = {
@@ -77,15 +96,22 @@ def connect(sasl_server: ServerProcess) -> Iterator[Any]:
                 "username": user,
                 "password": password,
             }
-        client = KazooClient(hosts=sasl_server.hosts, timeout=10.0, **options)
-        clients.append(client)
+        client = KazooClient(hosts=self.server.hosts, timeout=10.0, **options)
+        self.started.append(client)
         client.start(timeout=15)
         return client
 
-    yield make
-    for client in clients:
-        client.stop()
-        client.close()
+    def stop(self) -> None:
+        for client in self.started:
+            client.stop()
+            client.close()
+
+
+@pytest.fixture
+def connect(sasl_server: ServerProcess) -> Iterator[Any]:
+    clients = Clients(sasl_server)
+    yield clients
+    clients.stop()
 
 
 def _outcome(call: Any) -> str:
@@ -145,3 +171,22 @@ def test_wrong_password_is_refused_and_others_unaffected(connect, sasl_server):
     bob.ensure_path("/sasl-still-served")
     assert bob.exists("/sasl-still-served") is not None
     wait_until(lambda: bob.connected, timeout=10)
+
+
+def test_required_sasl_refuses_anonymous_clients(sasl_required_server):
+    """
+    zookeeper.sessionRequireClientSASLAuth / --sasl-required: an anonymous client's
+    first request is answered SessionClosedRequireSasl and it is disconnected; a
+    SASL-authenticated one works.
+    """
+    clients = Clients(sasl_required_server)
+    try:
+        anonymous = clients()
+        with pytest.raises(SessionClosedRequireSaslError):
+            anonymous.create("/sasl-required-anonymous", b"")
+        wait_until(lambda: not anonymous.connected, timeout=15, message="anonymous cut off")
+        bob = clients("bob", "bob-secret")
+        bob.ensure_path("/sasl-required")
+        assert bob.exists("/sasl-required") is not None
+    finally:
+        clients.stop()

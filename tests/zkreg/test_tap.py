@@ -108,6 +108,7 @@ def test_shipped_config_file_names_every_setting():
         "snap_retain_count", "no_fsync", "role", "data_link_listen", "data_server",
         "metrics_listen", "admin_listen", "request_throttle_max_requests",
         "request_throttle_stall_time", "connection_rate_per_ip", "connection_burst_per_ip",
+        "sasl_required",
     ):  # fmt: skip
         assert f"{key} =" in text, key
 
@@ -137,6 +138,7 @@ def test_shipped_config_file_names_every_setting():
         (["--connection-rate-per-ip", "-2"], "connection-rate-per-ip"),
         (["--connection-burst-per-ip", "0"], "connection-burst-per-ip"),
         (["--sasl-config", "/nonexistent/jaas.conf"], "sasl-config: cannot read SASL config"),
+        (["--sasl-required"], "--sasl-required needs --sasl-config"),
         (["--listen", "tcp:99999"], "port 99999 is not in 0-65535"),
         (["--role", "session", "--data-server", "tcp:127.0.0.1:70000"], "port 70000"),
         (

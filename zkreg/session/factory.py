@@ -89,6 +89,8 @@ class SessionServerFactory(protocol.ServerFactory):
         self.sasl_users: dict[str, str] | None = None
         if config.sasl_config is not None:
             self.sasl_users = load_jaas_users(config.sasl_config)
+        #: whether clients must authenticate with SASL before any other request
+        self.sasl_required = config.sasl_required
         self.watches = WatchManager()
         self.stats = ServerStats()
         self.namespace_stats = NamespaceStats()

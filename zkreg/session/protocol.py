@@ -134,6 +134,8 @@ _LAST_OP_NAMES = {
     OpCode.getEphemerals: "GETE",
 }
 
+#: What a connection may send before SASL succeeded when SASL is required.
+_SASL_EXEMPT_OPS = frozenset((int(OpCode.sasl), int(OpCode.auth)))
 _WRITE_OPS = frozenset(int(op) for op, spec in OPS.items() if spec.write)
 _DATA_READ_OPS = frozenset(
     int(op)
@@ -243,6 +245,9 @@ class ClientConnection(protocol.Protocol):
         self._closing_session = False
         #: this connection's SASL exchange, once the client started one
         self._sasl: DigestMD5Server | None = None
+        #: requests other than sasl and auth are refused until SASL succeeds
+        #: (--sasl-required, ZooKeeper's sessionRequireClientSASLAuth)
+        self._sasl_required = False
         self.session_id = 0
         self.timeout_ms = 0
         self.auth: tuple = ()
@@ -257,6 +262,7 @@ class ClientConnection(protocol.Protocol):
     # -- connection lifetime -------------------------------------------------
 
     def connectionMade(self) -> None:
+        self._sasl_required = self.factory.sasl_required
         if isinstance(self.transport, tcp.Connection):
             # As ZooKeeper (tcpNoDelay): small replies must not wait for Nagle.
             self.transport.setTcpNoDelay(True)
@@ -756,6 +762,9 @@ class ClientConnection(protocol.Protocol):
         if end - start < 8:
             raise DecodeError("request shorter than its header")
         xid, opcode = _REQUEST_HEADER.unpack_from(buf, start)
+        if self._sasl_required and opcode not in _SASL_EXEMPT_OPS:
+            self._refuse_unauthenticated(xid)
+            return
         factory = self.factory
         factory.touch(self.session_id)
         if xid >= 0:
@@ -1135,6 +1144,20 @@ class ClientConnection(protocol.Protocol):
         )
         self.send(encode_reply(xid, 0, 0))
 
+    def _refuse_unauthenticated(self, xid: int) -> None:
+        """
+        A request before SASL succeeded while SASL is required: answered
+        SessionClosedRequireSaslAuth and the connection closed, as ZooKeeper does.
+        """
+        self._log.warn(
+            "client {peer} (session 0x{session_id:x}) sent a request without SASL "
+            "authentication, which this server requires (--sasl-required); closing",
+            peer=self.peer,
+            session_id=self.session_id,
+        )
+        self.send(encode_reply(xid, 0, Err.SESSIONCLOSEDREQUIRESASLAUTH))
+        self.close()
+
     def _sasl_step(self, xid: int, record: Any) -> None:
         """
         One token of a SASL exchange (ZooKeeperServer.processSasl): answered with the
@@ -1159,11 +1182,13 @@ class ClientConnection(protocol.Protocol):
                 session_id=self.session_id,
                 error=error,
             )
-            self.send(encode_reply(xid, 0, Err.AUTHFAILED, SetSASLResponse(None).serialize()))
+            err = Err.SESSIONCLOSEDREQUIRESASLAUTH if self._sasl_required else Err.AUTHFAILED
+            self.send(encode_reply(xid, 0, err, SetSASLResponse(None).serialize()))
             self.close()
             return
         user = self._sasl.authorized_id
         if user is not None:
+            self._sasl_required = False
             auth = list(self.auth)
             if Id("sasl", user) not in auth:
                 auth.append(Id("sasl", user))
