@@ -21,8 +21,13 @@ from tests.support.differential import compare, run_scenario
 from tests.support.ports import free_port
 from tests.support.servers import ZkregServer
 
-#: Scenarios whose zkreg answer differs through a session server by design.
-SPLIT_DIFFERENT: dict[str, str] = {}
+#: Scenarios left out here, and why.
+SPLIT_DIFFERENT: dict[str, str] = {
+    "system_zookeeper_node": (
+        "reads /zookeeper's stat, whose cversion depends on the whole history of the "
+        "server: the oracle is shared with the other modules, the split pair is fresh"
+    ),
+}
 
 
 def _eligible() -> list[str]:
