@@ -38,6 +38,10 @@ def _last_snapshot(target: AdminTarget) -> dict[str, Any]:
 
 
 def _leader(target: AdminTarget) -> dict[str, Any]:
+    if target.data_tier is not None:
+        # A data server on etcd: active (the leader) or standby, and what it applied.
+        described = target.data_tier.describe()
+        return {"is_leader": described["state"] == "active", **described}
     # As a standalone ZooKeeper, which has no quorum and so no leader to report.
     return {"error": "server is not initialized"}
 
@@ -104,6 +108,8 @@ class AdminTarget:
         self.config = config
         self.factory = factory
         self.data_server = data_server
+        #: the L{zkreg.etcd_role.EtcdDataRoleService} of a data server on etcd
+        self.data_tier: Any = None
 
     def health_problems(self) -> list[str]:
         """
@@ -124,6 +130,8 @@ class AdminTarget:
     def readiness_problems(self) -> list[str]:
         """@return: why clients cannot be served now; empty when ready."""
         problems = self.health_problems()
+        if self.data_tier is not None and self.data_tier.state != "active":
+            problems.append(f"{self.data_tier.state} data server (another one is active)")
         if self.factory is None and self.config.role != "data":
             problems.append("the session server is not linked to its data server yet")
         return problems

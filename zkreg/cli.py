@@ -29,7 +29,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from zkreg import __version__, discovery_cli
+from zkreg import __version__, discovery_cli, status_cli
 from zkreg.persistence.dirlock import DataDirLocked, DataDirUnwritable, lock_data_dir
 from zkreg.persistence.snapshot import SnapshotError, list_snapshots, read_header, read_snapshot
 from zkreg.persistence.txnlog import describe_txn
@@ -308,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     snap_dump.add_argument("--data", action="store_true", help="print node data too")
 
     discovery_cli.add_parser(areas)
+    status_cli.add_parser(areas)
     return parser
 
 
@@ -334,6 +335,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             return snapshot_dump(args.target, args.data, out)
         if args.area == "discovery":
             return discovery_cli.run(args, out)
+        if args.area == "status":
+            return status_cli.run(args, out)
     except CorruptLogError as error:
         out.write(f"{error}\n")
         return 1

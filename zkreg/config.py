@@ -36,6 +36,9 @@ class ServerConfig:
         servers on, or None.
     @ivar data_server: client endpoints of the data servers a session server uses,
         comma-separated, tried in turn (C{tcp:h:p[,tcp:h:p...]}).
+    @ivar etcd: client URLs of the etcd cluster holding a data server's log,
+        comma-separated (C{http://h:p[,http://h:p...]}), or None (the file log).
+    @ivar etcd_prefix: the key prefix of this data tier in etcd.
     @ivar data_tier_timeout_ms: how long a session server holds writes while no data
         server is linked before failing them and closing its client connections;
         L{None} means the maximum session timeout.
@@ -90,6 +93,8 @@ class ServerConfig:
     role: str = "standalone"
     data_link_listen: str | None = None
     data_server: str | None = None
+    etcd: str | None = None
+    etcd_prefix: str = "/zkreg"
     data_tier_timeout_ms: int | None = None
     metrics_listen: str | None = None
     admin_listen: str | None = None

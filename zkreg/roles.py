@@ -92,9 +92,15 @@ class SessionRoleService(service.MultiService):
 
         super().startService()
         config = self.config
-        assert config.data_server is not None
+        if config.etcd is not None:
+            from zkreg.persistence.etcd.follow import leader_endpoints
+
+            endpoints = leader_endpoints(self.reactor, config.etcd, config.etcd_prefix)
+        else:
+            assert config.data_server is not None
+            endpoints = parse_data_servers(self.reactor, config.data_server)
         self.link = TCPDataLink(
-            parse_data_servers(self.reactor, config.data_server),
+            endpoints,
             clock=self.reactor,
             data_tier_timeout_s=config.data_tier_timeout / 1000.0,
             name=config.listen,

@@ -58,6 +58,8 @@ _VALUED_SETTINGS: tuple[tuple[str, str, str, Any], ...] = (
     ("role", "role", "role", str),
     ("data-link-listen", "data_link_listen", "data_link_listen", str),
     ("data-server", "data_server", "data_server", str),
+    ("etcd", "etcd", "etcd", str),
+    ("etcd-prefix", "etcd_prefix", "etcd_prefix", str),
     ("data-tier-timeout", "data_tier_timeout", "data_tier_timeout_ms", _whole_number),
     ("metrics-listen", "metrics_listen", "metrics_listen", str),
     ("admin-listen", "admin_listen", "admin_listen", str),
@@ -231,6 +233,21 @@ class Options(usage.Options):
             None,
             "Client endpoints of the data servers, for --role session, comma-separated, "
             "tried in turn (e.g. tcp:127.0.0.1:2888,tcp:127.0.0.1:2889).",
+        ],
+        [
+            "etcd",
+            None,
+            None,
+            "For --role data: keep the log on this etcd cluster (client URLs, "
+            "comma-separated, e.g. http://127.0.0.1:2379); data servers on one cluster "
+            "elect one active, the others stand by. For --role session: follow the "
+            "active data server named there. [default: the file log]",
+        ],
+        [
+            "etcd-prefix",
+            None,
+            None,
+            "For --role data with --etcd: the key prefix of this data tier. [default: /zkreg]",
         ],
         [
             "data-tier-timeout",
@@ -419,6 +436,8 @@ def build_server_config(options: Any, file_values: dict[str, str]) -> ServerConf
 #: line (a shared configuration file may well name them all): the roles they fit.
 _ROLE_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
     "data-server": ("session",),
+    "etcd": ("data", "session"),
+    "etcd-prefix": ("data", "session"),
     "data-tier-timeout": ("session",),
     "listen": ("standalone", "session"),
     "data-dir": ("standalone", "data"),
@@ -442,7 +461,7 @@ _ROLE_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
 
 #: Keys of the configuration file checked like L{_ROLE_ONLY_OPTIONS}: those with no
 #: default (the others are set in the shipped file, which serves every role).
-_ROLE_ONLY_FILE_KEYS = ("data-server", "data-link-listen")
+_ROLE_ONLY_FILE_KEYS = ("data-server", "data-link-listen", "etcd", "etcd-prefix")
 
 
 def _check_role_options(options: Any, file_values: dict[str, str], role: str) -> None:
@@ -561,15 +580,25 @@ def validate_server_config(config: ServerConfig) -> None:
             config.data_link_listen is not None,
             "--role data needs --data-link-listen (where session servers connect)",
         )
+    if config.etcd is not None:
+        from zkreg.persistence.etcd.config import check_etcd_settings
+
+        problem = check_etcd_settings(config.etcd, config.etcd_prefix)
+        _require(problem is None, problem or "")
     if config.role == "session":
-        if config.data_server is None:
+        if config.data_server is None and config.etcd is None:
             raise usage.UsageError(
-                "--role session needs --data-server (the data server's endpoint)"
+                "--role session needs --data-server (the data server's endpoint) "
+                "or --etcd (to follow the active data server of an etcd data tier)"
             )
         from zkreg.link.tcp import parse_data_servers
 
         try:
-            described = parse_data_servers(reactor, config.data_server)
+            described = (
+                parse_data_servers(reactor, config.data_server)
+                if config.data_server is not None
+                else []
+            )
         except (ValueError, KeyError, TypeError) as error:
             raise usage.UsageError(
                 f"data-server: invalid endpoint {config.data_server!r}: {error}"
@@ -662,6 +691,12 @@ def makeService(options: Options) -> service.MultiService:
         from zkreg.roles import SessionRoleService
 
         SessionRoleService(config, reactor, operations).setServiceParent(top)
+        return top
+
+    if config.etcd is not None:
+        from zkreg.etcd_role import EtcdDataRoleService
+
+        EtcdDataRoleService(config, reactor, operations).setServiceParent(top)
         return top
 
     from zkreg.persistence.dirlock import DataDirLocked, DataDirUnwritable

@@ -211,6 +211,30 @@ def test_roles():
     assert (session.role, session.data_server) == ("session", "tcp:127.0.0.1:2888")
 
 
+def test_etcd_options():
+    """--etcd and --etcd-prefix: for the data and session roles, URLs checked at start."""
+    data = parse(
+        "--role", "data", "--data-link-listen", "tcp:2888:interface=127.0.0.1",
+        "--etcd", "http://127.0.0.1:2379,http://127.0.0.1:22379", "--etcd-prefix", "/tier",
+    )  # fmt: skip
+    assert (data.etcd, data.etcd_prefix) == (
+        "http://127.0.0.1:2379,http://127.0.0.1:22379",
+        "/tier",
+    )
+    session = parse("--role", "session", "--etcd", "http://127.0.0.1:2379")
+    assert (session.etcd, session.data_server) == ("http://127.0.0.1:2379", None)
+    with pytest.raises(StartupError, match="--etcd does not apply to --role standalone"):
+        parse("--etcd", "http://127.0.0.1:2379")
+    with pytest.raises(StartupError, match="is not an http://host:port URL"):
+        parse("--role", "session", "--etcd", "127.0.0.1:2379")
+    with pytest.raises(StartupError, match="has no port"):
+        parse("--role", "session", "--etcd", "http://127.0.0.1")
+    with pytest.raises(StartupError, match="etcd-prefix must be an absolute key prefix"):
+        parse("--role", "session", "--etcd", "http://127.0.0.1:2379", "--etcd-prefix", "zk")
+    with pytest.raises(StartupError, match="needs --data-server .* or --etcd"):
+        parse("--role", "session")
+
+
 def test_validation_error_is_one_line(capfd):
     """A bad value prints one line on stderr, not twistd's whole usage text."""
     with pytest.raises(StartupError) as raised:
@@ -283,7 +307,11 @@ def test_every_shipped_example_works_uncommented(tmp_path, example):
     path.write_text(text.replace(example, example[2:]))
     key, _, value = example[2:].partition("=")
     key = key.strip()
-    role = {"data_server": ["--role", "session"]}.get(key, [])
+    role = {
+        "data_server": ["--role", "session"],
+        "etcd": ["--role", "session"],
+        "etcd_prefix": ["--role", "session", "--etcd", "http://127.0.0.1:2379"],
+    }.get(key, [])
     config = parse("--config", str(path), *role)
     field_name = {
         "min_session_timeout": "min_session_timeout_ms",

@@ -29,7 +29,7 @@ import random
 from collections.abc import Iterable
 from typing import Any, cast
 
-from twisted.application.internet import ClientService
+from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory
@@ -65,6 +65,9 @@ __all__ = [
 
 #: A data server silent this long (no beat, no commit) is taken for gone.
 DATA_SERVER_TIMEOUT_S = 10.0
+
+#: Reconnection delays: 0.1 s, growing by half up to 1 s (with jitter).
+RECONNECT_POLICY = backoffPolicy(initialDelay=0.1, maxDelay=1.0, factor=1.5)
 
 _log = Logger(namespace="zkreg.link.tcp")
 
@@ -257,7 +260,11 @@ class TCPDataLink:
         @return: L{ready}.
         """
         factory = Factory.forProtocol(self.build_protocol)
-        self._service = ClientService(self._endpoints, factory, clock=self.clock)
+        # Retry soon and often: a data-tier failover takes about one etcd lease, and
+        # ClientService's default backoff (1 s, then x1.5) would add seconds to it.
+        self._service = ClientService(
+            self._endpoints, factory, retryPolicy=RECONNECT_POLICY, clock=self.clock
+        )
         self._service.startService()
         self._beats = LoopingCall(self._beat)
         self._beats.clock = self.clock

@@ -1258,6 +1258,11 @@ class ClientConnection(protocol.Protocol):
         self._update_reading()
 
     @property
+    def output_paused(self) -> bool:
+        """Whether this connection is not read because its unsent output is over the bound."""
+        return self._output_full
+
+    @property
     def outstanding(self) -> int:
         """Requests received and not yet answered (cons' queued=)."""
         return len(self._pending)

@@ -200,8 +200,11 @@ class EtcdLog:
         pending = list(group or ()) + list(self._queue)
         self._queue.clear()
         self._writing = False
+        # The owner hears first: a data server steps down (drops its session servers'
+        # links) before its writes in flight fail, so that session servers resubmit
+        # them to the new leader instead of passing an error on to clients.
+        if first and self._on_fenced is not None:
+            self._on_fenced()
         for _, _, acknowledged in pending:
             if not acknowledged.called:
                 acknowledged.errback(reason)
-        if first and self._on_fenced is not None:
-            self._on_fenced()

@@ -16,8 +16,10 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
+from zkreg.data.applier import replayed
+from zkreg.data.dedup import ReplyCache
 from zkreg.data.tree import DataTree
-from zkreg.data.txncodec import decode_txn
+from zkreg.data.txncodec import decode_logged_txn
 from zkreg.persistence.etcd.client import EtcdClient, KeyValue, Watch, WatchCompacted
 from zkreg.persistence.etcd.layout import GroupDecoder, Layout
 from zkreg.persistence.etcd.snapshots import load_snapshot
@@ -39,6 +41,7 @@ class LogReader:
     @ivar tree: the L{DataTree} built so far.
     @ivar next_seq: the next slot to read.
     @ivar revision: the etcd revision everything up to C{next_seq} was read at.
+    @ivar replies: the L{ReplyCache} of the stamped writes read (exactly-once).
     @ivar reloads: how many times a compacted watch made it reload the snapshot.
     """
 
@@ -52,6 +55,8 @@ class LogReader:
         self._extended_types = extended_types
         self._clock = clock
         self.tree = DataTree(extended_types)
+        #: the replies of stamped writes (exactly-once), rebuilt from the log read
+        self.replies = ReplyCache()
         self.next_seq = 0
         self.revision = 0
         self.reloads = 0
@@ -71,6 +76,7 @@ class LogReader:
             self.tree, covered = loaded
             self.next_seq = covered + 1
         self._decoder = GroupDecoder()
+        self.replies = ReplyCache()
         self.last_zxid_in_log = self.tree.last_zxid
         yield self.catch_up()
 
@@ -100,11 +106,12 @@ class LogReader:
             return False
         self.next_seq = seq + 1
         tree = self.tree
+        replies = self.replies
         for zxid, record in self._decoder.feed(kv.value):
             if zxid <= tree.last_zxid:
                 continue
-            hdr, txn = decode_txn(record)
-            tree.apply(hdr, txn)
+            hdr, txn, stamp, opcode = decode_logged_txn(record)
+            replayed(replies, tree, hdr, tree.apply(hdr, txn), stamp, opcode)
             self.last_zxid_in_log = zxid
         return True
 

@@ -1,0 +1,313 @@
+"""
+The data tier on etcd with real processes: one etcd member, two data servers
+(C{--role data --etcd}), a session server given both (C{--data-server a,b}) and
+kazoo clients.
+
+  - one data server is active, the other a standby whose tree follows the log;
+  - kill -9 of the active one under writes: the standby takes over, every
+    acknowledged write is there exactly once, no session is lost, no client error;
+    failover time (kill to the first write answered by the new leader) is printed;
+  - SIGSTOP of the active one past its lease: the standby takes over; after SIGCONT
+    the old one writes nothing, says standby, and nothing is doubled.
+
+Rounds of the kill loop: C{ZKREG_ETCD_ROUNDS} (2 by default, for CI).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+from tests.support.etcd import EtcdCluster
+from tests.support.etcd_tier import EtcdDataServer
+from tests.support.servers import ZkregServer
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.timeout(400)
+
+ROUNDS = int(os.environ.get("ZKREG_ETCD_ROUNDS", "2"))
+
+
+class Tier:
+    """etcd, two data servers and a session server."""
+
+    def __init__(self, prefix: str) -> None:
+        self.etcd = EtcdCluster(1)
+        self.prefix = prefix
+        self.data: list[EtcdDataServer] = []
+        self.session: ZkregServer | None = None
+        self.listed: ZkregServer | None = None
+
+    def start(self) -> Tier:
+        self.etcd.start()
+        # A small snap-count: snapshots, log deletion and compaction happen under the
+        # tests' writes (a standby's watch revision gets compacted: it reloads).
+        options = ["--snap-count", "50"]
+        first = EtcdDataServer(self.etcd.endpoints_option, self.prefix, options)
+        first.start()
+        wait_until(first.is_active, timeout=30, message="the first data server active")
+        second = EtcdDataServer(self.etcd.endpoints_option, self.prefix, options)
+        second.start()
+        self.data = [first, second]
+        # One session server follows the leader through etcd, one tries the list.
+        self.session = ZkregServer(
+            extra_args=[
+                "--role",
+                "session",
+                "--etcd",
+                self.etcd.endpoints_option,
+                "--etcd-prefix",
+                self.prefix,
+                "--data-tier-timeout",
+                "30000",
+            ]
+        )
+        self.session.start()
+        links = ",".join(server.link for server in self.data)
+        self.listed = ZkregServer(
+            extra_args=["--role", "session", "--data-server", links, "--data-tier-timeout", "30000"]
+        )
+        self.listed.start()
+        return self
+
+    def active(self) -> EtcdDataServer:
+        return wait_until(
+            lambda: next((server for server in self.data if server.is_active()), None),
+            timeout=30,
+            message="an active data server",
+        )
+
+    def standby_of(self, active: EtcdDataServer) -> EtcdDataServer:
+        return next(server for server in self.data if server is not active)
+
+    def stop(self) -> None:
+        for session in (self.session, self.listed):
+            if session is not None:
+                session.cleanup()
+        for server in self.data:
+            server.resume()
+            server.cleanup()
+        self.etcd.stop()
+
+
+@pytest.fixture(scope="module")
+def tier():
+    started = Tier("/zkreg-it")
+    try:
+        yield started.start()
+    finally:
+        started.stop()
+
+
+def connect(server: ZkregServer):
+    from kazoo.client import KazooClient
+
+    kazoo = KazooClient(hosts=server.hosts, timeout=10.0)
+    kazoo.start(timeout=30)
+    return kazoo
+
+
+@pytest.fixture
+def client(tier):
+    """A kazoo client of the session server following the leader through etcd."""
+    kazoo = connect(tier.session)
+    yield kazoo
+    kazoo.stop()
+    kazoo.close()
+
+
+@pytest.fixture
+def listed_client(tier):
+    """A kazoo client of the session server given the list of data servers."""
+    kazoo = connect(tier.listed)
+    yield kazoo
+    kazoo.stop()
+    kazoo.close()
+
+
+class Writer(threading.Thread):
+    """Creates sequential nodes with unique data until stopped; records what was acknowledged."""
+
+    def __init__(self, kazoo, parent: str) -> None:
+        super().__init__(daemon=True)
+        self.kazoo = kazoo
+        self.parent = parent
+        self.acked: list[str] = []
+        self.acked_at: list[float] = []
+        #: the zxid epoch of each acknowledged write: which leader wrote it
+        self.epochs: list[int] = []
+        self.errors: list[BaseException] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        index = 0
+        while not self.stopping.is_set():
+            value = f"w{index}"
+            try:
+                _, stat = self.kazoo.create(
+                    f"{self.parent}/n-", value.encode(), sequence=True, include_data=True
+                )
+            except BaseException as error:  # noqa: BLE001 - reported by the test
+                self.errors.append(error)
+                return
+            self.acked.append(value)
+            self.acked_at.append(time.monotonic())
+            self.epochs.append(stat.czxid >> 32)
+            index += 1
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(60)
+
+
+def check_exactly_once(kazoo, parent: str, acked: list[str]) -> None:
+    """Every acknowledged value is under C{parent} exactly once."""
+    kazoo.sync(parent)
+    values = [kazoo.get(f"{parent}/{child}")[0].decode() for child in kazoo.get_children(parent)]
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    doubled = sorted(value for value, count in counts.items() if count > 1)
+    missing = sorted(set(acked) - set(counts))
+    assert not doubled, f"written twice: {doubled[:10]}"
+    assert not missing, f"acknowledged but lost: {missing[:10]}"
+
+
+def test_one_active_and_a_warm_standby(tier, client):
+    """One data server is active; the standby's tree follows the log."""
+    active = tier.active()
+    standby = tier.standby_of(active)
+    client.create("/etcd-warm", b"v")
+    zxid = client.exists("/etcd-warm").mzxid
+    wait_until(
+        lambda: (standby.state() or {}).get("applied_zxid", 0) >= zxid,
+        timeout=15,
+        message="the standby's tree at the write's zxid",
+    )
+    described = standby.state()
+    assert described is not None and described["state"] == "standby"
+    assert described["is_leader"] is False
+
+
+def test_kill_active_under_writes(tier, client, listed_client):
+    """kill -9 of the active data server under writes through both session servers:
+    nothing lost, nothing doubled, no session lost, no client error."""
+    client.ensure_path("/etcd-kill")
+    sessions = [client.client_id[0], listed_client.client_id[0]]
+    for round_number in range(ROUNDS):
+        writers = []
+        for name, kazoo in (("etcd", client), ("list", listed_client)):
+            parent = f"/etcd-kill/r{round_number}-{name}"
+            kazoo.create(parent)
+            writers.append(Writer(kazoo, parent))
+        for writer in writers:
+            writer.start()
+        wait_until(
+            lambda writers=writers: all(len(writer.acked) >= 20 for writer in writers),
+            timeout=30,
+            message="writes acknowledged",
+        )
+        active = tier.active()
+        standby = tier.standby_of(active)
+        before = [len(writer.acked) for writer in writers]
+        killed_at = time.monotonic()
+        active.kill()
+        wait_until(
+            lambda writers=writers, before=before: all(
+                len(writer.acked) > count + 5 or writer.errors
+                for writer, count in zip(writers, before, strict=True)
+            ),
+            timeout=60,
+            message="writes answered by the new leader",
+        )
+        for writer in writers:
+            writer.stop()
+            assert not writer.errors, writer.errors
+        # Kill to the first write answered by the new leader (a later epoch).
+        failover = [
+            next(
+                at
+                for at, epoch in zip(writer.acked_at, writer.epochs, strict=True)
+                if epoch > writer.epochs[count - 1]
+            )
+            - killed_at
+            for writer, count in zip(writers, before, strict=True)
+        ]
+        assert standby.is_active()
+        print(
+            f"failover round {round_number}: etcd-following {failover[0]:.2f} s, "
+            f"list {failover[1]:.2f} s"
+        )
+        for writer in writers:
+            check_exactly_once(writer.kazoo, writer.parent, writer.acked)
+        assert [client.client_id[0], listed_client.client_id[0]] == sessions
+        active.start()  # back as a standby
+        assert not active.is_active()
+
+
+def test_sigstop_past_lease(tier, client):
+    """A paused leader that wakes after losing its lease writes nothing and stands by."""
+    parent = "/etcd-stop"
+    client.create(parent)
+    writer = Writer(client, parent)
+    writer.start()
+    wait_until(lambda: len(writer.acked) >= 20, timeout=30, message="writes acknowledged")
+    active = tier.active()
+    standby = tier.standby_of(active)
+    active.pause()
+    try:
+        wait_until(standby.is_active, timeout=30, message="the standby taking over")
+        before = len(writer.acked)
+        wait_until(lambda: len(writer.acked) > before + 10 or writer.errors, timeout=60)
+    finally:
+        active.resume()
+    wait_until(
+        lambda: (active.state() or {}).get("state") == "standby",
+        timeout=30,
+        message="the woken leader standing by",
+    )
+    before = len(writer.acked)
+    wait_until(lambda: len(writer.acked) > before + 10 or writer.errors, timeout=60)
+    writer.stop()
+    assert not writer.errors, writer.errors
+    assert standby.is_active()
+    check_exactly_once(client, parent, writer.acked)
+
+
+def test_status_command(tier, client):
+    """zkreg status --etcd: the active data server, the standby, applied zxids, etcd health."""
+    import io
+    import json
+
+    from tests.support.ports import free_port
+    from zkreg.cli import main
+
+    client.create("/etcd-status", b"")
+    active = tier.active()
+    standby = tier.standby_of(active)
+    argv = ["status", "--etcd", tier.etcd.endpoints_option, "--etcd-prefix", tier.prefix]
+
+    def reported() -> dict | None:
+        out = io.StringIO()
+        if main([*argv, "--json"], out) != 0:
+            return None
+        report = json.loads(out.getvalue())
+        states = {server["data_link"]: server["state"] for server in report["data_servers"]}
+        wanted = {active.link: "active", standby.link: "standby"}
+        return report if states == wanted else None
+
+    report = wait_until(reported, timeout=15, message="both data servers in the status")
+    assert report["leader"] == active.link
+    assert all(member["healthy"] for member in report["etcd"])
+    out = io.StringIO()
+    assert main(argv, out) == 0
+    text = out.getvalue()
+    assert f"{active.link}  active" in text and f"{standby.link}  standby" in text
+    assert "healthy" in text and "applied zxid 0x" in text
+    # No etcd: exit 1 and say so.
+    out = io.StringIO()
+    assert main(["status", "--etcd", f"http://127.0.0.1:{free_port()}"], out) == 1
+    assert "unreachable" in out.getvalue()

@@ -1,0 +1,102 @@
+"""
+Data servers on etcd (C{twistd zkreg --role data --etcd ...}) as test subprocesses.
+
+A data server has no client port: readiness and its state (active or standby, the
+applied zxid) come from its admin HTTP server's C{leader} command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+from tests.support.ports import free_port
+from tests.support.servers import ServerStartError, ZkregServer
+
+
+class EtcdDataServer(ZkregServer):
+    """
+    One data server on an etcd cluster.
+
+    @ivar port: its admin HTTP port (what readiness polls).
+    @ivar link_port: where session servers connect while it is active.
+    """
+
+    name = "zkreg-data"
+
+    def __init__(self, etcd: str, prefix: str, extra_args: list[str] | None = None) -> None:
+        super().__init__(extra_args=extra_args or [])
+        self.etcd = etcd
+        self.prefix = prefix
+        self.link_port = free_port()
+
+    @property
+    def link(self) -> str:
+        """Its data-link client endpoint, as C{--data-server} takes it."""
+        return f"tcp:127.0.0.1:{self.link_port}"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-c",
+            "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()",
+            "-n",
+            "--pidfile=",
+            "zkreg",
+            "--role",
+            "data",
+            "--etcd",
+            self.etcd,
+            "--etcd-prefix",
+            self.prefix,
+            "--data-link-listen",
+            f"tcp:{self.link_port}:interface=127.0.0.1",
+            "--admin-listen",
+            f"tcp:{self.port}:interface=127.0.0.1",
+            "--tick-time",
+            str(self.tick_time_ms),
+            "--extended-types",
+            "--container-check-interval",
+            "500",
+            *self.extra_args,
+        ]
+
+    def state(self, timeout: float = 2.0) -> dict[str, Any] | None:
+        """@return: what its admin C{leader} command says, or L{None} if it does not answer."""
+        url = f"http://127.0.0.1:{self.port}/commands/leader"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as answer:
+                return json.loads(answer.read())
+        except (OSError, ValueError, urllib.error.URLError):
+            return None
+
+    def _answers_ruok(self) -> bool:
+        if self._process is None or self._process.poll() is not None:
+            code = None if self._process is None else self._process.returncode
+            raise ServerStartError(f"{self.name} exited with status {code}")
+        described = self.state(timeout=1.0)
+        return described is not None and described.get("state") in ("standby", "active")
+
+    def is_active(self) -> bool:
+        """@return: whether it says it is the active data server now."""
+        described = self.state()
+        return described is not None and described.get("state") == "active"
+
+    def send_signal(self, signum: int) -> None:
+        """Send C{signum} (SIGSTOP, SIGCONT) to the process."""
+        pid = self.pid
+        if pid is not None:
+            os.kill(pid, signum)
+
+    def pause(self) -> None:
+        """SIGSTOP."""
+        self.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT."""
+        self.send_signal(signal.SIGCONT)
