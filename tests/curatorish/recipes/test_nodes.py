@@ -159,11 +159,11 @@ def test_group_members(server: Any, make_client: Any) -> None:
     first.start()
     second.start()
     assert first.wait_for_initial_create(30) and second.wait_for_initial_create(30)
-    assert first.get_current_members() == {"one": b"1", "two": b"2"}
+    wait_until(lambda: first.get_current_members() == {"one": b"1", "two": b"2"}, timeout=30)
     second.set_this_data(b"2b")
-    assert first.get_current_members()["two"] == b"2b"
+    wait_until(lambda: first.get_current_members().get("two") == b"2b", timeout=30)
     second.close()
-    assert first.get_current_members() == {"one": b"1"}
+    wait_until(lambda: first.get_current_members() == {"one": b"1"}, timeout=30)
     first.close()
 
 
