@@ -390,6 +390,18 @@ def run_workloads(
             add(f"pipe_{op}_{shape}", f"{label} (ops/s)", True, result["ops_per_s"], result)
             if result.get("p99_us") is not None:
                 add(f"pipe_{op}_{shape}_p99", f"{label}: p99 (us)", False, result["p99_us"], result)
+            server_pct = result.get("server_cpu_pct")
+            if server_pct is not None and result["ops_per_s"]:
+                # CPU per op does not depend on how much CPU a busy machine lends the
+                # server, so it compares the servers' work where ops/s cannot.
+                per_op = server_pct / 100 / result["ops_per_s"] * 1e6
+                add(
+                    f"pipe_{op}_{shape}_cpu",
+                    f"{label}: server CPU per op (us)",
+                    False,
+                    per_op,
+                    result,
+                )
 
     if "znodes" in only:
         _log(f"[{server.name}] znodes: {params.znodes} znodes of 100 bytes, then a watch on each")
