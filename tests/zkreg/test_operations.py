@@ -470,6 +470,8 @@ def test_health_probes_fail_while_writes_are_refused(kazoo_client):
         assert "writes refused" in body["problems"][0]
         assert "No space left on device" in body["problems"][0]
         assert server.admin("readyz")[0] == 503
+        status, ruok = server.admin("commands/ruok")
+        assert status == 200 and "writes refused" in ruok["error"]
         assert client.get("/operations/disk")[0] == b""  # reads go on
     finally:
         server.cleanup()

@@ -28,11 +28,13 @@ import gc
 import os
 import select
 import signal
+import time
 from collections import deque
 from typing import Any, cast
 
 from twisted.internet import threads
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.protocol import Factory
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -48,6 +50,7 @@ from zkreg.data.txncodec import decode_logged_txn
 from zkreg.interfaces import ICommitListener
 from zkreg.link import wire
 from zkreg.proto.jute import DecodeError
+from zkreg.tls import handshake_refusal
 
 __all__ = ["BEAT_S", "CommitFanout", "DataLinkServerFactory"]
 
@@ -136,6 +139,12 @@ def _write_all(fd: int, data: bytes, patience_s: float) -> None:
                 raise TimeoutError("the session server stopped reading") from None
             continue
         view = view[written:]
+
+
+def _unfreeze(result: Any) -> Any:
+    """The snapshot child is gone: let the collector see every object again."""
+    gc.unfreeze()
+    return result
 
 
 @implementer(ICommitListener)
@@ -254,6 +263,13 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         self.setTimeout(self.factory.session_server_timeout_s)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
+        refusal = handshake_refusal(self.transport, reason) if not self.live else None
+        if refusal is not None:
+            _log.warn(
+                "data link: TLS handshake with {peer} refused, connection closed: {refusal}",
+                peer=str(cast(Any, self.transport).getPeer()),
+                refusal=refusal,
+            )
         self.factory.links.discard(self)
         self.setTimeout(None)
         self.factory.fanout.connections.pop(self, None)
@@ -357,7 +373,13 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
             self._go_live()
             return
         tree = self.server.tree
-        fileno = getattr(self.transport, "fileno", None)
+        # A forked child writes plain bytes to the socket: not over TLS (the data link's
+        # TLS lives in this process), where the snapshot goes inline.
+        fileno = (
+            None
+            if ISSLTransport.providedBy(self.transport)
+            else getattr(self.transport, "fileno", None)
+        )
         if tree.node_count() <= INLINE_SNAPSHOT_NODES or fileno is None:
             for frame in snapshot_frames(tree):
                 self.out(frame)
@@ -383,6 +405,11 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         zxid = tree.last_zxid
         nodes = tree.node_count()
         parent = os.getpid()
+        forking = time.perf_counter()
+        # Objects the collector would visit while the child runs would be copied
+        # page by page (copy on write), stalling the reactor: keep them out of its
+        # reach until the child is done.
+        gc.freeze()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child never returns
             code = 1
@@ -402,16 +429,19 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
                     pass
             finally:
                 os._exit(code)
+        paused_ms = (time.perf_counter() - forking) * 1000
         self._child = pid
         _log.info(
             "session server {name} joins: snapshot of {nodes} nodes at zxid {zxid:#x} "
-            "written by pid {pid}",
+            "written by pid {pid} (fork paused the reactor {ms:.1f} ms)",
             name=self.name,
             nodes=nodes,
             zxid=zxid,
             pid=pid,
+            ms=paused_ms,
         )
         waited: Deferred = threads.deferToThread(os.waitpid, pid, 0)
+        waited.addBoth(_unfreeze)
         waited.addCallback(self._snapshot_written, nodes)
         waited.addErrback(lambda reason: _log.failure("snapshot child", reason))
 
