@@ -125,8 +125,7 @@ class AdminTarget:
         problems = []
         refused = None
         if self.data_server is not None:
-            failure = self.data_server.sequencer.failure
-            refused = None if failure is None else failure.getErrorMessage()
+            refused = self.data_server.write_failure()
         elif self.factory is not None:
             refused = monitor.data_fact(self.factory, "write_failure", None)
         if refused:
