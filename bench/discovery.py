@@ -213,6 +213,7 @@ class Subscribers:
     def close(self) -> None:
         for child in self.children:
             child.stdin.close()  # type: ignore[union-attr]
+            child.terminate()  # the reactor stops on SIGTERM
         for child in self.children:
             try:
                 child.wait(30)

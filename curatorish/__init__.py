@@ -16,6 +16,7 @@ C{curatorish.*} logger names (L{curatorish.logbridge}).
 from curatorish import errors, logbridge
 from curatorish.blocking import BlockingCuratorFramework
 from curatorish.connection import ClientState, WatchedEvent, ZooKeeperConnection
+from curatorish.connection.tls import TLSConfig
 from curatorish.framework import (
     ACLProvider,
     Created,
@@ -68,6 +69,7 @@ __all__ = [
     "EventType",
     "ExponentialBackoffRetry",
     "Id",
+    "TLSConfig",
     "KeeperState",
     "OPEN_ACL_UNSAFE",
     "Perms",

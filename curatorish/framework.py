@@ -408,6 +408,7 @@ class CuratorFramework:
         reconnect_delay_ms: int = 1000,
         reconnect_jitter_ms: int = 1000,
         connection: ZooKeeperConnection | None = None,
+        tls: Any = None,
     ) -> None:
         """
         @param connect_string: C{"host:port,host:port[/chroot]"}.
@@ -423,6 +424,9 @@ class CuratorFramework:
         @param request_timeout_ms: per-request timeout of the connection (none by default).
         @param reconnect_delay_ms: pause after every server was tried in vain.
         @param reconnect_jitter_ms: random pause up to this before each reconnect.
+        @param tls: connect over TLS (a server's secure port): a
+            L{curatorish.TLSConfig} (PEM C{ca}, C{cert}, C{key}) or Twisted client TLS
+            options such as C{optionsForClientTLS(host, trustRoot, clientCertificate)}.
         @param connection: a connection built by the caller (then C{connect_string},
             the session and request options above are its business); for tests.
         """
@@ -439,6 +443,7 @@ class CuratorFramework:
                 request_timeout_ms=request_timeout_ms,
                 reconnect_delay_ms=reconnect_delay_ms,
                 reconnect_jitter_ms=reconnect_jitter_ms,
+                tls=tls,
             )
         for scheme, credential in auth_info:
             connection.add_auth_info(scheme, credential)

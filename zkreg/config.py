@@ -60,6 +60,20 @@ class ServerConfig:
         C{sasl} ACL scheme unknown (as in ZooKeeper without its SASL provider).
     @ivar sasl_required: refuse every request but SASL's until a client has
         authenticated (ZooKeeper's C{zookeeper.sessionRequireClientSASLAuth}).
+    @ivar secure_listen: endpoint of a TLS client listener beside C{listen}
+        (ZooKeeper's C{secureClientPort}), e.g. C{tcp:2281}; TLS from
+        C{ssl_keystore} and C{ssl_truststore}.  None: no such listener.
+    @ivar ssl_keystore: PEM file of the TLS listener's private key and certificate
+        chain (ZooKeeper's C{ssl.keyStore.location} with type PEM).
+    @ivar ssl_truststore: PEM file of the CAs that sign accepted client
+        certificates (C{ssl.trustStore.location}).
+    @ivar ssl_client_auth: C{none}, C{want} or C{need} (C{ssl.clientAuth}).
+    @ivar x509_superuser: the subject DN whose certificate passes every ACL
+        (C{zookeeper.X509AuthenticationProvider.superUser}).
+    @ivar data_link_ssl_keystore: PEM key store of the data link (both sides present
+        it); with C{data_link_ssl_truststore} the data link runs over mutual TLS.
+    @ivar data_link_ssl_truststore: PEM file of the CAs that sign the other side's
+        data-link certificate (its own CA, apart from the clients').
     @ivar max_output_buffer_bytes: unsent reply bytes one connection may hold before
         it is no longer read from (until they drain); L{None} means one max-size
         reply plus 4 MiB.
@@ -104,6 +118,13 @@ class ServerConfig:
     connection_burst_per_ip: int = 10
     sasl_config: str | None = None
     sasl_required: bool = False
+    secure_listen: str | None = None
+    ssl_keystore: str | None = None
+    ssl_truststore: str | None = None
+    ssl_client_auth: str = "need"
+    x509_superuser: str | None = None
+    data_link_ssl_keystore: str | None = None
+    data_link_ssl_truststore: str | None = None
     max_output_buffer_bytes: int | None = None
     output_stall_timeout_ms: int = 30000
     max_reply_size_bytes: int | None = None

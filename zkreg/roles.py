@@ -53,7 +53,17 @@ def assemble_data_role(
         from zkreg.link.serve import DataLinkServerFactory
 
         link_factory = DataLinkServerFactory(data_service)
-        strports.service(config.data_link_listen, link_factory).setServiceParent(top)
+        listening: Any = link_factory
+        if config.data_link_ssl_keystore is not None:
+            from twisted.protocols.tls import TLSMemoryBIOFactory
+
+            from zkreg.tls import server_tls_options
+
+            options = server_tls_options(
+                config.data_link_ssl_keystore, config.data_link_ssl_truststore, "need"
+            )
+            listening = TLSMemoryBIOFactory(options, False, link_factory)
+        strports.service(config.data_link_listen, listening).setServiceParent(top)
     standalone = config.role == "standalone"
     if operations is not None:
         operations.add_data_server(data_service, link_factory, 1 if standalone else 0)
@@ -61,8 +71,27 @@ def assemble_data_role(
         if operations is not None:
             operations.add_session_server(factory)
         factory.service().setServiceParent(top)
-        strports.service(config.listen, factory).setServiceParent(top)
+        listen_for_clients(config, factory, top)
     return data_service
+
+
+def listen_for_clients(config: ServerConfig, factory: Any, parent: service.MultiService) -> None:
+    """
+    Add the client listeners to C{parent}: C{--listen}, and with C{--secure-listen}
+    a TLS listener beside it (its TLS from the PEM key and trust stores).
+    """
+    strports.service(config.listen, factory).setServiceParent(parent)
+    if config.secure_listen is not None:
+        from twisted.protocols.tls import TLSMemoryBIOFactory
+
+        from zkreg.tls import server_tls_options
+
+        assert config.ssl_keystore is not None
+        options = server_tls_options(
+            config.ssl_keystore, config.ssl_truststore, config.ssl_client_auth
+        )
+        tls_factory = TLSMemoryBIOFactory(options, False, factory)
+        strports.service(config.secure_listen, tls_factory).setServiceParent(parent)
 
 
 class SessionRoleService(service.MultiService):
@@ -99,6 +128,12 @@ class SessionRoleService(service.MultiService):
         else:
             assert config.data_server is not None
             endpoints = parse_data_servers(self.reactor, config.data_server)
+            if config.data_link_ssl_keystore is not None:
+                from zkreg.tls import data_link_tls_endpoints
+
+                endpoints = data_link_tls_endpoints(
+                    endpoints, config.data_link_ssl_keystore, config.data_link_ssl_truststore
+                )
         self.link = TCPDataLink(
             endpoints,
             clock=self.reactor,
@@ -124,7 +159,7 @@ class SessionRoleService(service.MultiService):
             self.operations.add_session_server(factory)
         factory.service().setServiceParent(self)
         try:
-            strports.service(self.config.listen, factory).setServiceParent(self)
+            listen_for_clients(self.config, factory, self)
         except (CannotListenError, OverflowError) as error:
             stop_running_startup(self.reactor, describe_listen_failure(error))
             return

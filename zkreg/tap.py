@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from OpenSSL.SSL import Error as SSLError
 from twisted.application import service
 from twisted.internet import reactor
 from twisted.internet.endpoints import serverFromString
@@ -83,6 +84,13 @@ _VALUED_SETTINGS: tuple[tuple[str, str, str, Any], ...] = (
         "connection_burst_per_ip",
         _whole_number,
     ),
+    ("secure-listen", "secure_listen", "secure_listen", str),
+    ("ssl-keystore", "ssl_keystore", "ssl_keystore", str),
+    ("ssl-truststore", "ssl_truststore", "ssl_truststore", str),
+    ("ssl-client-auth", "ssl_client_auth", "ssl_client_auth", str),
+    ("x509-superuser", "x509_superuser", "x509_superuser", str),
+    ("data-link-ssl-keystore", "data_link_ssl_keystore", "data_link_ssl_keystore", str),
+    ("data-link-ssl-truststore", "data_link_ssl_truststore", "data_link_ssl_truststore", str),
     ("max-output-buffer", "max_output_buffer", "max_output_buffer_bytes", int),
     ("output-stall-timeout", "output_stall_timeout", "output_stall_timeout_ms", int),
     ("max-reply-size", "max_reply_size", "max_reply_size_bytes", int),
@@ -160,6 +168,51 @@ class Options(usage.Options):
         ["config", "c", None, "Configuration file (key = value lines)."],
         ["listen", "l", None, "Client endpoint (Twisted strports). [default: tcp:2181]"],
         ["data-dir", "d", None, "Directory of the log and snapshots. [default: ./zkreg-data]"],
+        [
+            "secure-listen",
+            None,
+            None,
+            "TLS client endpoint beside --listen (ZooKeeper's secureClientPort), "
+            "e.g. tcp:2281:interface=127.0.0.1; needs --ssl-keystore. [default: off]",
+        ],
+        [
+            "ssl-keystore",
+            None,
+            None,
+            "PEM file with the TLS listener's private key and certificate chain.",
+        ],
+        [
+            "ssl-truststore",
+            None,
+            None,
+            "PEM file of the CAs whose client certificates are accepted.",
+        ],
+        [
+            "ssl-client-auth",
+            None,
+            None,
+            "none, want or need: whether TLS clients must present a certificate. [default: need]",
+        ],
+        [
+            "x509-superuser",
+            None,
+            None,
+            "Subject DN (RFC 2253, e.g. CN=admin,O=Example) whose client certificate "
+            "passes every ACL (zookeeper.X509AuthenticationProvider.superUser).",
+        ],
+        [
+            "data-link-ssl-keystore",
+            None,
+            None,
+            "PEM key and certificate this process presents on the data link; with "
+            "--data-link-ssl-truststore the data link is mutual TLS.",
+        ],
+        [
+            "data-link-ssl-truststore",
+            None,
+            None,
+            "PEM CA certificates the other side of the data link must chain to.",
+        ],
         ["tick-time", None, None, "Basic time unit in milliseconds. [default: 2000]"],
         [
             "min-session-timeout",
@@ -451,6 +504,10 @@ _ROLE_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
     "connection-rate-per-ip": ("standalone", "session"),
     "connection-burst-per-ip": ("standalone", "session"),
     "sasl-required": ("standalone", "session"),
+    "secure-listen": ("standalone", "session"),
+    "ssl-keystore": ("standalone", "session"),
+    "ssl-truststore": ("standalone", "session"),
+    "ssl-client-auth": ("standalone", "session"),
     "prealloc-size": ("standalone", "data"),
     "pause-threshold": ("standalone", "data"),
     "max-output-buffer": ("standalone", "session"),
@@ -570,6 +627,12 @@ def validate_server_config(config: ServerConfig) -> None:
         serverFromString(reactor, config.listen)
     except (ValueError, KeyError, TypeError) as error:
         raise usage.UsageError(f"listen: invalid endpoint {config.listen!r}: {error}") from error
+    except (OSError, SSLError) as error:
+        # An ssl: endpoint reads its certificate and key when parsed.
+        raise usage.UsageError(
+            f"listen: cannot use the TLS files of {config.listen!r}: {_tls_failure(error)}"
+        ) from error
+    _validate_tls(config)
     _check_port(config.listen, "listen")
     _require(
         config.role in ROLES,
@@ -657,6 +720,69 @@ def validate_server_config(config: ServerConfig) -> None:
                 f"data-link-listen: invalid endpoint {config.data_link_listen!r}: {error}"
             ) from error
         _check_port(config.data_link_listen, "data-link-listen")
+
+
+def _tls_failure(error: BaseException) -> str:
+    """One line for a certificate or key file Twisted's C{ssl:} endpoint could not use."""
+    if isinstance(error, OSError):
+        return f"{error.strerror or error}" + (f" ({error.filename})" if error.filename else "")
+    return f"not a PEM certificate or key ({error})"
+
+
+def _validate_tls(config: ServerConfig) -> None:
+    """
+    Check the TLS settings: the secure listener's endpoint and stores, the client
+    auth mode, the x509 super user's DN, and the data link's stores.
+
+    @raise usage.UsageError: naming the setting and the file at fault.
+    """
+    from zkreg.tls import CLIENT_AUTH_MODES, TLSConfigError, client_tls_options, server_tls_options
+
+    _require(
+        config.ssl_client_auth in CLIENT_AUTH_MODES,
+        f"ssl-client-auth must be one of {', '.join(CLIENT_AUTH_MODES)}, "
+        f"got {config.ssl_client_auth!r}",
+    )
+    if config.secure_listen is not None:
+        _require(
+            config.ssl_keystore is not None,
+            "--secure-listen needs --ssl-keystore (the server's PEM key and certificate)",
+        )
+        try:
+            serverFromString(reactor, config.secure_listen)
+        except (ValueError, KeyError, TypeError) as error:
+            raise usage.UsageError(
+                f"secure-listen: invalid endpoint {config.secure_listen!r}: {error}"
+            ) from error
+        _check_port(config.secure_listen, "secure-listen")
+        assert config.ssl_keystore is not None
+        try:
+            server_tls_options(config.ssl_keystore, config.ssl_truststore, config.ssl_client_auth)
+        except TLSConfigError as error:
+            raise usage.UsageError(f"secure-listen: {error}") from error
+    if config.x509_superuser is not None:
+        _require(
+            "=" in config.x509_superuser,
+            f"x509-superuser must be a subject DN like CN=admin,O=Example, "
+            f"got {config.x509_superuser!r}",
+        )
+    keystore = config.data_link_ssl_keystore
+    truststore = config.data_link_ssl_truststore
+    if (keystore is None) != (truststore is None):
+        raise usage.UsageError(
+            "data-link TLS needs both --data-link-ssl-keystore and --data-link-ssl-truststore"
+        )
+    if keystore is not None and truststore is not None:
+        _require(
+            config.etcd is None or config.role != "session",
+            "data-link TLS does not yet work with --etcd leader discovery on a session "
+            "server; give --data-server instead",
+        )
+        try:
+            server_tls_options(keystore, truststore, "need")
+            client_tls_options("localhost", truststore, keystore)
+        except TLSConfigError as error:
+            raise usage.UsageError(f"data link: {error}") from error
 
 
 #: The roles of one process (DESIGN.md).

@@ -255,8 +255,11 @@ class ZooKeeperConnection(ZooKeeperOperations):
         session_password: bytes | None = None,
         random_source: random.Random | None = None,
         endpoint_factory: Callable[[Any, str, int, float], Any] | None = None,
+        tls: Any = None,
     ) -> None:
         """
+        @param tls: connect over TLS: a L{curatorish.connection.tls.TLSConfig} or
+            Twisted client TLS options (C{optionsForClientTLS}); L{None}: plain TCP.
         @param endpoint_factory: C{(reactor, host, port, timeout_s)} -> a client
             endpoint; default L{HostnameEndpoint} (tests pass one that makes in-memory
             connections).
@@ -296,6 +299,10 @@ class ZooKeeperConnection(ZooKeeperOperations):
                 reactor, host, port, timeout=timeout_s
             )
         )
+        if tls is not None:
+            from curatorish.connection.tls import tls_endpoint_factory
+
+            self._endpoint_factory = tls_endpoint_factory(tls, self._endpoint_factory)
 
         self.state = ClientState.CONNECTING
         self.session_id = session_id

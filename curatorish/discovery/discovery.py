@@ -110,10 +110,11 @@ class ServiceDiscovery(Recipe):
                 await closeable.close.__wrapped__(closeable)  # type: ignore[attr-defined]
             except Exception:
                 _log.failure("Closing {what} failed", what=closeable)
-        for entry in list(self._services.values()):
-            await self._unregister_entry(entry)
-        self._services.clear()
         self._started = False
+        entries = list(self._services.values())
+        self._services.clear()
+        for entry in entries:
+            await self._unregister_entry(entry)
 
     # -- registrations --------------------------------------------------------------------
 
@@ -162,6 +163,8 @@ class ServiceDiscovery(Recipe):
             await entry.watch.start(build_initial=True)
 
     async def _write_registration(self, entry: _Entry) -> None:
+        if self._services.get(entry.instance.id) is not entry:
+            return  # unregistered meanwhile (a re-registration queued behind it)
         instance = entry.instance
         data = self.serializer.serialize(instance)
         mode = _MODES[instance.service_type]
@@ -211,10 +214,15 @@ class ServiceDiscovery(Recipe):
             await entry.watch.close()
             entry.watch = None
         path = entry.path or self.path_for_instance(entry.instance.name, entry.instance.id)
-        try:
-            await self.client.delete(path, quietly=True, guaranteed=True)
-        except errors.ZooKeeperError as error:
-            _log.warn("Unregistering {path} failed: {error}", path=path, error=error)
+
+        async def delete() -> None:
+            try:
+                await self.client.delete(path, quietly=True, guaranteed=True)
+            except errors.ZooKeeperError as error:
+                _log.warn("Unregistering {path} failed: {error}", path=path, error=error)
+
+        # Under the lock: after any registration of it already under way.
+        await self._lock.run(delete)
 
     def _watch(self, entry: _Entry) -> NodeCache:
         assert entry.path is not None

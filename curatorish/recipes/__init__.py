@@ -66,9 +66,7 @@ from curatorish.recipes.queue import (
     DistributedPriorityQueue,
     DistributedQueue,
     ErrorMode,
-    NoSuchElementError,
     QueueSerializer,
-    SimpleDistributedQueue,
 )
 from curatorish.recipes.rwlock import (
     InterProcessReadWriteLock,
@@ -85,3 +83,4 @@ from curatorish.recipes.shared import (
     SharedValueListener,
     VersionedValue,
 )
+from curatorish.recipes.simple_queue import NoSuchElementError, SimpleDistributedQueue

@@ -303,6 +303,16 @@ class LeaderLatch(Recipe):
                 # A container parent was reaped between its creation and ours.
                 if self.state is not State.STARTED:
                     return
+            except errors.ConnectionClosedError:
+                return
+            except errors.ConnectionLossError:
+                # No connection within the retry policy's patience (started while the
+                # server is away): join once connected.  A node the unanswered create
+                # may have made is found and deleted by the protected create's cleanup.
+                if self.state is not State.STARTED:
+                    return
+                if not await self.client.block_until_connected(None):
+                    return
         await self._set_node(created.path)
         if self.state is State.CLOSED:
             await self._set_node(None)

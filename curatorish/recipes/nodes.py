@@ -16,7 +16,7 @@ uuid for the life of the recipe, so that a create retried after a connection los
 the node it made instead of making a second one; a sequential node keeps its sequence
 suffix when recreated.  L{PersistentTtlNode} is a container node C{path} with a TTL child
 C{path/touch} touched every C{ttl/2} ms; L{GroupMember} is an ephemeral
-C{path/<member_id>} holding the member's payload.
+C{path/<member_id>} holding the member's payload, the group read from a cache.
 
 Connection states: on C{SUSPENDED} nothing is done (an ephemeral node stays on the
 server while the session lives); on C{LOST} the node is gone with the session, and is
@@ -44,6 +44,7 @@ from curatorish.framework import (
     split_path,
 )
 from curatorish.recipes._wakeup import Deadline
+from curatorish.recipes.cache import CuratorCache
 from curatorish.recipes.face import Recipe, recipe_method
 from curatorish.state import ConnectionState
 from zkreg.proto.consts import CreateMode, EventType
@@ -468,7 +469,8 @@ class _UndeletedPersistentNode(PersistentNode):
 class GroupMember(Recipe):
     """
     Membership of a group: an ephemeral C{path/<member_id>} kept by a
-    L{PersistentNode} (Curator's C{GroupMember}).
+    L{PersistentNode}, and the group read from a L{CuratorCache} of C{path}
+    (Curator's C{GroupMember}).
     """
 
     def __init__(
@@ -483,6 +485,7 @@ class GroupMember(Recipe):
             raise ValueError("member_id cannot be empty")
         self.membership_path = membership_path
         self.member_id = member_id
+        self._cache = CuratorCache(self.client, membership_path)
         self._node = PersistentNode(
             self.client,
             CreateMode.EPHEMERAL,
@@ -492,9 +495,10 @@ class GroupMember(Recipe):
         )
 
     @recipe_method
-    def start(self) -> None:
-        """Join the group (in the background)."""
+    async def start(self) -> None:
+        """Join the group (in the background) and start following it."""
         self._node.start()
+        await self._cache.start()
 
     @recipe_method(waits=True)
     async def wait_for_initial_create(self, timeout: float | None = None) -> bool:
@@ -506,25 +510,20 @@ class GroupMember(Recipe):
         """Change this member's payload."""
         await self._node.set_data(data)
 
-    @recipe_method
-    async def get_current_members(self) -> dict[str, bytes]:
+    def get_current_members(self) -> dict[str, bytes]:
         """
-        @return: member id to payload, read from the server now; this member is always
-            included (with its own payload), even before its node is created.
+        @return: member id to payload, from the cache (no I/O: as current as the
+            cache); this member is always included, with its own payload, even
+            before its node is created or seen.
         """
+        prefix = make_path(self.membership_path, None).rstrip("/") + "/"
         members: dict[str, bytes] = {}
-        try:
-            names = await self.client.get_children(self.membership_path)
-        except errors.NoNodeError:
-            names = []
-        for name in sorted(names):
-            try:
-                data, _stat = await self.client.get_data(make_path(self.membership_path, name))
-            except errors.NoNodeError:
-                continue
-            members[self.id_from_path(name)] = data or b""
+        for node in self._cache.stream():
+            name = node.path[len(prefix) :] if node.path.startswith(prefix) else ""
+            if name and "/" not in name:
+                members[name] = node.data or b""
         members.setdefault(self.member_id, self._node.get_data())
-        return members
+        return dict(sorted(members.items()))
 
     @staticmethod
     def id_from_path(path: str) -> str:
@@ -533,7 +532,8 @@ class GroupMember(Recipe):
 
     @recipe_method
     async def close(self) -> None:
-        """Leave the group: delete this member's node."""
+        """Leave the group (delete this member's node) and stop following it."""
+        await self._cache.close()
         await self._node.close()
 
 

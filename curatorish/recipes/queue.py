@@ -14,8 +14,8 @@ Layout and format, as Curator 5.4 (a Java producer or consumer shares the queue)
     priority (lowest first).
   - L{DistributedDelayQueue}: C{queue-|<epoch ms, hex>|<seq>}; an item is delivered once
     the clock passes its epoch.
-  - L{SimpleDistributedQueue}: C{<path>/qn-<seq>} holding the caller's bytes as they are
-    (ZooKeeper's queue recipe).
+  - C{SimpleDistributedQueue} (in L{curatorish.recipes.simple_queue}):
+    C{<path>/qn-<seq>} holding the caller's bytes as they are.
 
 Delivery: without a lock path a consumer takes an item by deleting it (at version)
 before handing it over, so an item goes to exactly one consumer, but is lost if that
@@ -56,8 +56,6 @@ _log = Logger()
 
 #: The name prefix of queue items (Curator's C{QUEUE_ITEM_NAME}).
 QUEUE_ITEM_NAME = "queue-"
-#: The name prefix of a simple queue's items.
-SIMPLE_ITEM_NAME = "qn-"
 #: The separator around an id or a delay in an item's name.
 SEPARATOR = "|"
 
@@ -533,116 +531,13 @@ class DistributedDelayQueue(DistributedQueue):
         )
 
 
-class NoSuchElementError(LookupError):
-    """The queue is empty (Java's C{NoSuchElementException})."""
-
-
-class SimpleDistributedQueue(Recipe):
-    """
-    ZooKeeper's plain queue of byte strings (Curator's C{SimpleDistributedQueue}):
-    C{qn-<seq>} nodes with the data as it is.
-    """
-
-    def __init__(self, client: CuratorFramework | BlockingCuratorFramework, path: str) -> None:
-        super().__init__(client)
-        validate_path(path)
-        self.path = path
-
-    @recipe_method
-    async def offer(self, data: bytes) -> bool:
-        """Add C{data} at the tail. @return: True."""
-        await self.client.create(
-            make_path(self.path, SIMPLE_ITEM_NAME),
-            bytes(data),
-            mode=CreateMode.PERSISTENT_SEQUENTIAL,
-            parents_as_containers=True,
-        )
-        return True
-
-    async def _element(
-        self, remove: bool, watcher: Callable[..., Any] | None = None
-    ) -> bytes | None:
-        """@return: the head (removed if C{remove}), None when empty.
-        @raise errors.NoNodeError: when the queue node does not exist."""
-        names = await self.client.get_children(self.path, watcher=watcher)
-        for name in sorted(n for n in names if n.startswith(SIMPLE_ITEM_NAME)):
-            item_path = make_path(self.path, name)
-            try:
-                data, _stat = await self.client.get_data(item_path)
-                if remove:
-                    await self.client.delete(item_path)
-            except errors.NoNodeError:
-                continue  # another consumer took it
-            return data or b""
-        return None
-
-    async def _element_or_none(self, remove: bool) -> bytes | None:
-        try:
-            return await self._element(remove)
-        except errors.NoNodeError:
-            return None
-
-    @recipe_method
-    async def peek(self) -> bytes | None:
-        """@return: the head without removing it, or None when empty."""
-        return await self._element_or_none(False)
-
-    @recipe_method
-    async def element(self) -> bytes:
-        """@return: the head without removing it. @raise NoSuchElementError: empty."""
-        data = await self._element_or_none(False)
-        if data is None:
-            raise NoSuchElementError(self.path)
-        return data
-
-    @recipe_method
-    async def remove(self) -> bytes:
-        """@return: the head, removed. @raise NoSuchElementError: when empty."""
-        data = await self._element_or_none(True)
-        if data is None:
-            raise NoSuchElementError(self.path)
-        return data
-
-    @recipe_method(waits=True)
-    async def poll(self, timeout: float = 0.0) -> bytes | None:
-        """
-        @param timeout: seconds to wait for an item (0: do not wait).
-        @return: the head, removed, or None if none came in time.
-        """
-        return await self._poll(Deadline(timeout))
-
-    @recipe_method(waits=True)
-    async def take(self) -> bytes:
-        """@return: the head, removed, waiting as long as it takes."""
-        data = await self._poll(Deadline(None))
-        assert data is not None
-        return data
-
-    async def _poll(self, deadline: Deadline) -> bytes | None:
-        while True:
-            with Wakeup(self.client) as wakeup:
-                try:
-                    data = await self._element(True, wakeup.watcher)
-                except errors.NoNodeError:
-                    # No queue yet: wait for it to be made (by the first offer).
-                    if await self.client.exists(self.path, watcher=wakeup.watcher) is not None:
-                        continue
-                    data = None
-                if data is not None:
-                    return data
-                if not await wakeup.wait(deadline):
-                    return None
-
-
 __all__ = [
     "DistributedDelayQueue",
     "DistributedIdQueue",
     "DistributedPriorityQueue",
     "DistributedQueue",
     "ErrorMode",
-    "NoSuchElementError",
     "QueueSerializer",
-    "SimpleDistributedQueue",
     "deserialize_items",
     "serialize_items",
 ]

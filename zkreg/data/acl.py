@@ -152,6 +152,22 @@ def zookeeper_auth_order(ids: Sequence[Id]) -> list[Id]:
     return [entry[2] for entry in keyed]
 
 
+_DN_ATTRIBUTE = re.compile(r"\s*(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)*)\s*=")
+
+
+def is_valid_dn(text: str) -> bool:
+    """
+    Whether an C{x509} ACL id is a distinguished name (what Java's C{X500Principal}
+    accepts, C{X509AuthenticationProvider.isValid}): names separated by unescaped
+    C{,} (or C{;}), several values in one joined by C{+}, each C{type=value}; the
+    empty name is valid.
+    """
+    if not text.strip():
+        return True
+    parts = re.split(r"(?<!\\)[,;+]", text)
+    return all(_DN_ATTRIBUTE.match(part) for part in parts)
+
+
 class AclChecker:
     """
     ACL decisions for one server: permission checks, ACL validation and expansion,
@@ -202,6 +218,10 @@ class AclChecker:
                 for auth_id in auth:
                     if auth_id.scheme == "sasl" and auth_id.id in ("super", entry_id.id):
                         return True
+            elif scheme == "x509":
+                for auth_id in auth:
+                    if auth_id.scheme == "x509" and auth_id.id == entry_id.id:
+                        return True
         return False
 
     def fixup(self, acl: Sequence[ACL] | None, auth: Iterable[Id]) -> list[ACL] | None:
@@ -234,13 +254,13 @@ class AclChecker:
             if scheme == "world" and id_text == "anyone":
                 result.append(entry)
             elif scheme == "auth":
-                # Only digest (and sasl) identities are "authenticated"; the ip id
+                # Only digest, x509 (and sasl) identities are "authenticated"; the ip id
                 # every session carries is not, and 'super' has no provider.  ZooKeeper
                 # iterates the session's ids in its hash-set order.
                 expanded = [
                     ACL(perms=entry.perms, id=a)
                     for a in zookeeper_auth_order(list(auth))
-                    if a.scheme == "digest" or (a.scheme == "sasl" and self.sasl)
+                    if a.scheme in ("digest", "x509") or (a.scheme == "sasl" and self.sasl)
                 ]
                 if not expanded:
                     return None
@@ -255,6 +275,10 @@ class AclChecker:
                 result.append(entry)
             elif scheme == "sasl" and self.sasl:
                 if not id_text:
+                    return None
+                result.append(entry)
+            elif scheme == "x509":
+                if id_text is None or not is_valid_dn(id_text):
                     return None
                 result.append(entry)
             else:

@@ -33,6 +33,7 @@ from typing import Any, cast
 
 from twisted.internet import threads
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.protocol import Factory
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -48,6 +49,7 @@ from zkreg.data.txncodec import decode_logged_txn
 from zkreg.interfaces import ICommitListener
 from zkreg.link import wire
 from zkreg.proto.jute import DecodeError
+from zkreg.tls import handshake_refusal
 
 __all__ = ["BEAT_S", "CommitFanout", "DataLinkServerFactory"]
 
@@ -254,6 +256,13 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         self.setTimeout(self.factory.session_server_timeout_s)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
+        refusal = handshake_refusal(self.transport, reason) if not self.live else None
+        if refusal is not None:
+            _log.warn(
+                "data link: TLS handshake with {peer} refused, connection closed: {refusal}",
+                peer=str(cast(Any, self.transport).getPeer()),
+                refusal=refusal,
+            )
         self.factory.links.discard(self)
         self.setTimeout(None)
         self.factory.fanout.connections.pop(self, None)
@@ -357,7 +366,13 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
             self._go_live()
             return
         tree = self.server.tree
-        fileno = getattr(self.transport, "fileno", None)
+        # A forked child writes plain bytes to the socket: not over TLS (the data link's
+        # TLS lives in this process), where the snapshot goes inline.
+        fileno = (
+            None
+            if ISSLTransport.providedBy(self.transport)
+            else getattr(self.transport, "fileno", None)
+        )
         if tree.node_count() <= INLINE_SNAPSHOT_NODES or fileno is None:
             for frame in snapshot_frames(tree):
                 self.out(frame)

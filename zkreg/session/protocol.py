@@ -26,8 +26,10 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import protocol, tcp
+from twisted.internet.interfaces import IHandshakeListener
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from zkreg.data.messages import Request
 from zkreg.data.server import DataServerFailed
@@ -56,6 +58,7 @@ from zkreg.session.watches import (
     NODE_DELETED,
     encode_event,
 )
+from zkreg.tls import handshake_refusal, peer_dn
 
 if TYPE_CHECKING:
     from zkreg.session.factory import SessionServerFactory
@@ -181,6 +184,7 @@ def _user_of(auth_id: Id) -> str:
     return ""
 
 
+@implementer(IHandshakeListener)
 class ClientConnection(protocol.Protocol):
     """
     One client connection.
@@ -248,6 +252,8 @@ class ClientConnection(protocol.Protocol):
         #: requests other than sasl and auth are refused until SASL succeeds
         #: (--sasl-required, ZooKeeper's sessionRequireClientSASLAuth)
         self._sasl_required = False
+        #: a TLS handshake completed (see handshakeCompleted)
+        self._tls_established = False
         self.session_id = 0
         self.timeout_ms = 0
         self.auth: tuple = ()
@@ -297,7 +303,37 @@ class ClientConnection(protocol.Protocol):
             if timer.active():
                 timer.cancel()
 
+    def handshakeCompleted(self) -> None:
+        """
+        A TLS client is through its handshake: a certificate it presented (the trust
+        store vouched for it) makes its subject DN the connection's C{x509} id, and
+        the configured x509 super user also C{super} (ZooKeeper's
+        C{X509AuthenticationProvider}).
+        """
+        self._tls_established = True
+        dn = peer_dn(self.transport)
+        if dn is None:
+            return
+        auth = list(self.auth)
+        if dn == self.factory.config.x509_superuser:
+            auth.append(Id("super", dn))
+            self._log.info(
+                "client {peer}: authenticated {dn!r} as super user", peer=self.peer, dn=dn
+            )
+        auth.append(Id("x509", dn))
+        self.auth = java_auth_order(auth)
+        self._log.info("client {peer}: authenticated x509 id {dn!r}", peer=self.peer, dn=dn)
+
     def connectionLost(self, reason: Any = None) -> None:
+        if not self._tls_established:
+            refusal = handshake_refusal(self.transport, reason)
+            if refusal is not None:
+                self.factory.stats.auth_failed += 1
+                self._log.warn(
+                    "client {peer}: TLS handshake refused, connection closed: {refusal}",
+                    peer=self.peer,
+                    refusal=refusal,
+                )
         self._cancel_sessionless_timer()
         if self._stall_call is not None and self._stall_call.active():
             self._stall_call.cancel()

@@ -159,3 +159,41 @@ def test_optimistic_gives_up_without_writing(server: Any, make_client: Any) -> N
     assert not result.succeeded
     assert result.stats.optimistic_tries == 1
     assert other.get().post_value == 20
+
+
+def test_no_successful_increment_lost_across_cut_connections(
+    server: Any, proxy: Any, make_client: Any
+) -> None:
+    """
+    Connections cut while incrementing: every increment reported as done is in the
+    count (one whose reply was lost may be counted twice: see the module docstring).
+    """
+    import threading
+
+    from tests.support.waiting import wait_until
+
+    states: list[str] = []
+    client = make_client(proxy.hosts, states=states, retry_policy=RetryNTimes(20, 100))
+    path = _path("cuts")
+    counter = DistributedAtomicLong(client, path, RetryNTimes(50, 10))
+    succeeded: list[int] = []
+    finished = threading.Event()
+
+    def increment() -> None:
+        try:
+            for _ in range(60):
+                if counter.increment().succeeded:
+                    succeeded.append(1)
+        finally:
+            finished.set()
+
+    worker = threading.Thread(target=increment)
+    worker.start()
+    for round_number in range(1, 4):
+        wait_until(lambda n=round_number: len(succeeded) >= n * 10 or finished.is_set(), timeout=60)
+        proxy.cut()
+        wait_until(lambda n=round_number: states.count("RECONNECTED") >= n, timeout=30)
+    worker.join(120)
+    assert finished.is_set()
+    final = DistributedAtomicLong(make_client(server.hosts), path, RetryNTimes(0, 0)).get()
+    assert final.post_value >= len(succeeded) > 0

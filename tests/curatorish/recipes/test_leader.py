@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 from twisted.internet import task
 
+from curatorish.errors import ConnectionLossError
 from curatorish.recipes import CloseMode, LeaderLatch, LeaderSelector, Participant
+from curatorish.retry import RetryNTimes
 from curatorish.state import SessionConnectionStateErrorPolicy
 from curatorish.testing import expire_session, session_of
 from tests.support.proxy import TcpProxy
@@ -420,3 +422,26 @@ def test_session_policy_leader_steps_down_before_its_session_can_expire(
     finally:
         for proxy in proxies:
             proxy.stop()
+
+
+def test_latch_started_while_the_server_is_away_joins_once_connected(
+    server: Any, make_client: Any
+) -> None:
+    proxy = TcpProxy(server.port)
+    proxy.start()
+    proxy.block()
+    try:
+        client = make_client(
+            proxy.hosts, start=False, retry_policy=RetryNTimes(0, 10), connection_timeout_ms=300
+        )
+        client.start()
+        latch = LeaderLatch(client, unique("late"), "late")
+        latch.start()
+        with pytest.raises(ConnectionLossError):
+            # given up by now, as the latch's first create (sent before it) has
+            client.exists("/")
+        proxy.unblock()
+        assert latch.await_leadership(30)
+        latch.close()
+    finally:
+        proxy.stop()

@@ -104,13 +104,21 @@ def test_reentrant_per_owner_on_the_async_face(server: Any, make_client: Any) ->
     assert client.get_children(path) == []
 
 
-def test_mutual_exclusion_across_processes(server: Any, make_client: Any) -> None:
-    """Four processes, 15 increments each, of a counter read and written under the lock."""
+@pytest.mark.parametrize(
+    ("kind", "processes", "rounds"),
+    [("mutex", 4, 15), ("semaphore-mutex", 3, 8), ("write", 3, 8)],
+)
+def test_mutual_exclusion_across_processes(
+    server: Any, make_client: Any, kind: str, processes: int, rounds: int
+) -> None:
+    """
+    Several processes increment a counter node (read, then write the value plus one,
+    with no version check) under the lock: only mutual exclusion keeps it exact.
+    """
     client = make_client(server.hosts)
     counter = unique("counter")
     client.create(counter, b"0", parents=True)
     lock_path = unique("shared")
-    processes, rounds = 4, 15
     env = dict(os.environ, PYTHONPATH=REPO_ROOT)
     workers = [
         subprocess.Popen(
@@ -129,7 +137,7 @@ def test_mutual_exclusion_across_processes(server: Any, make_client: Any) -> Non
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        for kind in ["mutex"] * processes
+        for _ in range(processes)
     ]
     for worker in workers:
         out, err = worker.communicate(timeout=180)

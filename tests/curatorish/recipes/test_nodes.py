@@ -159,9 +159,35 @@ def test_group_members(server: Any, make_client: Any) -> None:
     first.start()
     second.start()
     assert first.wait_for_initial_create(30) and second.wait_for_initial_create(30)
-    assert first.get_current_members() == {"one": b"1", "two": b"2"}
+    wait_until(lambda: first.get_current_members() == {"one": b"1", "two": b"2"}, timeout=30)
     second.set_this_data(b"2b")
-    assert first.get_current_members()["two"] == b"2b"
+    wait_until(lambda: first.get_current_members().get("two") == b"2b", timeout=30)
     second.close()
-    assert first.get_current_members() == {"one": b"1"}
+    wait_until(lambda: first.get_current_members() == {"one": b"1"}, timeout=30)
     first.close()
+
+
+def test_no_duplicate_across_reconnects(server: Any, proxy: Any, make_client: Any) -> None:
+    """
+    A protected sequential node recreated on every RECONNECTED: connections cut again
+    and again (the session survives) leave exactly one node, the same one.
+    """
+    states: list[str] = []
+    client = make_client(proxy.hosts, states=states)
+    observer = make_client(server.hosts)
+    parent = _path("reconnects")
+    node = PersistentNode(client, CreateMode.EPHEMERAL_SEQUENTIAL, True, parent + "/w-", b"x")
+    node.start()
+    assert node.wait_for_initial_create(30)
+    first = node.get_actual_path()
+    for round_number in range(1, 4):
+        proxy.cut()
+        wait_until(
+            lambda n=round_number: states.count("RECONNECTED") >= n,
+            timeout=30,
+            message="reconnect",
+        )
+        wait_until(lambda: observer.get_children(parent) != [], timeout=30)
+        assert observer.get_children(parent) == [first.rsplit("/", 1)[1]]
+    assert node.get_actual_path() == first
+    node.close()

@@ -1,0 +1,126 @@
+"""
+Mutual TLS on the data link (C{--data-link-ssl-keystore}, C{--data-link-ssl-truststore}):
+a session server with a certificate of the link's own CA serves clients on the data
+server's tree; one whose certificate comes from another CA (here the clients' CA) is
+refused by the data server with a log line, and the linked one goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from kazoo.client import KazooClient
+
+from tests.support.certs import Stores, make_stores
+from tests.support.ports import free_port
+from tests.support.servers import ServerStartError, ZkregServer
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(scope="module")
+def link_stores(tmp_path_factory: pytest.TempPathFactory) -> Stores:
+    return make_stores(tmp_path_factory.mktemp("link-ca"))
+
+
+@pytest.fixture(scope="module")
+def client_stores(tmp_path_factory: pytest.TempPathFactory) -> Stores:
+    return make_stores(tmp_path_factory.mktemp("client-ca"))
+
+
+def _tls_args(keystore: object, truststore: object) -> list[str]:
+    return [
+        "--data-link-ssl-keystore",
+        str(keystore),
+        "--data-link-ssl-truststore",
+        str(truststore),
+    ]
+
+
+@pytest.fixture(scope="module")
+def split(link_stores: Stores) -> Iterator[tuple[ZkregServer, ZkregServer, int]]:
+    link_port = free_port()
+    data = ZkregServer(
+        extra_args=[
+            "--data-link-listen",
+            f"tcp:{link_port}:interface=127.0.0.1",
+            *_tls_args(link_stores.server, link_stores.truststore),
+        ]
+    )
+    started = [data]
+    try:
+        data.start()
+        session = ZkregServer(
+            extra_args=[
+                "--role",
+                "session",
+                "--data-server",
+                f"tcp:127.0.0.1:{link_port}",
+                *_tls_args(link_stores.clients["alice"], link_stores.truststore),
+            ]
+        )
+        started.append(session)
+        session.start()
+        yield data, session, link_port
+    finally:
+        for server in reversed(started):
+            server.cleanup()
+
+
+def _client(server: ZkregServer) -> KazooClient:
+    client = KazooClient(hosts=server.hosts, timeout=10.0)
+    client.start(timeout=15)
+    return client
+
+
+def test_session_server_over_tls_link(split: tuple[ZkregServer, ZkregServer, int]) -> None:
+    data, session, _ = split
+    remote, local = _client(session), _client(data)
+    try:
+        remote.create("/tls-link", b"over the tls link")
+        local.sync("/tls-link")
+        assert local.get("/tls-link")[0] == b"over the tls link"
+    finally:
+        for client in (remote, local):
+            client.stop()
+            client.close()
+
+
+@pytest.mark.parametrize("tls", [True, False], ids=["other-ca", "plaintext"])
+def test_session_server_refused(
+    split: tuple[ZkregServer, ZkregServer, int],
+    link_stores: Stores,
+    client_stores: Stores,
+    tls: bool,
+) -> None:
+    """
+    A session server whose link certificate comes from the clients' CA, or that
+    speaks plain TCP, never links: the data server logs why; the linked one goes on.
+    """
+    data, session, link_port = split
+    args = ["--role", "session", "--data-server", f"tcp:127.0.0.1:{link_port}"]
+    if tls:
+        args += _tls_args(client_stores.clients["alice"], link_stores.truststore)
+    intruder = ZkregServer(extra_args=args)
+    try:
+        with pytest.raises(ServerStartError):
+            intruder.start(deadline_s=6)
+        expected = "not signed by a CA in the trust store" if tls else "not a TLS client"
+        wait_until(
+            lambda: (
+                "data link: TLS handshake with" in data.log_tail(100_000)
+                and expected in data.log_tail(100_000)
+            ),
+            timeout=15,
+            message="the data server logs the refused link",
+        )
+    finally:
+        intruder.cleanup()
+    client = _client(session)
+    try:
+        assert client.exists("/") is not None
+    finally:
+        client.stop()
+        client.close()
