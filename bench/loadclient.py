@@ -16,13 +16,15 @@ workload's parameters; see L{WORKLOADS}.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import statistics
 import struct
 import sys
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from bench import wire
@@ -33,6 +35,8 @@ _REPLY = wire.REPLY_HEADER
 _NODE_EXISTS = -110
 #: CreateMode.PERSISTENT_SEQUENTIAL
 _SEQUENTIAL = 2
+#: CreateMode.EPHEMERAL
+_EPHEMERAL = 1
 
 
 class ServerError(Exception):
@@ -50,7 +54,7 @@ class Session(asyncio.Protocol):
     @ivar lost: future firing (with the reason, or None) when the connection closes.
     @ivar session_id: the session id the server granted, once ready.
     @ivar on_event: called with C{(receive_time, payload)} for each watch notification.
-    @ivar pipeline: the L{Pipeline} driving this session, or L{None}.
+    @ivar pipeline: the L{Pipeline} or L{Feed} driving this session, or L{None}.
     """
 
     def __init__(self, timeout_ms: int) -> None:
@@ -64,7 +68,7 @@ class Session(asyncio.Protocol):
         self.lost: asyncio.Future = asyncio.get_running_loop().create_future()
         self.session_id = 0
         self.on_event: Callable[[float, bytes], None] | None = None
-        self.pipeline: Pipeline | None = None
+        self.pipeline: Pipeline | Feed | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -157,19 +161,32 @@ class Pipeline:
     """
     Keeps C{window} requests in flight on each of its sessions until stopped.
 
-    Each reply is answered with the next request from the same template, written in
-    one batch per received chunk, so the client costs one write per chunk, not per op.
+    The requests cycle through C{templates} (one template for a single-op workload,
+    nine getData and one setData for the mixed one, a create and a delete of the same
+    ephemeral for churn); a session's replies come back in request order, so a
+    pattern's order is preserved on the wire.  Each reply is answered with the next
+    request, written in one batch per received chunk, so the client costs one write
+    per chunk, not per op.  The send time of every request is kept in a FIFO and
+    matched with its reply (replies of a session are in request order) for the
+    latency percentiles.
 
     @ivar done: replies received since the last L{reset}.
     @ivar errors: replies with a non-zero error code.
+    @ivar latencies: seconds from send to reply of each request completed since the
+        last L{reset}.
     """
 
-    def __init__(self, template: bytes, window: int) -> None:
-        self._template = bytearray(template)
+    def __init__(self, templates: bytes | list[bytes], window: int) -> None:
+        if isinstance(templates, bytes):
+            templates = [templates]
+        self._templates = [bytearray(t) for t in templates]
+        self._cursor = 0
         self._window = window
         self._running = True
+        self._sent: deque[float] = deque()
         self.done = 0
         self.errors = 0
+        self.latencies: list[float] = []
 
     def start(self, session: Session) -> None:
         """Fill C{session}'s window."""
@@ -179,21 +196,34 @@ class Pipeline:
     def completed(self, session: Session, count: int) -> None:
         """Account C{count} replies on C{session} and send as many new requests."""
         self.done += count
+        now = time.perf_counter()
+        popleft = self._sent.popleft
+        append = self.latencies.append
+        for _ in range(count):
+            append(now - popleft())
         if self._running:
             self._send(session, count)
 
     def _send(self, session: Session, count: int) -> None:
-        template = self._template
+        templates = self._templates
+        cursor = self._cursor
+        length = len(templates)
         chunks = []
         for _ in range(count):
+            template = templates[cursor]
+            cursor = (cursor + 1) % length
             struct.pack_into(">i", template, wire.XID_OFFSET, session.take_xid())
             chunks.append(bytes(template))
+        self._cursor = cursor
+        now = time.perf_counter()
+        self._sent.extend([now] * count)
         session.transport.write(b"".join(chunks))  # type: ignore[union-attr]
 
     def reset(self) -> None:
         """Restart the counters (after the warm-up)."""
         self.done = 0
         self.errors = 0
+        self.latencies = []
 
     def stop(self) -> None:
         """Send no more requests; replies in flight are still counted."""
@@ -350,8 +380,12 @@ async def pipelined(
     C{connections} sessions each keeping C{window} requests of one kind in flight.
 
     @param op: C{"get"} (getData of one node), C{"set"} (setData of one node per
-        session) or C{"create"} (persistent sequential children of one parent).
-    @return: ops/s over C{seconds} after a warm-up, and the error count.
+        session), C{"create"} (persistent sequential children of one parent),
+        C{"mixed"} (per session nine getData of the shared node then one setData of
+        its own node, repeated) or C{"ephemeral"} (per session a create of an
+        ephemeral node then its delete, repeated: session-owned churn).
+    @return: ops/s over C{seconds} after a warm-up, p50/p99 latency of a request in
+        microseconds, and the error count.
     """
     sessions = await connect_many(host, port, connections)
     setup = sessions[0]
@@ -359,6 +393,7 @@ async def pipelined(
     await ensure_node(setup, "/bench/read", b"r" * size)
     await ensure_node(setup, "/bench/seq")
     pipelines = []
+    template: bytes | list[bytes]
     for index in range(len(sessions)):
         if op == "get":
             template = wire.get_data_frame("/bench/read")
@@ -368,6 +403,17 @@ async def pipelined(
             template = wire.set_data_frame(path, b"w" * size)
         elif op == "create":
             template = wire.create_frame("/bench/seq/n-", b"c" * size, _SEQUENTIAL)
+        elif op == "mixed":
+            path = f"/bench/w{index}"
+            await ensure_node(setup, path)
+            template = [wire.get_data_frame("/bench/read")] * 9
+            template.append(wire.set_data_frame(path, b"w" * size))
+        elif op == "ephemeral":
+            path = f"/bench/seq/e{index}"
+            template = [
+                wire.create_frame(path, b"e" * size, _EPHEMERAL),
+                wire.delete_frame(path),
+            ]
         else:
             raise ValueError(op)
         pipelines.append(Pipeline(template, window))
@@ -384,6 +430,7 @@ async def pipelined(
     elapsed = time.perf_counter() - start
     cpu = meter.percents()
     errors = sum(p.errors for p in pipelines)
+    latencies = sorted(x for p in pipelines for x in p.latencies)
     lost = sum(1 for session in sessions if session.lost.done())
     for pipeline in pipelines:
         pipeline.stop()
@@ -392,6 +439,8 @@ async def pipelined(
         session.close()
     return {
         "ops_per_s": done / elapsed,
+        "p50_us": _percentile(latencies, 0.50) * 1e6 if latencies else None,
+        "p99_us": _percentile(latencies, 0.99) * 1e6 if latencies else None,
         "ops": done,
         "errors": errors,
         "connections_lost": lost,
@@ -490,12 +539,117 @@ async def hold_sessions(
     return {"sessions": len(sessions), "open_seconds": opened}
 
 
+class Feed:
+    """
+    Sends a finite stream of distinct requests on one session, C{window} in flight,
+    and fires L{finished} when every reply is in (used to build big trees and to set
+    many watches, where every request names its own path).
+
+    @ivar finished: future firing with the error count once the stream is exhausted
+        and every reply received.
+    """
+
+    def __init__(self, frames: Iterator[bytes], window: int) -> None:
+        self._frames = frames
+        self._window = window
+        self._outstanding = 0
+        self._exhausted = False
+        self.errors = 0
+        self.finished: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    def start(self, session: Session) -> None:
+        """Fill C{session}'s window."""
+        session.pipeline = self
+        self._send(session, self._window)
+
+    def completed(self, session: Session, count: int) -> None:
+        """Account C{count} replies and send as many new requests, if any are left."""
+        self._outstanding -= count
+        self._send(session, count)
+
+    def _send(self, session: Session, count: int) -> None:
+        chunks = []
+        for frame in itertools.islice(self._frames, count):
+            patched = bytearray(frame)
+            struct.pack_into(">i", patched, wire.XID_OFFSET, session.take_xid())
+            chunks.append(patched)
+        if chunks:
+            self._outstanding += len(chunks)
+            session.transport.write(b"".join(chunks))  # type: ignore[union-attr]
+        elif self._outstanding == 0 and not self.finished.done():
+            self.finished.set_result(self.errors)
+
+
+async def _feed_all(sessions: list[Session], frames: list[Iterator[bytes]], window: int) -> int:
+    feeds = [Feed(stream, window) for stream in frames]
+    for feed, session in zip(feeds, sessions, strict=True):
+        feed.start(session)
+    return sum(await asyncio.gather(*(feed.finished for feed in feeds)))
+
+
+async def big_tree(
+    host: str,
+    port: int,
+    znodes: int,
+    size: int = 100,
+    connections: int = 8,
+    window: int = 100,
+    server_pid: int | None = None,
+) -> dict[str, Any]:
+    """
+    Memory per znode and per watch, driven by the caller over stdin/stdout.
+
+    Creates C{znodes} persistent nodes of C{size} bytes (distinct paths under
+    C{/bench/m/<connection>}, C{connections} sessions each keeping C{window} creates
+    in flight), prints a C{created} line, waits for a line on stdin, then sets one
+    data watch (exists with watch) on every node, prints a C{watched} line, and keeps
+    its sessions (so the watches) until stdin closes.
+    """
+    sessions = await connect_many(host, port, connections)
+    pinger = Pinger(sessions)
+    setup = sessions[0]
+    await ensure_node(setup, "/bench")
+    await ensure_node(setup, "/bench/m")
+    per = [
+        znodes // connections + (1 if i < znodes % connections else 0) for i in range(connections)
+    ]
+    for index in range(connections):
+        await ensure_node(setup, f"/bench/m/{index}")
+    data = b"m" * size
+
+    def creates(index: int) -> Iterator[bytes]:
+        for n in range(per[index]):
+            yield wire.create_frame(f"/bench/m/{index}/{n}", data)
+
+    start = time.perf_counter()
+    errors = await _feed_all(sessions, [creates(i) for i in range(connections)], window)
+    created = time.perf_counter() - start
+    print(json.dumps({"phase": "created", "seconds": created, "errors": errors}), flush=True)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, sys.stdin.readline)
+
+    def watches(index: int) -> Iterator[bytes]:
+        for n in range(per[index]):
+            yield wire.exists_frame(f"/bench/m/{index}/{n}", watch=True)
+
+    start = time.perf_counter()
+    errors = await _feed_all(sessions, [watches(i) for i in range(connections)], window)
+    watched = time.perf_counter() - start
+    print(json.dumps({"phase": "watched", "seconds": watched, "errors": errors}), flush=True)
+    await loop.run_in_executor(None, sys.stdin.read)
+    pinger.stop()
+    for session in sessions:
+        session.close()
+    return {"znodes": znodes, "create_seconds": created, "watch_seconds": watched}
+
+
 #: Workload name -> coroutine function taking host, port and the spec's parameters.
 WORKLOADS: dict[str, Callable[..., Any]] = {
     "sequential": sequential_latency,
     "pipelined": pipelined,
     "fanout": watch_fanout,
     "hold": hold_sessions,
+    "tree": big_tree,
 }
 
 

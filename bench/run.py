@@ -51,7 +51,24 @@ ZOOKEEPER_BENCH_JVM_ARGS = (
 #: thousands of sessions from 127.0.0.1), as ZooKeeper's maxClientCnxns=0 above.
 ZKREG_BENCH_ARGS = ("--max-client-cnxns", "0")
 
-WORKLOAD_NAMES = ("memory", "sequential", "pipelined-read", "pipelined-write", "fanout")
+WORKLOAD_NAMES = (
+    "memory",
+    "sequential",
+    "pipelined-read",
+    "pipelined-write",
+    "mixed",
+    "ephemeral",
+    "fanout",
+    "znodes",
+)
+
+#: Workloads of a default run: C{znodes} (a million-node tree on each server) is
+#: asked for by name.
+DEFAULT_WORKLOADS = tuple(name for name in WORKLOAD_NAMES if name != "znodes")
+
+#: Pipeline depths (sessions x requests in flight per session) of a default run: the
+#: bench's historical 4x64 and ZooKeeper's usual benchmark depth 8x100.
+DEFAULT_DEPTHS = ((4, 64), (8, 100))
 
 
 @dataclass
@@ -60,8 +77,8 @@ class Params:
     The sizes of one run.
 
     @ivar sequential_count: round trips per operation in the latency workload.
-    @ivar pipeline_connections: sessions of the pipelined workloads.
-    @ivar pipeline_window: requests each of them keeps in flight.
+    @ivar depths: C{(sessions, requests in flight per session)} of each run of the
+        pipelined workloads.
     @ivar pipeline_seconds: measured duration of each pipelined workload.
     @ivar pipeline_warmup: unmeasured lead-in of each pipelined workload.
     @ivar fanout_watchers: sessions watching the one node.
@@ -70,13 +87,13 @@ class Params:
     """
 
     sequential_count: int = 5000
-    pipeline_connections: int = 4
-    pipeline_window: int = 64
+    depths: tuple[tuple[int, int], ...] = DEFAULT_DEPTHS
     pipeline_seconds: float = 5.0
     pipeline_warmup: float = 1.0
     fanout_watchers: int = 1000
     fanout_rounds: int = 5
     idle_sessions: int = 5000
+    znodes: int = 1_000_000
 
 
 QUICK = Params(
@@ -86,6 +103,7 @@ QUICK = Params(
     fanout_watchers=500,
     fanout_rounds=2,
     idle_sessions=1000,
+    znodes=50_000,
 )
 
 
@@ -215,6 +233,60 @@ def measure_memory(server: ServerProcess, sessions: int) -> dict[str, Any]:
     }
 
 
+def measure_tree(server: ServerProcess, znodes: int) -> dict[str, Any]:
+    """
+    RSS of the server before and after C{znodes} znodes of 100 bytes are created, and
+    after one data watch is set on each (by 8 sessions that stay open meanwhile).
+
+    @return: C{per_znode_b} and C{per_watch_b} in bytes, the RSS readings in KiB, and
+        the time the creates took.
+    """
+    pid = server.pid
+    assert pid is not None
+    before = settled_rss_kib(pid)
+    spec = {"workload": "tree", "host": "127.0.0.1", "port": server.port, "znodes": znodes}
+    errors = tempfile.TemporaryFile("w+")
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "bench.loadclient", json.dumps(spec)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=errors,
+        text=True,
+    )
+
+    def phase() -> dict[str, Any]:
+        ready, _, _ = select.select([driver.stdout], [], [], 1800.0)
+        line = driver.stdout.readline() if ready else ""  # type: ignore[union-attr]
+        if not line:
+            errors.seek(0)
+            raise RuntimeError(f"tree load client failed: {errors.read()[-3000:]}")
+        return json.loads(line)
+
+    try:
+        created = phase()
+        with_nodes = settled_rss_kib(pid)
+        driver.stdin.write("watch\n")  # type: ignore[union-attr]
+        driver.stdin.flush()  # type: ignore[union-attr]
+        phase()
+        with_watches = settled_rss_kib(pid)
+    finally:
+        driver.stdin.close()  # type: ignore[union-attr]
+        try:
+            driver.wait(60)
+        except subprocess.TimeoutExpired:
+            driver.kill()
+            driver.wait(10)
+        errors.close()
+    return {
+        "before_kib": before,
+        "with_znodes_kib": with_nodes,
+        "with_watches_kib": with_watches,
+        "create_seconds": created["seconds"],
+        "per_znode_b": (with_nodes - before) * 1024 / znodes,
+        "per_watch_b": (with_watches - with_nodes) * 1024 / znodes,
+    }
+
+
 def run_workloads(
     server: ServerProcess,
     params: Params,
@@ -271,51 +343,91 @@ def run_workloads(
                     result,
                 )
 
-    pipelined: list[tuple[str, str, str]] = []
+    pipelined: list[tuple[str, str]] = []
     if "pipelined-read" in only:
-        pipelined.append(("get", "getData", "pipelined-read"))
+        pipelined.append(("get", "getData"))
     if "pipelined-write" in only:
-        pipelined += [
-            ("set", "setData", "pipelined-write"),
-            ("create", "create", "pipelined-write"),
-        ]
-    for op, name, _ in pipelined:
-        shape = f"{params.pipeline_connections}x{params.pipeline_window}"
-        _log(f"[{server.name}] pipelined {name}: {shape} in flight, {params.pipeline_seconds}s")
-        spec = {
-            **base,
-            "workload": "pipelined",
-            "op": op,
-            "connections": params.pipeline_connections,
-            "window": params.pipeline_window,
-            "seconds": params.pipeline_seconds,
-            "warmup": params.pipeline_warmup,
-        }
-        sampler = None
-        if profile_dir is not None and server.name == "zkreg" and pid is not None:
-            raw_stacks = profile_dir / f"zkreg-pipelined-{op}.txt"
-            # Sample the measured window: the load client connects and warms up first.
-            sampler = profile.start(
-                pid, raw_stacks, params.pipeline_seconds + params.pipeline_warmup
-            )
-        result = run_loadclient(spec, timeout=120 + params.pipeline_seconds)
-        if sampler is not None:
-            sampler.wait(60)
-            summary = profile.summarize(raw_stacks)
-            (profile_dir / f"zkreg-pipelined-{op}.summary.txt").write_text(summary + "\n")
-            _log(summary)
-        raw[f"pipelined_{op}"] = result
-        if result["errors"] or result["connections_lost"]:
-            _log(
-                f"[{server.name}] pipelined {name}: {result['errors']} error replies, "
-                f"{result['connections_lost']} connections closed by the server"
-            )
+        pipelined += [("set", "setData"), ("create", "create")]
+    if "mixed" in only:
+        pipelined.append(("mixed", "mixed 90% getData/10% setData"))
+    if "ephemeral" in only:
+        pipelined.append(("ephemeral", "ephemeral create+delete"))
+    for connections, window in params.depths:
+        shape = f"{connections}x{window}"
+        for op, name in pipelined:
+            _log(f"[{server.name}] pipelined {name}: {shape} in flight, {params.pipeline_seconds}s")
+            spec = {
+                **base,
+                "workload": "pipelined",
+                "op": op,
+                "connections": connections,
+                "window": window,
+                "seconds": params.pipeline_seconds,
+                "warmup": params.pipeline_warmup,
+            }
+            sampler = None
+            if profile_dir is not None and server.name == "zkreg" and pid is not None:
+                raw_stacks = profile_dir / f"zkreg-pipelined-{op}-{shape}.txt"
+                # Sample the measured window: the load client connects and warms up first.
+                sampler = profile.start(
+                    pid, raw_stacks, params.pipeline_seconds + params.pipeline_warmup
+                )
+            result = run_loadclient(spec, timeout=120 + params.pipeline_seconds)
+            if sampler is not None:
+                sampler.wait(60)
+                summary = profile.summarize(raw_stacks)
+                (profile_dir / f"zkreg-pipelined-{op}-{shape}.summary.txt").write_text(
+                    summary + "\n"
+                )
+                _log(summary)
+            raw[f"pipelined_{op}_{shape}"] = result
+            if result["errors"] or result["connections_lost"]:
+                _log(
+                    f"[{server.name}] pipelined {name}: {result['errors']} error replies, "
+                    f"{result['connections_lost']} connections closed by the server"
+                )
+            label = f"{name}, {shape} in flight"
+            add(f"pipe_{op}_{shape}", f"{label} (ops/s)", True, result["ops_per_s"], result)
+            if result.get("p99_us") is not None:
+                add(f"pipe_{op}_{shape}_p99", f"{label}: p99 (us)", False, result["p99_us"], result)
+            server_pct = result.get("server_cpu_pct")
+            if server_pct is not None and result["ops_per_s"]:
+                # CPU per op does not depend on how much CPU a busy machine lends the
+                # server, so it compares the servers' work where ops/s cannot.
+                per_op = server_pct / 100 / result["ops_per_s"] * 1e6
+                add(
+                    f"pipe_{op}_{shape}_cpu",
+                    f"{label}: server CPU per op (us)",
+                    False,
+                    per_op,
+                    result,
+                )
+
+    if "znodes" in only:
+        _log(f"[{server.name}] znodes: {params.znodes} znodes of 100 bytes, then a watch on each")
+        result = measure_tree(server, params.znodes)
+        raw["znodes"] = result
+        count = f"{params.znodes:,}"
         add(
-            f"pipe_{op}",
-            f"pipelined {name}, {shape} in flight (ops/s)",
-            True,
-            result["ops_per_s"],
-            result,
+            "tree_node",
+            f"RSS per znode, {count} of 100 bytes (bytes)",
+            False,
+            result["per_znode_b"],
+            {},
+        )
+        add(
+            "tree_watch",
+            f"RSS per watch, {count} watches (bytes)",
+            False,
+            result["per_watch_b"],
+            {},
+        )
+        add(
+            "tree_create",
+            f"create {count} znodes, 8x100 in flight (s)",
+            False,
+            result["create_seconds"],
+            {},
         )
 
     if "fanout" in only:
@@ -405,17 +517,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run, < 60 s)")
     parser.add_argument(
         "--only",
-        default=",".join(WORKLOAD_NAMES),
-        help=f"comma-separated workloads among {', '.join(WORKLOAD_NAMES)}",
+        default=",".join(DEFAULT_WORKLOADS),
+        help=f"comma-separated workloads among {', '.join(WORKLOAD_NAMES)} "
+        f"[default: all but znodes]",
+    )
+    parser.add_argument(
+        "--depths",
+        help="pipeline depths as SESSIONSxWINDOW[,...] [default: 4x64,8x100]",
+    )
+    parser.add_argument(
+        "--znodes", type=int, help="znodes of the znodes workload [default: 1000000]"
     )
     parser.add_argument("--servers", default="zookeeper,zkreg", help="zookeeper,zkreg or one")
     parser.add_argument("--json", metavar="FILE", help="also write the raw results here")
-    parser.add_argument(
-        "--connections", type=int, help="sessions of the pipelined workloads [default: 4]"
-    )
-    parser.add_argument(
-        "--window", type=int, help="requests in flight per pipelined session [default: 64]"
-    )
     parser.add_argument(
         "--repeat",
         type=int,
@@ -440,10 +554,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown workload(s): {', '.join(sorted(unknown))}")
     servers = [name.strip() for name in options.servers.split(",") if name.strip()]
     params = replace(QUICK if options.quick else Params())
-    if options.connections:
-        params.pipeline_connections = options.connections
-    if options.window:
-        params.pipeline_window = options.window
+    if options.depths:
+        try:
+            params.depths = tuple(
+                (int(part.split("x")[0]), int(part.split("x")[1]))
+                for part in options.depths.split(",")
+            )
+        except (ValueError, IndexError):
+            parser.error(f"--depths: expected SESSIONSxWINDOW[,...], got {options.depths!r}")
+    if options.znodes:
+        params.znodes = options.znodes
     profile_dir = None
     if options.profile:
         if not profile.available():

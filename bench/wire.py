@@ -17,6 +17,8 @@ from zkreg.proto.records import (
     ConnectRequest,
     ConnectResponse,
     CreateRequest,
+    DeleteRequest,
+    ExistsRequest,
     GetDataRequest,
     Id,
     RequestHeader,
@@ -90,6 +92,16 @@ def create_frame(path: str, data: bytes, flags: int = 0) -> bytes:
     return request_frame(
         OpCode.create, CreateRequest(path=path, data=data, acl=OPEN_ACL, flags=flags)
     )
+
+
+def exists_frame(path: str, watch: bool = False) -> bytes:
+    """@return: an exists request template."""
+    return request_frame(OpCode.exists, ExistsRequest(path=path, watch=watch))
+
+
+def delete_frame(path: str) -> bytes:
+    """@return: a delete request template (any version)."""
+    return request_frame(OpCode.delete, DeleteRequest(path=path, version=-1))
 
 
 def ping_frame() -> bytes:

@@ -37,6 +37,12 @@ def _last_snapshot(target: AdminTarget) -> dict[str, Any]:
     return {"zxid": f"{zxid:x}", "timestamp": timestamp}
 
 
+def _ruok(target: AdminTarget) -> dict[str, Any]:
+    # As the four-letter word: not ok while the data tier refuses writes.
+    problems = target.health_problems()
+    return {"error": "; ".join(problems)} if problems else {}
+
+
 def _leader(target: AdminTarget) -> dict[str, Any]:
     if target.data_tier is not None:
         # A data server on etcd: active (the leader) or standby, and what it applied.
@@ -68,7 +74,7 @@ def _on_factory(figures: Callable[[Any], Any]) -> Callable[[AdminTarget], dict[s
 _COMMANDS: tuple[
     tuple[str, tuple[str, ...], Callable[[AdminTarget], dict[str, Any]], bool], ...
 ] = (
-    ("ruok", (), lambda target: {}, False),
+    ("ruok", (), _ruok, False),
     ("server_stats", ("srvr",), _on_factory(monitor.server_stats), True),
     ("stats", ("stat",), _on_factory(monitor.stat), True),
     ("configuration", ("conf", "config"), _on_factory(monitor.configuration), True),
@@ -119,8 +125,7 @@ class AdminTarget:
         problems = []
         refused = None
         if self.data_server is not None:
-            failure = self.data_server.sequencer.failure
-            refused = None if failure is None else failure.getErrorMessage()
+            refused = self.data_server.write_failure()
         elif self.factory is not None:
             refused = monitor.data_fact(self.factory, "write_failure", None)
         if refused:

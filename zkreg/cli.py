@@ -140,13 +140,20 @@ def snapshot_dump(target: str, with_data: bool, out: TextIO) -> int:
     out.write(
         f"# snapshot {path}: format version {header.version}, zxid {header.zxid:#x}, "
         f"taken {_time(header.taken_ms)}, {len(content.nodes)} nodes, "
-        f"{len(content.sessions)} sessions\n"
+        f"{len(content.sessions)} sessions, {len(content.replies)} recorded replies\n"
     )
     if content.digest is not None:
         out.write(f"# tree digest {content.digest}\n")
     out.write("---- sessions\n")
     for session_id, timeout_ms in content.sessions:
         out.write(f"session {session_id:#x} timeout {timeout_ms} ms\n")
+    out.write("---- replies\n")
+    for reply in content.replies:
+        body = "none" if reply.body is None else f"{len(reply.body)} bytes"
+        out.write(
+            f"reply session {reply.session_id:#x} origin {reply.origin:#x} seq {reply.seq} "
+            f"zxid {reply.zxid:#x} err {reply.err} opcode {reply.opcode} body {body}\n"
+        )
     out.write("---- nodes\n")
     for node in content.nodes:
         acl = ", ".join(f"{scheme}:{ident}:{perms:#x}" for perms, scheme, ident in node.acl)

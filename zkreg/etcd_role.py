@@ -318,7 +318,9 @@ class EtcdDataRoleService(service.MultiService):
             return
         self._snapshotting = True
         zxid = tree.last_zxid
-        saved = save_snapshot(self.client, self.layout, tree, log.durable_seq, log.token)
+        saved = save_snapshot(
+            self.client, self.layout, tree, log.durable_seq, log.token, data_server.replies
+        )
 
         def done(_ignored: Any) -> None:
             self._snapshot_zxid = zxid

@@ -242,7 +242,7 @@ class DataServerCollector:
             "Bytes of znode paths and data.",
             tree.approximate_data_size(),
         )
-        yield _gauge("global_sessions", "Sessions tracked.", len(server.sessions.session_ids()))
+        yield _gauge("global_sessions", "Sessions tracked.", len(server.sessions))
         yield _gauge(
             "zkreg_last_zxid", "The zxid of the last transaction applied.", server.last_zxid
         )

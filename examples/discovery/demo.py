@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 
 #: Bound on waiting for a process to say it is ready.
-READY_TIMEOUT_S = 60.0
+READY_TIMEOUT_S = 90.0
 
 
 class Process:

@@ -34,7 +34,11 @@ class Hello(resource.Resource):
 
 
 async def main(reactor: object, zk: str, name: str, port: int) -> None:
-    client = CuratorFramework(zk, retry_policy=ExponentialBackoffRetry(1000, 3))
+    # A short session: an instance that dies without unregistering (kill -9, a lost
+    # machine) leaves the registry within 10 s rather than Curator's default 60 s.
+    client = CuratorFramework(
+        zk, retry_policy=ExponentialBackoffRetry(1000, 3), session_timeout_ms=10_000
+    )
     client.start()
     instance = ServiceInstance(
         name, address="127.0.0.1", uri_spec=UriSpec("{scheme}://{address}:{port}/")

@@ -28,15 +28,6 @@ pytestmark = pytest.mark.timeout(600)
 STRIDE = int(os.environ.get("ZKREG_ETCD_DIFF_STRIDE", "8"))
 PREFIX = "/zkreg-diff"
 
-#: Scenarios a session server in split mode answers differently, whatever its data
-#: tier (the same through a data server on files): not the etcd tier's doing.
-SPLIT_MODE_DIFFERS = {
-    "multi_delete_container_opcode_from_client": (
-        "split mode: a multi with a deleteContainer op (opcode 20) from a client closes "
-        "the connection instead of answering BADARGUMENTS"
-    ),
-}
-
 
 def _params() -> list[object]:
     eligible = sorted(
@@ -44,13 +35,7 @@ def _params() -> list[object]:
         for name, scenario in SCENARIOS.items()
         if not (scenario.restarts or scenario.needs_super or scenario.slow)
     )
-    params = []
-    for name in eligible[::STRIDE]:
-        marks = [pytest.mark.oracle]
-        if name in SPLIT_MODE_DIFFERS:
-            marks.append(pytest.mark.xfail(strict=True, reason=SPLIT_MODE_DIFFERS[name]))
-        params.append(pytest.param(name, marks=marks, id=name))
-    return params
+    return [pytest.param(name, marks=[pytest.mark.oracle], id=name) for name in eligible[::STRIDE]]
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from kazoo.exceptions import InvalidACLError, NoAuthError, SessionClosedRequireS
 from kazoo.protocol.states import KazooState
 from kazoo.security import ACL, Id, make_acl
 
+from tests.support import java as java_support
 from tests.support.servers import ServerProcess, ZkregServer, ZooKeeperOracle, unavailable_reason
 from tests.support.waiting import wait_until
 
@@ -30,6 +31,9 @@ Server {
 """
 
 ALL = 31
+
+#: The java_program fixture of tests.support.java, under this name here.
+java_fixture = java_support.java_program
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +194,41 @@ def test_required_sasl_refuses_anonymous_clients(sasl_required_server):
         assert bob.exists("/sasl-required") is not None
     finally:
         clients.stop()
+
+
+def _java_jaas(tmp_path: Path, user: str, password: str) -> Path:
+    path = tmp_path / f"client-{user}-{password}.conf"
+    path.write_text(
+        "Client {\n"
+        "       org.apache.zookeeper.server.auth.DigestLoginModule required\n"
+        f'       username="{user}"\n'
+        f'       password="{password}";\n'
+        "};\n"
+    )
+    return path
+
+
+def test_java_client_authenticates(sasl_server, java_fixture, connect, tmp_path, request):
+    """
+    The ZooKeeper Java client (JAAS DigestLoginModule, which sends an authzid) is
+    authenticated, and its sasl:<user> node is then its own: kazoo as the same user
+    reads it, another user cannot.
+    """
+    path = f"/sasl-java-{request.node.callspec.id}"
+    result = java_fixture("SaslDigestClient").run(
+        sasl_server.hosts, str(_java_jaas(tmp_path, "bob", "bob-secret")), path, "bob"
+    )
+    assert result.stdout.splitlines() == [
+        "STATE SaslAuthenticated",
+        "DATA java",
+        "ACL sasl:bob",
+    ], result.stderr[-2000:]
+    assert connect("bob", "bob-secret").get(path)[0] == b"java"
+    assert _outcome(lambda: connect("alice", "alice-secret").get(path)) == "NoAuth"
+
+
+def test_java_client_wrong_password(sasl_server, java_fixture, tmp_path):
+    result = java_fixture("SaslDigestClient").run(
+        sasl_server.hosts, str(_java_jaas(tmp_path, "bob", "guess")), "/sasl-java-never", "bob"
+    )
+    assert result.stdout.splitlines() == ["STATE AuthFailed"], result.stderr[-2000:]

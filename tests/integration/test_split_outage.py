@@ -115,13 +115,27 @@ def test_session_servers_ride_through_data_server_failures(tmp_path):
                 assert not writer.errors, f"{writer.label}: {writer.errors!r}"
             return sum(len(writer.acked) for writer in writers)
 
+        def both_linked() -> None:
+            # Each outage below must be one that both session servers saw begin and end.
+            for server in (first, second):
+                wait_until(
+                    lambda server=server: "Data link: up" in server.four_letter("srvr"),
+                    timeout=60,
+                    message="the session server linked again",
+                )
+
         # 1. The fault: the data server exits between a commit and its reply.
         wait_until(lambda: not data.is_running(), timeout=60, message="the fault hook fired")
         assert "exiting between a commit and its reply" in data.log_tail(20000)
         data.kill()  # reap it
-        assert "Data link: down" in first.four_letter("srvr")
+        wait_until(
+            lambda: "Data link: down" in first.four_letter("srvr"),
+            timeout=30,
+            message="the session server noticed the fault",
+        )
         data.fault = None
         data.start()
+        both_linked()
         mark = acked()
         wait_until(lambda: acked() >= mark + 30, timeout=60, message="writes after the restart")
 
@@ -133,6 +147,7 @@ def test_session_servers_ride_through_data_server_failures(tmp_path):
             message="the session server noticed",
         )
         data.start()
+        both_linked()
         mark = acked()
         wait_until(lambda: acked() >= mark + 30, timeout=60, message="writes after kill -9")
 
@@ -182,7 +197,8 @@ def test_session_servers_ride_through_data_server_failures(tmp_path):
         wait_until(lambda: b.connected, timeout=60, message="b reconnected")
         b.create("/outage/after-restart", b"x")
         assert b.client_id[0] == sessions[1]
-        assert a.exists("/outage/after-restart") is not None or a.sync("/outage") is not None
+        a.sync("/outage")
+        assert a.exists("/outage/after-restart") is not None
     finally:
         for client in clients:
             try:

@@ -453,7 +453,7 @@ class FailingDiskOperatedZkreg(OperatedZkreg):
         return env
 
 
-def test_health_probes_fail_while_writes_are_refused(kazoo_client):
+def test_health_probes_follow_the_data_tier_refusing_writes(kazoo_client):
     from kazoo.exceptions import SystemZookeeperError
 
     server = FailingDiskOperatedZkreg()
@@ -470,6 +470,13 @@ def test_health_probes_fail_while_writes_are_refused(kazoo_client):
         assert "writes refused" in body["problems"][0]
         assert "No space left on device" in body["problems"][0]
         assert server.admin("readyz")[0] == 503
+        status, ruok = server.admin("commands/ruok")
+        assert status == 200 and "writes refused" in ruok["error"]
         assert client.get("/operations/disk")[0] == b""  # reads go on
+        # The disk is back: the log recovers by itself, and so do the probes.
+        server.marker.unlink()
+        wait_until(lambda: server.admin("healthz")[0] == 200, timeout=30, message="healthy again")
+        assert server.admin("readyz") == (200, {"status": "ok"})
+        assert server.admin("commands/ruok") == (200, {"command": "ruok", "error": None})
     finally:
         server.cleanup()

@@ -11,7 +11,9 @@ L{zkreg.data.txncodec.encode_stamped_txn}) and keeps the reply of every stamped 
 its session server has not acknowledged yet; a write arriving with a stamp already
 applied gets that reply, and one arriving while its twin is still in flight gets the
 twin's reply.  The replies are not logged: applying the log again yields them
-(L{zkreg.data.applier.outcome_of}), so replay rebuilds this cache exactly.
+(L{zkreg.data.applier.outcome_of}), so replay rebuilds this cache exactly.  A snapshot
+carries the cache as it is at its zxid (L{ReplyCache.items}), since the log before a
+snapshot is not replayed (and is purged).
 
 The cache stays small: each submit tells which replies its session server already
 has (C{acked}), and a session's entries go when the session closes.
@@ -19,6 +21,7 @@ has (C{acked}), and a session's entries go when the session closes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from zkreg.data.messages import Outcome, WriteStamp
@@ -68,6 +71,16 @@ class ReplyCache:
             self._by_session.setdefault(session_id, set()).add(stamp.origin)
         replies[stamp.seq] = outcome
         self.forget_acked(session_id, stamp)
+
+    def items(self) -> Iterator[tuple[int, WriteStamp, Outcome]]:
+        """
+        @return: every recorded reply as C{(session id, stamp, outcome)} (the stamp's
+            C{acked} is 0): what a snapshot keeps, so that a write committed before it
+            is still recognised when resubmitted after a restart.
+        """
+        for (session_id, origin), replies in self._replies.items():
+            for seq, outcome in replies.items():
+                yield session_id, WriteStamp(origin, seq), outcome
 
     def session_closed(self, session_id: int) -> None:
         """Forget every reply of a closed session (it can submit nothing more)."""

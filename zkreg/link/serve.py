@@ -28,6 +28,7 @@ import gc
 import os
 import select
 import signal
+import time
 from collections import deque
 from typing import Any, cast
 
@@ -138,6 +139,12 @@ def _write_all(fd: int, data: bytes, patience_s: float) -> None:
                 raise TimeoutError("the session server stopped reading") from None
             continue
         view = view[written:]
+
+
+def _unfreeze(result: Any) -> Any:
+    """The snapshot child is gone: let the collector see every object again."""
+    gc.unfreeze()
+    return result
 
 
 @implementer(ICommitListener)
@@ -398,6 +405,11 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         zxid = tree.last_zxid
         nodes = tree.node_count()
         parent = os.getpid()
+        forking = time.perf_counter()
+        # Objects the collector would visit while the child runs would be copied
+        # page by page (copy on write), stalling the reactor: keep them out of its
+        # reach until the child is done.
+        gc.freeze()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child never returns
             code = 1
@@ -417,16 +429,19 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
                     pass
             finally:
                 os._exit(code)
+        paused_ms = (time.perf_counter() - forking) * 1000
         self._child = pid
         _log.info(
             "session server {name} joins: snapshot of {nodes} nodes at zxid {zxid:#x} "
-            "written by pid {pid}",
+            "written by pid {pid} (fork paused the reactor {ms:.1f} ms)",
             name=self.name,
             nodes=nodes,
             zxid=zxid,
             pid=pid,
+            ms=paused_ms,
         )
         waited: Deferred = threads.deferToThread(os.waitpid, pid, 0)
+        waited.addBoth(_unfreeze)
         waited.addCallback(self._snapshot_written, nodes)
         waited.addErrback(lambda reason: _log.failure("snapshot child", reason))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from zkreg.proto import multi
+from zkreg.proto.consts import OpCode
 from zkreg.proto.jute import BOOLEAN, BUFFER, INT, LONG, USTRING, Record, vector
 from zkreg.proto.ops import MULTI, OPS
 from zkreg.proto.records import ACL, Id
@@ -224,9 +225,15 @@ def decode_message(frame: bytes) -> Any:
 
 
 def encode_request_body(opcode: int, record: Any) -> bytes | None:
-    """The client-protocol bytes of a request record (L{None} for no record)."""
+    """
+    The client-protocol bytes of a request record (L{None} for no record).  A
+    deleteContainer sent by a client carries its path as a C{str}: its raw UTF-8 bytes,
+    as ZooKeeper reads that request's body.
+    """
     if record is None:
         return None
+    if isinstance(record, str):
+        return record.encode("utf-8")
     spec = OPS.get(opcode)
     if spec is not None and spec.request is MULTI:
         return multi.encode_request(record)
@@ -237,6 +244,8 @@ def decode_request_body(opcode: int, body: bytes | None) -> Any:
     """Inverse of L{encode_request_body}; an undecodable body gives L{None}."""
     if body is None:
         return None
+    if opcode == OpCode.deleteContainer:
+        return bytes(body).decode("utf-8", "replace")
     spec = OPS.get(opcode)
     if spec is None or spec.request is None:
         return None

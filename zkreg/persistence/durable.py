@@ -18,7 +18,8 @@ Snapshots without a pause
 
 A snapshot must not stop request handling while a million znodes are serialized.
 L{ForkSnapshotter} calls C{os.fork()} on the reactor thread between two applies: the
-child gets a copy-on-write image of the tree exactly at C{tree.last_zxid}, writes it
+child gets a copy-on-write image of the tree exactly at C{tree.last_zxid} (and of the
+reply cache of stamped writes, which the applier updates in the same turn), writes it
 to a temporary file, syncs, renames it into place and C{_exit}s; the parent goes on
 at once and only waits for the child's exit on a thread.  The reactor's only pause is
 the C{fork} call itself (copying the page tables), measured in L{ForkSnapshotter.last_pause}.
@@ -44,6 +45,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from zkreg.data.dedup import ReplyCache
 from zkreg.data.tree import DataTree
 from zkreg.interfaces import ICommitListener
 from zkreg.persistence.dirlock import DataDirLock, lock_data_dir
@@ -129,11 +131,14 @@ class ForkSnapshotter:
         reactor=None,
         randomize: Callable[[int], int] | None = None,
         since_snapshot: int = 0,
+        replies: ReplyCache | None = None,
     ) -> None:
         """
         @param since_snapshot: transactions already in the log after the newest
             snapshot (those replayed at startup): they count toward the next one, so
             frequent restarts do not let the log grow without a snapshot.
+        @param replies: the data server's reply cache of stamped writes, kept in each
+            snapshot (see L{zkreg.data.dedup}).
         """
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -141,6 +146,7 @@ class ForkSnapshotter:
             reactor = global_reactor
         self.directory = directory
         self.tree = tree
+        self.replies = replies
         self.wal = wal
         self.snap_count = max(snap_count, 2)
         self.retain = retain
@@ -226,7 +232,9 @@ class ForkSnapshotter:
             if self.dir_lock is not None:
                 self.dir_lock.close_in_child()
             _die_with_parent(parent_pid)
-            write_tree_snapshot(self.directory, self.tree, self.sync, with_digest=True)
+            write_tree_snapshot(
+                self.directory, self.tree, self.sync, with_digest=True, replies=self.replies
+            )
             code = 0
         except BaseException as error:  # noqa: BLE001 - report and exit, never return
             try:
@@ -425,6 +433,7 @@ def _open_locked(
         sync=sync,
         reactor=reactor,
         since_snapshot=recovered.replayed,
+        replies=recovered.replies,
     )
     snapshotter.dir_lock = dir_lock
     return DurableState(recovered.tree, wal, snapshotter, recovered, dir_lock)

@@ -13,6 +13,11 @@ log formats live in L{zkreg.persistence.snapshot} and L{zkreg.persistence.wal}.
   - The log records after the snapshot's zxid are applied in order with
     L{DataTree.apply}, exactly as the data server applied them.
 
+The replies of stamped writes (L{zkreg.data.dedup.ReplyCache}) come back the same
+way: the snapshot's, then those the replayed records rebuild, so a write committed
+before the snapshot and resubmitted after the restart is still answered, not applied
+again.
+
 The session table comes back with the tree (C{tree.sessions}: id to timeout); the
 data server re-arms every session with its full timeout from the restart, as
 ZooKeeper's session tracker does, so ephemerals stay until their session reconnects
@@ -24,6 +29,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from twisted.logger import Logger
 
@@ -35,11 +41,13 @@ from zkreg.data.codes import (
     ephemeral_type,
 )
 from zkreg.data.dedup import ReplyCache
+from zkreg.data.messages import Outcome, WriteStamp
 from zkreg.data.node import Node
 from zkreg.data.tree import DataTree
 from zkreg.data.txncodec import decode_logged_txn
 from zkreg.persistence.snapshot import (
     NodeImage,
+    ReplyImage,
     SnapshotError,
     SnapshotWriter,
     list_snapshots,
@@ -47,7 +55,10 @@ from zkreg.persistence.snapshot import (
     remove_temporaries,
 )
 from zkreg.persistence.wal import list_segments, open_log, read_records
+from zkreg.proto import multi
+from zkreg.proto.consts import OpCode
 from zkreg.proto.jute import DecodeError
+from zkreg.proto.ops import MULTI, OPS
 from zkreg.proto.records import ACL, Id
 
 __all__ = [
@@ -82,8 +93,8 @@ class RecoveredState:
     @ivar notes: what was repaired or skipped (torn tail cut, damaged snapshot).
     @ivar seconds: how long recovery took.
     @ivar log_last_zxid: the zxid of the last record in the log (L{None} when empty).
-    @ivar replies: the replies of the stamped writes replayed (exactly-once; see
-        L{zkreg.data.dedup}).  Writes older than the snapshot are not in it.
+    @ivar replies: the replies of the stamped writes (exactly-once; see
+        L{zkreg.data.dedup}): the snapshot's, then those of the records replayed.
     """
 
     tree: DataTree
@@ -97,15 +108,53 @@ class RecoveredState:
     log_last_zxid: int | None = None
 
 
+#: The opcode each response record type decodes as (any opcode answering with it).
+_RESPONSE_OPCODES: dict[Any, int] = {}
+for _opcode, _spec in OPS.items():
+    if _spec.response is not None and _spec.response is not MULTI:
+        _RESPONSE_OPCODES.setdefault(_spec.response, int(_opcode))
+
+
+def _reply_image(session_id: int, stamp: WriteStamp, outcome: Outcome) -> ReplyImage:
+    """A recorded reply as snapshot bytes (the client protocol's response encoding)."""
+    response = outcome.response
+    if response is None:
+        opcode, body = 0, None
+    elif isinstance(response, list):
+        opcode, body = int(OpCode.multi), multi.encode_response(response)
+    else:
+        opcode, body = _RESPONSE_OPCODES[type(response)], response.serialize()
+    return ReplyImage(session_id, stamp.origin, stamp.seq, outcome.zxid, outcome.err, opcode, body)
+
+
+def _reply_of(image: ReplyImage) -> Outcome:
+    """Inverse of L{_reply_image}."""
+    body = image.body
+    response: Any = None
+    if body is not None:
+        spec = OPS[image.opcode]
+        if spec.response is MULTI:
+            response = multi.decode_response(body)[0]
+        else:
+            response = spec.response.from_bytes(body)  # type: ignore[union-attr]
+    return Outcome(image.zxid, image.err, response)
+
+
 def write_tree_snapshot(
-    directory: str, tree: DataTree, sync: bool = True, with_digest: bool = False
+    directory: str,
+    tree: DataTree,
+    sync: bool = True,
+    with_digest: bool = False,
+    replies: ReplyCache | None = None,
 ) -> str:
     """
     Write a snapshot of C{tree} at its C{last_zxid} (sessions, then nodes parents
-    first, in the tree's child order).
+    first, in the tree's child order, then the recorded replies).
 
     @param with_digest: also store C{tree.digest()}, which L{load_tree} can check
         (costs a pass over the sorted paths).
+    @param replies: the reply cache of stamped writes I{at the tree's zxid}, to keep
+        (see L{zkreg.data.dedup}); L{None} for none.
     @return: the path of the snapshot.
     """
     writer = SnapshotWriter(directory, tree.last_zxid, sync)
@@ -128,6 +177,9 @@ def write_tree_snapshot(
                 node.ephemeral_owner,
                 node.pzxid,
             )
+        if replies is not None:
+            for session_id, stamp, outcome in replies.items():
+                writer.add_reply(_reply_image(session_id, stamp, outcome))
         if with_digest:
             writer.add_digest(tree.digest())
         return writer.finish()
@@ -136,11 +188,18 @@ def write_tree_snapshot(
         raise
 
 
-def load_tree(path: str, extended_types: bool = False, check_digest: bool = True) -> DataTree:
+def load_tree(
+    path: str,
+    extended_types: bool = False,
+    check_digest: bool = True,
+    replies: ReplyCache | None = None,
+) -> DataTree:
     """
     Build a L{DataTree} from one snapshot file.
 
     @param check_digest: when the snapshot stored a digest, compare the loaded tree's.
+    @param replies: an empty reply cache to fill with the snapshot's recorded replies
+        (only once the whole snapshot loaded), or L{None} to ignore them.
     @raise SnapshotError: when the file is damaged (nothing is half-loaded: the
         checksum is checked before the first node is built).
     """
@@ -208,6 +267,13 @@ def load_tree(path: str, extended_types: bool = False, check_digest: bool = True
     # Then, as ZooKeeper's setupQuota after reading a snapshot: the replay that follows
     # keeps the quota stats nodes up to date only for paths known to have quotas.
     tree.quotas.rebuild()
+    if replies is not None:
+        try:
+            outcomes = [(image, _reply_of(image)) for image in content.replies]
+        except (DecodeError, KeyError, ValueError) as error:
+            raise SnapshotError(path, f"a recorded reply does not decode: {error!r}") from None
+        for image, outcome in outcomes:
+            replies.recorded(image.session_id, WriteStamp(image.origin, image.seq), outcome)
     return tree
 
 
@@ -268,9 +334,10 @@ def recover(
     tree: DataTree | None = None
     snapshot_path: str | None = None
     snapshot_zxid = 0
+    replies = ReplyCache()
     for zxid, path in reversed(list_snapshots(directory)):
         try:
-            tree = load_tree(path, extended_types, check_digest)
+            tree = load_tree(path, extended_types, check_digest, replies)
         except (SnapshotError, OSError) as error:
             note = f"skipped damaged snapshot {path}: {error}; trying an older one"
             log.error("recovery: {note}", note=note)
@@ -289,7 +356,6 @@ def recover(
                 f"backup ('zkreg snapshot dump' shows what is wrong with each)"
             )
         tree = DataTree(extended_types)
-    replies = ReplyCache()
     count = _replay(directory, tree, snapshot_zxid, replies)
     state = RecoveredState(
         tree=tree,

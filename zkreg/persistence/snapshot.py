@@ -1,5 +1,5 @@
 """
-Snapshot files: the whole tree and session table at one zxid, written and read.
+Snapshot files: the whole tree, session table and reply cache at one zxid.
 
 On disk
 =======
@@ -26,6 +26,12 @@ snapshot file that exists is complete unless the disk damaged it afterwards.
         C{ephemeralOwner, pzxid} C{>q};
       - C{G} the tree's digest as the tree computes it, as a string (optional; a
         loaded tree must give the same);
+      - C{R} a recorded reply of a stamped write (exactly-once, see
+        L{zkreg.data.dedup}): session id C{>q}, origin C{>q}, seq C{>q}, zxid C{>q},
+        err C{>i}, the opcode its body decodes as C{>i}, then the body (the client
+        protocol's response bytes: a C{>i} length, -1 for none, then the bytes).
+        Added after format 1 was out: snapshots without C{R} entries (an empty reply
+        cache, or written before) load with an empty cache;
       - C{E} the end: the number of nodes C{>Q} and of sessions C{>Q};
 
   - trailer (12 bytes): a CRC-32 C{>I} of every entry byte, and C{b"ZKRGEND\\0"}.
@@ -48,6 +54,7 @@ from typing import Any
 
 __all__ = [
     "FORMAT_VERSION",
+    "ReplyImage",
     "SNAPSHOT_MAGIC",
     "SnapshotError",
     "SnapshotHeader",
@@ -72,6 +79,7 @@ _SESSION = struct.Struct(">qi")
 _ACL_HEAD = struct.Struct(">II")
 _NODE_FIXED = struct.Struct(">Iqqqqiiiqq")
 _END = struct.Struct(">QQ")
+_REPLY_FIXED = struct.Struct(">qqqqii")
 _NULL_DATA = _I32.pack(-1)
 
 _SNAPSHOT_NAME = re.compile(r"^snapshot\.([0-9a-f]{16})$")
@@ -129,6 +137,24 @@ class NodeImage:
     pzxid: int
 
 
+@dataclass(frozen=True, slots=True)
+class ReplyImage:
+    """
+    One recorded reply of a stamped write as a snapshot holds it.
+
+    @ivar opcode: the opcode whose response C{body} decodes as.
+    @ivar body: the response bytes, or L{None} (an error or a reply without a body).
+    """
+
+    session_id: int
+    origin: int
+    seq: int
+    zxid: int
+    err: int
+    opcode: int
+    body: bytes | None
+
+
 @dataclass(slots=True)
 class SnapshotContent:
     """
@@ -137,6 +163,7 @@ class SnapshotContent:
     @ivar sessions: C{(session id, timeout ms)} in the order written.
     @ivar nodes: L{NodeImage}s, parents before children.
     @ivar digest: the digest the writer's tree reported, or L{None}.
+    @ivar replies: L{ReplyImage}s of the recorded replies of stamped writes.
     """
 
     path: str
@@ -144,6 +171,7 @@ class SnapshotContent:
     sessions: list[tuple[int, int]] = field(default_factory=list)
     nodes: list[NodeImage] = field(default_factory=list)
     digest: str | None = None
+    replies: list[ReplyImage] = field(default_factory=list)
 
 
 def snapshot_name(zxid: int) -> str:
@@ -278,6 +306,17 @@ class SnapshotWriter:
         """Record the writer's tree digest, for checking the loaded tree."""
         self._emit(b"G" + _pack_str(str(digest)))
 
+    def add_reply(self, reply: ReplyImage) -> None:
+        """Record one reply of a stamped write (exactly-once across restarts)."""
+        body = reply.body
+        self._emit(
+            b"R"
+            + _REPLY_FIXED.pack(
+                reply.session_id, reply.origin, reply.seq, reply.zxid, reply.err, reply.opcode
+            )
+            + (_NULL_DATA if body is None else _I32.pack(len(body)) + body)
+        )
+
     def finish(self) -> str:
         """
         Write the end entry and trailer, sync, and rename into place.
@@ -388,7 +427,7 @@ def read_header(path: str, data: bytes | None = None) -> SnapshotHeader:
 def iter_entries(path: str, data: bytes) -> Iterator[tuple[str, Any]]:
     """
     The entries of a checked snapshot, as C{("session", (id, timeout))},
-    C{("node", NodeImage)}, C{("digest", str)}.
+    C{("node", NodeImage)}, C{("digest", str)}, C{("reply", ReplyImage)}.
 
     @raise SnapshotError: for an entry that does not parse.
     """
@@ -437,6 +476,18 @@ def iter_entries(path: str, data: bytes) -> Iterator[tuple[str, Any]]:
                 offset += _SESSION.size
                 counted_sessions += 1
                 yield "session", session
+            elif tag == 0x52:  # R
+                session_id, origin, seq, zxid, err, opcode = _REPLY_FIXED.unpack_from(data, offset)
+                offset += _REPLY_FIXED.size
+                (body_len,) = unpack_i32(data, offset)
+                offset += 4
+                body = None
+                if body_len >= 0:
+                    body = data[offset : offset + body_len]
+                    offset += body_len
+                    if len(body) != body_len:
+                        raise SnapshotError(path, f"reply body cut short at offset {offset}")
+                yield "reply", ReplyImage(session_id, origin, seq, zxid, err, opcode, body)
             elif tag == 0x47:  # G
                 digest, offset = _read_str(data, offset)
                 yield "digest", digest
@@ -490,6 +541,8 @@ def read_snapshot(
                 on_node(value)
         elif kind == "session":
             content.sessions.append(value)
+        elif kind == "reply":
+            content.replies.append(value)
         else:
             content.digest = value
     return content

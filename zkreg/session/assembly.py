@@ -63,7 +63,7 @@ class DataTierFacts:
         return sum(len(paths) for paths in self._server.tree.ephemerals.values())
 
     def session_count(self) -> int:
-        return len(self._server.sessions.session_ids())
+        return len(self._server.sessions)
 
 
 class ReplicaFacts:

@@ -232,6 +232,8 @@ class ClientConnection(protocol.Protocol):
         self._reading_paused = False
         #: The transport paused this producer: its unsent output passed the bound.
         self._output_full = False
+        #: The transport's own buffer is full (it paused this producer).
+        self._transport_full = False
         #: Complete frames are left in the buffer until the output drains or the
         #: next slice (see L{_process_frames}).
         self._input_held = False
@@ -273,9 +275,11 @@ class ClientConnection(protocol.Protocol):
             # As ZooKeeper (tcpNoDelay): small replies must not wait for Nagle.
             self.transport.setTcpNoDelay(True)
             self._direct_write = True
-            # Bounded output: the transport pauses this producer (pauseProducing) when
-            # its unsent bytes pass the bound, and resumes it once they are sent.
-            self.transport.bufferSize = self.factory.max_output_buffer
+            # Bounded output: the transport tells this producer when its unsent bytes
+            # pass its bufferSize (pauseProducing) and when they are all sent
+            # (resumeProducing); past max_output_buffer the connection is not read.
+            # The transport's bufferSize is left alone: it is also its read size, and
+            # a recv of several MiB per read doubled the latency of small requests.
             self.transport.registerProducer(self, True)
         address = self.transport.getPeer()
         self.peer_host = getattr(address, "host", "") or ""
@@ -413,6 +417,8 @@ class ClientConnection(protocol.Protocol):
             self._out_size += len(frame)
         elif self._state != _CLOSING or self._close_after_flush:
             self._write(frame)
+            if self._transport_full:
+                self._check_output()
 
     def send_pieces(self, pieces: tuple[bytes, ...]) -> None:
         """
@@ -427,6 +433,8 @@ class ClientConnection(protocol.Protocol):
             self._out_size += sum(map(len, pieces))
         elif self._state != _CLOSING or self._close_after_flush:
             self.transport.writeSequence(pieces)
+            if self._transport_full:
+                self._check_output()
 
     def _write(self, data: bytes) -> None:
         if self._direct_write:
@@ -502,6 +510,8 @@ class ClientConnection(protocol.Protocol):
                 self.transport.writeSequence(out)
             else:
                 self._write(b"".join(out))
+            if self._transport_full:
+                self._check_output()
         if self._close_after_flush:
             self._close_after_flush = False
             self._lose_connection()
@@ -510,10 +520,23 @@ class ClientConnection(protocol.Protocol):
 
     def pauseProducing(self) -> None:
         """
-        The transport holds more unsent bytes than C{max_output_buffer}: read no
-        more requests until it drains, and close the connection if it stays full
-        for C{output_stall_timeout}.
+        The transport holds more unsent bytes than its own (small) buffer size: from
+        now until it drains, each write checks them against C{max_output_buffer}.
         """
+        self._transport_full = True
+        self._check_output()
+
+    def _unsent_bytes(self) -> int:
+        transport = self.transport
+        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+
+    def _check_output(self) -> None:
+        """
+        Past C{max_output_buffer} unsent bytes: read no more requests until they
+        drain, and close the connection if it stays so for C{output_stall_timeout}.
+        """
+        if self._output_full or self._unsent_bytes() <= self.factory.max_output_buffer:
+            return
         self._output_full = True
         self._update_reading()
         timeout = self.factory.output_stall_timeout_s
@@ -522,6 +545,7 @@ class ClientConnection(protocol.Protocol):
 
     def resumeProducing(self) -> None:
         """The transport sent everything it held: read (and process) requests again."""
+        self._transport_full = False
         self._output_full = False
         self._cancel_stall_timer()
         if self._input_held:
@@ -544,7 +568,7 @@ class ClientConnection(protocol.Protocol):
         if self._state == _CLOSING and not self._close_after_flush:
             return
         transport = self.transport
-        unsent = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        unsent = self._unsent_bytes()
         self.factory.stats.slow_consumers_closed += 1
         self._log.warn(
             "client {peer} (session 0x{session_id:x}) read none of its {unsent} unsent "

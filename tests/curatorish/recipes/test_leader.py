@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 import pytest
-from twisted.internet import task
+from twisted.internet import defer, task
 
 from curatorish.errors import ConnectionLossError
 from curatorish.recipes import CloseMode, LeaderLatch, LeaderSelector, Participant
@@ -274,7 +274,12 @@ class TurnTaker:
     async def take_leadership(self, client: Any) -> None:
         others = [s.id for s in self.selectors if s.id != self.name and s.has_leadership()]
         self.log.append(("start", self.name) if not others else ("OVERLAP", self.name))
-        await task.deferLater(self.reactor, 0.05)
+        try:
+            await task.deferLater(self.reactor, 0.05)
+        except defer.CancelledError:
+            # Interrupted (SUSPENDED on a loaded machine, say): leadership ended here.
+            self.log.append(("end", self.name))
+            raise
         self.log.append(("end", self.name))
 
 
@@ -296,14 +301,17 @@ def test_selector_takes_turns_with_auto_requeue(server: Any, make_client: Any) -
         client.call(selector.auto_requeue)
         client.call(selector.start)
     wait_until(lambda: len([e for e in log if e[0] == "end"]) >= 9, timeout=60)
+    # What happened before closing (closing cancels a leader mid-turn: no "end").
+    turns = client.call(lambda: list(log))
     for client, selector in zip(clients, selectors, strict=True):
         client.call(selector.close)
     assert not [entry for entry in log if entry[0] == "OVERLAP"], log
-    leaders = {name for kind, name in log if kind == "start"}
-    assert leaders == {"x", "y", "z"}
+    if turns[-1][0] == "start":
+        turns.pop()
+    assert {name for kind, name in turns if kind == "start"} == {"x", "y", "z"}
     # strictly one at a time: every start is followed by its own end
-    for index in range(0, len([e for e in log if e[0] in ("start", "end")]) - 1, 2):
-        assert log[index][0] == "start" and log[index + 1] == ("end", log[index][1]), log
+    for index in range(0, len(turns), 2):
+        assert turns[index][0] == "start" and turns[index + 1] == ("end", turns[index][1]), turns
 
 
 def test_selector_blocking_face_and_interruption(server: Any, make_client: Any) -> None:

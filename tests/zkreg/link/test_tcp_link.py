@@ -311,6 +311,34 @@ class TCPLinkTests(unittest.TestCase):
         self.assertFalse(self.server_side.live)
         self.assertEqual(self.link.state, "down")
 
+    def test_sessions_of_a_dropped_session_server_expire_on_their_own_timeouts(self):
+        self.server.startService()
+        self.addCleanup(self.server.stopService)
+        grant = self.call(self.link.create_session(30_000))
+        sid = grant.session_id
+        # The session server stops reporting (a SIGSTOP, a cut network).
+        self.clock.advance(self.factory.session_server_timeout_s + 1)
+        self.pump.flush()
+        self.assertFalse(self.server_side.live)
+        self.assertIn(sid, self.server.sessions, "dropping the link closed no session")
+        # Its client moved to another session server, which keeps the session alive.
+        other = DataLinkServerFactory(self.server).buildProtocol(None)
+        other.makeConnection(iosim.FakeTransport(other, False))
+        other.dataReceived(
+            wire.encode_frame(wire.Hello(wire.PROTOCOL_VERSION, -1, "other"))
+            + wire.encode_frame(wire.Touch([sid]))
+        )
+        # With nobody touching it, it expires on its own timeout, not before.  (Time
+        # moves in small steps: a jump would be a pause, which moves the deadlines.)
+        self.step(29)
+        self.assertIn(sid, self.server.sessions)
+        self.step(2 + 2 * self.server.config.tick_time_ms / 1000)
+        self.assertNotIn(sid, self.server.sessions)
+
+    def step(self, seconds: float) -> None:
+        for _ in range(int(seconds * 10)):
+            self.clock.advance(0.1)
+
     def test_server_side_stops_sending_when_the_connection_closes(self):
         self.assertIn(self.server_side, self.factory.fanout.connections)
         self.client_side.transport.loseConnection()

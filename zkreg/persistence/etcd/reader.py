@@ -68,7 +68,8 @@ class LogReader:
     @defer.inlineCallbacks
     def load(self):
         """Read the latest snapshot and the log after it."""
-        loaded = yield load_snapshot(self._client, self._layout, self._extended_types)
+        replies = ReplyCache()
+        loaded = yield load_snapshot(self._client, self._layout, self._extended_types, replies)
         if loaded is None:
             self.tree = DataTree(self._extended_types)
             self.next_seq = 0
@@ -76,7 +77,7 @@ class LogReader:
             self.tree, covered = loaded
             self.next_seq = covered + 1
         self._decoder = GroupDecoder()
-        self.replies = ReplyCache()
+        self.replies = replies
         self.last_zxid_in_log = self.tree.last_zxid
         yield self.catch_up()
 

@@ -8,7 +8,8 @@ C{<prefix>/snapshot} (JSON: C{seq}, C{zxid}, C{chunks}).  Only then is the log
 before the covered slot deleted, older snapshots' chunks with it, and etcd's
 history compacted up to now: an etcd under continuous writes stays far below its
 quota.  A standby whose watch revision was compacted loads the manifest's snapshot
-and replays the slots after it.
+and replays the slots after it.  The file format carries the reply cache of stamped
+writes too (exactly-once across a snapshot, see L{zkreg.data.dedup}).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from zkreg.data.dedup import ReplyCache
 from zkreg.data.tree import DataTree
 from zkreg.persistence.etcd.client import (
     Compare,
@@ -39,40 +41,50 @@ __all__ = ["load_snapshot", "save_snapshot"]
 _log = Logger(namespace="zkreg.persistence.etcd.snapshots")
 
 
-def _tree_bytes(tree: DataTree) -> bytes:
+def _tree_bytes(tree: DataTree, replies: ReplyCache | None) -> bytes:
     directory = tempfile.mkdtemp(prefix="zkreg-etcd-snap-")
     try:
-        path = write_tree_snapshot(directory, tree, False, with_digest=True)
+        path = write_tree_snapshot(directory, tree, False, with_digest=True, replies=replies)
         with open(path, "rb") as snapshot_file:
             return snapshot_file.read()
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _tree_from(data: bytes, extended_types: bool) -> DataTree:
+def _tree_from(data: bytes, extended_types: bool, replies: ReplyCache | None) -> DataTree:
     directory = tempfile.mkdtemp(prefix="zkreg-etcd-snap-")
     try:
         path = os.path.join(directory, "snapshot")
         with open(path, "wb") as snapshot_file:
             snapshot_file.write(data)
-        return load_tree(path, extended_types)
+        return load_tree(path, extended_types, replies=replies)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
 
 @defer.inlineCallbacks
-def save_snapshot(client: EtcdClient, layout: Layout, tree: DataTree, covered_seq: int, token: int):
+def save_snapshot(
+    client: EtcdClient,
+    layout: Layout,
+    tree: DataTree,
+    covered_seq: int,
+    token: int,
+    replies: ReplyCache | None = None,
+):
     """
     Write C{tree} (whose state is the log up to slot C{covered_seq}) to etcd, then
     delete the log it covers and compact.
 
     The tree is serialized on the reactor thread (it must not change meanwhile).
 
+    @param replies: the data server's reply cache of stamped writes, at the tree's
+        zxid, kept in the snapshot.
+
     @return: Deferred firing with the manifest written (a dict).
     @raise Fenced: when leadership was lost on the way (nothing is deleted then).
     """
     zxid = tree.last_zxid
-    data = _tree_bytes(tree)
+    data = _tree_bytes(tree, replies)
     fence = Compare.create_revision(layout.leader, token)
     chunks = [
         data[start : start + SLOT_PAYLOAD_BYTES]
@@ -111,8 +123,11 @@ def save_snapshot(client: EtcdClient, layout: Layout, tree: DataTree, covered_se
 
 
 @defer.inlineCallbacks
-def load_snapshot(client: EtcdClient, layout: Layout, extended_types: bool):
+def load_snapshot(
+    client: EtcdClient, layout: Layout, extended_types: bool, replies: ReplyCache | None = None
+):
     """
+    @param replies: an empty reply cache to fill with the snapshot's recorded replies.
     @return: Deferred firing with C{(tree, covered seq)} from the latest snapshot,
         or L{None} when there is none yet.
     """
@@ -131,5 +146,5 @@ def load_snapshot(client: EtcdClient, layout: Layout, extended_types: bool):
         start = kvs[-1].key + b"\x00"
     if len(parts) != manifest["chunks"]:
         raise ValueError(f"snapshot {manifest} has {len(parts)} chunks in etcd")
-    tree = _tree_from(b"".join(parts), extended_types)
+    tree = _tree_from(b"".join(parts), extended_types, replies)
     return tree, int(manifest["seq"])
