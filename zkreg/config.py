@@ -60,6 +60,9 @@ class ServerConfig:
         C{sasl} ACL scheme unknown (as in ZooKeeper without its SASL provider).
     @ivar sasl_required: refuse every request but SASL's until a client has
         authenticated (ZooKeeper's C{zookeeper.sessionRequireClientSASLAuth}).
+    @ivar sasl_allow_failed_clients: keep the connection of a client whose SASL
+        exchange failed, unauthenticated (ZooKeeper's
+        C{zookeeper.allowSaslFailedClients}); ignored when C{sasl_required}.
     @ivar secure_listen: endpoint of a TLS client listener beside C{listen}
         (ZooKeeper's C{secureClientPort}), e.g. C{tcp:2281}; TLS from
         C{ssl_keystore} and C{ssl_truststore}.  None: no such listener.
@@ -118,6 +121,7 @@ class ServerConfig:
     connection_burst_per_ip: int = 10
     sasl_config: str | None = None
     sasl_required: bool = False
+    sasl_allow_failed_clients: bool = False
     secure_listen: str | None = None
     ssl_keystore: str | None = None
     ssl_truststore: str | None = None

@@ -103,6 +103,7 @@ _FLAG_SETTINGS: tuple[tuple[str, str], ...] = (
     ("extended-types", "extended_types"),
     ("no-fsync", "no_fsync"),
     ("sasl-required", "sasl_required"),
+    ("sasl-allow-failed-clients", "sasl_allow_failed_clients"),
 )
 
 _KNOWN_FILE_KEYS = frozenset(
@@ -161,6 +162,12 @@ class Options(usage.Options):
             None,
             "Refuse every request of a client that has not SASL-authenticated "
             "(ZooKeeper's sessionRequireClientSASLAuth); needs --sasl-config.",
+        ],
+        [
+            "sasl-allow-failed-clients",
+            None,
+            "Keep a client whose SASL exchange failed, unauthenticated, instead of "
+            "closing it (ZooKeeper's allowSaslFailedClients); not with --sasl-required.",
         ],
     ]
 
@@ -478,6 +485,8 @@ def build_server_config(options: Any, file_values: dict[str, str]) -> ServerConf
             settings["extended_types"] = enabled
         elif flag == "sasl-required":
             settings["sasl_required"] = enabled
+        elif flag == "sasl-allow-failed-clients":
+            settings["sasl_allow_failed_clients"] = enabled
         else:
             settings["fsync"] = not enabled
     config = ServerConfig(**settings)
@@ -504,6 +513,7 @@ _ROLE_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
     "connection-rate-per-ip": ("standalone", "session"),
     "connection-burst-per-ip": ("standalone", "session"),
     "sasl-required": ("standalone", "session"),
+    "sasl-allow-failed-clients": ("standalone", "session"),
     "secure-listen": ("standalone", "session"),
     "ssl-keystore": ("standalone", "session"),
     "ssl-truststore": ("standalone", "session"),

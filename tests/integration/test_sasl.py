@@ -7,6 +7,8 @@ read a C{sasl:<user>} node, what C{auth} expands to, what a wrong password gets)
 
 from __future__ import annotations
 
+import socket
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import InvalidACLError, NoAuthError, SessionClosedRequireSaslError
 from kazoo.protocol.states import KazooState
 from kazoo.security import ACL, Id, make_acl
+from puresasl.client import SASLClient
 
 from tests.support import java as java_support
 from tests.support.servers import ServerProcess, ZkregServer, ZooKeeperOracle, unavailable_reason
@@ -51,7 +54,9 @@ def _start(server: ServerProcess) -> ServerProcess:
     return server
 
 
-def _server(kind: str, jaas_file: Path, required: bool = False) -> ServerProcess:
+def _server(
+    kind: str, jaas_file: Path, required: bool = False, allow_failed: bool = False
+) -> ServerProcess:
     server: ServerProcess
     if kind == "zookeeper":
         jvm = [
@@ -60,11 +65,15 @@ def _server(kind: str, jaas_file: Path, required: bool = False) -> ServerProcess
         ]
         if required:
             jvm.append("-Dzookeeper.sessionRequireClientSASLAuth=true")
+        if allow_failed:
+            jvm.append("-Dzookeeper.allowSaslFailedClients=true")
         server = ZooKeeperOracle(extra_jvm_args=jvm)
     else:
         args = ["--sasl-config", str(jaas_file)]
         if required:
             args.append("--sasl-required")
+        if allow_failed:
+            args.append("--sasl-allow-failed-clients")
         server = ZkregServer(extra_args=args)
     return _start(server)
 
@@ -81,6 +90,15 @@ def sasl_required_server(
     request: pytest.FixtureRequest, jaas_file: Path
 ) -> Iterator[ServerProcess]:
     server = _server(request.param, jaas_file, required=True)
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="module", params=["zookeeper", "zkreg"])
+def sasl_allow_failed_server(
+    request: pytest.FixtureRequest, jaas_file: Path
+) -> Iterator[ServerProcess]:
+    server = _server(request.param, jaas_file, allow_failed=True)
     yield server
     server.cleanup()
 
@@ -232,3 +250,117 @@ def test_java_client_wrong_password(sasl_server, java_fixture, tmp_path):
         sasl_server.hosts, str(_java_jaas(tmp_path, "bob", "guess")), "/sasl-java-never", "bob"
     )
     assert result.stdout.splitlines() == ["STATE AuthFailed"], result.stderr[-2000:]
+
+
+class RawClient:
+    """
+    A bare ZooKeeper connection on a socket, to see the server's answer to each SASL
+    token (kazoo hides it: on an OK answer without a token it just sends its
+    response again).
+    """
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        # ConnectRequest: protocolVersion, lastZxidSeen, timeOut, sessionId, passwd
+        self._send(struct.pack(">iqiqi", 0, 0, 10000, 0, 16) + b"\0" * 16 + b"\0")
+        self._read()
+        self.xid = 0
+
+    def _send(self, payload: bytes) -> None:
+        self.sock.sendall(struct.pack(">i", len(payload)) + payload)
+
+    def _read_exactly(self, size: int) -> bytes:
+        data = b""
+        while len(data) < size:
+            chunk = self.sock.recv(size - len(data))
+            if not chunk:
+                raise ConnectionError("closed by the server")
+            data += chunk
+        return data
+
+    def _read(self) -> bytes:
+        (size,) = struct.unpack(">i", self._read_exactly(4))
+        return self._read_exactly(size)
+
+    def request(self, opcode: int, body: bytes) -> tuple[int, bytes]:
+        """Send one request; its reply's error code and body."""
+        self.xid += 1
+        self._send(struct.pack(">ii", self.xid, opcode) + body)
+        while True:
+            reply = self._read()
+            xid, _zxid, err = struct.unpack(">iqi", reply[:16])
+            if xid == self.xid:
+                return err, reply[16:]
+
+    def sasl(self, token: bytes) -> tuple[int, bytes | None]:
+        err, body = self.request(102, struct.pack(">i", len(token)) + token)
+        if err or len(body) < 4:
+            return err, None
+        (size,) = struct.unpack(">i", body[:4])
+        return err, None if size < 0 else body[4 : 4 + size]
+
+    def exists(self, path: str) -> int:
+        encoded = path.encode()
+        return self.request(3, struct.pack(">i", len(encoded)) + encoded + b"\0")[0]
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _failed_exchange(client: RawClient) -> int:
+    """Run DIGEST-MD5 with a wrong password; the server's answer to the response."""
+    mechanism = SASLClient(
+        "zk-sasl-md5", "zookeeper", mechanism="DIGEST-MD5", username="bob", password="guess"
+    )
+    err, challenge = client.sasl(b"")
+    assert err == 0 and challenge
+    err, token = client.sasl(mechanism.process(challenge))
+    assert token is None
+    return err
+
+
+def test_failed_client_closed_by_default(sasl_server):
+    client = RawClient(sasl_server.port)
+    try:
+        assert _failed_exchange(client) == -115  # AuthFailed
+        with pytest.raises(OSError):
+            client.exists("/")
+    finally:
+        client.close()
+
+
+def test_failed_client_kept_when_allowed(sasl_allow_failed_server, connect_to):
+    """
+    zookeeper.allowSaslFailedClients / --sasl-allow-failed-clients: the failed
+    response is answered OK without a token and the session goes on unauthenticated
+    (a sasl:bob node stays closed to it); a retry on that connection gets the same.
+    """
+    path = f"/sasl-allow-failed-{sasl_allow_failed_server.name}"
+    bob = connect_to(sasl_allow_failed_server, "bob", "bob-secret")
+    if bob.exists(path) is None:
+        bob.create(path, b"", acl=[ACL(ALL, Id("sasl", "bob"))])
+    client = RawClient(sasl_allow_failed_server.port)
+    try:
+        assert _failed_exchange(client) == 0
+        assert client.exists("/") == 0
+        assert client.request(4, struct.pack(">i", len(path)) + path.encode() + b"\0")[0] == (
+            -102  # NoAuth
+        )
+        assert client.sasl(b"") == (0, None)
+        assert client.exists("/") == 0
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def connect_to() -> Iterator[Any]:
+    started: list[Clients] = []
+
+    def make(server: ServerProcess, user: str, password: str) -> KazooClient:
+        clients = Clients(server)
+        started.append(clients)
+        return clients(user, password)
+
+    yield make
+    for clients in started:
+        clients.stop()

@@ -108,7 +108,7 @@ def test_shipped_config_file_names_every_setting():
         "snap_retain_count", "no_fsync", "role", "data_link_listen", "data_server",
         "metrics_listen", "admin_listen", "request_throttle_max_requests",
         "request_throttle_stall_time", "connection_rate_per_ip", "connection_burst_per_ip",
-        "sasl_required",
+        "sasl_required", "sasl_allow_failed_clients",
     ):  # fmt: skip
         assert f"{key} =" in text, key
 

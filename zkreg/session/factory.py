@@ -91,6 +91,8 @@ class SessionServerFactory(protocol.ServerFactory):
             self.sasl_users = load_jaas_users(config.sasl_config)
         #: whether clients must authenticate with SASL before any other request
         self.sasl_required = config.sasl_required
+        #: whether a client whose SASL exchange failed is kept, unauthenticated
+        self.sasl_allow_failed_clients = config.sasl_allow_failed_clients
         self.watches = WatchManager()
         self.stats = ServerStats()
         self.namespace_stats = NamespaceStats()

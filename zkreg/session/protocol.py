@@ -251,6 +251,8 @@ class ClientConnection(protocol.Protocol):
         self._closing_session = False
         #: this connection's SASL exchange, once the client started one
         self._sasl: DigestMD5Server | None = None
+        #: a failed SASL exchange was kept (--sasl-allow-failed-clients)
+        self._sasl_aborted = False
         #: requests other than sasl and auth are refused until SASL succeeds
         #: (--sasl-required, ZooKeeper's sessionRequireClientSASLAuth)
         self._sasl_required = False
@@ -1222,11 +1224,19 @@ class ClientConnection(protocol.Protocol):
         """
         One token of a SASL exchange (ZooKeeperServer.processSasl): answered with the
         server's token; a failed exchange is answered AuthFailed and the connection
-        closed, as ZooKeeper does when zookeeper.allowSaslFailedClients is off.
+        closed, as ZooKeeper does when zookeeper.allowSaslFailedClients is off.  With
+        --sasl-allow-failed-clients (and SASL not required) it is answered OK with no
+        token, as ZooKeeper does, and the client goes on unauthenticated.
         """
         users = self.factory.sasl_users
         if users is None:
             # A ZooKeeper without SASL configured answers OK with no token.
+            self.send(encode_reply(xid, 0, 0, SetSASLResponse(None).serialize()))
+            return
+        if self._sasl_aborted:
+            # As ZooKeeper's aborted SaslServer: every further token fails, and the
+            # kept client is answered OK without a token again.
+            self.factory.stats.auth_failed += 1
             self.send(encode_reply(xid, 0, 0, SetSASLResponse(None).serialize()))
             return
         if self._sasl is None:
@@ -1235,6 +1245,20 @@ class ClientConnection(protocol.Protocol):
             token = self._sasl.step(bytes(record.token or b""))
         except (SaslFailed, UnicodeDecodeError) as error:
             self.factory.stats.auth_failed += 1
+            if self.factory.sasl_allow_failed_clients and not self._sasl_required:
+                self._log.warn(
+                    "client {peer} (session 0x{session_id:x}) failed to SASL "
+                    "authenticate: {error}; kept unauthenticated "
+                    "(--sasl-allow-failed-clients)",
+                    peer=self.peer,
+                    session_id=self.session_id,
+                    error=error,
+                )
+                # As ZooKeeper's SaslServer, an aborted exchange cannot be retried
+                # on this connection.
+                self._sasl_aborted = True
+                self.send(encode_reply(xid, 0, 0, SetSASLResponse(None).serialize()))
+                return
             self._log.warn(
                 "client {peer} (session 0x{session_id:x}) failed to SASL authenticate: "
                 "{error}; closing",
