@@ -132,6 +132,15 @@ class ServerConfig:
     pause_threshold_ms: int = 500
 
     @property
+    def client_tls(self) -> bool:
+        """
+        Whether clients may connect over TLS (C{secure_listen}, or an C{ssl:}
+        C{listen}): then the C{x509} ACL scheme is known, as in ZooKeeper with its
+        X509AuthenticationProvider.
+        """
+        return self.secure_listen is not None or self.listen.startswith("ssl:")
+
+    @property
     def min_timeout_ms(self) -> int:
         """The effective minimum session timeout: configured, or 2 ticks."""
         if self.min_session_timeout_ms is None:

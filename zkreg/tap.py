@@ -508,6 +508,7 @@ _ROLE_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
     "ssl-keystore": ("standalone", "session"),
     "ssl-truststore": ("standalone", "session"),
     "ssl-client-auth": ("standalone", "session"),
+    "x509-superuser": ("standalone", "session"),
     "prealloc-size": ("standalone", "data"),
     "pause-threshold": ("standalone", "data"),
     "max-output-buffer": ("standalone", "session"),

@@ -115,6 +115,15 @@ def test_session_servers_ride_through_data_server_failures(tmp_path):
                 assert not writer.errors, f"{writer.label}: {writer.errors!r}"
             return sum(len(writer.acked) for writer in writers)
 
+        def both_linked() -> None:
+            # Each outage below must be one that both session servers saw begin and end.
+            for server in (first, second):
+                wait_until(
+                    lambda server=server: "Data link: up" in server.four_letter("srvr"),
+                    timeout=60,
+                    message="the session server linked again",
+                )
+
         # 1. The fault: the data server exits between a commit and its reply.
         wait_until(lambda: not data.is_running(), timeout=60, message="the fault hook fired")
         assert "exiting between a commit and its reply" in data.log_tail(20000)
@@ -126,6 +135,7 @@ def test_session_servers_ride_through_data_server_failures(tmp_path):
         )
         data.fault = None
         data.start()
+        both_linked()
         mark = acked()
         wait_until(lambda: acked() >= mark + 30, timeout=60, message="writes after the restart")
 
@@ -137,6 +147,7 @@ def test_session_servers_ride_through_data_server_failures(tmp_path):
             message="the session server noticed",
         )
         data.start()
+        both_linked()
         mark = acked()
         wait_until(lambda: acked() >= mark + 30, timeout=60, message="writes after kill -9")
 

@@ -57,8 +57,8 @@ def _start(server: ServerProcess) -> ServerProcess:
     return server
 
 
-def _server(kind: str, stores: Stores) -> ServerProcess:
-    """A server with a plain port and a TLS port (.secure_port), client auth need."""
+def _server(kind: str, stores: Stores, client_auth: str = "need") -> ServerProcess:
+    """A server with a plain port and a TLS port (.secure_port)."""
     secure_port = free_port()
     superuser = stores.dns["admin"]
     server: ServerProcess
@@ -71,7 +71,7 @@ def _server(kind: str, stores: Stores) -> ServerProcess:
                 "ssl.keyStore.type": "PEM",
                 "ssl.trustStore.location": str(stores.truststore),
                 "ssl.trustStore.type": "PEM",
-                "ssl.clientAuth": "need",
+                "ssl.clientAuth": client_auth,
                 "authProvider.x509": "org.apache.zookeeper.server.auth.X509AuthenticationProvider",
             },
             extra_jvm_args=[f"-Dzookeeper.X509AuthenticationProvider.superUser={superuser}"],
@@ -86,7 +86,7 @@ def _server(kind: str, stores: Stores) -> ServerProcess:
                 "--ssl-truststore",
                 str(stores.truststore),
                 "--ssl-client-auth",
-                "need",
+                client_auth,
                 "--x509-superuser",
                 superuser,
             ]
@@ -98,6 +98,13 @@ def _server(kind: str, stores: Stores) -> ServerProcess:
 @pytest.fixture(scope="module", params=["zookeeper", "zkreg"])
 def tls_server(request: pytest.FixtureRequest, stores: Stores) -> Iterator[ServerProcess]:
     server = _start(_server(request.param, stores))
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="module", params=["zookeeper", "zkreg"])
+def want_server(request: pytest.FixtureRequest, stores: Stores) -> Iterator[ServerProcess]:
+    server = _start(_server(request.param, stores, client_auth="want"))
     yield server
     server.cleanup()
 
@@ -282,12 +289,16 @@ def test_listen_takes_ssl_endpoint(stores: Stores, clients: _Clients, tmp_path: 
     server.secure_port = port  # type: ignore[attr-defined]
     import subprocess
 
+    from tests.support.servers import _DIE_WITH_PARENT
+
     process = subprocess.Popen(
         server.command(),
         cwd=server.cwd(),
         env=server.environment(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=_DIE_WITH_PARENT,  # type: ignore[arg-type]
     )
     try:
         client = clients.tls(server, stores, None)
@@ -411,7 +422,12 @@ def test_zkcli_over_tls(tls_server: ServerProcess, stores: Stores) -> None:
         "bob",
         "whoami\nset /tls-zkcli bob-was-here\nget /tls-zkcli\nget /tls-zkcli/alice-only\nquit\n",
     )
-    lines = [line.strip() for line in output.splitlines()]
+    # The watcher's lines come from another thread, anywhere in the transcript.
+    lines = [
+        line.strip()
+        for line in output.splitlines()
+        if line.strip() and not line.startswith(("WATCHER::", "WatchedEvent"))
+    ]
     start = lines.index("Auth scheme: User")
     # As ZooKeeper 3.8 prints it (this test passes against it too).
     assert lines[start : start + 5] == [
@@ -421,3 +437,37 @@ def test_zkcli_over_tls(tls_server: ServerProcess, stores: Stores) -> None:
         "bob-was-here",
         "Insufficient permission : /tls-zkcli/alice-only",
     ], output
+
+
+def test_client_auth_want(want_server: ServerProcess, stores: Stores, clients: _Clients) -> None:
+    """
+    C{ssl.clientAuth=want}: a client without a certificate connects over TLS with
+    no x509 id (an x509 node is NoAuth, C{auth} has nothing to expand to); one with
+    a certificate gets its DN.  Same on both servers.
+    """
+    alice = clients.tls(want_server, stores, "alice")
+    alice.start(timeout=20)
+    anonymous = clients.tls(want_server, stores, None)
+    anonymous.start(timeout=20)
+    path = alice.create(
+        "/tls-want-", b"", acl=[ACL(ALL, Id("x509", stores.dns["alice"]))], sequence=True
+    )
+    outcomes = {
+        "alice reads": _outcome(lambda: alice.get(path)[0].decode() or None),
+        "anonymous reads": _outcome(lambda: anonymous.get(path)),
+        "anonymous auth acl": _outcome(
+            lambda: (
+                anonymous.create(
+                    "/tls-want-auth-", b"", acl=[ACL(ALL, Id("auth", ""))], sequence=True
+                )
+                and None
+            )
+        ),
+        "anonymous reads root": _outcome(lambda: anonymous.get_children("/") and None),
+    }
+    assert outcomes == {
+        "alice reads": "ok",
+        "anonymous reads": "NoAuth",
+        "anonymous auth acl": "InvalidACL",
+        "anonymous reads root": "ok",
+    }

@@ -176,14 +176,19 @@ class AclChecker:
     @ivar super_digest: C{"super:<base64 sha1>"}; a session that authenticates with
         the matching digest credentials also gets the C{super} id, which passes every
         check.
+    @ivar x509: whether the C{x509} scheme is known (ZooKeeper knows it only with
+        its X509AuthenticationProvider configured; zkreg when a TLS listener is).
     @ivar sasl: whether the C{sasl} scheme is known (ZooKeeper registers its
         SASLAuthenticationProvider only when SASL is configured): a C{sasl:<user>}
         entry matches a session SASL-authenticated as that user (or as C{super}).
     """
 
-    def __init__(self, super_digest: str | None = None, sasl: bool = False) -> None:
+    def __init__(
+        self, super_digest: str | None = None, sasl: bool = False, x509: bool = False
+    ) -> None:
         self.super_digest = super_digest
         self.sasl = sasl
+        self.x509 = x509
 
     def allowed(self, acl: Sequence[ACL], perm: int, auth: Iterable[Id]) -> bool:
         """
@@ -218,7 +223,7 @@ class AclChecker:
                 for auth_id in auth:
                     if auth_id.scheme == "sasl" and auth_id.id in ("super", entry_id.id):
                         return True
-            elif scheme == "x509":
+            elif scheme == "x509" and self.x509:
                 for auth_id in auth:
                     if auth_id.scheme == "x509" and auth_id.id == entry_id.id:
                         return True
@@ -260,7 +265,9 @@ class AclChecker:
                 expanded = [
                     ACL(perms=entry.perms, id=a)
                     for a in zookeeper_auth_order(list(auth))
-                    if a.scheme in ("digest", "x509") or (a.scheme == "sasl" and self.sasl)
+                    if a.scheme == "digest"
+                    or (a.scheme == "sasl" and self.sasl)
+                    or (a.scheme == "x509" and self.x509)
                 ]
                 if not expanded:
                     return None
@@ -277,7 +284,7 @@ class AclChecker:
                 if not id_text:
                     return None
                 result.append(entry)
-            elif scheme == "x509":
+            elif scheme == "x509" and self.x509:
                 if id_text is None or not is_valid_dn(id_text):
                     return None
                 result.append(entry)

@@ -108,7 +108,11 @@ class DataServer(service.MultiService):
             # quota'd paths, as ZooKeeper's setupQuota does after reading one.
             tree.quotas.rebuild()
         self.tree = tree
-        self.acl = AclChecker(config.super_digest, sasl=config.sasl_config is not None)
+        self.acl = AclChecker(
+            config.super_digest,
+            sasl=config.sasl_config is not None,
+            x509=config.client_tls,
+        )
         #: the clock of session deadlines: wall time less the pauses (see
         #: L{zkreg.data.observed}); txn times and TTLs stay on the wall clock
         self.observed = ObservedTime(clock, config.pause_threshold_ms)

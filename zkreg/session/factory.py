@@ -83,7 +83,7 @@ class SessionServerFactory(protocol.ServerFactory):
         self.max_reply_size = config.max_reply_size
         self.max_client_cnxns = config.max_client_cnxns
         self.acl_checker = acl_checker or AclChecker(
-            config.super_digest, sasl=config.sasl_config is not None
+            config.super_digest, sasl=config.sasl_config is not None, x509=config.client_tls
         )
         #: user -> password for SASL DIGEST-MD5 (--sasl-config), or None: SASL off
         self.sasl_users: dict[str, str] | None = None
