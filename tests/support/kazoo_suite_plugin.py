@@ -70,7 +70,8 @@ NOT_APPLICABLE: dict[str, tuple[tuple[str, ...], str]] = {
     ),
     "test_client.py::TestReconfig": (
         LAYOUTS,
-        "dynamic reconfiguration (reconfig) of a ZooKeeper ensemble; zkreg has none",
+        "dynamic reconfiguration of a ZooKeeper ensemble (reconfigEnabled=true); zkreg "
+        "answers reconfig with ReconfigDisabled, as ZooKeeper with reconfigEnabled=false",
     ),
     "test_sasl.py::TestSASLGSSAPIAuthentication": (
         LAYOUTS,
