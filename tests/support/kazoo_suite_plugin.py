@@ -77,6 +77,13 @@ NOT_APPLICABLE: dict[str, tuple[tuple[str, ...], str]] = {
         LAYOUTS,
         "Kerberos (GSSAPI) needs kazoo's test KDC; zkreg's SASL is DIGEST-MD5 only",
     ),
+    "test_lock.py::KazooLockTests::test_lock_ephemeral": (
+        ("split",),
+        "reads, from a second client, a node the first client created just before; the "
+        "two may sit on different session servers, and like ZooKeeper (no cross-client "
+        "timeliness without sync) the second's replica may not have it yet (failed 1 "
+        "run in 4 on a loaded 2-core box, NoNodeError)",
+    ),
     "test_client.py::TestClient::test_update_host_list": (
         ("standalone",),
         "stops one of several servers and expects the client on another; standalone "
