@@ -90,9 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         client = Process("client.py", "--zk", options.zk)
         processes.append(client)
-        first, second = (Process("web_service.py", "--zk", options.zk) for _ in range(2))
-        processes += [first, second]
+        # One after the other, so the first "registered" line is the first service's.
+        first = Process("web_service.py", "--zk", options.zk)
+        processes.append(first)
         first.wait_for("registered")
+        second = Process("web_service.py", "--zk", options.zk)
+        processes.append(second)
         second.wait_for("registered")
         seen = 0
         while "," not in client.lines[seen - 1] if seen else True:  # both instances listed
