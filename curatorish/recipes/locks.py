@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from curatorish.blocking import BlockingCuratorFramework
 from curatorish.connection.paths import validate_path
@@ -66,6 +66,32 @@ def caller_owner(recipe: Recipe) -> Any:
 _OWNER = {"owner": caller_owner}
 
 
+class LockContext(Recipe):
+    """
+    A lock as a context manager: C{with lock:} on the blocking face, C{async with
+    lock:} on the async face; entering acquires (waiting as long as it takes), leaving
+    releases.  Subclasses provide C{acquire()} and C{release()}.
+    """
+
+    def __enter__(self) -> Self:
+        if not self.blocking:
+            raise TypeError("use 'async with' with a lock on the async client")
+        self.acquire()  # type: ignore[attr-defined]
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.release()  # type: ignore[attr-defined]
+
+    async def __aenter__(self) -> Self:
+        if self.blocking:
+            raise TypeError("use 'with' with a lock on the blocking client")
+        await self.acquire()  # type: ignore[attr-defined]
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.release()  # type: ignore[attr-defined]
+
+
 @dataclass
 class _LockData:
     lock_path: str
@@ -73,7 +99,7 @@ class _LockData:
     count: int = 1
 
 
-class InterProcessMutex(Recipe):
+class InterProcessMutex(LockContext):
     """
     A reentrant mutex shared by every process using the same path (Curator's
     C{InterProcessMutex}).
@@ -206,28 +232,8 @@ class InterProcessMutex(Recipe):
         self.internals.revocable = RevocationSpec(listener)
         self.internals.on_revoke = lambda: self.listener_caller(listener)(self)
 
-    # -- context managers -------------------------------------------------------------
 
-    def __enter__(self) -> InterProcessMutex:
-        if not self.blocking:
-            raise TypeError("use 'async with' with a lock on the async client")
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.release()
-
-    async def __aenter__(self) -> InterProcessMutex:
-        if self.blocking:
-            raise TypeError("use 'with' with a lock on the blocking client")
-        await self.acquire()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        await self.release()
-
-
-class InterProcessMultiLock(Recipe):
+class InterProcessMultiLock(LockContext):
     """
     Several locks held as one (Curator's C{InterProcessMultiLock}): acquired in the
     given order, all or none; released in reverse order.
@@ -280,24 +286,6 @@ class InterProcessMultiLock(Recipe):
 
     def is_acquired_in_this_process(self) -> bool:
         return all(lock.is_acquired_in_this_process() for lock in self.locks)
-
-    def __enter__(self) -> InterProcessMultiLock:
-        if not self.blocking:
-            raise TypeError("use 'async with' with a lock on the async client")
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.release()
-
-    async def __aenter__(self) -> InterProcessMultiLock:
-        if self.blocking:
-            raise TypeError("use 'with' with a lock on the blocking client")
-        await self.acquire()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        await self.release()
 
 
 async def _release_all(locks: Any, owner: Any) -> None:

@@ -21,7 +21,7 @@ from curatorish.connection.paths import validate_path
 from curatorish.framework import make_path, split_path
 from curatorish.recipes.face import Recipe, recipe_method
 from curatorish.recipes.lock_internals import wait_for_wake, wake_on_event
-from curatorish.recipes.locks import AnyClient, InterProcessMutex, LockNotHeldError
+from curatorish.recipes.locks import AnyClient, InterProcessMutex, LockContext, LockNotHeldError
 from zkreg.proto.consts import CreateMode
 
 #: Curator's C{InterProcessSemaphoreV2} child names.
@@ -207,7 +207,7 @@ class InterProcessSemaphoreV2(Recipe):
             return []
 
 
-class InterProcessSemaphoreMutex(Recipe):
+class InterProcessSemaphoreMutex(LockContext):
     """
     A mutex that is not reentrant (Curator's C{InterProcessSemaphoreMutex}): a
     semaphore of one lease.  A second L{acquire} in the same process waits like any
@@ -242,24 +242,6 @@ class InterProcessSemaphoreMutex(Recipe):
     @recipe_method
     async def get_participant_nodes(self) -> list[str]:
         return await self.semaphore.get_participant_nodes()
-
-    def __enter__(self) -> InterProcessSemaphoreMutex:
-        if not self.blocking:
-            raise TypeError("use 'async with' with a lock on the async client")
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.release()
-
-    async def __aenter__(self) -> InterProcessSemaphoreMutex:
-        if self.blocking:
-            raise TypeError("use 'with' with a lock on the blocking client")
-        await self.acquire()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        await self.release()
 
 
 __all__ = [
