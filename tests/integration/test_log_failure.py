@@ -13,42 +13,13 @@ import time
 
 import pytest
 
+from tests.support.failing_sync import FailingSync
 from tests.support.servers import ZkregServer
 from tests.support.waiting import wait_until
 
-#: twistd with os.fdatasync failing (ENOSPC) while the marker file exists.
-_FAULTY_TWISTD = """
-import errno, os, sys
-marker = os.environ["ZKREG_TEST_FAIL_SYNC_MARKER"]
-real_fdatasync = os.fdatasync
-def fdatasync(fd):
-    if os.path.exists(marker):
-        raise OSError(errno.ENOSPC, "No space left on device (injected by the test)")
-    return real_fdatasync(fd)
-os.fdatasync = fdatasync
-from twisted.scripts.twistd import run
-sys.argv[0] = "twistd"
-run()
-"""
 
-
-class FailingDiskZkregServer(ZkregServer):
+class FailingDiskZkregServer(FailingSync, ZkregServer):
     """zkreg whose log syncs fail once C{marker} exists."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.marker = self.workdir / "fail-sync"
-
-    def command(self) -> list[str]:
-        argv = super().command()
-        assert argv[1] == "-c"
-        argv[2] = _FAULTY_TWISTD
-        return argv
-
-    def environment(self) -> dict[str, str]:
-        env = super().environment()
-        env["ZKREG_TEST_FAIL_SYNC_MARKER"] = str(self.marker)
-        return env
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.failing_sync import FailingSync
 from tests.support.ports import free_port
 from tests.support.servers import (
     SERVLET_API_JAR,
@@ -419,38 +420,8 @@ def test_command_keys_as_zookeeper(name, operated, admin_oracle, kazoo_client):
     assert _key_shape(_without_namespaces(ours)) == _key_shape(_without_namespaces(theirs))
 
 
-#: twistd with os.fdatasync failing (ENOSPC) while the marker file exists.
-_FAULTY_TWISTD = """
-import errno, os, sys
-marker = os.environ["ZKREG_TEST_FAIL_SYNC_MARKER"]
-real_fdatasync = os.fdatasync
-def fdatasync(fd):
-    if os.path.exists(marker):
-        raise OSError(errno.ENOSPC, "No space left on device (injected by the test)")
-    return real_fdatasync(fd)
-os.fdatasync = fdatasync
-from twisted.scripts.twistd import run
-sys.argv[0] = "twistd"
-run()
-"""
-
-
-class FailingDiskOperatedZkreg(OperatedZkreg):
+class FailingDiskOperatedZkreg(FailingSync, OperatedZkreg):
     """An operated zkreg whose log syncs fail while C{marker} exists."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.marker = self.workdir / "fail-sync"
-
-    def command(self) -> list[str]:
-        argv = super().command()
-        argv[2] = _FAULTY_TWISTD
-        return argv
-
-    def environment(self) -> dict[str, str]:
-        env = super().environment()
-        env["ZKREG_TEST_FAIL_SYNC_MARKER"] = str(self.marker)
-        return env
 
 
 def test_health_probes_follow_the_data_tier_refusing_writes(kazoo_client):
