@@ -117,7 +117,8 @@ class SessionRoleService(service.MultiService):
         self.link: Any = None
 
     def startService(self) -> None:
-        from zkreg.link.tcp import TCPDataLink, parse_data_servers
+        from zkreg.link.endpoints import parse_data_servers
+        from zkreg.link.tcp import TCPDataLink
 
         super().startService()
         config = self.config

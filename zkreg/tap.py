@@ -665,7 +665,7 @@ def validate_server_config(config: ServerConfig) -> None:
                 "--role session needs --data-server (the data server's endpoint) "
                 "or --etcd (to follow the active data server of an etcd data tier)"
             )
-        from zkreg.link.tcp import parse_data_servers
+        from zkreg.link.endpoints import parse_data_servers
 
         try:
             described = (

@@ -31,7 +31,6 @@ from typing import Any, cast
 
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -50,6 +49,7 @@ from zkreg.data.tree import DataTree
 from zkreg.data.txncodec import TXN_CLASSES
 from zkreg.interfaces import IDataLink
 from zkreg.link import wire
+from zkreg.link.endpoints import EndpointsInTurn, parse_data_servers
 from zkreg.link.errors import DataTierUnavailable
 from zkreg.link.serve import BEAT_S, MAX_FRAME, DataLinkServerFactory
 from zkreg.proto.jute import DecodeError
@@ -78,55 +78,6 @@ SYNCING = "syncing"
 UP = "up"
 DOWN = "down"
 UNAVAILABLE = "unavailable"
-
-
-def parse_data_servers(reactor: Any, description: str) -> list[tuple[str, Any]]:
-    """
-    @param description: C{tcp:h:p[,tcp:h:p...]}.
-    @return: C{(description, endpoint)} of each, in order.
-    @raise ValueError: for an empty list or an endpoint Twisted cannot parse.
-    """
-    from twisted.internet.endpoints import clientFromString
-
-    parts = [part.strip() for part in description.split(",") if part.strip()]
-    if not parts:
-        raise ValueError("no data server given")
-    return [(part, clientFromString(reactor, part)) for part in parts]
-
-
-@implementer(IStreamClientEndpoint)
-class _EndpointsInTurn:
-    """
-    One endpoint out of several: each connection attempt uses the current one, and a
-    failed attempt moves on to the next (C{ClientService} backs off between attempts).
-    """
-
-    def __init__(self, endpoints: list[tuple[str, Any]], on_failure: Any = None) -> None:
-        self._endpoints = endpoints
-        self._index = 0
-        self._on_failure = on_failure
-
-    def __len__(self) -> int:
-        return len(self._endpoints)
-
-    @property
-    def current(self) -> str | None:
-        """The description of the endpoint used now (L{None} without endpoints)."""
-        if not self._endpoints:
-            return None
-        return self._endpoints[self._index][0]
-
-    def connect(self, factory: Any) -> Deferred:
-        _, endpoint = self._endpoints[self._index]
-
-        def failed(reason: Failure) -> Failure:
-            description = self._endpoints[self._index][0]
-            self._index = (self._index + 1) % len(self._endpoints)
-            if self._on_failure is not None:
-                self._on_failure(description, reason)
-            return reason
-
-        return endpoint.connect(factory).addErrback(failed)
 
 
 class _LinkProtocol(Int32StringReceiver, TimeoutMixin):
@@ -223,7 +174,7 @@ class TCPDataLink:
         if not isinstance(endpoints, list):
             endpoints = [(str(endpoints), endpoints)]
         self.clock = clock
-        self._endpoints = _EndpointsInTurn(endpoints, self._attempt_failed)
+        self._endpoints = EndpointsInTurn(endpoints, self._attempt_failed)
         self._failed_attempts = 0
         self.data_tier_timeout_s = data_tier_timeout_s
         self.data_server_timeout_s = data_server_timeout_s
