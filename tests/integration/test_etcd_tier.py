@@ -344,6 +344,88 @@ def test_sigstop_past_lease(tier, client, listed_client):
     assert [client.client_id[0], listed_client.client_id[0]] == sessions
 
 
+def metric(text: str, name: str) -> float:
+    """@return: the value of the one sample C{name} in a scrape."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for entry in family.samples:
+            if entry.name == name:
+                return entry.value
+    raise AssertionError(f"no sample {name}")
+
+
+def test_metrics_follow_takeovers(tier, client):
+    """
+    A data server's Prometheus metrics describe its state now, through
+    active -> standby -> active: the role gauge, the takeovers counter, and the tree
+    and applied zxid of the data server it runs now (the warm tree while standing by);
+    promtool finds the exposition well formed.
+    """
+    import shutil
+    import subprocess
+
+    parent = "/etcd-metrics"
+    client.ensure_path(parent)
+    watched = tier.active()
+    other = tier.standby_of(watched)
+    text = watched.scrape()
+    assert metric(text, "zkreg_data_role_active") == 1
+    takeovers = metric(text, "zkreg_data_takeovers_total")
+    # active -> standby: paused past its lease, it wakes to a new leader.
+    watched.pause()
+    try:
+        wait_until(other.is_active, timeout=30, message="the other data server taking over")
+    finally:
+        watched.resume()
+    wait_until(
+        lambda: (watched.state() or {}).get("state") == "standby",
+        timeout=30,
+        message="the woken data server standing by",
+    )
+    zxid = client.create(f"{parent}/while-standby", include_data=True)[1].czxid
+    wait_until(
+        lambda: metric(watched.scrape(), "zkreg_last_zxid") >= zxid,
+        timeout=15,
+        message="the standby's metrics following the log",
+    )
+    text = watched.scrape()
+    assert metric(text, "zkreg_data_role_active") == 0
+    assert metric(text, "zkreg_data_takeovers_total") == takeovers
+    # standby -> active again.
+    other.kill()
+    wait_until(watched.is_active, timeout=30, message="the watched data server leading again")
+    zxid = client.create(f"{parent}/while-active", include_data=True)[1].czxid
+    assert zxid >> 32 == (watched.state() or {}).get("epoch")
+    assert tier.session is not None
+
+    def agrees() -> bool:
+        text = watched.scrape()
+        replica = dict(
+            line.split("\t", 1) for line in tier.session.four_letter("mntr").splitlines()
+        )
+        return (
+            metric(text, "zkreg_last_zxid") >= zxid
+            and metric(text, "znode_count") == float(replica["zk_znode_count"])
+            and metric(text, "zkreg_session_servers") == 2
+        )
+
+    wait_until(agrees, timeout=15, message="the metrics of the data server leading now")
+    text = watched.scrape()
+    assert metric(text, "zkreg_data_role_active") == 1
+    assert metric(text, "zkreg_data_takeovers_total") == takeovers + 1
+    other.start()  # back as a standby
+    assert metric(other.scrape(), "zkreg_data_role_active") == 0
+    if shutil.which("promtool") is not None:
+        checked = subprocess.run(
+            ["promtool", "check", "metrics"], input=text.encode(), capture_output=True, timeout=30
+        )
+        # 0: clean; 3: lint only (ZooKeeper's "_count" gauges), 1: malformed.
+        assert checked.returncode in (0, 3), checked.stderr.decode()
+        for problem in checked.stderr.decode().splitlines():
+            assert '"_count" suffix' in problem, problem
+
+
 def test_status_command(tier, client):
     """zkreg status --etcd: the active data server, the standby, applied zxids, etcd health."""
     import io
