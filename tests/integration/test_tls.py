@@ -110,6 +110,26 @@ def want_server(request: pytest.FixtureRequest, stores: Stores) -> Iterator[Serv
 
 
 @pytest.fixture(scope="module")
+def split_tls_server(stores: Stores) -> Iterator[ServerProcess]:
+    """
+    A data server with a data-link listener and no TLS client listener, and a
+    session server linked to it with the TLS listener and the x509 super user.
+    """
+    link_port = free_port()
+    data = ZkregServer(extra_args=["--data-link-listen", f"tcp:{link_port}:interface=127.0.0.1"])
+    session = _server("zkreg", stores)
+    assert isinstance(session, ZkregServer)
+    session.extra_args += ["--role", "session", "--data-server", f"tcp:127.0.0.1:{link_port}"]
+    try:
+        data.start()
+        session.start()
+        yield session
+    finally:
+        session.cleanup()
+        data.cleanup()
+
+
+@pytest.fixture(scope="module")
 def zkreg_tls(stores: Stores) -> Iterator[ServerProcess]:
     server = _start(_server("zkreg", stores))
     yield server
@@ -176,19 +196,36 @@ def test_x509_acl_enforcement(tls_server: ServerProcess, stores: Stores, clients
     user's certificate passes; C{auth} expands to the creator's DN; a plain client
     (only its ip id) is refused; a malformed DN is InvalidACL.  Same on both servers.
     """
-    alice = clients.tls(tls_server, stores, "alice")
+    _check_x509_acls(tls_server, stores, clients, "/tls-acl")
+
+
+def test_x509_acls_through_a_session_server(
+    split_tls_server: ServerProcess, stores: Stores, clients: _Clients
+) -> None:
+    """
+    The same outcomes in the split: the TLS listener is a session server's, the ACLs
+    are checked and validated by a data server with no TLS listener of its own (it
+    takes the x509 scheme from the session server's link, the DN ids and the super
+    user's C{super} from each request).
+    """
+    _check_x509_acls(split_tls_server, stores, clients, "/tls-split-acl")
+
+
+def _check_x509_acls(server: ServerProcess, stores: Stores, clients: _Clients, base: str) -> None:
+    alice = clients.tls(server, stores, "alice")
     alice.start(timeout=20)
-    bob = clients.tls(tls_server, stores, "bob")
+    bob = clients.tls(server, stores, "bob")
     bob.start(timeout=20)
-    admin = clients.tls(tls_server, stores, "admin")
+    admin = clients.tls(server, stores, "admin")
     admin.start(timeout=20)
-    plain = clients.plain(tls_server)
-    base = "/tls-acl"
+    plain = clients.plain(server)
     if alice.exists(base) is None:
         alice.create(base, b"")
     path = alice.create(
         f"{base}/n-", b"secret", acl=[ACL(ALL, Id("x509", stores.dns["alice"]))], sequence=True
     )
+    for other in (bob, admin, plain):  # other sessions: see alice's write first
+        other.sync(path)
     outcomes = {
         "alice reads": _outcome(lambda: alice.get(path)),
         "bob reads": _outcome(lambda: bob.get(path)),
@@ -198,6 +235,7 @@ def test_x509_acl_enforcement(tls_server: ServerProcess, stores: Stores, clients
         "admin sets": _outcome(lambda: admin.set(path, b"y") and None),
     }
     auth_path = alice.create(f"{base}/auth-", b"", acl=[ACL(ALL, Id("auth", ""))], sequence=True)
+    bob.sync(auth_path)
     outcomes["auth expands to"] = repr(
         [(acl.id.scheme, acl.id.id) for acl in alice.get_acls(auth_path)[0]]
     )
