@@ -26,7 +26,9 @@ every L{BEAT_S}, and after L{HUNT_AFTER_S} without a frame the link probes the o
 data servers of its list and moves to the first that answers (L{zkreg.link.hunt});
 after L{DATA_SERVER_TIMEOUT_S} it drops the connection in any case.
 
-The server side is L{zkreg.link.serve}; frames and messages: L{zkreg.link.wire}.
+The server side is L{zkreg.link.serve}; frames and messages: L{zkreg.link.wire}; the
+data servers tried in turn: L{zkreg.link.endpoints}; a snapshot into a replica tree:
+L{zkreg.link.replica_load}.
 """
 
 from __future__ import annotations
@@ -45,9 +47,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from zkreg.data import codes
-from zkreg.data.codes import EPHEMERAL_CONTAINER, EPHEMERAL_NORMAL, EPHEMERAL_TTL, ephemeral_type
 from zkreg.data.messages import Commit, Outcome, SessionGrant
-from zkreg.data.node import Node
 from zkreg.data.reads import READ_OPS
 from zkreg.data.server import DataServerFailed
 from zkreg.data.tree import DataTree
@@ -57,6 +57,7 @@ from zkreg.link import wire
 from zkreg.link.endpoints import EndpointsInTurn, parse_data_servers
 from zkreg.link.errors import DataTierUnavailable
 from zkreg.link.hunt import Hunt
+from zkreg.link.replica_load import add_snapshot_nodes, empty_replica, finish_replica
 from zkreg.link.serve import BEAT_S, MAX_FRAME, DataLinkServerFactory
 from zkreg.proto.jute import DecodeError
 from zkreg.proto.records import TxnHeader
@@ -173,6 +174,7 @@ class TCPDataLink:
         name: str = "",
         data_server_timeout_s: float = DATA_SERVER_TIMEOUT_S,
         hunt_after_s: float = HUNT_AFTER_S,
+        auth_schemes: tuple[str, ...] = (),
     ) -> None:
         """
         @param endpoints: C{[(description, IStreamClientEndpoint)]}, tried in turn
@@ -182,6 +184,9 @@ class TCPDataLink:
         @param name: how this session server names itself to the data server.
         @param data_server_timeout_s: silence after which the connection is dropped.
         @param hunt_after_s: silence after which the other endpoints are probed.
+        @param auth_schemes: the optional ACL schemes this session server knows
+            (C{sasl}, C{x509}: L{zkreg.config.ServerConfig.auth_schemes}); the data
+            server judges its clients' ACLs by them.
         """
         if clock is None:
             from twisted.internet import reactor
@@ -196,6 +201,7 @@ class TCPDataLink:
         self.data_server_timeout_s = data_server_timeout_s
         self.hunt_after_s = hunt_after_s
         self.name = name
+        self.auth_schemes = list(auth_schemes)
         self.origin = random.getrandbits(63) or 1
         self.ready: Deferred = Deferred()
         self.tree: DataTree | None = None
@@ -296,7 +302,7 @@ class TCPDataLink:
         self.connected_to = self._endpoints.current
         self._silent_s = 0.0
         last = self.tree.last_zxid if self.tree is not None else -1
-        protocol.send(wire.Hello(wire.PROTOCOL_VERSION, last, self.name))
+        protocol.send(wire.Hello(wire.PROTOCOL_VERSION, last, self.name, self.auth_schemes))
 
     def _disconnected(self, protocol: _LinkProtocol, reason: Failure | None) -> None:
         if protocol is not self._protocol:
@@ -421,7 +427,9 @@ class TCPDataLink:
             seconds=self._silent_s,
         )
         last_zxid = self.tree.last_zxid if self.tree is not None else -1
-        hello = wire.encode_message(wire.Hello(wire.PROTOCOL_VERSION, last_zxid, self.name))
+        hello = wire.encode_message(
+            wire.Hello(wire.PROTOCOL_VERSION, last_zxid, self.name, self.auth_schemes)
+        )
         self._hunt = Hunt(
             self._endpoints,
             hello,
@@ -457,56 +465,18 @@ class TCPDataLink:
             _log.info("resuming the replica after zxid {zxid:#x}", zxid=message.zxid)
             self._synced_now()
             return
-        tree = DataTree()
-        tree.nodes = {}
-        self._loading = tree
+        self._loading = empty_replica()
 
     def _load_nodes(self, nodes: Iterable[Any]) -> None:
-        tree = self._loading
-        if tree is None:
-            return
-        all_nodes = tree.nodes
-        intern_acl = tree.intern_acl
-        for message in nodes:
-            node = Node(
-                message.data, intern_acl(message.acl or ()), message.czxid, message.ctime, 0
-            )
-            node.mzxid = message.mzxid
-            node.mtime = message.mtime
-            node.version = message.version
-            node.cversion = message.cversion
-            node.aversion = message.aversion
-            node.ephemeral_owner = message.ephemeralOwner
-            node.pzxid = message.pzxid
-            path = message.path
-            all_nodes[path] = node
-            if path != "/":
-                cut = path.rfind("/")
-                parent = all_nodes[path[:cut] if cut > 0 else "/"]
-                if parent.children is None:
-                    parent.children = {}
-                parent.children[path[cut + 1 :]] = None
+        if self._loading is not None:
+            add_snapshot_nodes(self._loading, nodes)
 
     def _loaded(self, message: Any) -> None:
         tree = self._loading
         if tree is None:
             return
         self._loading = None
-        tree.extended_types = message.extendedTypes
-        for path, node in tree.nodes.items():
-            owner = node.ephemeral_owner
-            if not owner:
-                continue
-            kind = ephemeral_type(owner, tree.extended_types)
-            if kind == EPHEMERAL_NORMAL:
-                tree.ephemerals.setdefault(owner, {})[path] = None
-            elif kind == EPHEMERAL_CONTAINER:
-                tree.containers[path] = None
-            elif kind == EPHEMERAL_TTL:
-                tree.ttls[path] = None
-        tree.sessions = {entry.sessionId: entry.timeOut for entry in message.sessions or ()}
-        tree.last_zxid = message.lastZxid
-        tree.quotas.rebuild()
+        finish_replica(tree, message)
         old, self.tree = self.tree, tree
         _log.info(
             "replica loaded: {nodes} nodes at zxid {zxid:#x}",

@@ -26,7 +26,7 @@ from zkreg.link.tcp import DataLinkServerFactory, TCPDataLink
 from zkreg.proto.consts import OPEN_ACL_UNSAFE
 from zkreg.proto.records import CreateRequest, Id
 
-HELLO = wire.encode_message(wire.Hello(wire.PROTOCOL_VERSION, 5, "test"))
+HELLO = wire.encode_message(wire.Hello(wire.PROTOCOL_VERSION, 5, "test", []))
 SYNC_START = wire.encode_frame(wire.SyncStart(wire.SYNC_DIFF, 5))
 
 
