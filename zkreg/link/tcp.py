@@ -20,7 +20,9 @@ C{data_tier_timeout_s}, the held requests fail with L{DataTierUnavailable} and t
 listeners are told (the session server closes its client connections so that clients
 go elsewhere), as are requests made until the link is back.
 
-The server side is L{zkreg.link.serve}; frames and messages: L{zkreg.link.wire}.
+The server side is L{zkreg.link.serve}; frames and messages: L{zkreg.link.wire}; the
+data servers tried in turn: L{zkreg.link.endpoints}; a snapshot into a replica tree:
+L{zkreg.link.replica_load}.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from typing import Any, cast
 
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -41,16 +42,16 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from zkreg.data import codes
-from zkreg.data.codes import EPHEMERAL_CONTAINER, EPHEMERAL_NORMAL, EPHEMERAL_TTL, ephemeral_type
 from zkreg.data.messages import Commit, Outcome, SessionGrant
-from zkreg.data.node import Node
 from zkreg.data.reads import READ_OPS
 from zkreg.data.server import DataServerFailed
 from zkreg.data.tree import DataTree
 from zkreg.data.txncodec import TXN_CLASSES
 from zkreg.interfaces import IDataLink
 from zkreg.link import wire
+from zkreg.link.endpoints import EndpointsInTurn, parse_data_servers
 from zkreg.link.errors import DataTierUnavailable
+from zkreg.link.replica_load import add_snapshot_nodes, empty_replica, finish_replica
 from zkreg.link.serve import BEAT_S, MAX_FRAME, DataLinkServerFactory
 from zkreg.proto.jute import DecodeError
 from zkreg.proto.records import TxnHeader
@@ -78,55 +79,6 @@ SYNCING = "syncing"
 UP = "up"
 DOWN = "down"
 UNAVAILABLE = "unavailable"
-
-
-def parse_data_servers(reactor: Any, description: str) -> list[tuple[str, Any]]:
-    """
-    @param description: C{tcp:h:p[,tcp:h:p...]}.
-    @return: C{(description, endpoint)} of each, in order.
-    @raise ValueError: for an empty list or an endpoint Twisted cannot parse.
-    """
-    from twisted.internet.endpoints import clientFromString
-
-    parts = [part.strip() for part in description.split(",") if part.strip()]
-    if not parts:
-        raise ValueError("no data server given")
-    return [(part, clientFromString(reactor, part)) for part in parts]
-
-
-@implementer(IStreamClientEndpoint)
-class _EndpointsInTurn:
-    """
-    One endpoint out of several: each connection attempt uses the current one, and a
-    failed attempt moves on to the next (C{ClientService} backs off between attempts).
-    """
-
-    def __init__(self, endpoints: list[tuple[str, Any]], on_failure: Any = None) -> None:
-        self._endpoints = endpoints
-        self._index = 0
-        self._on_failure = on_failure
-
-    def __len__(self) -> int:
-        return len(self._endpoints)
-
-    @property
-    def current(self) -> str | None:
-        """The description of the endpoint used now (L{None} without endpoints)."""
-        if not self._endpoints:
-            return None
-        return self._endpoints[self._index][0]
-
-    def connect(self, factory: Any) -> Deferred:
-        _, endpoint = self._endpoints[self._index]
-
-        def failed(reason: Failure) -> Failure:
-            description = self._endpoints[self._index][0]
-            self._index = (self._index + 1) % len(self._endpoints)
-            if self._on_failure is not None:
-                self._on_failure(description, reason)
-            return reason
-
-        return endpoint.connect(factory).addErrback(failed)
 
 
 class _LinkProtocol(Int32StringReceiver, TimeoutMixin):
@@ -223,7 +175,7 @@ class TCPDataLink:
         if not isinstance(endpoints, list):
             endpoints = [(str(endpoints), endpoints)]
         self.clock = clock
-        self._endpoints = _EndpointsInTurn(endpoints, self._attempt_failed)
+        self._endpoints = EndpointsInTurn(endpoints, self._attempt_failed)
         self._failed_attempts = 0
         self.data_tier_timeout_s = data_tier_timeout_s
         self.data_server_timeout_s = data_server_timeout_s
@@ -408,56 +360,18 @@ class TCPDataLink:
             _log.info("resuming the replica after zxid {zxid:#x}", zxid=message.zxid)
             self._synced_now()
             return
-        tree = DataTree()
-        tree.nodes = {}
-        self._loading = tree
+        self._loading = empty_replica()
 
     def _load_nodes(self, nodes: Iterable[Any]) -> None:
-        tree = self._loading
-        if tree is None:
-            return
-        all_nodes = tree.nodes
-        intern_acl = tree.intern_acl
-        for message in nodes:
-            node = Node.restored(
-                message.data,
-                intern_acl(message.acl or ()),
-                message.czxid,
-                message.mzxid,
-                message.ctime,
-                message.mtime,
-                message.version,
-                message.cversion,
-                message.aversion,
-                message.ephemeralOwner,
-                message.pzxid,
-            )
-            path = message.path
-            all_nodes[path] = node
-            if path != "/":
-                cut = path.rfind("/")
-                all_nodes[path[:cut] if cut > 0 else "/"].add_child(path)
+        if self._loading is not None:
+            add_snapshot_nodes(self._loading, nodes)
 
     def _loaded(self, message: Any) -> None:
         tree = self._loading
         if tree is None:
             return
         self._loading = None
-        tree.extended_types = message.extendedTypes
-        for path, node in tree.nodes.items():
-            owner = node.ephemeral_owner
-            if not owner:
-                continue
-            kind = ephemeral_type(owner, tree.extended_types)
-            if kind == EPHEMERAL_NORMAL:
-                tree.ephemerals.setdefault(owner, {})[path] = None
-            elif kind == EPHEMERAL_CONTAINER:
-                tree.containers[path] = None
-            elif kind == EPHEMERAL_TTL:
-                tree.ttls[path] = None
-        tree.sessions = {entry.sessionId: entry.timeOut for entry in message.sessions or ()}
-        tree.last_zxid = message.lastZxid
-        tree.quotas.rebuild()
+        finish_replica(tree, message)
         old, self.tree = self.tree, tree
         _log.info(
             "replica loaded: {nodes} nodes at zxid {zxid:#x}",
