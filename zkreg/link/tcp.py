@@ -160,6 +160,7 @@ class TCPDataLink:
         data_tier_timeout_s: float = 40.0,
         name: str = "",
         data_server_timeout_s: float = DATA_SERVER_TIMEOUT_S,
+        auth_schemes: tuple[str, ...] = (),
     ) -> None:
         """
         @param endpoints: C{[(description, IStreamClientEndpoint)]}, tried in turn
@@ -167,6 +168,9 @@ class TCPDataLink:
         @param data_tier_timeout_s: how long requests are held while no data server
             is linked before they fail.
         @param name: how this session server names itself to the data server.
+        @param auth_schemes: the optional ACL schemes this session server knows
+            (C{sasl}, C{x509}: L{zkreg.config.ServerConfig.auth_schemes}); the data
+            server judges its clients' ACLs by them.
         """
         if clock is None:
             from twisted.internet import reactor
@@ -180,6 +184,7 @@ class TCPDataLink:
         self.data_tier_timeout_s = data_tier_timeout_s
         self.data_server_timeout_s = data_server_timeout_s
         self.name = name
+        self.auth_schemes = list(auth_schemes)
         self.origin = random.getrandbits(63) or 1
         self.ready: Deferred = Deferred()
         self.tree: DataTree | None = None
@@ -266,7 +271,7 @@ class TCPDataLink:
         self.state = SYNCING
         self.connected_to = self._endpoints.current
         last = self.tree.last_zxid if self.tree is not None else -1
-        protocol.send(wire.Hello(wire.PROTOCOL_VERSION, last, self.name))
+        protocol.send(wire.Hello(wire.PROTOCOL_VERSION, last, self.name, self.auth_schemes))
 
     def _disconnected(self, protocol: _LinkProtocol, reason: Failure | None) -> None:
         if protocol is not self._protocol:

@@ -325,7 +325,7 @@ class TCPLinkTests(unittest.TestCase):
         other = DataLinkServerFactory(self.server).buildProtocol(None)
         other.makeConnection(iosim.FakeTransport(other, False))
         other.dataReceived(
-            wire.encode_frame(wire.Hello(wire.PROTOCOL_VERSION, -1, "other"))
+            wire.encode_frame(wire.Hello(wire.PROTOCOL_VERSION, -1, "other", []))
             + wire.encode_frame(wire.Touch([sid]))
         )
         # With nobody touching it, it expires on its own timeout, not before.  (Time
