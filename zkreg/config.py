@@ -145,6 +145,18 @@ class ServerConfig:
         return self.secure_listen is not None or self.listen.startswith("ssl:")
 
     @property
+    def auth_schemes(self) -> tuple[str, ...]:
+        """
+        The optional ACL schemes this server's clients may use: C{sasl} with
+        C{sasl_config}, C{x509} with a TLS client listener (L{client_tls}).  A
+        session server of the split tells its data server, which judges the ACLs of
+        that server's clients by them.
+        """
+        return (("sasl",) if self.sasl_config is not None else ()) + (
+            ("x509",) if self.client_tls else ()
+        )
+
+    @property
     def min_timeout_ms(self) -> int:
         """The effective minimum session timeout: configured, or 2 ticks."""
         if self.min_session_timeout_ms is None:

@@ -139,6 +139,7 @@ class SessionRoleService(service.MultiService):
             clock=self.reactor,
             data_tier_timeout_s=config.data_tier_timeout / 1000.0,
             name=config.listen,
+            auth_schemes=config.auth_schemes,
         )
         self.link.start().addCallbacks(self._linked, self._link_failed)
 

@@ -59,7 +59,7 @@ __all__ = ["BEAT_S", "CommitFanout", "DataLinkServerFactory"]
 MAX_FRAME = 64 * 1024 * 1024
 
 #: How often each side says it is alive.
-BEAT_S = 1.0
+BEAT_S = 0.5
 
 #: A session server silent this long is dropped.
 SESSION_SERVER_TIMEOUT_S = 10.0
@@ -251,6 +251,8 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         self.server = factory.server
         self.callLater = factory.clock.callLater  # type: ignore[assignment]  # TimeoutMixin clock
         self.name = "?"
+        #: the optional ACL schemes the session server knows (its L{wire.Hello})
+        self.auth_schemes: frozenset[str] = frozenset()
         #: Frames held while a forked child writes the snapshot; L{None} otherwise.
         self._held: list[bytes] | None = None
         self._child: int | None = None
@@ -326,6 +328,7 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
                 wire.decode_request_body(message.opcode, message.body),
                 tuple(message.auth or ()),
                 stamp,
+                self.auth_schemes,
             )
             self._answer(message.tag, request.opcode, self.server.submit(request), stamp)
         elif kind is wire.Touch:
@@ -358,6 +361,7 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
             cast(Any, self.transport).loseConnection()
             return
         self.name = message.name or str(cast(Any, self.transport).getPeer())
+        self.auth_schemes = frozenset(message.authSchemes or ())
         fanout = self.factory.fanout
         frames = fanout.frames_after(message.lastZxid) if message.lastZxid >= 0 else None
         if frames is not None:
