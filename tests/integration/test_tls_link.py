@@ -124,3 +124,51 @@ def test_session_server_refused(
     finally:
         client.stop()
         client.close()
+
+
+def test_large_snapshot_over_tls_link(
+    split: tuple[ZkregServer, ZkregServer, int], link_stores: Stores
+) -> None:
+    """
+    A session server joining over TLS a tree too large to send inline gets the
+    snapshot from a forked child, relayed into TLS by the data server (not written
+    on its reactor): the joiner's replica holds every node, and a write made during
+    the join follows the snapshot.
+    """
+    from zkreg.link.serve import INLINE_SNAPSHOT_NODES
+
+    data, _, link_port = split
+    local = _client(data)
+    joiner = ZkregServer(
+        extra_args=[
+            "--role",
+            "session",
+            "--data-server",
+            f"tcp:127.0.0.1:{link_port}",
+            *_tls_args(link_stores.clients["bob"], link_stores.truststore),
+        ]
+    )
+    try:
+        local.ensure_path("/tls-big")
+        count = INLINE_SNAPSHOT_NODES + 1000
+        for start in range(0, count, 500):
+            transaction = local.transaction()
+            for index in range(start, min(start + 500, count)):
+                transaction.create(f"/tls-big/n{index:06d}", b"v" * 50)
+            assert all(isinstance(result, str) for result in transaction.commit())
+        joiner.start(deadline_s=60)
+        local.create("/tls-big-after", b"after the join")
+        remote = _client(joiner)
+        try:
+            remote.sync("/tls-big-after")
+            assert len(remote.get_children("/tls-big")) == count
+            assert remote.get("/tls-big-after")[0] == b"after the join"
+        finally:
+            remote.stop()
+            remote.close()
+        log = data.log_tail(200_000)
+        assert "written by pid" in log and "nodes sent, then" in log, log[-3000:]
+    finally:
+        local.stop()
+        local.close()
+        joiner.cleanup()
