@@ -377,6 +377,16 @@ def _try_start(client: KazooClient) -> bool:
         (["--ssl-client-auth", "maybe"], ["ssl-client-auth must be one of none, want, need"]),
         (["--x509-superuser", "admin"], ["x509-superuser must be a subject DN"]),
         (
+            ["--role", "session", "--data-server", "tcp:127.0.0.1:1"]
+            + ["--data-link-ssl-hostname", "data.example"],
+            ["data-link-ssl-hostname and data-link-ssl-hostname-verification need data-link TLS"],
+        ),
+        (
+            ["--role", "session", "--data-server", "tcp:127.0.0.1:1"]
+            + ["--data-link-ssl-hostname-verification", "maybe"],
+            ["expected true or false, got 'maybe'"],
+        ),
+        (
             ["--secure-listen", "tcp:0", "--ssl-keystore", "/nonexistent/k.pem"],
             ["cannot read key store /nonexistent/k.pem"],
         ),
