@@ -112,8 +112,8 @@ class EtcdDataRoleService(service.MultiService):
         self._snapshot_zxid = 0
         self.takeovers = 0
         self._loops: list[task.LoopingCall] = []
-        if operations is not None and operations.admin is not None:
-            operations.admin.data_tier = self
+        if operations is not None:
+            operations.add_etcd_data_role(self)
 
     # -- service -------------------------------------------------------------------
 
@@ -246,12 +246,8 @@ class EtcdDataRoleService(service.MultiService):
             stop_running_startup(self.reactor, describe_listen_failure(error))
             return
         operations = self.operations
-        if operations is not None:
-            if self.takeovers == 0:
-                operations.add_data_server(self.data_server, self.link_factory, 0)
-            elif operations.admin is not None:
-                # Metrics keep the first collector (a registry takes one per name).
-                operations.admin.data_server = self.data_server
+        if operations is not None and operations.admin is not None:
+            operations.admin.data_server = self.data_server
         self.state = "active"
         self.takeovers += 1
         leadership.start(self._lost)
@@ -330,6 +326,15 @@ class EtcdDataRoleService(service.MultiService):
 
         saved.addCallbacks(done, failed)
         saved.addBoth(lambda _: setattr(self, "_snapshotting", False))
+
+    def standby_tree(self) -> Any:
+        """
+        @return: the warm tree while standing by (loaded and following the log),
+            else L{None}.
+        """
+        if self.state != "standby" or self.reader is None:
+            return None
+        return self.reader.tree
 
     # -- the member key ----------------------------------------------------------------
 

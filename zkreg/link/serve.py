@@ -63,7 +63,7 @@ __all__ = ["BEAT_S", "CommitFanout", "DataLinkServerFactory"]
 MAX_FRAME = 64 * 1024 * 1024
 
 #: How often each side says it is alive.
-BEAT_S = 1.0
+BEAT_S = 0.5
 
 #: A session server silent this long is dropped.
 SESSION_SERVER_TIMEOUT_S = 10.0
