@@ -361,6 +361,8 @@ class Options(usage.Options):
                 )
         self.server_config = build_server_config(self, file_values)
         check_role_options(self, file_values, self.server_config.role)
+        #: With --etcd, a data directory is a local snapshot cache only if given.
+        self.data_dir_given = self["data-dir"] is not None or "data_dir" in file_values
 
 
 def makeService(options: Options) -> service.MultiService:
@@ -395,8 +397,16 @@ def makeService(options: Options) -> service.MultiService:
 
     if config.etcd is not None:
         from zkreg.etcd_role import EtcdDataRoleService
+        from zkreg.persistence.dirlock import DataDirLocked, DataDirUnwritable
 
-        EtcdDataRoleService(config, reactor, operations).setServiceParent(top)
+        cache_dir = config.data_dir if getattr(options, "data_dir_given", False) else None
+        if cache_dir is not None:
+            _check_data_dir(cache_dir)
+        try:
+            role = EtcdDataRoleService(config, reactor, operations, cache_dir=cache_dir)
+        except (DataDirLocked, DataDirUnwritable) as error:
+            fail_startup(str(error))
+        role.setServiceParent(top)
         return top
 
     from zkreg.persistence.dirlock import DataDirLocked, DataDirUnwritable
