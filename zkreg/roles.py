@@ -138,13 +138,16 @@ class SessionRoleService(service.MultiService):
             if keystore is not None:
                 from zkreg.tls import data_link_tls_endpoints
 
-                truststore = config.data_link_ssl_truststore
-
                 def wrap(address: str, endpoint: Any) -> Any:
                     # Checked against the host of the address the leader key names.
-                    return data_link_tls_endpoints([(address, endpoint)], keystore, truststore)[0][
-                        1
-                    ]
+                    ((_, wrapped),) = data_link_tls_endpoints(
+                        [(address, endpoint)],
+                        keystore,
+                        config.data_link_ssl_truststore,
+                        hostname=config.data_link_ssl_hostname,
+                        verify_hostname=config.data_link_ssl_hostname_verification,
+                    )
+                    return wrapped
 
             endpoints = leader_endpoints(self.reactor, config.etcd, config.etcd_prefix, wrap)
         else:
@@ -154,7 +157,11 @@ class SessionRoleService(service.MultiService):
                 from zkreg.tls import data_link_tls_endpoints
 
                 endpoints = data_link_tls_endpoints(
-                    endpoints, keystore, config.data_link_ssl_truststore
+                    endpoints,
+                    keystore,
+                    config.data_link_ssl_truststore,
+                    hostname=config.data_link_ssl_hostname,
+                    verify_hostname=config.data_link_ssl_hostname_verification,
                 )
         self.link = TCPDataLink(
             endpoints,

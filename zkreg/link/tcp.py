@@ -61,6 +61,7 @@ from zkreg.link.replica_load import add_snapshot_nodes, empty_replica, finish_re
 from zkreg.link.serve import BEAT_S, MAX_FRAME, DataLinkServerFactory
 from zkreg.proto.jute import DecodeError
 from zkreg.proto.records import TxnHeader
+from zkreg.tls import server_refusal
 
 __all__ = [
     "DataLinkServerFactory",
@@ -318,9 +319,16 @@ class TCPDataLink:
         if self.state != UNAVAILABLE:
             self.state = DOWN
         self.outages += 1
+        refusal = server_refusal(reason)
         _log.warn(
             "lost the data server ({reason}); holding {held} requests for up to {timeout}s",
-            reason=reason.getErrorMessage() if reason is not None else "closed",
+            reason=(
+                f"TLS handshake refused: {refusal}"
+                if refusal is not None
+                else reason.getErrorMessage()
+                if reason is not None
+                else "closed"
+            ),
             held=len(self._calls),
             timeout=self.data_tier_timeout_s,
         )
