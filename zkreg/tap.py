@@ -120,6 +120,20 @@ class Options(usage.Options):
             None,
             "PEM CA certificates the other side of the data link must chain to.",
         ],
+        [
+            "data-link-ssl-hostname",
+            None,
+            None,
+            "Name the data server's link certificate must carry (DNS name or IP in its "
+            "subject alternative names). [default: the host of each --data-server]",
+        ],
+        [
+            "data-link-ssl-hostname-verification",
+            None,
+            None,
+            "true or false: check the data server's certificate name at all "
+            "(ZooKeeper's ssl.hostnameVerification). [default: true]",
+        ],
         ["tick-time", None, None, "Basic time unit in milliseconds. [default: 2000]"],
         [
             "min-session-timeout",

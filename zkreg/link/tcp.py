@@ -61,6 +61,7 @@ from zkreg.link.replica_load import add_snapshot_nodes, empty_replica, finish_re
 from zkreg.link.serve import BEAT_S, MAX_FRAME, DataLinkServerFactory
 from zkreg.proto.jute import DecodeError
 from zkreg.proto.records import TxnHeader
+from zkreg.tls import server_refusal
 
 __all__ = [
     "DataLinkServerFactory",
@@ -87,9 +88,10 @@ def _jitter() -> float:
     return random.random() * 0.05
 
 
-#: Reconnection delays: 75 ms, growing by half up to 0.5 s, plus L{_jitter}.
-#: (Twisted's default jitter, up to a whole second, was most of a failover's time.)
-RECONNECT_POLICY = backoffPolicy(initialDelay=0.05, maxDelay=0.5, factor=1.5, jitter=_jitter)
+#: Delays between two attempts (each a sweep of the list): 75 ms, growing by half up
+#: to 0.3 s, plus L{_jitter}.  (Twisted's default jitter, up to a whole second, was
+#: most of a failover's time.)
+RECONNECT_POLICY = backoffPolicy(initialDelay=0.05, maxDelay=0.3, factor=1.5, jitter=_jitter)
 
 _log = Logger(namespace="zkreg.link.tcp")
 
@@ -317,9 +319,16 @@ class TCPDataLink:
         if self.state != UNAVAILABLE:
             self.state = DOWN
         self.outages += 1
+        refusal = server_refusal(reason)
         _log.warn(
             "lost the data server ({reason}); holding {held} requests for up to {timeout}s",
-            reason=reason.getErrorMessage() if reason is not None else "closed",
+            reason=(
+                f"TLS handshake refused: {refusal}"
+                if refusal is not None
+                else reason.getErrorMessage()
+                if reason is not None
+                else "closed"
+            ),
             held=len(self._calls),
             timeout=self.data_tier_timeout_s,
         )
