@@ -7,7 +7,7 @@ C{get_global_cluster()}, a C{ZookeeperCluster} of C{ManagedZooKeeper}s; its test
 C{cluster[i].address}, C{.run()}, C{.stop()}, C{.reset()}, C{.running},
 C{cluster.start()/stop()/terminate()/get_logs()} and
 C{cluster.get_ssl_client_configuration()}.  L{ZkregCluster} offers that surface over
-L{tests.support.servers.ZkregServer}s in one of two layouts:
+L{tests.support.servers.ZkregServer}s in one of three layouts:
 
   - C{standalone}: one zkreg (C{--role standalone});
   - C{split}: a data server and L{SPLIT_SESSION_SERVERS} session servers
@@ -45,7 +45,10 @@ KAZOO_JAAS_DIGEST = """Server {
 """
 
 #: The layouts L{ZkregCluster} builds, chosen by C{ZKREG_KAZOO_LAYOUT}.
-LAYOUTS = ("standalone", "split")
+LAYOUTS = ("standalone", "split", "processes")
+
+#: Session processes of the processes layout (C{--session-processes}).
+SESSION_PROCESSES = 2
 
 #: Session servers in the split layout: more than one, so host lists span several.
 SPLIT_SESSION_SERVERS = 2
@@ -122,7 +125,7 @@ class ZkregCluster:
     """
     kazoo's C{ZookeeperCluster} surface over zkreg processes in one L{LAYOUTS} layout.
 
-    @ivar layout: C{"standalone"} or C{"split"}.
+    @ivar layout: one of L{LAYOUTS}.
     @ivar data: the data server of the split layout (not a member clients see).
     """
 
@@ -141,6 +144,10 @@ class ZkregCluster:
         self._members: list[ManagedZkreg] = []
         if layout == "standalone":
             self._members.append(self._member(common))
+        elif layout == "processes":
+            self._members.append(
+                self._member([*common, "--session-processes", str(SESSION_PROCESSES)])
+            )
         else:
             link_port = free_port()
             listen = f"tcp:{link_port}:interface=127.0.0.1"

@@ -105,6 +105,11 @@ class _LinkProtocol(Int32StringReceiver, TimeoutMixin):
         _log.warn("data server silent for {seconds}s; reconnecting", seconds=self.timeOut)
         cast(Any, self.transport).abortConnection()
 
+    def dataReceived(self, data: bytes) -> None:
+        super().dataReceived(data)
+        if self.link.acknowledge_applied:
+            self.link.frames_handled()
+
     def stringReceived(self, frame: bytes) -> None:
         self.resetTimeout()
         try:
@@ -161,8 +166,13 @@ class TCPDataLink:
         name: str = "",
         data_server_timeout_s: float = DATA_SERVER_TIMEOUT_S,
         auth_schemes: tuple[str, ...] = (),
+        acknowledge_applied: bool = False,
     ) -> None:
         """
+        @param acknowledge_applied: tell the data server which zxid the replica has
+            applied (a L{wire.Beat} after each batch of commits), so that it can hold
+            writes' replies until every replica has them (a session process of
+            C{--session-processes}; L{zkreg.link.serve.DataLinkServerFactory}).
         @param endpoints: C{[(description, IStreamClientEndpoint)]}, tried in turn
             (see L{parse_data_servers}), or one endpoint.
         @param data_tier_timeout_s: how long requests are held while no data server
@@ -185,6 +195,9 @@ class TCPDataLink:
         self.data_server_timeout_s = data_server_timeout_s
         self.name = name
         self.auth_schemes = list(auth_schemes)
+        self.acknowledge_applied = acknowledge_applied
+        #: The last zxid acknowledged on the current connection.
+        self._acknowledged = -1
         self.origin = random.getrandbits(63) or 1
         self.ready: Deferred = Deferred()
         self.tree: DataTree | None = None
@@ -268,6 +281,7 @@ class TCPDataLink:
     def _connected(self, protocol: _LinkProtocol) -> None:
         self._protocol = protocol
         self._synced = False
+        self._acknowledged = -1
         self.state = SYNCING
         self.connected_to = self._endpoints.current
         last = self.tree.last_zxid if self.tree is not None else -1
@@ -332,8 +346,23 @@ class TCPDataLink:
             protocol.send(call.message)
         if self._touched:
             self._send_touches()
+        self.frames_handled()
         if not self.ready.called:
             self.ready.callback(self)
+
+    def frames_handled(self) -> None:
+        """
+        The frames of one read from the data server are handled: with
+        C{acknowledge_applied}, say how far the replica has applied (once per read,
+        not per commit, so a burst of commits costs one small frame).
+        """
+        if not self.acknowledge_applied or not self._synced:
+            return
+        protocol, tree = self._protocol, self.tree
+        if protocol is None or tree is None or tree.last_zxid <= self._acknowledged:
+            return
+        self._acknowledged = tree.last_zxid
+        protocol.send(wire.Beat(tree.last_zxid))
 
     def _received(self, protocol: _LinkProtocol, message: Any) -> None:
         if protocol is not self._protocol:
