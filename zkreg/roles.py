@@ -174,7 +174,11 @@ class SessionRoleService(service.MultiService):
                 from zkreg.tls import data_link_tls_endpoints
 
                 endpoints = data_link_tls_endpoints(
-                    endpoints, config.data_link_ssl_keystore, config.data_link_ssl_truststore
+                    endpoints,
+                    config.data_link_ssl_keystore,
+                    config.data_link_ssl_truststore,
+                    hostname=config.data_link_ssl_hostname,
+                    verify_hostname=config.data_link_ssl_hostname_verification,
                 )
         self.link = TCPDataLink(
             endpoints,

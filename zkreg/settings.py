@@ -89,6 +89,13 @@ VALUED_SETTINGS: tuple[tuple[str, str, str, Any], ...] = (
     ("x509-superuser", "x509_superuser", "x509_superuser", str),
     ("data-link-ssl-keystore", "data_link_ssl_keystore", "data_link_ssl_keystore", str),
     ("data-link-ssl-truststore", "data_link_ssl_truststore", "data_link_ssl_truststore", str),
+    ("data-link-ssl-hostname", "data_link_ssl_hostname", "data_link_ssl_hostname", str),
+    (
+        "data-link-ssl-hostname-verification",
+        "data_link_ssl_hostname_verification",
+        "data_link_ssl_hostname_verification",
+        parse_bool,
+    ),
     ("max-output-buffer", "max_output_buffer", "max_output_buffer_bytes", int),
     ("output-stall-timeout", "output_stall_timeout", "output_stall_timeout_ms", int),
     ("max-reply-size", "max_reply_size", "max_reply_size_bytes", int),

@@ -122,6 +122,20 @@ class Options(usage.Options):
             None,
             "PEM CA certificates the other side of the data link must chain to.",
         ],
+        [
+            "data-link-ssl-hostname",
+            None,
+            None,
+            "Name the data server's link certificate must carry (DNS name or IP in its "
+            "subject alternative names). [default: the host of each --data-server]",
+        ],
+        [
+            "data-link-ssl-hostname-verification",
+            None,
+            None,
+            "true or false: check the data server's certificate name at all "
+            "(ZooKeeper's ssl.hostnameVerification). [default: true]",
+        ],
         ["tick-time", None, None, "Basic time unit in milliseconds. [default: 2000]"],
         [
             "min-session-timeout",
@@ -359,6 +373,8 @@ class Options(usage.Options):
                 )
         self.server_config = build_server_config(self, file_values)
         check_role_options(self, file_values, self.server_config.role)
+        #: With --etcd, a data directory is a local snapshot cache only if given.
+        self.data_dir_given = self["data-dir"] is not None or "data_dir" in file_values
 
 
 def makeService(options: Options) -> service.MultiService:
@@ -393,8 +409,16 @@ def makeService(options: Options) -> service.MultiService:
 
     if config.etcd is not None:
         from zkreg.etcd_role import EtcdDataRoleService
+        from zkreg.persistence.dirlock import DataDirLocked, DataDirUnwritable
 
-        EtcdDataRoleService(config, reactor, operations).setServiceParent(top)
+        cache_dir = config.data_dir if getattr(options, "data_dir_given", False) else None
+        if cache_dir is not None:
+            _check_data_dir(cache_dir)
+        try:
+            role = EtcdDataRoleService(config, reactor, operations, cache_dir=cache_dir)
+        except (DataDirLocked, DataDirUnwritable) as error:
+            fail_startup(str(error))
+        role.setServiceParent(top)
         return top
 
     from zkreg.persistence.dirlock import DataDirLocked, DataDirUnwritable

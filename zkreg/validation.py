@@ -47,6 +47,8 @@ _ROLE_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
     "max-output-buffer": ("standalone", "session"),
     "output-stall-timeout": ("standalone", "session"),
     "max-reply-size": ("standalone", "session"),
+    "data-link-ssl-hostname": ("session",),
+    "data-link-ssl-hostname-verification": ("session",),
 }
 
 
@@ -341,6 +343,12 @@ def _validate_tls(config: ServerConfig) -> None:
         raise usage.UsageError(
             "data-link TLS needs both --data-link-ssl-keystore and --data-link-ssl-truststore"
         )
+    _require(
+        keystore is not None
+        or (config.data_link_ssl_hostname is None and config.data_link_ssl_hostname_verification),
+        "data-link-ssl-hostname and data-link-ssl-hostname-verification need data-link TLS "
+        "(--data-link-ssl-keystore and --data-link-ssl-truststore)",
+    )
     if keystore is not None and truststore is not None:
         _require(
             config.etcd is None or config.role != "session",

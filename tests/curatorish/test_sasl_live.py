@@ -173,3 +173,42 @@ def test_reconnect_and_new_session_authenticate_again(
     assert states == ["CONNECTED", "SUSPENDED", "RECONNECTED", "LOST", "RECONNECTED"]
     bob.set_data(path, b"v2")
     assert bob.get_data(path)[0] == b"v2"
+
+
+@pytest.fixture(scope="module", params=["zookeeper", "zkreg"])
+def sasl_required_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    jaas_file = tmp_path_factory.mktemp("sasl-required") / "jaas.conf"
+    jaas_file.write_text(JAAS)
+    server = _server(request.param, Path(jaas_file), required=True)
+    yield server
+    server.cleanup()
+
+
+def test_server_requiring_sasl(
+    sasl_required_server: ServerProcess,
+    make_client: Callable[..., Any],
+    request: pytest.FixtureRequest,
+):
+    """
+    zookeeper.sessionRequireClientSASLAuth / --sasl-required: the server cuts any
+    request sent before SASL succeeded, so the client's digest auth replay and
+    watch re-registration must come after the exchange, on every connection.
+    """
+    path = _path(request, "required")
+    bob = make_client(sasl_required_server.hosts, sasl=BOB, auth_info=[("digest", "bob:pw")])
+    events: list[Any] = []
+    bob.create(path, b"", acl=BOB_ONLY)
+    bob.get_data(path, watcher=events.append)
+    assert ("sasl", "bob") in bob.who_am_i()
+    states: list[str] = []
+    bob.add_connection_state_listener(lambda client, state: states.append(state.value))
+    call_in_reactor(bob.zookeeper.drop_connection)
+    wait_until(lambda: "RECONNECTED" in states, timeout=20, message=f"reconnected: {states}")
+    bob.set_data(path, b"changed")
+    wait_until(lambda: len(events) == 1, timeout=10, message="the watch re-registered")
+    assert ("digest", "bob") in bob.who_am_i()
+    # One drop, one reconnection: nothing was sent before the exchange, which such a
+    # server would have answered by closing the connection.
+    assert states == ["SUSPENDED", "RECONNECTED"]
