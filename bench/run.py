@@ -30,7 +30,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bench import profile
+from bench import profile, tree
+from bench.rss import settled_rss_kib
 from tests.support.servers import (
     ServerProcess,
     ZkregServer,
@@ -161,31 +162,6 @@ def run_loadclient(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def rss_kib(pid: int) -> int:
-    """@return: the resident set size of process C{pid} in KiB (VmRSS)."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
-def settled_rss_kib(pid: int, timeout: float = 8.0) -> int:
-    """
-    @return: the RSS once two readings 0.5 s apart differ by under 0.5% (or the last
-        reading at C{timeout}): allocation after a burst of connections is not instant.
-    """
-    deadline = time.monotonic() + timeout
-    previous = rss_kib(pid)
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        current = rss_kib(pid)
-        if abs(current - previous) <= previous * 0.005:
-            return current
-        previous = current
-    return previous
-
-
 def measure_memory(server: ServerProcess, sessions: int) -> dict[str, Any]:
     """
     RSS of the server before and while C{sessions} idle sessions are open.
@@ -230,60 +206,6 @@ def measure_memory(server: ServerProcess, sessions: int) -> dict[str, Any]:
         "before_kib": before,
         "after_kib": after,
         "per_session_kib": (after - before) / opened["ready"],
-    }
-
-
-def measure_tree(server: ServerProcess, znodes: int) -> dict[str, Any]:
-    """
-    RSS of the server before and after C{znodes} znodes of 100 bytes are created, and
-    after one data watch is set on each (by 8 sessions that stay open meanwhile).
-
-    @return: C{per_znode_b} and C{per_watch_b} in bytes, the RSS readings in KiB, and
-        the time the creates took.
-    """
-    pid = server.pid
-    assert pid is not None
-    before = settled_rss_kib(pid)
-    spec = {"workload": "tree", "host": "127.0.0.1", "port": server.port, "znodes": znodes}
-    errors = tempfile.TemporaryFile("w+")
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "bench.loadclient", json.dumps(spec)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=errors,
-        text=True,
-    )
-
-    def phase() -> dict[str, Any]:
-        ready, _, _ = select.select([driver.stdout], [], [], 1800.0)
-        line = driver.stdout.readline() if ready else ""  # type: ignore[union-attr]
-        if not line:
-            errors.seek(0)
-            raise RuntimeError(f"tree load client failed: {errors.read()[-3000:]}")
-        return json.loads(line)
-
-    try:
-        created = phase()
-        with_nodes = settled_rss_kib(pid)
-        driver.stdin.write("watch\n")  # type: ignore[union-attr]
-        driver.stdin.flush()  # type: ignore[union-attr]
-        phase()
-        with_watches = settled_rss_kib(pid)
-    finally:
-        driver.stdin.close()  # type: ignore[union-attr]
-        try:
-            driver.wait(60)
-        except subprocess.TimeoutExpired:
-            driver.kill()
-            driver.wait(10)
-        errors.close()
-    return {
-        "before_kib": before,
-        "with_znodes_kib": with_nodes,
-        "with_watches_kib": with_watches,
-        "create_seconds": created["seconds"],
-        "per_znode_b": (with_nodes - before) * 1024 / znodes,
-        "per_watch_b": (with_watches - with_nodes) * 1024 / znodes,
     }
 
 
@@ -405,7 +327,7 @@ def run_workloads(
 
     if "znodes" in only:
         _log(f"[{server.name}] znodes: {params.znodes} znodes of 100 bytes, then a watch on each")
-        result = measure_tree(server, params.znodes)
+        result = tree.measure_tree(server, params.znodes)
         raw["znodes"] = result
         count = f"{params.znodes:,}"
         add(
@@ -422,11 +344,41 @@ def run_workloads(
             result["per_watch_b"],
             {},
         )
+        # The fair comparison of what the structures hold (bench/tree.py says why):
+        # ZooKeeper's live heap after a full collection against zkreg's RSS, which
+        # CPython returns as soon as nothing refers to it.
+        jvm = server.name == "zookeeper"
+        held = "live heap after full GC" if jvm else "RSS"
+        add(
+            "tree_node_held",
+            "held per znode, ZK live heap after full GC / zkreg RSS (bytes)",
+            False,
+            result["per_znode_heap_b" if jvm else "per_znode_b"],
+            {},
+        )
+        add(
+            "tree_watch_held",
+            "held per watch, ZK live heap after full GC / zkreg RSS (bytes)",
+            False,
+            result["per_watch_heap_b" if jvm else "per_watch_b"],
+            {},
+        )
+        _log(f"[{server.name}] held ({held}): {result}")
+        if result["watches"] is not None:
+            add("tree_wchs", "watches the server counts (wchs)", False, result["watches"], {})
         add(
             "tree_create",
             f"create {count} znodes, 8x100 in flight (s)",
             False,
             result["create_seconds"],
+            {},
+        )
+        _log(f"[{server.name}] restart with {count} znodes")
+        add(
+            "tree_restart",
+            f"restart with {count} znodes: stop, start, first getData (s)",
+            False,
+            tree.measure_restart(server),
             {},
         )
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import gzip
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 from twisted.internet import defer, task
@@ -35,6 +35,7 @@ from curatorish import errors
 from curatorish.connection import operations as multi_ops
 from curatorish.connection.operations import check_data
 from curatorish.connection.paths import validate_path
+from curatorish.connection.sasl import SASLConfig
 from curatorish.connection.session import ClientState, ZooKeeperConnection
 from curatorish.connection.watches import WatchedEvent, Watcher
 from curatorish.retry import ExponentialBackoffRetry, RetryPolicy
@@ -292,8 +293,14 @@ class _Core:
 
     def _keeper_state_changed(self, state: ClientState) -> None:
         manager = self.state_manager
-        if state is ClientState.DISCONNECTED or state is ClientState.AUTH_FAILED:
+        if state is ClientState.DISCONNECTED:
             manager.set_to_suspended()
+        elif state is ClientState.AUTH_FAILED:
+            # Refused credentials end the connection for good (Java's AUTH_FAILED):
+            # the session is lost to this client, and nobody should wait for it.
+            manager.set_to_suspended()
+            manager.add_state_change(ConnectionState.LOST)
+            manager.release_waiters()
         elif state is ClientState.EXPIRED:
             manager.add_state_change(ConnectionState.LOST)
         elif state is ClientState.CONNECTED:
@@ -312,6 +319,8 @@ class _Core:
         if not connected:
             if self.closed:
                 raise errors.ConnectionClosedError()
+            if self.connection.state is ClientState.AUTH_FAILED:
+                raise errors.AuthFailedError(None, self.connection.auth_failure)
             raise errors.ConnectionLossError(None, "not connected within the connection timeout")
 
     def run_in_background(self, work: Awaitable[Any], description: str) -> defer.Deferred[Any]:
@@ -442,6 +451,7 @@ class CuratorFramework:
         reconnect_jitter_ms: int = 1000,
         connection: ZooKeeperConnection | None = None,
         tls: Any = None,
+        sasl: SASLConfig | Mapping[str, Any] | None = None,
     ) -> None:
         """
         @param connect_string: C{"host:port,host:port[/chroot]"}.
@@ -460,6 +470,11 @@ class CuratorFramework:
         @param tls: connect over TLS (a server's secure port): a
             L{curatorish.TLSConfig} (PEM C{ca}, C{cert}, C{key}) or Twisted client TLS
             options such as C{optionsForClientTLS(host, trustRoot, clientCertificate)}.
+        @param sasl: authenticate every connection with SASL DIGEST-MD5 before it is
+            used: a L{curatorish.SASLConfig} (C{username}, C{password}) or kazoo's
+            C{sasl_options} mapping; needs C{pure-sasl} (C{pip install 'zkreg[sasl]'}).
+            Refused credentials end the client: state C{LOST}, operations fail with
+            L{errors.AuthFailedError}.
         @param connection: a connection built by the caller (then C{connect_string},
             the session and request options above are its business); for tests.
         """
@@ -477,6 +492,7 @@ class CuratorFramework:
                 reconnect_delay_ms=reconnect_delay_ms,
                 reconnect_jitter_ms=reconnect_jitter_ms,
                 tls=tls,
+                sasl=sasl,
             )
         for scheme, credential in auth_info:
             connection.add_auth_info(scheme, credential)

@@ -75,6 +75,12 @@ class ServerConfig:
         (C{zookeeper.X509AuthenticationProvider.superUser}).
     @ivar data_link_ssl_keystore: PEM key store of the data link (both sides present
         it); with C{data_link_ssl_truststore} the data link runs over mutual TLS.
+    @ivar data_link_ssl_hostname: the name a data server's link certificate must
+        carry (DNS name or IP address in its subject alternative names), instead of
+        the host of each C{data_server} endpoint; session servers only.
+    @ivar data_link_ssl_hostname_verification: whether a session server checks the
+        data server's certificate name at all (ZooKeeper's
+        C{ssl.quorum.hostnameVerification}); the trust store alone decides when off.
     @ivar data_link_ssl_truststore: PEM file of the CAs that sign the other side's
         data-link certificate (its own CA, apart from the clients').
     @ivar max_output_buffer_bytes: unsent reply bytes one connection may hold before
@@ -129,6 +135,8 @@ class ServerConfig:
     x509_superuser: str | None = None
     data_link_ssl_keystore: str | None = None
     data_link_ssl_truststore: str | None = None
+    data_link_ssl_hostname: str | None = None
+    data_link_ssl_hostname_verification: bool = True
     max_output_buffer_bytes: int | None = None
     output_stall_timeout_ms: int = 30000
     max_reply_size_bytes: int | None = None
@@ -143,6 +151,18 @@ class ServerConfig:
         X509AuthenticationProvider.
         """
         return self.secure_listen is not None or self.listen.startswith("ssl:")
+
+    @property
+    def auth_schemes(self) -> tuple[str, ...]:
+        """
+        The optional ACL schemes this server's clients may use: C{sasl} with
+        C{sasl_config}, C{x509} with a TLS client listener (L{client_tls}).  A
+        session server of the split tells its data server, which judges the ACLs of
+        that server's clients by them.
+        """
+        return (("sasl",) if self.sasl_config is not None else ()) + (
+            ("x509",) if self.client_tls else ()
+        )
 
     @property
     def min_timeout_ms(self) -> int:

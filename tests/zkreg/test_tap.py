@@ -325,9 +325,9 @@ def test_every_shipped_example_works_uncommented(tmp_path, example):
 
 def test_every_whole_number_option_says_so():
     """Options added with a plain int coercion get the same readable message."""
-    from zkreg.tap import _VALUED_SETTINGS
+    from zkreg.settings import VALUED_SETTINGS
 
-    for flag, _, _, coerce in _VALUED_SETTINGS:
+    for flag, _, _, coerce in VALUED_SETTINGS:
         if coerce in (int,) or getattr(coerce, "__name__", "") == "_whole_number":
             with pytest.raises(StartupError, match=f"--{flag}: expected a whole number"):
                 parse(f"--{flag}", "12x")

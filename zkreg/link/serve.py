@@ -8,7 +8,10 @@ ring still holds them (L{CommitFanout}), or with a snapshot in chunks, then the 
 commit stream.  A large snapshot is written by a forked child straight to the
 connection's socket, so the data server's reactor never stalls and its memory does
 not grow with the tree (the child sees the tree as it was at the fork, copy on write);
-the commits of meanwhile are held for that connection and follow the snapshot.
+the commits of meanwhile are held for that connection and follow the snapshot.  Over a
+TLS link the child writes into a socket pair instead, and this process relays its
+bytes into the TLS transport under flow control (only encryption is left on the
+reactor, a read at a time).
 
 Each commit is encoded once for every connection.  A write's commit goes out before
 its result on the same connection, so a session server's replica holds a write
@@ -28,6 +31,7 @@ import gc
 import os
 import select
 import signal
+import socket
 import time
 from collections import deque
 from typing import Any, cast
@@ -35,7 +39,7 @@ from typing import Any, cast
 from twisted.internet import threads
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import ISSLTransport
-from twisted.internet.protocol import Factory
+from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.protocols.basic import Int32StringReceiver
@@ -59,7 +63,7 @@ __all__ = ["BEAT_S", "CommitFanout", "DataLinkServerFactory"]
 MAX_FRAME = 64 * 1024 * 1024
 
 #: How often each side says it is alive.
-BEAT_S = 1.0
+BEAT_S = 0.5
 
 #: A session server silent this long is dropped.
 SESSION_SERVER_TIMEOUT_S = 10.0
@@ -145,6 +149,52 @@ def _unfreeze(result: Any) -> Any:
     """The snapshot child is gone: let the collector see every object again."""
     gc.unfreeze()
     return result
+
+
+class _SnapshotRelay(Protocol):
+    """
+    This process's end of the socket pair a snapshot child writes into: every read
+    goes into the TLS transport of the session server's link, whose producer this
+    end is (the TLS transport pauses it while its own buffer is full).
+
+    @ivar drained: fired once the child closed its end and every byte was relayed.
+    """
+
+    def __init__(self, link_transport: Any) -> None:
+        self.link_transport = link_transport
+        self.drained: Deferred = Deferred()
+        self._producing = False
+
+    def connectionMade(self) -> None:
+        self.link_transport.registerProducer(self.transport, True)
+        self._producing = True
+
+    def dataReceived(self, data: bytes) -> None:
+        self.link_transport.write(data)
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        self._release()
+        if not self.drained.called:
+            self.drained.callback(None)
+
+    def stop(self) -> None:
+        """The link is gone: stop relaying (the child, killed, writes no more)."""
+        self._release()
+        if self.transport is not None:
+            cast(Any, self.transport).loseConnection()
+
+    def _release(self) -> None:
+        if self._producing:
+            self._producing = False
+            self.link_transport.unregisterProducer()
+
+
+class _SnapshotRelayFactory(Factory):
+    def __init__(self, relay: _SnapshotRelay) -> None:
+        self.relay = relay
+
+    def buildProtocol(self, addr: Any) -> _SnapshotRelay:
+        return self.relay
 
 
 @implementer(ICommitListener)
@@ -251,9 +301,13 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         self.server = factory.server
         self.callLater = factory.clock.callLater  # type: ignore[assignment]  # TimeoutMixin clock
         self.name = "?"
+        #: the optional ACL schemes the session server knows (its L{wire.Hello})
+        self.auth_schemes: frozenset[str] = frozenset()
         #: Frames held while a forked child writes the snapshot; L{None} otherwise.
         self._held: list[bytes] | None = None
         self._child: int | None = None
+        #: Over TLS, what relays the child's snapshot into the TLS transport.
+        self._relay: _SnapshotRelay | None = None
         self.live = False
 
     # -- connection --------------------------------------------------------------------
@@ -280,6 +334,8 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
                 os.kill(self._child, signal.SIGKILL)
             except OSError:
                 pass
+        if self._relay is not None:
+            self._relay.stop()
         _log.info("session server {name} disconnected", name=self.name)
 
     def timeoutConnection(self) -> None:
@@ -326,6 +382,7 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
                 wire.decode_request_body(message.opcode, message.body),
                 tuple(message.auth or ()),
                 stamp,
+                self.auth_schemes,
             )
             self._answer(message.tag, request.opcode, self.server.submit(request), stamp)
         elif kind is wire.Touch:
@@ -358,6 +415,7 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
             cast(Any, self.transport).loseConnection()
             return
         self.name = message.name or str(cast(Any, self.transport).getPeer())
+        self.auth_schemes = frozenset(message.authSchemes or ())
         fanout = self.factory.fanout
         frames = fanout.frames_after(message.lastZxid) if message.lastZxid >= 0 else None
         if frames is not None:
@@ -373,13 +431,7 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
             self._go_live()
             return
         tree = self.server.tree
-        # A forked child writes plain bytes to the socket: not over TLS (the data link's
-        # TLS lives in this process), where the snapshot goes inline.
-        fileno = (
-            None
-            if ISSLTransport.providedBy(self.transport)
-            else getattr(self.transport, "fileno", None)
-        )
+        fileno = getattr(self.transport, "fileno", None)
         if tree.node_count() <= INLINE_SNAPSHOT_NODES or fileno is None:
             for frame in snapshot_frames(tree):
                 self.out(frame)
@@ -391,14 +443,22 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
             )
             self._go_live()
             return
-        self._fork_snapshot(fileno())
+        if ISSLTransport.providedBy(self.transport):
+            self._fork_snapshot_through_tls()
+        else:
+            self._fork_snapshot(fileno())
 
     def _go_live(self) -> None:
         self.factory.fanout.connections[self] = None
         self.live = True
 
-    def _fork_snapshot(self, fd: int) -> None:
-        """Have a child write the snapshot to the socket; hold the commits meanwhile."""
+    def _fork_snapshot(self, fd: int) -> Deferred:
+        """
+        Have a child write the snapshot to C{fd} (the socket, or the pipe of
+        L{_fork_snapshot_through_tls}); hold the commits meanwhile.
+
+        @return: a Deferred fired with C{os.waitpid}'s answer when the child is gone.
+        """
         self._held = []
         self.factory.fanout.connections[self] = None
         tree = self.server.tree
@@ -444,9 +504,43 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         waited.addBoth(_unfreeze)
         waited.addCallback(self._snapshot_written, nodes)
         waited.addErrback(lambda reason: _log.failure("snapshot child", reason))
+        return waited
 
-    def _snapshot_written(self, waited: tuple[int, int], nodes: int) -> None:
+    def _fork_snapshot_through_tls(self) -> None:
+        """
+        The snapshot over a TLS link: a forked child writes its frames (as over TCP)
+        into a socket pair, and this process relays them into the TLS transport as
+        they come, the pair being the TLS transport's producer: when the session
+        server reads slowly, the relay stops reading the pair and the child waits.
+        Only encryption is left on the reactor, in reads of the pair's size.
+        """
+        from twisted.internet import reactor
+
+        ours, childs = socket.socketpair()
+        childs.setblocking(False)
+        relay = _SnapshotRelay(cast(Any, self.transport))
+        self._relay = relay
+        try:
+            self._fork_snapshot(childs.fileno())
+        finally:
+            childs.close()
+        try:
+            cast(Any, reactor).adoptStreamConnection(
+                ours.fileno(), socket.AF_UNIX, _SnapshotRelayFactory(relay)
+            )
+        finally:
+            ours.close()  # the reactor holds its own duplicate
+
+    def _snapshot_written(self, waited: tuple[int, int], nodes: int) -> Any:
         self._child = None
+        relay, self._relay = self._relay, None
+        if relay is not None:
+            # Over TLS: the child is gone, its frames may still be on their way
+            # through the relay; come back once they are all in the TLS transport.
+            return relay.drained.addCallback(lambda _: self._snapshot_done(waited, nodes))
+        return self._snapshot_done(waited, nodes)
+
+    def _snapshot_done(self, waited: tuple[int, int], nodes: int) -> None:
         held, self._held = self._held, None
         if held is None:  # the connection is gone
             return

@@ -22,10 +22,16 @@ class Hello(Record):
     """
     Client -> server, first: bring my replica up to date from C{lastZxid} (-1: I have
     none), then send every commit.  C{name} says who the session server is (logs,
-    stats).
+    stats); C{authSchemes} the optional ACL schemes it knows (C{sasl}, C{x509}), which
+    decide whether its clients' ACLs naming them are valid.
     """
 
-    fields = (("protocolVersion", INT), ("lastZxid", LONG), ("name", USTRING))
+    fields = (
+        ("protocolVersion", INT),
+        ("lastZxid", LONG),
+        ("name", USTRING),
+        ("authSchemes", vector(USTRING)),
+    )
 
 
 #: L{SyncStart} modes.
@@ -191,8 +197,9 @@ KINDS: dict[int, type[Record]] = {
 }
 _KIND_OF = {record_class: kind for kind, record_class in KINDS.items()}
 
-#: Version of this protocol, sent in Hello (2: resumable sync, stamps, beats).
-PROTOCOL_VERSION = 2
+#: Version of this protocol, sent in Hello (2: resumable sync, stamps, beats; 3: the
+#: session server's ACL schemes).
+PROTOCOL_VERSION = 3
 
 
 def encode_frame(message: Record) -> bytes:

@@ -9,7 +9,7 @@ import struct
 from zkreg.data.tree import OPEN_ACL
 from zkreg.proto.consts import CREATOR_ALL_ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, Err, OpCode
 from zkreg.proto.records import ACL, CreateRequest, Id, RequestHeader
-from zkreg.session.protocol import _decode_open_create
+from zkreg.session.requests import decode_open_create as _decode_open_create
 
 from .fakes import FakeNode
 from .test_protocol import ConnectionTestCase, reply_of, request_frame, split_frames

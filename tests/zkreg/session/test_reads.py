@@ -21,7 +21,7 @@ from zkreg.proto.records import (
     Id,
 )
 from zkreg.session.assembly import build_standalone
-from zkreg.session.protocol import encode_body
+from zkreg.session.replies import encode_body
 
 _LOOPBACK = (Id("ip", "127.0.0.1"),)
 
