@@ -30,7 +30,7 @@ import json
 import os
 from typing import Any
 
-from twisted.application import service, strports
+from twisted.application import service
 from twisted.internet import defer, task, threads
 from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
@@ -121,7 +121,6 @@ class EtcdDataRoleService(service.MultiService):
         self.operations = operations
         self.endpoints = etcd_endpoints(config.etcd)
         self.layout = Layout(config.etcd_prefix)
-        self._listen: str = config.data_link_listen
         self.address = data_link_address(config.data_link_listen)
         self.client = EtcdClient(self.endpoints, reactor)
         self.state = "loading"
@@ -254,6 +253,7 @@ class EtcdDataRoleService(service.MultiService):
     def _become_active(self, leadership: Leadership, reader: LogReader) -> None:
         from zkreg.data.server import DataServer
         from zkreg.link.serve import DataLinkServerFactory
+        from zkreg.roles import data_link_service
 
         config = self.config
         self.reader = None
@@ -280,7 +280,8 @@ class EtcdDataRoleService(service.MultiService):
         self._snapshot_zxid = reader.tree.last_zxid
         self.link_factory = DataLinkServerFactory(self.data_server)
         try:
-            self._listening = strports.service(self._listen, self.link_factory)
+            # Over mutual TLS when the data-link stores are given, as any data server.
+            self._listening = data_link_service(config, self.link_factory)
             self._listening.setServiceParent(self)
         except (CannotListenError, OverflowError) as error:
             stop_running_startup(self.reactor, describe_listen_failure(error))

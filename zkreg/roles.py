@@ -23,7 +23,7 @@ from twisted.logger import Logger
 from zkreg.config import ServerConfig
 from zkreg.startup import describe_listen_failure, stop_running_startup
 
-__all__ = ["SessionRoleService", "assemble_data_role"]
+__all__ = ["SessionRoleService", "assemble_data_role", "data_link_service"]
 
 _log = Logger(namespace="zkreg.roles")
 
@@ -68,18 +68,7 @@ def assemble_data_role(
     if config.data_link_listen is not None or session_processes:
         link_factory = DataLinkServerFactory(data_service)
     if config.data_link_listen is not None:
-        assert link_factory is not None
-        listening: Any = link_factory
-        if config.data_link_ssl_keystore is not None:
-            from twisted.protocols.tls import TLSMemoryBIOFactory
-
-            from zkreg.tls import server_tls_options
-
-            options = server_tls_options(
-                config.data_link_ssl_keystore, config.data_link_ssl_truststore, "need"
-            )
-            listening = TLSMemoryBIOFactory(options, False, link_factory)
-        strports.service(config.data_link_listen, listening).setServiceParent(top)
+        data_link_service(config, link_factory).setServiceParent(top)
     if operations is not None:
         operations.add_data_server(data_service, link_factory, 1 if standalone else 0)
     if session_processes:
@@ -93,6 +82,25 @@ def assemble_data_role(
         factory.service().setServiceParent(top)
         listen_for_clients(config, factory, top)
     return data_service
+
+
+def data_link_service(config: ServerConfig, link_factory: Any) -> service.Service:
+    """
+    The listener of C{--data-link-listen} for C{link_factory}, over mutual TLS when
+    the data-link key and trust stores are given (docs/security.md).
+    """
+    listening: Any = link_factory
+    if config.data_link_ssl_keystore is not None:
+        from twisted.protocols.tls import TLSMemoryBIOFactory
+
+        from zkreg.tls import server_tls_options
+
+        options = server_tls_options(
+            config.data_link_ssl_keystore, config.data_link_ssl_truststore, "need"
+        )
+        listening = TLSMemoryBIOFactory(options, False, link_factory)
+    assert config.data_link_listen is not None
+    return strports.service(config.data_link_listen, listening)
 
 
 def listen_for_clients(config: ServerConfig, factory: Any, parent: service.MultiService) -> None:
@@ -163,19 +171,35 @@ class SessionRoleService(service.MultiService):
 
         super().startService()
         config = self.config
+        keystore = config.data_link_ssl_keystore
         if config.etcd is not None:
             from zkreg.persistence.etcd.follow import leader_endpoints
 
-            endpoints = leader_endpoints(self.reactor, config.etcd, config.etcd_prefix)
+            wrap = None
+            if keystore is not None:
+                from zkreg.tls import data_link_tls_endpoints
+
+                def wrap(address: str, endpoint: Any) -> Any:
+                    # Checked against the host of the address the leader key names.
+                    ((_, wrapped),) = data_link_tls_endpoints(
+                        [(address, endpoint)],
+                        keystore,
+                        config.data_link_ssl_truststore,
+                        hostname=config.data_link_ssl_hostname,
+                        verify_hostname=config.data_link_ssl_hostname_verification,
+                    )
+                    return wrapped
+
+            endpoints = leader_endpoints(self.reactor, config.etcd, config.etcd_prefix, wrap)
         else:
             assert config.data_server is not None
             endpoints = parse_data_servers(self.reactor, config.data_server)
-            if config.data_link_ssl_keystore is not None:
+            if keystore is not None:
                 from zkreg.tls import data_link_tls_endpoints
 
                 endpoints = data_link_tls_endpoints(
                     endpoints,
-                    config.data_link_ssl_keystore,
+                    keystore,
                     config.data_link_ssl_truststore,
                     hostname=config.data_link_ssl_hostname,
                     verify_hostname=config.data_link_ssl_hostname_verification,

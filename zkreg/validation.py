@@ -350,11 +350,6 @@ def _validate_tls(config: ServerConfig) -> None:
         "(--data-link-ssl-keystore and --data-link-ssl-truststore)",
     )
     if keystore is not None and truststore is not None:
-        _require(
-            config.etcd is None or config.role != "session",
-            "data-link TLS does not yet work with --etcd leader discovery on a session "
-            "server; give --data-server instead",
-        )
         try:
             server_tls_options(keystore, truststore, "need")
             client_tls_options("localhost", truststore, keystore)

@@ -88,9 +88,10 @@ def _jitter() -> float:
     return random.random() * 0.05
 
 
-#: Reconnection delays: 75 ms, growing by half up to 0.5 s, plus L{_jitter}.
-#: (Twisted's default jitter, up to a whole second, was most of a failover's time.)
-RECONNECT_POLICY = backoffPolicy(initialDelay=0.05, maxDelay=0.5, factor=1.5, jitter=_jitter)
+#: Delays between two attempts (each a sweep of the list): 75 ms, growing by half up
+#: to 0.3 s, plus L{_jitter}.  (Twisted's default jitter, up to a whole second, was
+#: most of a failover's time.)
+RECONNECT_POLICY = backoffPolicy(initialDelay=0.05, maxDelay=0.3, factor=1.5, jitter=_jitter)
 
 _log = Logger(namespace="zkreg.link.tcp")
 
