@@ -16,6 +16,7 @@ C{curatorish.*} logger names (L{curatorish.logbridge}).
 from curatorish import errors, logbridge
 from curatorish.blocking import BlockingCuratorFramework
 from curatorish.connection import ClientState, WatchedEvent, ZooKeeperConnection
+from curatorish.connection.sasl import SASLConfig
 from curatorish.connection.tls import TLSConfig
 from curatorish.framework import (
     ACLProvider,
@@ -79,6 +80,7 @@ __all__ = [
     "RetryOneTime",
     "RetryPolicy",
     "RetryUntilElapsed",
+    "SASLConfig",
     "SessionConnectionStateErrorPolicy",
     "SessionFailedRetryPolicy",
     "StandardConnectionStateErrorPolicy",

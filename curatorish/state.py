@@ -162,9 +162,7 @@ class ConnectionStateManager:
         self._drain_call = None
         self._queue.clear()
         self._listeners.clear()
-        waiters, self._connected_waiters = self._connected_waiters, []
-        for waiter in waiters:
-            waiter.callback(False)
+        self.release_waiters()
 
     @property
     def _accepting(self) -> bool:
@@ -252,6 +250,15 @@ class ConnectionStateManager:
 
             waiter.addBoth(cancel_timer)
         return waiter
+
+    def release_waiters(self) -> None:
+        """
+        Answer every L{wait_until_connected} caller C{False} now: the connection
+        ended for good (refused credentials), so none of them would ever be answered.
+        """
+        waiters, self._connected_waiters = self._connected_waiters, []
+        for waiter in waiters:
+            waiter.callback(False)
 
     def _give_up_waiting(self, waiter: defer.Deferred[bool]) -> None:
         if waiter in self._connected_waiters:

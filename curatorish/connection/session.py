@@ -11,6 +11,9 @@ connect string.  It:
   - pings when a third of that timeout passes without sending, and gives up on a
     server that says nothing for two thirds of it (then tries the next one with the
     same session id and password, so the session, its ephemerals and watches survive);
+  - with SASL credentials, authenticates every new connection before anything else
+    (L{curatorish.connection.sasl}); a refused exchange ends the client
+    (C{AUTH_FAILED});
   - replays its auth infos and re-registers its watches (C{setWatches}, or
     C{setWatches2} when there are persistent ones) on every new connection;
   - when the server says the session expired, reports C{EXPIRED}, drops every watch
@@ -28,8 +31,9 @@ from __future__ import annotations
 
 import enum
 import random
+import struct
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from twisted.internet import defer
@@ -45,6 +49,7 @@ from curatorish.connection.hosts import HostRotation, parse_connect_string
 from curatorish.connection.operations import ZooKeeperOperations
 from curatorish.connection.paths import Chroot
 from curatorish.connection.protocol import ClientProtocol
+from curatorish.connection.sasl import SASLConfig, SaslExchange, SaslRefused, sasl_config
 from curatorish.connection.watches import (
     CHILD,
     DATA,
@@ -68,8 +73,9 @@ from zkreg.proto.records import (
     AuthPacket,
     ConnectRequest,
     ConnectResponse,
-    ReplyHeader,
+    GetSASLRequest,
     RequestHeader,
+    SetSASLResponse,
     SetWatches,
     SetWatches2,
     WatcherEvent,
@@ -81,6 +87,16 @@ _log = Logger()
 SET_WATCHES_MAX_LENGTH = 128 * 1024
 
 _MAX_XID = 2**31 - 1
+
+#: The reply header (C{ReplyHeader}: xid, zxid, err), read in one call per reply.
+_REPLY_HEADER = struct.Struct(">iqi")
+_REPLY_HEADER_SIZE = _REPLY_HEADER.size
+
+#: The reserved xids as plain ints: compared on every reply.
+_PING_XID = int(Xid.PING)
+_NOTIFICATION_XID = int(Xid.NOTIFICATION)
+_AUTH_XID = int(Xid.AUTH)
+_SET_WATCHES_XID = int(Xid.SET_WATCHES)
 
 #: Java's C{minPingRwTimeout} and C{maxPingRwTimeout}: the backoff of the search for a
 #: read-write server while connected read-only.
@@ -239,6 +255,9 @@ class ZooKeeperConnection(ZooKeeperOperations):
         server never serves us older state.
     @ivar chroot: the chroot mapping.
     @ivar connected_peer: the C{(host, port)} of the current server, or L{None}.
+    @ivar sasl: the SASL credentials every connection is authenticated with, or
+        L{None}.
+    @ivar auth_failure: why the client is C{AUTH_FAILED}, in words, or L{None}.
     """
 
     def __init__(
@@ -256,10 +275,14 @@ class ZooKeeperConnection(ZooKeeperOperations):
         random_source: random.Random | None = None,
         endpoint_factory: Callable[[Any, str, int, float], Any] | None = None,
         tls: Any = None,
+        sasl: SASLConfig | Mapping[str, Any] | None = None,
     ) -> None:
         """
         @param tls: connect over TLS: a L{curatorish.connection.tls.TLSConfig} or
             Twisted client TLS options (C{optionsForClientTLS}); L{None}: plain TCP.
+        @param sasl: authenticate every connection with SASL DIGEST-MD5: a
+            L{curatorish.connection.sasl.SASLConfig}, or kazoo's C{sasl_options}
+            mapping (C{mechanism}, C{username}, C{password}); needs C{pure-sasl}.
         @param endpoint_factory: C{(reactor, host, port, timeout_s)} -> a client
             endpoint; default L{HostnameEndpoint} (tests pass one that makes in-memory
             connections).
@@ -303,13 +326,17 @@ class ZooKeeperConnection(ZooKeeperOperations):
             from curatorish.connection.tls import tls_endpoint_factory
 
             self._endpoint_factory = tls_endpoint_factory(tls, self._endpoint_factory)
+        self.sasl = sasl_config(sasl)
 
         self.state = ClientState.CONNECTING
+        # state.is_connected, kept by _set_state: read on every request.
+        self._connected = False
         self.session_id = session_id
         self.session_password = session_password or b"\x00" * 16
         self.negotiated_timeout_ms = 0
         self.last_zxid = 0
         self.connected_peer: tuple[str, int] | None = None
+        self.auth_failure: str | None = None
 
         self.watches = WatchManager()
         self._auth_infos: list[tuple[str, bytes]] = []
@@ -329,6 +356,11 @@ class ZooKeeperConnection(ZooKeeperOperations):
         self._reconnect_timer: IDelayedCall | None = None
         self._ping_timer: IDelayedCall | None = None
         self._read_timer: IDelayedCall | None = None
+        # When the last request went out and the last frame came in (reactor time):
+        # the ping and read timers look at these when they fire, instead of being
+        # pushed back on every request and reply.
+        self._last_sent = 0.0
+        self._last_heard = 0.0
         self._connected_waiters: list[defer.Deferred[bool]] = []
         # Read-only mode (Java's seenRwServerBefore, pingRwServer): a session made on a
         # read-only server is not resumed elsewhere until a read-write server has
@@ -403,7 +435,7 @@ class ZooKeeperConnection(ZooKeeperOperations):
 
     @property
     def is_connected(self) -> bool:
-        return self.state.is_connected
+        return self._connected
 
     def wait_connected(self, timeout_s: float | None = None) -> defer.Deferred[bool]:
         """
@@ -631,6 +663,7 @@ class ZooKeeperConnection(ZooKeeperOperations):
         self.session_password = response.passwd or b"\x00" * 16
         self.negotiated_timeout_ms = response.timeOut
         self._hosts.on_connected()
+        self._last_sent = self._last_heard = self.reactor.seconds()
         self._read_timer = self.reactor.callLater(self._read_timeout_s(), self._read_timed_out)
         self._ping_timer = self.reactor.callLater(self._ping_interval_s(), self._send_ping)
         _log.info(
@@ -641,17 +674,80 @@ class ZooKeeperConnection(ZooKeeperOperations):
             timeout=self.negotiated_timeout_ms,
             ro=" (read-only)" if response.readOnly else "",
         )
-        self._prime_connection(protocol)
         read_only = bool(response.readOnly)
+        if not read_only:
+            self._seen_rw_server = True
+        if self.sasl is None:
+            self._connection_ready(protocol, read_only)
+        else:
+            self._authenticate(protocol, read_only)
+
+    def _connection_ready(self, protocol: ClientProtocol, read_only: bool) -> None:
+        """
+        The session is established (and authenticated) on this connection: prime it,
+        report it connected and send what was waiting.
+        """
+        self._prime_connection(protocol)
+        if self._ping_timer is None or not self._ping_timer.active():
+            # A ping due during a long SASL exchange was skipped (not yet connected).
+            self._ping_timer = self.reactor.callLater(self._ping_interval_s(), self._send_ping)
         if read_only:
             self._rw_probe_interval_s = MIN_RW_PROBE_INTERVAL_S
             self._schedule_rw_probe()
-        else:
-            self._seen_rw_server = True
         self._set_state(ClientState.CONNECTED_READ_ONLY if read_only else ClientState.CONNECTED)
         outgoing, self._outgoing = self._outgoing, deque()
         for packet in outgoing:
             self._send_packet(packet)
+
+    def _authenticate(self, protocol: ClientProtocol, read_only: bool) -> None:
+        """
+        Run the SASL exchange on this new connection before anything else is sent on
+        it (Java holds its outgoing queue the same way); requests made meanwhile wait
+        in the outgoing queue.
+        """
+        assert self.sasl is not None
+        config = self.sasl
+        exchange = SaslExchange(config)
+
+        def send(token: bytes) -> defer.Deferred[bytes | None]:
+            if self._protocol is not protocol:
+                return defer.fail(errors.ConnectionLossError())
+            packet = self._packet(
+                OpCode.sasl,
+                GetSASLRequest(token).serialize(),
+                self._reader(None, SetSASLResponse),
+                None,
+            )
+            self._send_packet(packet)
+            return packet.deferred.addCallback(lambda reply: reply.token)
+
+        def authenticated(_: None) -> None:
+            if self._protocol is not protocol or self._closing or self.state.is_terminal:
+                return
+            _log.info(
+                "SASL {mechanism} authentication as {user} succeeded on {host}:{port}",
+                mechanism=config.mechanism,
+                user=config.username,
+                host=protocol.peer[0],
+                port=protocol.peer[1],
+            )
+            self._connection_ready(protocol, read_only)
+
+        def failed(failure: Failure) -> None:
+            if self._protocol is not protocol or self._closing or self.state.is_terminal:
+                return  # the connection went first: the next one authenticates again
+            if failure.check(errors.ConnectionLossError):
+                return
+            reason = (
+                f"SASL {config.mechanism} authentication as {config.username!r} refused "
+                f"by {protocol.peer[0]}:{protocol.peer[1]}: {failure.getErrorMessage()}"
+            )
+            if not failure.check(SaslRefused):
+                _log.failure("SASL exchange failed", failure=failure)
+            _log.warn("{reason}; the client stops (AUTH_FAILED)", reason=reason)
+            self._auth_failed(reason)
+
+        defer.ensureDeferred(exchange.run(send)).addCallbacks(authenticated, failed)
 
     def _prime_connection(self, protocol: ClientProtocol) -> None:
         """
@@ -687,23 +783,25 @@ class ZooKeeperConnection(ZooKeeperOperations):
             protocol.send_frame(header + record.serialize())
 
     def _reply_received(self, frame: bytes) -> None:
-        if self._read_timer is not None and self._read_timer.active():
-            self._read_timer.reset(self._read_timeout_s())
-        header, offset = ReplyHeader.deserialize(frame, 0)
-        xid = header.xid
-        if xid == Xid.PING:
-            return
-        if xid == Xid.NOTIFICATION:
-            event, _ = WatcherEvent.deserialize(frame, offset)
-            self._deliver_event(event)
-            return
-        if xid == Xid.AUTH:
-            self._auth_answered(header.err)
-            return
-        if xid == Xid.SET_WATCHES:
-            if header.err:
-                _log.warn("setWatches failed with error {err}", err=header.err)
-            return
+        self._last_heard = self.reactor.seconds()
+        if len(frame) < _REPLY_HEADER_SIZE:
+            raise DecodeError(f"reply of {len(frame)} bytes, shorter than its header")
+        xid, zxid, err = _REPLY_HEADER.unpack_from(frame)
+        offset = _REPLY_HEADER_SIZE
+        if xid < 0:
+            if xid == _PING_XID:
+                return
+            if xid == _NOTIFICATION_XID:
+                event, _ = WatcherEvent.deserialize(frame, offset)
+                self._deliver_event(event)
+                return
+            if xid == _AUTH_XID:
+                self._auth_answered(err)
+                return
+            if xid == _SET_WATCHES_XID:
+                if err:
+                    _log.warn("setWatches failed with error {err}", err=err)
+                return
         if not self._pending:
             _log.error("Reply with xid {xid} but nothing is pending", xid=xid)
             self.drop_connection()
@@ -716,10 +814,10 @@ class ZooKeeperConnection(ZooKeeperOperations):
             packet.fail(errors.ConnectionLossError(packet.path))
             self.drop_connection()
             return
-        if header.zxid > 0:
-            self.last_zxid = header.zxid
+        if zxid > 0:
+            self.last_zxid = zxid
         try:
-            result = packet.complete(header.err, frame, offset)
+            result = packet.complete(err, frame, offset)
         except errors.ZooKeeperError as error:
             packet.fail(error)
         except DecodeError:
@@ -742,12 +840,19 @@ class ZooKeeperConnection(ZooKeeperOperations):
         if waiter is not None and not waiter.called:
             waiter.errback(Failure(errors.error_for_code(err)))
         if err == Err.AUTHFAILED:
-            self._stop_timers()
-            self._fail_all(errors.AuthFailedError())
-            self._set_state(ClientState.AUTH_FAILED)
-            protocol, self._protocol = self._protocol, None
-            if protocol is not None:
-                protocol.abort()
+            self._auth_failed("the server refused an auth packet")
+
+    def _auth_failed(self, reason: str) -> None:
+        """
+        The server refused our credentials: fail everything and stop for good.
+        """
+        self.auth_failure = reason
+        self._stop_timers()
+        self._fail_all(errors.AuthFailedError(None, reason))
+        self._set_state(ClientState.AUTH_FAILED)
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None:
+            protocol.abort()
 
     def _deliver_event(self, event: WatcherEvent) -> None:
         path = self.chroot.to_client(event.path) if event.path is not None else None
@@ -818,15 +923,35 @@ class ZooKeeperConnection(ZooKeeperOperations):
     # -- timers -----------------------------------------------------------------------
 
     def _send_ping(self) -> None:
+        """
+        Ping when nothing was sent for the ping interval; else look again when that
+        much time has passed since the last request.
+        """
         self._ping_timer = None
         protocol = self._protocol
         if protocol is None or not self.state.is_connected:
             return
+        now = self.reactor.seconds()
+        interval_s = self._ping_interval_s()
+        quiet_s = now - self._last_sent
+        if quiet_s < interval_s:
+            self._ping_timer = self.reactor.callLater(interval_s - quiet_s, self._send_ping)
+            return
         protocol.send_frame(RequestHeader(Xid.PING, OpCode.ping).serialize())
-        self._ping_timer = self.reactor.callLater(self._ping_interval_s(), self._send_ping)
+        self._last_sent = now
+        self._ping_timer = self.reactor.callLater(interval_s, self._send_ping)
 
     def _read_timed_out(self) -> None:
+        """
+        Drop the connection when nothing came from the server for the read timeout;
+        else look again when that much time has passed since the last frame.
+        """
         self._read_timer = None
+        timeout_s = self._read_timeout_s()
+        silent_s = self.reactor.seconds() - self._last_heard
+        if silent_s < timeout_s:
+            self._read_timer = self.reactor.callLater(timeout_s - silent_s, self._read_timed_out)
+            return
         peer = self.connected_peer
         _log.warn(
             "Nothing heard from {peer} for {ms} ms: dropping the connection",
@@ -841,6 +966,7 @@ class ZooKeeperConnection(ZooKeeperOperations):
         if state is self.state:
             return
         self.state = state
+        self._connected = state.is_connected
         gone_for_good = state is ClientState.EXPIRED and not self.renew_expired_session
         if state.is_terminal or gone_for_good:
             callers, self._auth_callers = self._auth_callers, {}
@@ -848,9 +974,10 @@ class ZooKeeperConnection(ZooKeeperOperations):
                 ClientState.AUTH_FAILED: errors.AuthFailedError,
                 ClientState.EXPIRED: errors.SessionExpiredError,
             }.get(state, errors.ConnectionClosedError)
+            message = self.auth_failure if state is ClientState.AUTH_FAILED else None
             for waiting in callers.values():
                 for caller in waiting:
-                    caller.errback(Failure(error_class()))
+                    caller.errback(Failure(error_class(None, message)))
         if state.is_connected or state.is_terminal or gone_for_good:
             waiters, self._connected_waiters = self._connected_waiters, []
             for waiter in waiters:
@@ -886,10 +1013,10 @@ class ZooKeeperConnection(ZooKeeperOperations):
         outgoing, self._outgoing = self._outgoing, deque()
         auth_waiters, self._auth_waiters = self._auth_waiters, deque()
         for packet in list(pending) + list(outgoing):
-            packet.fail(type(error)(packet.path))
+            packet.fail(type(error)(packet.path, error.message))
         for waiter in auth_waiters:
             if not waiter.called:
-                waiter.errback(Failure(type(error)()))
+                waiter.errback(Failure(type(error)(None, error.message)))
 
     # -- sending ----------------------------------------------------------------------
 
@@ -913,7 +1040,7 @@ class ZooKeeperConnection(ZooKeeperOperations):
         if self._closing or self.state is ClientState.CLOSED:
             return defer.fail(errors.ConnectionClosedError(path))
         if self.state is ClientState.AUTH_FAILED:
-            return defer.fail(errors.AuthFailedError(path))
+            return defer.fail(errors.AuthFailedError(path, self.auth_failure))
         if self.state is ClientState.EXPIRED and not self.renew_expired_session:
             return defer.fail(errors.SessionExpiredError(path))
         if record is None:
@@ -927,7 +1054,7 @@ class ZooKeeperConnection(ZooKeeperOperations):
             packet.timer = self.reactor.callLater(
                 self.request_timeout_ms / 1000.0, self._request_timed_out, packet
             )
-        if self.state.is_connected and self._protocol is not None:
+        if self._connected and self._protocol is not None:
             self._send_packet(packet)
         else:
             self._outgoing.append(packet)
@@ -937,12 +1064,10 @@ class ZooKeeperConnection(ZooKeeperOperations):
 
     def _send_packet(self, packet: _Packet) -> None:
         assert self._protocol is not None
-        packet.xid = self._next_xid()
+        packet.xid = xid = self._next_xid()
         self._pending.append(packet)
-        header = RequestHeader(packet.xid, packet.opcode).serialize()
-        self._protocol.send_frame(header + packet.body)
-        if self._ping_timer is not None and self._ping_timer.active():
-            self._ping_timer.reset(self._ping_interval_s())
+        self._protocol.send_request(xid, packet.opcode, packet.body)
+        self._last_sent = self.reactor.seconds()
 
     def _request_timed_out(self, packet: _Packet) -> None:
         packet.timer = None

@@ -3,8 +3,8 @@ ACLs as ZooKeeper checks them: the world, auth, digest and ip schemes and the su
 
 The rules follow C{ZooKeeperServer.checkACL}, C{PrepRequestProcessor.fixupACL} and the
 two built-in providers, C{DigestAuthenticationProvider} and C{IPAuthenticationProvider}
-(no SASL, x509 or custom providers): an unknown scheme in an ACL is InvalidACL, an ACL
-entry of an unknown scheme never matches, and an empty ACL on a node lets everyone in.
+plus C{sasl} and C{x509} when configured: an unknown scheme in an ACL is InvalidACL, an
+ACL entry of an unknown scheme never matches, and an empty ACL on a node lets everyone in.
 """
 
 from __future__ import annotations
@@ -219,28 +219,41 @@ class AclChecker:
                 for auth_id in auth:
                     if auth_id.scheme == "ip" and ip_matches(auth_id.id, entry_id.id):
                         return True
-            elif scheme == "sasl" and self.sasl:
+            elif scheme == "sasl":
+                # No sasl or x509 check needs the scheme known here: only a session
+                # server that knows the scheme gives a session such an id (in the
+                # split, the data server checks ids its session servers gave).
                 for auth_id in auth:
                     if auth_id.scheme == "sasl" and auth_id.id in ("super", entry_id.id):
                         return True
-            elif scheme == "x509" and self.x509:
+            elif scheme == "x509":
                 for auth_id in auth:
                     if auth_id.scheme == "x509" and auth_id.id == entry_id.id:
                         return True
         return False
 
-    def fixup(self, acl: Sequence[ACL] | None, auth: Iterable[Id]) -> list[ACL] | None:
+    def fixup(
+        self,
+        acl: Sequence[ACL] | None,
+        auth: Iterable[Id],
+        schemes: frozenset[str] | None = None,
+    ) -> list[ACL] | None:
         """
         C{PrepRequestProcessor.fixupACL}: validate an ACL given to create or setACL,
         removing duplicates and expanding C{auth} entries to the session's
         authenticated ids (in L{zookeeper_auth_order}: pass C{auth} in the order the
         ids were added).
 
+        @param schemes: the optional schemes (C{sasl}, C{x509}) known where the
+            client connected, when that is another process (a session server of the
+            split); L{None}: this checker's own L{sasl} and L{x509}.
         @return: the ACL to store, or L{None} where ZooKeeper answers InvalidACL (empty
             list, unknown scheme, malformed id, C{auth} without any digest identity).
         """
         if not acl:
             return None
+        sasl = self.sasl if schemes is None else "sasl" in schemes
+        x509 = self.x509 if schemes is None else "x509" in schemes
         unique: list[ACL] = []
         seen: set[tuple] = set()
         for entry in acl:
@@ -266,8 +279,8 @@ class AclChecker:
                     ACL(perms=entry.perms, id=a)
                     for a in zookeeper_auth_order(list(auth))
                     if a.scheme == "digest"
-                    or (a.scheme == "sasl" and self.sasl)
-                    or (a.scheme == "x509" and self.x509)
+                    or (a.scheme == "sasl" and sasl)
+                    or (a.scheme == "x509" and x509)
                 ]
                 if not expanded:
                     return None
@@ -280,11 +293,11 @@ class AclChecker:
                 if id_text is None or not is_valid_ip_expr(id_text):
                     return None
                 result.append(entry)
-            elif scheme == "sasl" and self.sasl:
+            elif scheme == "sasl" and sasl:
                 if not id_text:
                     return None
                 result.append(entry)
-            elif scheme == "x509" and self.x509:
+            elif scheme == "x509" and x509:
                 if id_text is None or not is_valid_dn(id_text):
                     return None
                 result.append(entry)

@@ -27,6 +27,10 @@ class Request:
         (always includes C{Id("ip", client address)}).
     @ivar stamp: for exactly-once writes over a link that may resubmit, the
         L{WriteStamp} its session server gave it; L{None} otherwise.
+    @ivar schemes: the optional ACL schemes (C{sasl}, C{x509}) the session server
+        of another process knows, which decide whether an ACL naming them is valid
+        (as the server a ZooKeeper client connected to); L{None}: the data server's
+        own (in one process they are the same server).
     """
 
     session_id: int
@@ -35,6 +39,7 @@ class Request:
     record: Any
     auth: tuple = ()
     stamp: WriteStamp | None = None
+    schemes: frozenset[str] | None = None
 
 
 @dataclass(slots=True)

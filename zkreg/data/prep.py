@@ -429,7 +429,7 @@ class Prep:
         parent_path = split[0]
         acl = _open_acl_copy(record.acl)
         if acl is None:
-            acl = self.acl.fixup(record.acl, request.auth)
+            acl = self.acl.fixup(record.acl, request.auth, request.schemes)
             if acl is None:
                 raise PrepError(codes.INVALID_ACL)
         parent = self._lookup(parent_path)
@@ -563,7 +563,7 @@ class Prep:
         path = record.path
         if not is_valid_path(path):
             raise PrepError(codes.BAD_ARGUMENTS)
-        acl = self.acl.fixup(record.acl, request.auth)
+        acl = self.acl.fixup(record.acl, request.auth, request.schemes)
         if acl is None:
             raise PrepError(codes.INVALID_ACL)
         node = self._lookup(path)

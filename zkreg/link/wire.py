@@ -29,10 +29,16 @@ class Hello(Record):
     """
     Client -> server, first: bring my replica up to date from C{lastZxid} (-1: I have
     none), then send every commit.  C{name} says who the session server is (logs,
-    stats).
+    stats); C{authSchemes} the optional ACL schemes it knows (C{sasl}, C{x509}), which
+    decide whether its clients' ACLs naming them are valid.
     """
 
-    fields = (("protocolVersion", INT), ("lastZxid", LONG), ("name", USTRING))
+    fields = (
+        ("protocolVersion", INT),
+        ("lastZxid", LONG),
+        ("name", USTRING),
+        ("authSchemes", vector(USTRING)),
+    )
 
 
 #: L{SyncStart} modes.
@@ -151,7 +157,11 @@ class Touch(Record):
 
 
 class Beat(Record):
-    """Server -> client, every beat: I am alive, and applied up to C{lastZxid}."""
+    """
+    Server -> client, every beat: I am alive, and applied up to C{lastZxid}.  Also
+    client -> server from a session process of C{--session-processes}: my replica
+    has applied up to C{lastZxid} (see C{TCPDataLink.acknowledge_applied}).
+    """
 
     fields = (("lastZxid", LONG),)
 
@@ -183,9 +193,9 @@ COMMIT = 4
 #: The kind byte of L{Result}.
 RESULT = 6
 
-#: Version of this protocol, sent in Hello (2: resumable sync, stamps, beats; 3:
-#: commits as log records).
-PROTOCOL_VERSION = 3
+#: Version of this protocol, sent in Hello (2: resumable sync, stamps, beats; 3: the
+#: session server's ACL schemes; 4: commits as log records).
+PROTOCOL_VERSION = 4
 
 #: A Result frame up to its body: length, kind, tag, failed, zxid, err, body length.
 _RESULT_HEAD = struct.Struct(">iBi?qii")

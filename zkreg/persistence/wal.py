@@ -768,10 +768,21 @@ class _WriterThread:
     def __init__(self, reactor: Any) -> None:
         self._reactor = reactor
         self._calls: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread: threading.Thread | None = threading.Thread(
-            target=self._run, name="zkreg-wal-writer", daemon=True
-        )
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        self._thread_pid = 0
+        self._stopped = False
+
+    def _ensure_thread(self) -> None:
+        """
+        Start the thread on the first call, and again in a forked process: the log is
+        opened before twistd daemonizes (a fork), and a thread does not survive a fork
+        (the daemon's writes would wait forever).
+        """
+        if self._thread is None or self._thread_pid != os.getpid():
+            self._calls = queue.SimpleQueue()
+            self._thread = threading.Thread(target=self._run, name="zkreg-wal-writer", daemon=True)
+            self._thread_pid = os.getpid()
+            self._thread.start()
 
     def call(self, function: Any, *args: Any) -> defer.Deferred:
         """
@@ -780,14 +791,15 @@ class _WriterThread:
         @return: a Deferred firing on the reactor thread with its result or failure.
         """
         result: defer.Deferred = defer.Deferred()
-        if self._thread is None:
+        if self._stopped:
             result.errback(LogClosedError("the write-ahead log writer has stopped"))
             return result
+        self._ensure_thread()
         self._calls.put((function, args, result))
         return result
 
     def _run(self) -> None:
-        calls = self._calls
+        calls = self._calls  # this thread's queue (a forked process makes a new one)
         call_from_thread = self._reactor.callFromThread
         while True:
             item = calls.get()
@@ -803,8 +815,9 @@ class _WriterThread:
 
     def stop(self) -> None:
         """Let the queued calls finish, then end the thread (waiting for it)."""
+        self._stopped = True
         thread, self._thread = self._thread, None
-        if thread is not None:
+        if thread is not None and self._thread_pid == os.getpid():
             self._calls.put(None)
             thread.join()
 

@@ -91,8 +91,41 @@ def test_super_id_passes_everything():
 
 def test_unknown_scheme_entry_never_matches():
     checker = AclChecker()
-    acl = [ACL(codes.PERM_ALL, Id("sasl", "bob"))]
-    assert not checker.allowed(acl, codes.PERM_READ, (Id("sasl", "bob"),))
+    acl = [ACL(codes.PERM_ALL, Id("kerberos", "bob"))]
+    assert not checker.allowed(acl, codes.PERM_READ, (Id("kerberos", "bob"),))
+
+
+@pytest.mark.parametrize("scheme, holder", [("sasl", "bob"), ("x509", "CN=bob,O=Example")])
+def test_ids_given_elsewhere_match_without_the_scheme_configured(scheme, holder):
+    """
+    A data server of the split checks ids its session servers gave (only a server
+    that knows sasl or x509 gives them): they match its entries with the scheme not
+    configured on the data server itself.
+    """
+    checker = AclChecker()
+    acl = [ACL(codes.PERM_READ, Id(scheme, holder))]
+    assert checker.allowed(acl, codes.PERM_READ, (IP, Id(scheme, holder)))
+    assert not checker.allowed(acl, codes.PERM_READ, (IP, Id(scheme, "someone-else")))
+    assert not checker.allowed(acl, codes.PERM_WRITE, (IP, Id(scheme, holder)))
+
+
+def test_fixup_takes_the_schemes_of_the_clients_server():
+    """
+    C{schemes} (the client's session server's) decide whether an x509 or sasl entry
+    is valid; without it, the checker's own settings do.
+    """
+    plain, tls = AclChecker(), AclChecker(x509=True)
+    x509_acl = [ACL(codes.PERM_ALL, Id("x509", "CN=alice,O=Example"))]
+    sasl_acl = [ACL(codes.PERM_ALL, Id("sasl", "alice"))]
+    assert plain.fixup(x509_acl, (IP,)) is None
+    assert tls.fixup(x509_acl, (IP,)) == x509_acl
+    assert plain.fixup(x509_acl, (IP,), frozenset({"x509"})) == x509_acl
+    assert tls.fixup(x509_acl, (IP,), frozenset()) is None
+    assert plain.fixup(sasl_acl, (IP,), frozenset({"sasl"})) == sasl_acl
+    assert plain.fixup(sasl_acl, (IP,), frozenset({"x509"})) is None
+    alice = Id("x509", "CN=alice,O=Example")
+    auth_acl = [ACL(codes.PERM_ALL, Id("auth", ""))]
+    assert plain.fixup(auth_acl, (IP, alice), frozenset({"x509"})) == [ACL(codes.PERM_ALL, alice)]
 
 
 @pytest.mark.parametrize(
