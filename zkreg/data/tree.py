@@ -141,19 +141,17 @@ class DataTree:
     def _add_system_nodes(self) -> None:
         # As DataTree's constructor: every stat field 0, empty data; the config node's
         # ACL is set with setACL(version -1), which leaves its aversion at -1.
-        root = Node(b"", self.intern_acl(_OPEN_ACL), 0, 0, 0)
+        root = Node("/", b"", self.intern_acl(_OPEN_ACL), 0, 0, 0)
         root.pzxid = 0
-        proc = Node(b"", root.acl, 0, 0, 0)
-        quota = Node(b"", root.acl, 0, 0, 0)
-        config = Node(b"", self.intern_acl(_READ_ACL), 0, 0, 0)
+        proc = Node("/zookeeper", b"", root.acl, 0, 0, 0)
+        quota = Node("/zookeeper/quota", b"", root.acl, 0, 0, 0)
+        config = Node("/zookeeper/config", b"", self.intern_acl(_READ_ACL), 0, 0, 0)
         config.aversion = -1
-        root.add_child("/zookeeper")
-        proc.add_child("/zookeeper/quota")
-        proc.add_child("/zookeeper/config")
-        self.nodes["/"] = root
-        self.nodes["/zookeeper"] = proc
-        self.nodes["/zookeeper/quota"] = quota
-        self.nodes["/zookeeper/config"] = config
+        root.add_child(proc.path)
+        proc.add_child(quota.path)
+        proc.add_child(config.path)
+        for node in (root, proc, quota, config):
+            self.nodes[node.path] = node
 
     # -- IReadView ---------------------------------------------------------------
 
@@ -429,7 +427,7 @@ class DataTree:
             time = self._last_time
         else:
             self._last_time = time
-        node = Node(txn.data, self.intern_acl(txn.acl), zxid, time, owner)
+        node = Node(path, txn.data, self.intern_acl(txn.acl), zxid, time, owner)
         # The same string object keys the index and the parent's children.
         children[path] = None
         nodes[path] = node

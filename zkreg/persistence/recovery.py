@@ -235,6 +235,7 @@ def load_tree(
                     fixed
                 )
                 node = restored(
+                    node_path,
                     node_data,
                     acls[acl_index],
                     czxid,
