@@ -37,7 +37,8 @@ from typing import Any
 
 from bench import wire
 from bench.loadclient import Session
-from bench.run import Row, make_server, render, rss_kib
+from bench.rss import rss_kib
+from bench.run import Row, make_server, render
 from tests.support.servers import four_letter, unavailable_reason
 
 WORKLOAD_NAMES = ("expiry-storm", "slow-consumer")

@@ -12,7 +12,7 @@ side was saturated.
 Usage::
 
     python -m bench [--quick] [--only WORKLOAD[,WORKLOAD]] [--servers zookeeper,zkreg]
-                    [--json FILE]
+                    [--zkreg-session-processes N] [--json FILE]
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bench import profile
+from bench import profile, tree
+from bench.rss import settled_rss_kib
 from tests.support.servers import (
     ServerProcess,
     ZkregServer,
@@ -59,8 +60,12 @@ WORKLOAD_NAMES = (
     "mixed",
     "ephemeral",
     "fanout",
+    "scale-out",
     "znodes",
 )
+
+#: Session processes of the C{scale-out} workload's zkreg runs.
+SCALE_OUT_PROCESSES = (1, 2, 4)
 
 #: Workloads of a default run: C{znodes} (a million-node tree on each server) is
 #: asked for by name.
@@ -161,31 +166,6 @@ def run_loadclient(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def rss_kib(pid: int) -> int:
-    """@return: the resident set size of process C{pid} in KiB (VmRSS)."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
-def settled_rss_kib(pid: int, timeout: float = 8.0) -> int:
-    """
-    @return: the RSS once two readings 0.5 s apart differ by under 0.5% (or the last
-        reading at C{timeout}): allocation after a burst of connections is not instant.
-    """
-    deadline = time.monotonic() + timeout
-    previous = rss_kib(pid)
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        current = rss_kib(pid)
-        if abs(current - previous) <= previous * 0.005:
-            return current
-        previous = current
-    return previous
-
-
 def measure_memory(server: ServerProcess, sessions: int) -> dict[str, Any]:
     """
     RSS of the server before and while C{sessions} idle sessions are open.
@@ -230,60 +210,6 @@ def measure_memory(server: ServerProcess, sessions: int) -> dict[str, Any]:
         "before_kib": before,
         "after_kib": after,
         "per_session_kib": (after - before) / opened["ready"],
-    }
-
-
-def measure_tree(server: ServerProcess, znodes: int) -> dict[str, Any]:
-    """
-    RSS of the server before and after C{znodes} znodes of 100 bytes are created, and
-    after one data watch is set on each (by 8 sessions that stay open meanwhile).
-
-    @return: C{per_znode_b} and C{per_watch_b} in bytes, the RSS readings in KiB, and
-        the time the creates took.
-    """
-    pid = server.pid
-    assert pid is not None
-    before = settled_rss_kib(pid)
-    spec = {"workload": "tree", "host": "127.0.0.1", "port": server.port, "znodes": znodes}
-    errors = tempfile.TemporaryFile("w+")
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "bench.loadclient", json.dumps(spec)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=errors,
-        text=True,
-    )
-
-    def phase() -> dict[str, Any]:
-        ready, _, _ = select.select([driver.stdout], [], [], 1800.0)
-        line = driver.stdout.readline() if ready else ""  # type: ignore[union-attr]
-        if not line:
-            errors.seek(0)
-            raise RuntimeError(f"tree load client failed: {errors.read()[-3000:]}")
-        return json.loads(line)
-
-    try:
-        created = phase()
-        with_nodes = settled_rss_kib(pid)
-        driver.stdin.write("watch\n")  # type: ignore[union-attr]
-        driver.stdin.flush()  # type: ignore[union-attr]
-        phase()
-        with_watches = settled_rss_kib(pid)
-    finally:
-        driver.stdin.close()  # type: ignore[union-attr]
-        try:
-            driver.wait(60)
-        except subprocess.TimeoutExpired:
-            driver.kill()
-            driver.wait(10)
-        errors.close()
-    return {
-        "before_kib": before,
-        "with_znodes_kib": with_nodes,
-        "with_watches_kib": with_watches,
-        "create_seconds": created["seconds"],
-        "per_znode_b": (with_nodes - before) * 1024 / znodes,
-        "per_watch_b": (with_watches - with_nodes) * 1024 / znodes,
     }
 
 
@@ -405,7 +331,7 @@ def run_workloads(
 
     if "znodes" in only:
         _log(f"[{server.name}] znodes: {params.znodes} znodes of 100 bytes, then a watch on each")
-        result = measure_tree(server, params.znodes)
+        result = tree.measure_tree(server, params.znodes)
         raw["znodes"] = result
         count = f"{params.znodes:,}"
         add(
@@ -422,11 +348,41 @@ def run_workloads(
             result["per_watch_b"],
             {},
         )
+        # The fair comparison of what the structures hold (bench/tree.py says why):
+        # ZooKeeper's live heap after a full collection against zkreg's RSS, which
+        # CPython returns as soon as nothing refers to it.
+        jvm = server.name == "zookeeper"
+        held = "live heap after full GC" if jvm else "RSS"
+        add(
+            "tree_node_held",
+            "held per znode, ZK live heap after full GC / zkreg RSS (bytes)",
+            False,
+            result["per_znode_heap_b" if jvm else "per_znode_b"],
+            {},
+        )
+        add(
+            "tree_watch_held",
+            "held per watch, ZK live heap after full GC / zkreg RSS (bytes)",
+            False,
+            result["per_watch_heap_b" if jvm else "per_watch_b"],
+            {},
+        )
+        _log(f"[{server.name}] held ({held}): {result}")
+        if result["watches"] is not None:
+            add("tree_wchs", "watches the server counts (wchs)", False, result["watches"], {})
         add(
             "tree_create",
             f"create {count} znodes, 8x100 in flight (s)",
             False,
             result["create_seconds"],
+            {},
+        )
+        _log(f"[{server.name}] restart with {count} znodes")
+        add(
+            "tree_restart",
+            f"restart with {count} znodes: stop, start, first getData (s)",
+            False,
+            tree.measure_restart(server),
             {},
         )
 
@@ -446,10 +402,59 @@ def run_workloads(
     return raw
 
 
-def make_server(name: str, fsync: bool = True) -> ServerProcess:
+def measure_read_scale_out(
+    params: Params, rows: dict[str, Row], fsync: bool = True
+) -> dict[str, Any]:
+    """
+    The split's read scale-out on this machine: pipelined getData at the deepest
+    depth against zkreg with 1, 2 and 4 session processes (C{--session-processes}),
+    each a fresh server; ops/s and server CPU per op (parent and children).
+    """
+    connections, window = max(params.depths, key=lambda depth: depth[0] * depth[1])
+    shape = f"{connections}x{window}"
+    raw: dict[str, Any] = {}
+    for count in SCALE_OUT_PROCESSES:
+        server = make_server("zkreg", fsync=fsync, session_processes=count)
+        try:
+            _log(f"[zkreg] read scale-out: {count} session process(es), getData {shape}")
+            server.start()
+            spec = {
+                "host": "127.0.0.1",
+                "port": server.port,
+                "server_pid": server.pid,
+                "workload": "pipelined",
+                "op": "get",
+                "connections": connections,
+                "window": window,
+                "seconds": params.pipeline_seconds,
+                "warmup": params.pipeline_warmup,
+            }
+            result = run_loadclient(spec, timeout=120 + params.pipeline_seconds)
+        finally:
+            server.cleanup()
+        raw[str(count)] = result
+        label = f"read scale-out: getData {shape}, {count} session process(es)"
+        row = rows.setdefault(f"scale_{count}", Row(f"{label} (ops/s)", True))
+        row.figures.setdefault("zkreg", []).append(result["ops_per_s"])
+        cpu = (result.get("client_cpu_pct"), result.get("server_cpu_pct"))
+        row.cpu.setdefault("zkreg", []).append(cpu)
+        server_pct = result.get("server_cpu_pct")
+        if server_pct is not None and result["ops_per_s"]:
+            per_op = rows.setdefault(
+                f"scale_{count}_cpu", Row(f"{label}: server CPU per op (us)", False)
+            )
+            per_op.figures.setdefault("zkreg", []).append(
+                server_pct / 100 / result["ops_per_s"] * 1e6
+            )
+            per_op.cpu.setdefault("zkreg", []).append(cpu)
+    return raw
+
+
+def make_server(name: str, fsync: bool = True, session_processes: int = 0) -> ServerProcess:
     """
     @param fsync: sync writes to disk before acknowledging them (both servers'
         default); off means ZooKeeper's forceSync=no and zkreg's --no-fsync.
+    @param session_processes: zkreg's C{--session-processes} (0: one process).
     @return: an unstarted server of the benchmark's configuration.
     """
     if name == "zookeeper":
@@ -458,7 +463,10 @@ def make_server(name: str, fsync: bool = True) -> ServerProcess:
         if not fsync:
             config["forceSync"] = "no"
         return ZooKeeperOracle(extra_config=config, extra_jvm_args=ZOOKEEPER_BENCH_JVM_ARGS)
-    return ZkregServer(extra_args=ZKREG_BENCH_ARGS + (() if fsync else ("--no-fsync",)))
+    extra = ZKREG_BENCH_ARGS + (() if fsync else ("--no-fsync",))
+    if session_processes:
+        extra += ("--session-processes", str(session_processes))
+    return ZkregServer(extra_args=extra)
 
 
 def _fmt(value: float | None) -> str:
@@ -529,6 +537,13 @@ def main(argv: list[str] | None = None) -> int:
         "--znodes", type=int, help="znodes of the znodes workload [default: 1000000]"
     )
     parser.add_argument("--servers", default="zookeeper,zkreg", help="zookeeper,zkreg or one")
+    parser.add_argument(
+        "--zkreg-session-processes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run zkreg with --session-processes N (0: one process) [default: 0]",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the raw results here")
     parser.add_argument(
         "--repeat",
@@ -583,7 +598,11 @@ def main(argv: list[str] | None = None) -> int:
             if reason is not None:
                 _log(f"skipping {name}: {reason}")
                 continue
-            server = make_server(name, fsync=not options.no_fsync)
+            server = make_server(
+                name,
+                fsync=not options.no_fsync,
+                session_processes=options.zkreg_session_processes if name == "zkreg" else 0,
+            )
             try:
                 _log(f"starting {name} on port {server.port} (repetition {repetition + 1})")
                 server.start()
@@ -596,6 +615,14 @@ def main(argv: list[str] | None = None) -> int:
                 failures.append(f"{name}: {failure}")
             finally:
                 server.cleanup()
+        if "scale-out" in only and "zkreg" in servers:
+            try:
+                raw.setdefault("scale_out", []).append(
+                    measure_read_scale_out(params, rows, fsync=not options.no_fsync)
+                )
+            except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as failure:
+                _log(f"[zkreg] read scale-out FAILED: {failure}")
+                failures.append(f"scale-out: {failure}")
     raw["seconds"] = time.monotonic() - started
     durability = (
         "writes acknowledged before fsync (forceSync=no, --no-fsync)"

@@ -14,7 +14,10 @@ does not grow with the tree (no walk over nodes, sessions or watches).
 
 In split mode each process exposes its own part: a session server its connections,
 watches, latencies and commit-stream lag (L{SessionServerCollector}); a data server
-its tree, sessions and log (L{DataServerCollector}); a standalone process both.
+its tree, sessions and log (L{DataServerCollector}); a standalone process both.  A
+data server on etcd is a standby or the active one by turns, with a new
+L{zkreg.data.server.DataServer} at each takeover: L{EtcdDataRoleCollector} reads
+whichever it has at scrape time.
 """
 
 from __future__ import annotations
@@ -226,35 +229,9 @@ class DataServerCollector:
 
     def collect(self) -> Iterator[Metric]:
         server = self.data_server
-        tree = server.tree
-        yield _gauge(
-            "znode_count",
-            "Znodes in the tree (the root counted twice, as ZooKeeper does).",
-            tree.node_count() + 1,
-        )
-        yield _gauge(
-            "ephemerals_count",
-            "Ephemeral znodes.",
-            sum(len(paths) for paths in tree.ephemerals.values()),
-        )
-        yield _gauge(
-            "approximate_data_size",
-            "Bytes of znode paths and data.",
-            tree.approximate_data_size(),
-        )
-        yield _gauge("global_sessions", "Sessions tracked.", len(server.sessions))
-        yield _gauge(
-            "zkreg_last_zxid", "The zxid of the last transaction applied.", server.last_zxid
-        )
-        yield _gauge(
-            "zkreg_in_flight_writes", "Writes sequenced and not yet durable.", server.in_flight
-        )
+        yield from tree_metrics(server.tree, len(server.sessions), server.last_zxid)
         links = len(self.link_factory.links) if self.link_factory is not None else 0
-        yield _gauge(
-            "zkreg_session_servers",
-            "Session servers fed by this data server (in this process and over the data link).",
-            self.local_session_servers + links,
-        )
+        yield from _writer_metrics(server.in_flight, self.local_session_servers + links)
         log = server.log
         fsync_seconds = getattr(log, "fsync_seconds", None)
         if fsync_seconds is not None:
@@ -277,6 +254,76 @@ class DataServerCollector:
                 "Transactions written and synced together in one group commit.",
                 batch_records,
             )
+
+
+def tree_metrics(tree: Any, sessions: int, last_zxid: int) -> Iterator[Metric]:
+    """The metrics of a data server's tree: what a standby has too."""
+    yield _gauge(
+        "znode_count",
+        "Znodes in the tree (the root counted twice, as ZooKeeper does).",
+        tree.node_count() + 1,
+    )
+    yield _gauge(
+        "ephemerals_count",
+        "Ephemeral znodes.",
+        sum(len(paths) for paths in tree.ephemerals.values()),
+    )
+    yield _gauge(
+        "approximate_data_size",
+        "Bytes of znode paths and data.",
+        tree.approximate_data_size(),
+    )
+    yield _gauge("global_sessions", "Sessions tracked.", sessions)
+    yield _gauge("zkreg_last_zxid", "The zxid of the last transaction applied.", last_zxid)
+
+
+def _writer_metrics(in_flight: int, session_servers: int) -> Iterator[Metric]:
+    """The metrics of the data server that orders writes (0 for a standby)."""
+    yield _gauge("zkreg_in_flight_writes", "Writes sequenced and not yet durable.", in_flight)
+    yield _gauge(
+        "zkreg_session_servers",
+        "Session servers fed by this data server (in this process and over the data link).",
+        session_servers,
+    )
+
+
+class EtcdDataRoleCollector:
+    """
+    The metrics of a data server on etcd (L{zkreg.etcd_role.EtcdDataRoleService}):
+    whether it is the active one, and the tree, sessions and log of the data server
+    it runs now; while standing by, its warm tree as followed from the log.
+
+    @ivar role: the L{zkreg.etcd_role.EtcdDataRoleService}.
+    """
+
+    def __init__(self, role: Any) -> None:
+        self.role = role
+
+    def describe(self) -> list[Metric]:
+        """Nothing up front: the registry must not collect at registration."""
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        role = self.role
+        active = role.state == "active" and role.data_server is not None
+        yield _gauge(
+            "zkreg_data_role_active",
+            "1 while this data server is the active one of its etcd data tier (it orders "
+            "the writes), 0 while it stands by or loads.",
+            1 if active else 0,
+        )
+        yield _counter(
+            "zkreg_data_takeovers",
+            "Times this data server became the active one.",
+            role.takeovers,
+        )
+        if active:
+            yield from DataServerCollector(role.data_server, role.link_factory).collect()
+            return
+        tree = role.standby_tree()
+        if tree is not None:
+            yield from tree_metrics(tree, len(tree.sessions), tree.last_zxid)
+            yield from _writer_metrics(0, 0)
 
 
 def new_registry() -> CollectorRegistry:

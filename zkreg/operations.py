@@ -48,6 +48,18 @@ class OperationsEndpoints:
         if self.admin is not None:
             self.admin.data_server = data_server
 
+    def add_etcd_data_role(self, role: Any) -> None:
+        """
+        This process is a data server on etcd (L{zkreg.etcd_role.EtcdDataRoleService}):
+        standby or active by turns, its metrics and admin answers follow it.
+        """
+        if self.registry is not None:
+            from zkreg.metrics import EtcdDataRoleCollector
+
+            self.registry.register(EtcdDataRoleCollector(role))
+        if self.admin is not None:
+            self.admin.data_tier = role
+
     def add_session_server(self, factory: Any) -> None:
         """This process runs a session server (standalone or session role)."""
         if self.registry is not None:

@@ -10,6 +10,9 @@ port) are checked on zkreg: a log line saying why, and the other clients unaffec
 
 from __future__ import annotations
 
+import socket
+import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from kazoo.security import ACL, Id
 
 from tests.support.certs import Stores, make_stores
 from tests.support.ports import free_port
+from tests.support.rawclient import RawClient
 from tests.support.servers import ServerProcess, ZkregServer, ZooKeeperOracle, unavailable_reason
 from tests.support.waiting import wait_until
 
@@ -285,6 +289,39 @@ def test_refused_certificates(
     wait_until(lambda: _log_has(zkreg_tls, log_text), timeout=15, message=log_text)
     assert witness.exists("/") is not None
     assert clients.plain(zkreg_tls).exists("/") is not None
+    _assert_one_refusal_line(zkreg_tls, stores, who)
+
+
+def _assert_one_refusal_line(server: ServerProcess, stores: Stores, who: str | None) -> None:
+    """
+    One more refused connection, made by hand so it is exactly one (kazoo retries):
+    exactly one log line names its port, saying why, and no traceback.  C{who} is the
+    certificate presented, none for L{None}, or C{"plaintext"} for no TLS at all.
+    """
+    raw = socket.create_connection(("127.0.0.1", server.secure_port), timeout=10)  # type: ignore[attr-defined]
+    port = raw.getsockname()[1]
+    try:
+        if who == "plaintext":
+            raw.sendall(b"\x00\x00\x00\x2c" + b"\x00" * 44)
+        else:
+            context = ssl.create_default_context(cafile=str(stores.truststore))
+            if who is not None:
+                context.load_cert_chain(str(stores.certificates[who]), str(stores.keys[who]))
+            raw = context.wrap_socket(raw, server_hostname="127.0.0.1")
+            raw.sendall(b"\x00\x00\x00\x2c" + b"\x00" * 44)
+        raw.recv(1)
+    except OSError:
+        pass  # refused: an alert, a reset or end of file
+    finally:
+        raw.close()
+    marker = f"client /127.0.0.1:{port}: TLS handshake refused, connection closed: "
+    wait_until(lambda: marker in server.log_tail(200_000), timeout=15, message="the refusal logged")
+    log = server.log_tail(200_000)
+    # Besides the info lines of every connection (opened, closed): one warning.
+    lines = [line for line in log.splitlines() if f"/127.0.0.1:{port}" in line]
+    warnings = [line for line in lines if "#warn]" in line or "#error]" in line]
+    assert len(warnings) == 1 and marker in warnings[0], lines
+    assert "Traceback" not in log
 
 
 def test_plaintext_to_tls_port(zkreg_tls: ServerProcess, stores: Stores, clients: _Clients) -> None:
@@ -305,6 +342,7 @@ def test_plaintext_to_tls_port(zkreg_tls: ServerProcess, stores: Stores, clients
         message="plaintext refusal logged",
     )
     assert witness.get("/")[1] is not None
+    _assert_one_refusal_line(zkreg_tls, stores, "plaintext")
 
 
 def test_listen_takes_ssl_endpoint(stores: Stores, clients: _Clients, tmp_path: Path) -> None:
@@ -372,6 +410,16 @@ def _try_start(client: KazooClient) -> bool:
         ),
         (["--ssl-client-auth", "maybe"], ["ssl-client-auth must be one of none, want, need"]),
         (["--x509-superuser", "admin"], ["x509-superuser must be a subject DN"]),
+        (
+            ["--role", "session", "--data-server", "tcp:127.0.0.1:1"]
+            + ["--data-link-ssl-hostname", "data.example"],
+            ["data-link-ssl-hostname and data-link-ssl-hostname-verification need data-link TLS"],
+        ),
+        (
+            ["--role", "session", "--data-server", "tcp:127.0.0.1:1"]
+            + ["--data-link-ssl-hostname-verification", "maybe"],
+            ["expected true or false, got 'maybe'"],
+        ),
         (
             ["--secure-listen", "tcp:0", "--ssl-keystore", "/nonexistent/k.pem"],
             ["cannot read key store /nonexistent/k.pem"],
@@ -509,3 +557,71 @@ def test_client_auth_want(want_server: ServerProcess, stores: Stores, clients: _
         "anonymous auth acl": "InvalidACL",
         "anonymous reads root": "ok",
     }
+
+
+class _TLSRawClient(RawClient):
+    """A raw ZooKeeper client over TLS (Python's ssl), with a client certificate."""
+
+    context: ssl.SSLContext | None = None
+
+    def open_socket(self) -> None:
+        self.drop()
+        assert self.context is not None
+        plain = socket.create_connection((self.host, self.port), timeout=self.io_timeout)
+        plain.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = self.context.wrap_socket(plain, server_hostname="127.0.0.1")
+        self._buffer = bytearray()
+
+
+def test_slow_tls_consumer_is_bounded_then_closed(stores: Stores, clients: _Clients) -> None:
+    """
+    The liveness bound (--max-output-buffer, --output-stall-timeout) over TLS: a TLS
+    client that sends 300 getData of a 1 MB node and reads nothing is no longer read
+    once a few MiB are unsent (the encrypted replies wait in the TCP transport under
+    TLS), so the server grows by far less than the 300 MB the replies would take;
+    other clients, TLS and plain, are answered meanwhile; the connection is closed
+    with one log line once it stays full for the stall timeout.
+    """
+    from tests.integration.test_liveness import connections_from, get_data_frame, rss_bytes
+
+    server = _server("zkreg", stores)
+    assert isinstance(server, ZkregServer)
+    server.extra_args += ["--output-stall-timeout", "3000"]
+    _start(server)
+    try:
+        witness = clients.tls(server, stores, "bob")
+        witness.start(timeout=20)
+        plain = clients.plain(server)
+        witness.create("/tls-slow", b"x" * 1_000_000)
+        baseline = rss_bytes(server.pid)  # type: ignore[arg-type]
+        context = ssl.create_default_context(cafile=str(stores.truststore))
+        context.load_cert_chain(str(stores.certificates["alice"]), str(stores.keys["alice"]))
+        slow = _TLSRawClient(server.secure_port)  # type: ignore[attr-defined]
+        slow.context = context
+        slow.connect()
+        sock = slow._sock
+        assert sock is not None
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        local_port = sock.getsockname()[1]
+        sock.sendall(b"".join(get_data_frame(xid, "/tls-slow") for xid in range(1, 301)))
+        try:
+            for _ in range(5):
+                for other in (witness, plain):
+                    started = time.monotonic()
+                    assert other.get("/tls-slow")[0][:1] == b"x"
+                    assert time.monotonic() - started < 5.0
+            grown = rss_bytes(server.pid) - baseline  # type: ignore[arg-type]
+            assert grown < 60_000_000, f"server grew by {grown} bytes for one slow TLS client"
+            wait_until(
+                lambda: connections_from(server, local_port) == 0,
+                timeout=30,
+                message="the slow TLS client's connection to be closed",
+            )
+            log = server.log_tail(200_000)
+            assert log.count("read none of its") == 1, log[-3000:]
+            assert witness.exists("/tls-slow") is not None
+            assert plain.exists("/tls-slow") is not None
+        finally:
+            slow.drop()
+    finally:
+        server.cleanup()

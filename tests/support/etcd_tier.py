@@ -25,6 +25,7 @@ class EtcdDataServer(ZkregServer):
 
     @ivar port: its admin HTTP port (what readiness polls).
     @ivar link_port: where session servers connect while it is active.
+    @ivar metrics_port: its Prometheus metrics (C{--metrics-listen}).
     """
 
     name = "zkreg-data"
@@ -34,6 +35,7 @@ class EtcdDataServer(ZkregServer):
         self.etcd = etcd
         self.prefix = prefix
         self.link_port = free_port()
+        self.metrics_port = free_port()
 
     @property
     def link(self) -> str:
@@ -58,6 +60,8 @@ class EtcdDataServer(ZkregServer):
             f"tcp:{self.link_port}:interface=127.0.0.1",
             "--admin-listen",
             f"tcp:{self.port}:interface=127.0.0.1",
+            "--metrics-listen",
+            f"tcp:{self.metrics_port}:interface=127.0.0.1",
             "--tick-time",
             str(self.tick_time_ms),
             "--extended-types",
@@ -74,6 +78,12 @@ class EtcdDataServer(ZkregServer):
                 return json.loads(answer.read())
         except (OSError, ValueError, urllib.error.URLError):
             return None
+
+    def scrape(self) -> str:
+        """@return: its C{/metrics} text."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return answer.read().decode("utf-8")
 
     def _answers_ruok(self) -> bool:
         if self._process is None or self._process.poll() is not None:

@@ -10,13 +10,21 @@ children was followed by a delete).
 
 from __future__ import annotations
 
+import struct
+
 from zkreg.data.codes import EPHEMERAL_NORMAL, ephemeral_type
 from zkreg.proto.records import Stat
+
+#: The jute encoding of a Stat: czxid, mzxid, ctime, mtime, version, cversion,
+#: aversion, ephemeralOwner, dataLength, numChildren, pzxid.
+_STAT_ENCODING = struct.Struct(">qqqqiiiqiiq")
+_pack_stat = _STAT_ENCODING.pack
 
 
 class Node:
     """
-    A znode.  Kept small with C{__slots__}: a registry holds many of them.
+    A znode.  Kept small (C{__slots__}, no cached records, children keyed by the very
+    path strings the tree's index holds): a registry holds a million of them.
 
     @ivar data: the node's bytes, or L{None} when created with null data (a Java
         client may; it reads back as null, and the system nodes hold C{b""}).
@@ -32,8 +40,12 @@ class Node:
     @ivar ephemeral_owner: session id for an ephemeral, the container marker, a TTL
         encoding, or 0.
     @ivar pzxid: zxid of the last child create or delete.
-    @ivar children: child names in creation order (a dict used as an ordered set), or
-        L{None} while the node has never had a child, which saves memory on leaves.
+    @ivar children: the children's I{full paths} in creation order (a dict used as an
+        ordered set), or L{None} while the node has never had a child, which saves
+        memory on leaves.  Full paths, not names: the tree stores the same string
+        object as its index key, so a child costs no string of its own (names are
+        cut off on demand, L{child_names}).  Change it with L{add_child} and
+        L{remove_child}.
     """
 
     __slots__ = (
@@ -49,8 +61,6 @@ class Node:
         "ephemeral_owner",
         "pzxid",
         "children",
-        "_stat",
-        "_stat_bytes",
     )
 
     def __init__(
@@ -73,8 +83,39 @@ class Node:
         self.ephemeral_owner = ephemeral_owner
         self.pzxid = czxid
         self.children: dict[str, None] | None = None
-        self._stat: Stat | None = None
-        self._stat_bytes: tuple[Stat, bytes] | None = None
+
+    @classmethod
+    def restored(
+        cls,
+        data: bytes | None,
+        acl: tuple,
+        czxid: int,
+        mzxid: int,
+        ctime: int,
+        mtime: int,
+        version: int,
+        cversion: int,
+        aversion: int,
+        ephemeral_owner: int,
+        pzxid: int,
+    ) -> Node:
+        """
+        A node with every persisted field given (a snapshot load, a replica copy).
+        """
+        node = cls.__new__(cls)
+        node.data = data
+        node.acl = acl
+        node.czxid = czxid
+        node.mzxid = mzxid
+        node.ctime = ctime
+        node.mtime = mtime
+        node.version = version
+        node.cversion = cversion
+        node.aversion = aversion
+        node.ephemeral_owner = ephemeral_owner
+        node.pzxid = pzxid
+        node.children = None
+        return node
 
     @property
     def num_children(self) -> int:
@@ -82,30 +123,55 @@ class Node:
         children = self.children
         return 0 if children is None else len(children)
 
-    def child_names(self) -> list[str]:
-        """@return: a new list of the child names, in creation order."""
+    def add_child(self, path: str) -> None:
+        """Add the child at C{path} (the full path, as the tree's index keys it)."""
+        children = self.children
+        if children is None:
+            self.children = {path: None}
+        else:
+            children[path] = None
+
+    def remove_child(self, path: str) -> None:
+        """Drop the child at C{path}, if there."""
+        children = self.children
+        if children is not None:
+            children.pop(path, None)
+
+    def has_child(self, path: str) -> bool:
+        """@return: whether the child at C{path} is there."""
+        children = self.children
+        return children is not None and path in children
+
+    def child_paths(self) -> list[str]:
+        """@return: a new list of the children's full paths, in creation order."""
         children = self.children
         return [] if children is None else list(children)
 
+    def child_names(self) -> list[str]:
+        """@return: a new list of the child names, in creation order."""
+        children = self.children
+        if not children:
+            return []
+        # Every child path is this node's path, a "/" (none more under the root) and
+        # the name, so one cut serves them all.
+        cut = next(iter(children)).rfind("/") + 1
+        return [path[cut:] for path in children]
+
     def changed(self) -> None:
         """
-        Forget the cached L{Stat}: call after changing any field (the tree does).
+        Say a field changed.  Nothing is cached on a node any more (a cached record
+        per node read cost more memory than rebuilding it costs time); kept for
+        callers that change fields outside the tree.
         """
-        self._stat = None
 
     def stat(self, extended_types: bool = False) -> Stat:
         """
-        The client-visible L{Stat}, as C{DataNode.copyStat} fills it.
-
-        The record is cached until L{changed} and shared by every caller: treat it as
-        read-only.  (Reads build one per request otherwise.)
+        The client-visible L{Stat}, as C{DataNode.copyStat} fills it: a new record
+        on every call.
 
         @param extended_types: whether TTL owners are recognised (they and containers
             show an ephemeralOwner of 0 to clients); constant for one tree.
         """
-        cached = self._stat
-        if cached is not None:
-            return cached
         children = self.children
         num_children = 0 if children is None else len(children)
         owner = self.ephemeral_owner
@@ -114,7 +180,7 @@ class Node:
         cversion = self.cversion * 2 - num_children
         if not -0x80000000 <= cversion <= 0x7FFFFFFF:
             cversion = (cversion + 0x80000000) % 0x100000000 - 0x80000000  # Java int
-        stat = self._stat = Stat(
+        return Stat(
             czxid=self.czxid,
             mzxid=self.mzxid,
             ctime=self.ctime,
@@ -127,24 +193,35 @@ class Node:
             numChildren=num_children,
             pzxid=self.pzxid,
         )
-        return stat
 
     def stat_bytes(self, extended_types: bool = False) -> bytes:
         """
-        The jute encoding of L{stat}, cached with it: a reply can append it without
-        serializing the record again (a getData reply is header, data, stat).
-
-        The bytes are kept with the very L{Stat} they encode and reused only while
-        L{stat} returns that same record, so whatever invalidates the record
-        invalidates them too.
+        The jute encoding of L{stat}, packed straight from the fields with no record
+        built: a getData reply appends it (header, data, stat).  Packing costs about
+        as much as a cache lookup did, and keeps no bytes on the node.
         """
-        stat = self.stat(extended_types)
-        cached = self._stat_bytes
-        if cached is not None and cached[0] is stat:
-            return cached[1]
-        encoded = stat.serialize()
-        self._stat_bytes = (stat, encoded)
-        return encoded
+        children = self.children
+        num_children = 0 if children is None else len(children)
+        owner = self.ephemeral_owner
+        if owner and ephemeral_type(owner, extended_types) != EPHEMERAL_NORMAL:
+            owner = 0
+        cversion = self.cversion * 2 - num_children
+        if not -0x80000000 <= cversion <= 0x7FFFFFFF:
+            cversion = (cversion + 0x80000000) % 0x100000000 - 0x80000000  # Java int
+        data = self.data
+        return _pack_stat(
+            self.czxid,
+            self.mzxid,
+            self.ctime,
+            self.mtime,
+            self.version,
+            cversion,
+            self.aversion,
+            owner,
+            0 if data is None else len(data),
+            num_children,
+            self.pzxid,
+        )
 
     def __repr__(self) -> str:
         return (

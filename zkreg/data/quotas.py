@@ -162,8 +162,7 @@ class QuotaTracker:
                 continue
             count += 1
             total += 0 if node.data is None else len(node.data)
-            for child in node.children or ():
-                stack.append(current + "/" + child)
+            stack.extend(node.child_paths())
         stat_node = nodes.get(QUOTA_ROOT + path + "/" + STAT_NODE)
         if stat_node is not None:
             old_size = len(stat_node.data or b"")
@@ -193,5 +192,4 @@ class QuotaTracker:
                     if real:
                         self.paths.add(_components(real))
                 continue
-            for child in node.children:
-                stack.append(path + "/" + child)
+            stack.extend(node.child_paths())

@@ -25,15 +25,21 @@ def copy_tree(tree: DataTree) -> DataTree:
     copy = DataTree(tree.extended_types)
     nodes: dict[str, Node] = {}
     for path, node in tree.iter_nodes():
-        twin = Node(node.data, copy.intern_acl(node.acl), node.czxid, node.ctime, 0)
-        twin.mzxid = node.mzxid
-        twin.mtime = node.mtime
-        twin.version = node.version
-        twin.cversion = node.cversion
-        twin.aversion = node.aversion
-        twin.ephemeral_owner = node.ephemeral_owner
-        twin.pzxid = node.pzxid
-        twin.children = None if node.children is None else dict(node.children)
+        twin = Node.restored(
+            node.data,
+            copy.intern_acl(node.acl),
+            node.czxid,
+            node.mzxid,
+            node.ctime,
+            node.mtime,
+            node.version,
+            node.cversion,
+            node.aversion,
+            node.ephemeral_owner,
+            node.pzxid,
+        )
+        if node.children is not None:
+            twin.children = dict(node.children)
         nodes[path] = twin
     copy.nodes = nodes
     copy.ephemerals = {owner: dict(paths) for owner, paths in tree.ephemerals.items()}

@@ -125,6 +125,9 @@ class DataTree:
         self.ttls: dict[str, None] = {}
         self.sessions: dict[int, int] = {}
         self.last_zxid = 0
+        #: the create time of the last create: nodes created in the same millisecond
+        #: share one int object (a large int costs 32 bytes a node)
+        self._last_time = 0
         self._acls: dict[tuple, tuple] = {}
         #: path and data bytes of every node, counted at the first ask (a tree may be
         #: filled directly by recovery or a replica load) and kept up to date by apply
@@ -144,8 +147,9 @@ class DataTree:
         quota = Node(b"", root.acl, 0, 0, 0)
         config = Node(b"", self.intern_acl(_READ_ACL), 0, 0, 0)
         config.aversion = -1
-        root.children = {"zookeeper": None}
-        proc.children = {"quota": None, "config": None}
+        root.add_child("/zookeeper")
+        proc.add_child("/zookeeper/quota")
+        proc.add_child("/zookeeper/config")
         self.nodes["/"] = root
         self.nodes["/zookeeper"] = proc
         self.nodes["/zookeeper/quota"] = quota
@@ -194,8 +198,7 @@ class DataTree:
         while stack:
             base, current = stack.pop()
             if current.children:
-                for name in current.children:
-                    child_path = base + "/" + name
+                for child_path in current.children:
                     child = nodes.get(child_path)
                     if child is not None:
                         count += 1
@@ -294,8 +297,7 @@ class DataTree:
             node = nodes[path]
             yield path, node
             if node.children:
-                prefix = "/" if path == "/" else path + "/"
-                stack.extend(prefix + name for name in reversed(node.children))
+                stack.extend(reversed(node.children))
 
     # -- apply -----------------------------------------------------------------------
 
@@ -333,7 +335,6 @@ class DataTree:
             node.mtime = hdr.time
             node.mzxid = hdr.zxid
             node.version = txn.version
-            node._stat = None
             result.stat = node.stat(self.extended_types)
             if self.quotas.paths:
                 self.quotas.data_changed(txn.path, old_data, txn.data)
@@ -355,7 +356,6 @@ class DataTree:
                 return result
             node.acl = self.intern_acl(txn.acl)
             node.aversion = txn.version
-            node._stat = None
             result.stat = node.stat(self.extended_types)
             return result
         if txn_type == _OP_CREATE_CONTAINER:
@@ -383,7 +383,6 @@ class DataTree:
         result = ApplyResult(txn_type, 0, path)
         cut = path.rfind("/")
         parent_path = path[:cut] if cut > 0 else "/"
-        name = path[cut + 1 :]
         nodes = self.nodes
         parent = nodes.get(parent_path)
         if parent is None:
@@ -392,7 +391,7 @@ class DataTree:
         children = parent.children
         if children is None:
             children = parent.children = {}
-        elif name in children:
+        elif path in children:
             result.err = codes.NODE_EXISTS
             # A replayed create of a node a fuzzy snapshot already holds: ZooKeeper
             # still moves the parent's cversion and pzxid forward.
@@ -406,9 +405,15 @@ class DataTree:
         if parent_cversion > parent.cversion:
             parent.cversion = parent_cversion
             parent.pzxid = zxid
-        node = Node(txn.data, self.intern_acl(txn.acl), zxid, hdr.time, owner)
-        children[name] = None
-        parent._stat = None
+        time = hdr.time
+        if time == self._last_time:
+            # One int object for the many nodes created in the same millisecond.
+            time = self._last_time
+        else:
+            self._last_time = time
+        node = Node(txn.data, self.intern_acl(txn.acl), zxid, time, owner)
+        # The same string object keys the index and the parent's children.
+        children[path] = None
         nodes[path] = node
         if self._descendants:
             self._descendants_changed(parent_path, 1)
@@ -428,7 +433,7 @@ class DataTree:
         if txn_type != _OP_CREATE:
             result.stat = node.stat(self.extended_types)
         if self.quotas.paths or parent_path.startswith("/zookeeper/quota"):
-            self.quotas.created(parent_path, name, path, txn.data)
+            self.quotas.created(parent_path, path[cut + 1 :], path, txn.data)
         events.append((_CREATED, path))
         events.append((_CHILDREN_CHANGED, parent_path))
         return result
@@ -440,7 +445,6 @@ class DataTree:
         if cversion > node.cversion:
             node.cversion = cversion
             node.pzxid = zxid
-            node._stat = None
 
     def _delete(self, path: str, zxid: int, events: list[tuple[int, str]]) -> int:
         cut = path.rfind("/")
@@ -451,10 +455,9 @@ class DataTree:
             return codes.NO_NODE
         # As ZooKeeper: the parent's pzxid moves even if the child is already gone.
         if parent.children is not None:
-            parent.children.pop(path[cut + 1 :], None)
+            parent.children.pop(path, None)
         if zxid > parent.pzxid:
             parent.pzxid = zxid
-        parent._stat = None
         node = nodes.pop(path, None)
         if node is None:
             return codes.NO_NODE

@@ -27,22 +27,24 @@ def add_snapshot_nodes(tree: DataTree, nodes: Iterable[Any]) -> None:
     all_nodes = tree.nodes
     intern_acl = tree.intern_acl
     for message in nodes:
-        node = Node(message.data, intern_acl(message.acl or ()), message.czxid, message.ctime, 0)
-        node.mzxid = message.mzxid
-        node.mtime = message.mtime
-        node.version = message.version
-        node.cversion = message.cversion
-        node.aversion = message.aversion
-        node.ephemeral_owner = message.ephemeralOwner
-        node.pzxid = message.pzxid
+        node = Node.restored(
+            message.data,
+            intern_acl(message.acl or ()),
+            message.czxid,
+            message.mzxid,
+            message.ctime,
+            message.mtime,
+            message.version,
+            message.cversion,
+            message.aversion,
+            message.ephemeralOwner,
+            message.pzxid,
+        )
         path = message.path
         all_nodes[path] = node
         if path != "/":
             cut = path.rfind("/")
-            parent = all_nodes[path[:cut] if cut > 0 else "/"]
-            if parent.children is None:
-                parent.children = {}
-            parent.children[path[cut + 1 :]] = None
+            all_nodes[path[:cut] if cut > 0 else "/"].add_child(path)
 
 
 def finish_replica(tree: DataTree, end: Any) -> None:

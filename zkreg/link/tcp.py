@@ -20,6 +20,12 @@ C{data_tier_timeout_s}, the held requests fail with L{DataTierUnavailable} and t
 listeners are told (the session server closes its client connections so that clients
 go elsewhere), as are requests made until the link is back.
 
+A data server that stops speaking without closing its connections (a SIGSTOPped or
+hung process: its kernel even accepts new ones) is noticed by its silence: it beats
+every L{BEAT_S}, and after L{HUNT_AFTER_S} without a frame the link probes the other
+data servers of its list and moves to the first that answers (L{zkreg.link.hunt});
+after L{DATA_SERVER_TIMEOUT_S} it drops the connection in any case.
+
 The server side is L{zkreg.link.serve}; frames and messages: L{zkreg.link.wire}; the
 data servers tried in turn: L{zkreg.link.endpoints}; a snapshot into a replica tree:
 L{zkreg.link.replica_load}.
@@ -37,7 +43,6 @@ from twisted.internet.protocol import Factory
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.protocols.basic import Int32StringReceiver
-from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -51,10 +56,12 @@ from zkreg.interfaces import IDataLink
 from zkreg.link import wire
 from zkreg.link.endpoints import EndpointsInTurn, parse_data_servers
 from zkreg.link.errors import DataTierUnavailable
+from zkreg.link.hunt import Hunt
 from zkreg.link.replica_load import add_snapshot_nodes, empty_replica, finish_replica
 from zkreg.link.serve import BEAT_S, MAX_FRAME, DataLinkServerFactory
 from zkreg.proto.jute import DecodeError
 from zkreg.proto.records import TxnHeader
+from zkreg.tls import server_refusal
 
 __all__ = [
     "DataLinkServerFactory",
@@ -64,11 +71,27 @@ __all__ = [
     "parse_data_servers",
 ]
 
-#: A data server silent this long (no beat, no commit) is taken for gone.
+#: A data server silent this long (no beat, no commit) is taken for gone, even when
+#: no other data server answers (see L{HUNT_AFTER_S}).
 DATA_SERVER_TIMEOUT_S = 10.0
 
-#: Reconnection delays: 0.1 s, growing by half up to 1 s (with jitter).
-RECONNECT_POLICY = backoffPolicy(initialDelay=0.1, maxDelay=1.0, factor=1.5)
+#: After this much silence of the data server (three beats) the link looks for
+#: another one of its list that answers (L{zkreg.link.hunt}).
+HUNT_AFTER_S = 1.5
+
+#: How often the link adds up its data server's silence.
+SILENCE_CHECK_S = 0.1
+
+
+def _jitter() -> float:
+    """Up to 50 ms: spreads session servers' reconnections without slowing a failover."""
+    return random.random() * 0.05
+
+
+#: Delays between two attempts (each a sweep of the list): 75 ms, growing by half up
+#: to 0.3 s, plus L{_jitter}.  (Twisted's default jitter, up to a whole second, was
+#: most of a failover's time.)
+RECONNECT_POLICY = backoffPolicy(initialDelay=0.05, maxDelay=0.3, factor=1.5, jitter=_jitter)
 
 _log = Logger(namespace="zkreg.link.tcp")
 
@@ -81,32 +104,29 @@ DOWN = "down"
 UNAVAILABLE = "unavailable"
 
 
-class _LinkProtocol(Int32StringReceiver, TimeoutMixin):
+class _LinkProtocol(Int32StringReceiver):
     """One connection of a L{TCPDataLink}: frames in and out, nothing else."""
 
     MAX_LENGTH = MAX_FRAME
 
     def __init__(self, link: TCPDataLink) -> None:
         self.link = link
-        self.callLater = link.clock.callLater  # type: ignore[method-assign]  # TimeoutMixin clock
 
     def send(self, message: Any) -> None:
         self.sendString(wire.encode_message(message))
 
     def connectionMade(self) -> None:
-        self.setTimeout(self.link.data_server_timeout_s)
         self.link._connected(self)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
-        self.setTimeout(None)
         self.link._disconnected(self, reason)
 
-    def timeoutConnection(self) -> None:
-        _log.warn("data server silent for {seconds}s; reconnecting", seconds=self.timeOut)
-        cast(Any, self.transport).abortConnection()
+    def dataReceived(self, data: bytes) -> None:
+        super().dataReceived(data)
+        if self.link.acknowledge_applied:
+            self.link.frames_handled()
 
     def stringReceived(self, frame: bytes) -> None:
-        self.resetTimeout()
         try:
             message = wire.decode_message(frame)
         except DecodeError as error:
@@ -160,14 +180,22 @@ class TCPDataLink:
         data_tier_timeout_s: float = 40.0,
         name: str = "",
         data_server_timeout_s: float = DATA_SERVER_TIMEOUT_S,
+        hunt_after_s: float = HUNT_AFTER_S,
         auth_schemes: tuple[str, ...] = (),
+        acknowledge_applied: bool = False,
     ) -> None:
         """
+        @param acknowledge_applied: tell the data server which zxid the replica has
+            applied (a L{wire.Beat} after each batch of commits), so that it can hold
+            writes' replies until every replica has them (a session process of
+            C{--session-processes}; L{zkreg.link.serve.DataLinkServerFactory}).
         @param endpoints: C{[(description, IStreamClientEndpoint)]}, tried in turn
             (see L{parse_data_servers}), or one endpoint.
         @param data_tier_timeout_s: how long requests are held while no data server
             is linked before they fail.
         @param name: how this session server names itself to the data server.
+        @param data_server_timeout_s: silence after which the connection is dropped.
+        @param hunt_after_s: silence after which the other endpoints are probed.
         @param auth_schemes: the optional ACL schemes this session server knows
             (C{sasl}, C{x509}: L{zkreg.config.ServerConfig.auth_schemes}); the data
             server judges its clients' ACLs by them.
@@ -183,8 +211,12 @@ class TCPDataLink:
         self._failed_attempts = 0
         self.data_tier_timeout_s = data_tier_timeout_s
         self.data_server_timeout_s = data_server_timeout_s
+        self.hunt_after_s = hunt_after_s
         self.name = name
         self.auth_schemes = list(auth_schemes)
+        self.acknowledge_applied = acknowledge_applied
+        #: The last zxid acknowledged on the current connection.
+        self._acknowledged = -1
         self.origin = random.getrandbits(63) or 1
         self.ready: Deferred = Deferred()
         self.tree: DataTree | None = None
@@ -207,6 +239,13 @@ class TCPDataLink:
         self._outage_call: Any = None
         self._service: ClientService | None = None
         self._stopped = False
+        #: seconds of silence of the linked data server, counted while we ran
+        self._silent_s = 0.0
+        self._checked_at: float | None = None
+        self._silence: LoopingCall | None = None
+        self._hunt: Hunt | None = None
+        #: how many times a silent data server was left for one that answered
+        self.moves = 0
 
     # -- lifetime ----------------------------------------------------------------------
 
@@ -226,6 +265,10 @@ class TCPDataLink:
         self._beats = LoopingCall(self._beat)
         self._beats.clock = self.clock
         self._beats.start(BEAT_S, now=False)
+        self._silence = LoopingCall(self._check_silence)
+        self._silence.clock = self.clock
+        self._checked_at = self.clock.seconds()
+        self._silence.start(SILENCE_CHECK_S, now=False)
         return self.ready
 
     def _attempt_failed(self, description: str, reason: Failure) -> None:
@@ -248,8 +291,10 @@ class TCPDataLink:
     def stop(self) -> Deferred:
         """Stop reconnecting and close the connection."""
         self._stopped = True
-        if self._beats is not None and self._beats.running:
-            self._beats.stop()
+        for loop in (self._beats, self._silence):
+            if loop is not None and loop.running:
+                loop.stop()
+        self._stop_hunting()
         self._cancel(self._touch_call)
         self._cancel(self._outage_call)
         self._touch_call = self._outage_call = None
@@ -268,8 +313,10 @@ class TCPDataLink:
     def _connected(self, protocol: _LinkProtocol) -> None:
         self._protocol = protocol
         self._synced = False
+        self._acknowledged = -1
         self.state = SYNCING
         self.connected_to = self._endpoints.current
+        self._silent_s = 0.0
         last = self.tree.last_zxid if self.tree is not None else -1
         protocol.send(wire.Hello(wire.PROTOCOL_VERSION, last, self.name, self.auth_schemes))
 
@@ -280,14 +327,22 @@ class TCPDataLink:
         self._synced = False
         self._loading = None
         self.connected_to = None
+        self._stop_hunting()
         if self._stopped:
             return
         if self.state != UNAVAILABLE:
             self.state = DOWN
         self.outages += 1
+        refusal = server_refusal(reason)
         _log.warn(
             "lost the data server ({reason}); holding {held} requests for up to {timeout}s",
-            reason=reason.getErrorMessage() if reason is not None else "closed",
+            reason=(
+                f"TLS handshake refused: {refusal}"
+                if refusal is not None
+                else reason.getErrorMessage()
+                if reason is not None
+                else "closed"
+            ),
             held=len(self._calls),
             timeout=self.data_tier_timeout_s,
         )
@@ -332,12 +387,28 @@ class TCPDataLink:
             protocol.send(call.message)
         if self._touched:
             self._send_touches()
+        self.frames_handled()
         if not self.ready.called:
             self.ready.callback(self)
+
+    def frames_handled(self) -> None:
+        """
+        The frames of one read from the data server are handled: with
+        C{acknowledge_applied}, say how far the replica has applied (once per read,
+        not per commit, so a burst of commits costs one small frame).
+        """
+        if not self.acknowledge_applied or not self._synced:
+            return
+        protocol, tree = self._protocol, self.tree
+        if protocol is None or tree is None or tree.last_zxid <= self._acknowledged:
+            return
+        self._acknowledged = tree.last_zxid
+        protocol.send(wire.Beat(tree.last_zxid))
 
     def _received(self, protocol: _LinkProtocol, message: Any) -> None:
         if protocol is not self._protocol:
             return
+        self._silent_s = 0.0
         kind = message.__class__
         if kind is wire.CommitMsg:
             self._commit(message)
@@ -356,6 +427,73 @@ class TCPDataLink:
         else:
             _log.warn("unexpected data-link message {kind}", kind=kind.__name__)
             cast(Any, protocol.transport).loseConnection()
+
+    # -- silence -----------------------------------------------------------------------
+
+    def _check_silence(self) -> None:
+        """
+        Add up the data server's silence; past L{hunt_after_s}, look for another
+        data server of the list that answers (L{zkreg.link.hunt}); past
+        L{data_server_timeout_s}, drop the connection whatever the others say.
+
+        Only time this process ran counts: after a stall of our own, the frames not
+        read yet are not the data server's silence (each check adds at most two
+        check intervals).
+        """
+        now = self.clock.seconds()
+        last, self._checked_at = self._checked_at, now
+        if self._protocol is None or last is None:
+            return
+        self._silent_s += min(now - last, 2 * SILENCE_CHECK_S)
+        if self._silent_s >= self.data_server_timeout_s:
+            _log.warn(
+                "data server {silent} silent for {seconds:.0f}s; reconnecting",
+                silent=self.connected_to,
+                seconds=self._silent_s,
+            )
+            self._silent_s = 0.0
+            cast(Any, self._protocol.transport).abortConnection()
+            return
+        if self._silent_s < self.hunt_after_s or len(self._endpoints) < 2:
+            return
+        if self._hunt is not None and self._hunt.running:
+            return
+        protocol = self._protocol
+        _log.warn(
+            "data server {silent} silent for {seconds:.1f}s; looking for another that answers",
+            silent=self.connected_to,
+            seconds=self._silent_s,
+        )
+        last_zxid = self.tree.last_zxid if self.tree is not None else -1
+        hello = wire.encode_message(
+            wire.Hello(wire.PROTOCOL_VERSION, last_zxid, self.name, self.auth_schemes)
+        )
+        self._hunt = Hunt(
+            self._endpoints,
+            hello,
+            self.clock,
+            still_silent=lambda: self._protocol is protocol and self._silent_s >= self.hunt_after_s,
+            found=self._found,
+        )
+        self._hunt.start()
+
+    def _found(self, index: int, description: str) -> None:
+        """Another data server answered while ours is silent: move to it."""
+        _log.warn(
+            "data server {found} answers while {silent} is silent: moving to it",
+            found=description,
+            silent=self.connected_to,
+        )
+        self.moves += 1
+        self._endpoints.select(index)
+        protocol = self._protocol
+        if protocol is not None and protocol.transport is not None:
+            cast(Any, protocol.transport).abortConnection()
+
+    def _stop_hunting(self) -> None:
+        if self._hunt is not None:
+            self._hunt.stop()
+            self._hunt = None
 
     # -- the replica -------------------------------------------------------------------
 

@@ -221,22 +221,26 @@ def load_tree(
                 for perms, scheme, ident in image.acl
             )
             acl_cache[acl_key] = acl
-        node = Node(image.data, acl, image.czxid, image.ctime, image.ephemeral_owner)
-        node.mzxid = image.mzxid
-        node.mtime = image.mtime
-        node.version = image.version
-        node.cversion = image.cversion
-        node.aversion = image.aversion
-        node.pzxid = image.pzxid
+        node = Node.restored(
+            image.data,
+            acl,
+            image.czxid,
+            image.mzxid,
+            image.ctime,
+            image.mtime,
+            image.version,
+            image.cversion,
+            image.aversion,
+            image.ephemeral_owner,
+            image.pzxid,
+        )
         node_path = image.path
         if node_path != "/":
             cut = node_path.rfind("/")
             parent = nodes.get(node_path[:cut] if cut > 0 else "/")
             if parent is None:
                 raise SnapshotError(path, f"node {node_path!r} comes before its parent")
-            if parent.children is None:
-                parent.children = {}
-            parent.children[node_path[cut + 1 :]] = None
+            parent.add_child(node_path)
         nodes[node_path] = node
         owner = image.ephemeral_owner
         if owner:

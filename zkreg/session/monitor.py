@@ -295,11 +295,11 @@ def environment(factory: SessionServerFactory) -> dict[str, Any]:
 
 def watch_summary(factory: SessionServerFactory) -> dict[str, Any]:
     """wchs / watch_summary."""
-    by_watcher, by_path = factory.watches.data_watch_report()
+    connections, paths, total = factory.watches.data_watch_summary()
     return {
-        "num_connections": len(by_watcher),
-        "num_paths": len(by_path),
-        "num_total_watches": sum(len(paths) for paths in by_watcher.values()),
+        "num_connections": connections,
+        "num_paths": paths,
+        "num_total_watches": total,
     }
 
 

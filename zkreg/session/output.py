@@ -182,8 +182,17 @@ class ConnectionOutput:
         self._check_output()
 
     def _unsent_bytes(self) -> int:
+        """
+        The bytes queued on the TCP transport (over TLS, the TLS transport relays
+        these attributes to the TCP one under it, where the encrypted replies wait),
+        plus any cleartext TLS holds back until its handshake allows sending.
+        """
         transport = self.transport
-        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        unsent = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        held_by_tls = transport.__dict__.get("_appSendBuffer")
+        if held_by_tls:
+            unsent += sum(map(len, held_by_tls))
+        return unsent
 
     def _check_output(self) -> None:
         """

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet import protocol, tcp
 from twisted.internet.interfaces import IHandshakeListener
 from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -145,6 +146,8 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
         #: a flag, not a stored bound method, which would be a reference cycle keeping
         #: a closed connection's buffers alive until the garbage collector runs.
         self._direct_write = False
+        #: registered as the transport's producer: its output is bounded (TCP, TLS)
+        self._bounded = False
         #: reading stopped by the server-wide throttler (see L{stall_reading})
         self._stall_call: Any = None
         self._closing_session = False
@@ -172,16 +175,24 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
 
     def connectionMade(self) -> None:
         self._sasl_required = self.factory.sasl_required
-        if isinstance(self.transport, tcp.Connection):
+        transport = self.transport
+        plain = isinstance(transport, tcp.Connection)
+        if plain or (
+            isinstance(transport, TLSMemoryBIOProtocol)
+            and isinstance(transport.transport, tcp.Connection)
+        ):
             # As ZooKeeper (tcpNoDelay): small replies must not wait for Nagle.
-            self.transport.setTcpNoDelay(True)
-            self._direct_write = True
-            # Bounded output: the transport tells this producer when its unsent bytes
-            # pass its bufferSize (pauseProducing) and when they are all sent
+            transport.setTcpNoDelay(True)
+            self._direct_write = plain
+            # Bounded output: the TCP transport tells this producer when its unsent
+            # bytes pass its bufferSize (pauseProducing) and when they are all sent
             # (resumeProducing); past max_output_buffer the connection is not read.
             # The transport's bufferSize is left alone: it is also its read size, and
             # a recv of several MiB per read doubled the latency of small requests.
-            self.transport.registerProducer(self, True)
+            # Over TLS the replies are encrypted at once into the TCP transport
+            # under it, which drives this producer through TLS's producer membrane.
+            self._bounded = True
+            transport.registerProducer(self, True)
         address = self.transport.getPeer()
         self.peer_host = getattr(address, "host", "") or ""
         port = getattr(address, "port", 0)
@@ -265,7 +276,7 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
         producer is registered.
         """
         transport = self.transport
-        if self._direct_write and transport.producer is not None:
+        if self._bounded and transport.producer is not None:
             transport.unregisterProducer()
         transport.loseConnection()
 

@@ -102,8 +102,8 @@ def make_reader(factory: SessionServerFactory) -> Any:
     def read(connection: Any, opcode: int, record: Any) -> tuple[int, Any]:
         if opcode == _GET_DATA and record.path:
             # The hot read, answered as bytes: the data with its length, then the
-            # node's cached Stat encoding (Node.stat_bytes), with no response record
-            # built and serialized.  The same checks as answer_read's getData.
+            # node's Stat packed from its fields (Node.stat_bytes), with no response
+            # record built and serialized.  The same checks as answer_read's getData.
             path = record.path
             node = view.get(path)
             if node is None:

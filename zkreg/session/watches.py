@@ -79,10 +79,22 @@ def _parents(path: str) -> Iterable[str]:
 
 class _WatchTable:
     """
-    One of ZooKeeper's two watch tables (its C{WatchManager}).
+    One of ZooKeeper's two watch tables (its C{WatchManager}), laid out for memory
+    (a million watches are a realistic load): like ZooKeeper 3.8's
+    C{WatchManagerOptimized}, the common case, one one-shot watcher on a path, costs
+    no per-path container.
 
-    @ivar by_path: path -> {watcher: mode}.
-    @ivar by_watcher: watcher -> set of paths (to drop a closed connection quickly).
+    @ivar by_path: path -> the watcher itself when one watcher has a standard
+        (one-shot) watch there, else a C{{watcher: mode}} dict (several watchers, or a
+        persistent mode).  Never an empty dict.
+    @ivar by_watcher: watcher -> C{[live, paths]} while it has watches here: how many
+        watches of this watcher the table holds, and their paths for dropping a closed
+        connection's watches without a scan of every path.  The paths are appended
+        as watches are set and never removed one by one (a fired or removed watch
+        leaves its path there, stale): 8 bytes a watch, the string shared with the
+        table's key.  The list is cut back to the live paths once stale ones
+        outnumber them (amortized constant time per watch).  A list, not an object,
+        because one is made per watcher and fire (a fan-out re-registers each).
     @ivar recursive_count: how many (watcher, path) pairs are recursive; while 0, a
         trigger need not look at ancestors.
     """
@@ -90,24 +102,79 @@ class _WatchTable:
     __slots__ = ("by_path", "by_watcher", "recursive_count")
 
     def __init__(self) -> None:
-        self.by_path: dict[str, dict[Any, int]] = {}
-        self.by_watcher: dict[Any, set[str]] = {}
+        self.by_path: dict[str, Any] = {}
+        self.by_watcher: dict[Any, list] = {}
         self.recursive_count = 0
 
     def add(self, path: str, watcher: Any, mode: int) -> None:
-        watchers = self.by_path.get(path)
-        if watchers is None:
-            watchers = self.by_path[path] = {}
-        previous = watchers.get(watcher)
-        if previous == PERSISTENT_RECURSIVE:
-            self.recursive_count -= 1
+        by_path = self.by_path
+        entry = by_path.get(path)
+        if entry is None:
+            by_path[path] = watcher if mode == STANDARD else {watcher: mode}
+        elif type(entry) is dict:
+            previous = entry.get(watcher)
+            entry[watcher] = mode
+            if previous is not None:
+                # A new mode for a watch already there (3.8: the later one wins).
+                if previous == PERSISTENT_RECURSIVE:
+                    self.recursive_count -= 1
+                if mode == PERSISTENT_RECURSIVE:
+                    self.recursive_count += 1
+                return
+        elif entry is watcher:
+            if mode != STANDARD:
+                by_path[path] = {watcher: mode}
+                if mode == PERSISTENT_RECURSIVE:
+                    self.recursive_count += 1
+            return
+        else:
+            by_path[path] = {entry: STANDARD, watcher: mode}
         if mode == PERSISTENT_RECURSIVE:
             self.recursive_count += 1
-        watchers[watcher] = mode
-        paths = self.by_watcher.get(watcher)
-        if paths is None:
-            paths = self.by_watcher[watcher] = set()
-        paths.add(path)
+        state = self.by_watcher.get(watcher)
+        if state is None:
+            self.by_watcher[watcher] = [1, [path]]
+            return
+        live = state[0] = state[0] + 1
+        paths = state[1]
+        paths.append(path)
+        if len(paths) > 2 * live + 16:
+            state[1] = self._live_paths(watcher, paths)
+
+    def _live_paths(self, watcher: Any, paths: list[str]) -> list[str]:
+        """@return: C{paths} without the stale and repeated ones, in order."""
+        by_path = self.by_path
+        live = []
+        for path in dict.fromkeys(paths):
+            entry = by_path.get(path)
+            if entry is watcher or (type(entry) is dict and watcher in entry):
+                live.append(path)
+        return live
+
+    def _spent(self, watcher: Any) -> None:
+        """One watch of C{watcher} is gone (fired one-shot, or removed)."""
+        state = self.by_watcher.get(watcher)
+        if state is not None:
+            if state[0] <= 1:
+                del self.by_watcher[watcher]
+            else:
+                state[0] -= 1
+
+    def mode_of(self, path: str, watcher: Any) -> int | None:
+        """@return: C{watcher}'s mode at C{path}, or L{None} when it has no watch there."""
+        entry = self.by_path.get(path)
+        if entry is watcher:
+            return STANDARD
+        if type(entry) is dict:
+            return entry.get(watcher)
+        return None
+
+    def watchers_at(self, path: str) -> list[Any]:
+        """@return: the watchers with a watch at C{path}."""
+        entry = self.by_path.get(path)
+        if entry is None:
+            return []
+        return list(entry) if type(entry) is dict else [entry]
 
     def contains(self, path: str, watcher: Any) -> bool:
         """
@@ -119,8 +186,7 @@ class _WatchTable:
 
         @raise ValueError: for such a path (ZooKeeper answers MarshallingError).
         """
-        own = self.by_path.get(path)
-        mode = own.get(watcher, STANDARD) if own else STANDARD
+        mode = self.mode_of(path, watcher)
         max_level = 0 if self.recursive_count == 0 else 1 << 30
         level = 0
         current = path
@@ -134,36 +200,42 @@ class _WatchTable:
                 if cut < 0:
                     raise ValueError(f"no parent of {current!r}")
                 current = current[:cut] or "/"
-            if level == 1 and self.by_path.get(local):
+            if level == 1 and self.by_path.get(local) is not None:
                 return True
             if mode == PERSISTENT_RECURSIVE:
                 return True
         return False
 
     def remove(self, path: str, watcher: Any) -> bool:
-        watchers = self.by_path.get(path)
-        if watchers is None or watcher not in watchers:
+        by_path = self.by_path
+        entry = by_path.get(path)
+        if entry is watcher:
+            del by_path[path]
+        elif type(entry) is dict and watcher in entry:
+            if entry.pop(watcher) == PERSISTENT_RECURSIVE:
+                self.recursive_count -= 1
+            if not entry:
+                del by_path[path]
+        else:
             return False
-        if watchers.pop(watcher) == PERSISTENT_RECURSIVE:
-            self.recursive_count -= 1
-        if not watchers:
-            del self.by_path[path]
-        paths = self.by_watcher.get(watcher)
-        if paths is not None:
-            paths.discard(path)
-            if not paths:
-                del self.by_watcher[watcher]
+        self._spent(watcher)
         return True
 
     def remove_watcher(self, watcher: Any) -> None:
-        for path in self.by_watcher.pop(watcher, ()):
-            watchers = self.by_path.get(path)
-            if watchers is None:
-                continue
-            if watchers.pop(watcher, None) == PERSISTENT_RECURSIVE:
-                self.recursive_count -= 1
-            if not watchers:
-                del self.by_path[path]
+        state = self.by_watcher.pop(watcher, None)
+        if state is None:
+            return
+        by_path = self.by_path
+        for path in state[1]:
+            entry = by_path.get(path)
+            if entry is watcher:
+                del by_path[path]
+            elif type(entry) is dict:
+                mode = entry.pop(watcher, None)
+                if mode == PERSISTENT_RECURSIVE:
+                    self.recursive_count -= 1
+                if not entry:
+                    del by_path[path]
 
     def trigger(self, path: str, event_type: int, suppress: set | None = None) -> set:
         """
@@ -172,34 +244,44 @@ class _WatchTable:
         @return: the watchers to notify, minus C{suppress}.
         """
         fired: set = set()
-        watchers = self.by_path.get(path)
-        if watchers:
-            spent = None
-            for watcher, mode in watchers.items():
-                if mode == PERSISTENT_RECURSIVE:
-                    if event_type != NODE_CHILDREN_CHANGED:
+        by_path = self.by_path
+        entry = by_path.get(path)
+        if entry is not None:
+            if type(entry) is not dict:
+                fired.add(entry)
+                del by_path[path]
+                self._spent(entry)
+            else:
+                spent = None
+                for watcher, mode in entry.items():
+                    if mode == PERSISTENT_RECURSIVE:
+                        if event_type != NODE_CHILDREN_CHANGED:
+                            fired.add(watcher)
+                    else:
                         fired.add(watcher)
-                else:
-                    fired.add(watcher)
-                    if mode == STANDARD:
-                        if spent is None:
-                            spent = []
-                        spent.append(watcher)
-            if spent:
-                for watcher in spent:
-                    del watchers[watcher]
-                    paths = self.by_watcher.get(watcher)
-                    if paths is not None:
-                        paths.discard(path)
-                        if not paths:
-                            del self.by_watcher[watcher]
-                if not watchers:
-                    del self.by_path[path]
+                        if mode == STANDARD:
+                            if spent is None:
+                                spent = []
+                            spent.append(watcher)
+                if spent:
+                    if len(spent) == len(entry):
+                        del by_path[path]
+                    else:
+                        for watcher in spent:
+                            del entry[watcher]
+                    by_watcher = self.by_watcher
+                    for watcher in spent:  # _spent, inlined: a fan-out spends thousands
+                        state = by_watcher.get(watcher)
+                        if state is not None:
+                            if state[0] <= 1:
+                                del by_watcher[watcher]
+                            else:
+                                state[0] -= 1
         if self.recursive_count and event_type != NODE_CHILDREN_CHANGED:
             for ancestor in _parents(path):
-                watchers = self.by_path.get(ancestor)
-                if watchers:
-                    for watcher, mode in watchers.items():
+                entry = by_path.get(ancestor)
+                if type(entry) is dict:
+                    for watcher, mode in entry.items():
                         if mode == PERSISTENT_RECURSIVE:
                             fired.add(watcher)
         if suppress:
@@ -207,7 +289,31 @@ class _WatchTable:
         return fired
 
     def watch_count(self) -> int:
-        return sum(len(watchers) for watchers in self.by_path.values())
+        """@return: the (watcher, path) pairs of this table."""
+        return sum(len(entry) if type(entry) is dict else 1 for entry in self.by_path.values())
+
+    def paths_by_watcher(self) -> dict[Any, list[str]]:
+        """@return: each watcher's watched paths, in the order they were set."""
+        return {
+            watcher: self._live_paths(watcher, state[1])
+            for watcher, state in self.by_watcher.items()
+        }
+
+    def watchers_by_path(self) -> dict[str, list[Any]]:
+        """@return: each watched path's watchers."""
+        return {
+            path: list(entry) if type(entry) is dict else [entry]
+            for path, entry in self.by_path.items()
+        }
+
+    def summary(self) -> tuple[int, int, int]:
+        """@return: watchers, watched paths and watches, without listing them."""
+        by_watcher = self.by_watcher
+        return (
+            len(by_watcher),
+            len(self.by_path),
+            sum(state[0] for state in by_watcher.values()),
+        )
 
 
 class WatchManager:
@@ -316,11 +422,15 @@ class WatchManager:
         """Total (watcher, path) pairs over both tables, as zk_watch_count."""
         return self.data_watches.watch_count() + self.child_watches.watch_count()
 
-    def data_watch_report(self) -> tuple[dict[Any, set[str]], dict[str, dict[Any, int]]]:
+    def data_watch_report(self) -> tuple[dict[Any, list[str]], dict[str, list[Any]]]:
         """
-        The data-watch table by watcher and by path.
+        The data-watch table by watcher and by path (lists built for the report).
 
         ZooKeeper's wchs, wchc and wchp report the data-watch table only (child
         watches are not listed), and zkreg reports the same.
         """
-        return self.data_watches.by_watcher, self.data_watches.by_path
+        return self.data_watches.paths_by_watcher(), self.data_watches.watchers_by_path()
+
+    def data_watch_summary(self) -> tuple[int, int, int]:
+        """wchs: connections watching, paths watched and watches of the data table."""
+        return self.data_watches.summary()

@@ -244,59 +244,49 @@ def _delete(path, version=-1):
     return DeleteRequest(path, version)
 
 
-def test_cached_stats_follow_every_change():
-    """Stats are cached per node; every change of a node or its children refreshes them."""
-    h = Harness()
+def test_stat_bytes_are_the_stat_encoding_for_every_kind_of_node():
+    """
+    Node.stat_bytes packs the fields itself (no record, no cache): for every kind of
+    node and after every change it equals the serialized Stat, TTL and container
+    owners shown as 0, null data as length 0, a wrapped cversion as Java's int.
+    """
+    from zkreg.data.node import Node
 
-    def check_all():
-        for path, node in h.tree.nodes.items():
-            cached = h.tree.stat_of(node)
-            node.changed()
-            assert h.tree.stat_of(node) == cached, path
-
-    def warm():
-        for node in h.tree.nodes.values():
-            h.tree.stat_of(node)
-
-    steps = [
-        lambda: h.create("/a", b"1"),
-        lambda: h.create("/a/b", b"22"),
-        lambda: h.set_data("/a", b"333"),
-        lambda: h.set_acl("/a", OPEN),
-        lambda: h.delete("/a/b"),
-        lambda: h.create("/a/e", flags=codes.FLAG_EPHEMERAL, session_id=9),
-        lambda: h.close_session(9),
-        lambda: h.multi([(codes.OP_CREATE, _create("/m")), (codes.OP_CREATE, _create("/m/n"))]),
-        lambda: h.run(codes.OP_DELETE, _delete("/m/n")),
-    ]
-    for step in steps:
-        warm()
-        step()
-        check_all()
-
-
-def test_stat_bytes_follow_the_stat_through_changes():
-    """The cached encoding is always the encoding of the current client Stat."""
     h = Harness()
     h.create("/s", b"v")
     node = h.tree.get("/s")
-    first = node.stat_bytes()
-    assert first == node.stat().serialize()
-    assert node.stat_bytes() is first  # cached
+
+    def check_all():
+        for path, each in h.tree.nodes.items():
+            for extended in (False, True):
+                assert each.stat_bytes(extended) == each.stat(extended).serialize(), path
+
     changes = [
         lambda: h.set_data("/s", b"longer"),
         lambda: h.create("/s/c"),
         lambda: h.delete("/s/c"),
         lambda: h.set_acl("/s", OPEN),
+        lambda: h.create("/e", flags=codes.FLAG_EPHEMERAL, session_id=9),
+        lambda: h.close_session(9),
     ]
     for change in changes:
         before = node.stat_bytes()
         assert change().err == 0
-        after = node.stat_bytes()
-        assert after != before
-        assert after == node.stat().serialize()
-    root = h.tree.get("/")
-    assert root.stat_bytes() == h.tree.stat_of(root).serialize()
+        check_all()
+        if change is not changes[-2] and change is not changes[-1]:
+            assert node.stat_bytes() != before  # the change of /s shows
+    odd = [
+        Node(None, OPEN, 5, 6, 0),
+        Node(b"x", OPEN, 5, 6, CONTAINER_EPHEMERAL_OWNER),
+        Node(b"x", OPEN, 5, 6, ttl_ephemeral_owner(1000)),
+        Node(b"x", OPEN, 5, 6, 0x1234),
+    ]
+    odd[0].cversion = 0x7FFFFFFF  # 2 * cversion overflows a Java int
+    odd[0].add_child("/p/a")
+    for each in odd:
+        for extended in (False, True):
+            assert each.stat_bytes(extended) == each.stat(extended).serialize()
+    assert odd[0].stat().cversion == -3
 
 
 def test_kept_descendant_counts_follow_creates_deletes_and_session_closes():

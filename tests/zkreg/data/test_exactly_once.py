@@ -60,7 +60,7 @@ class ExactlyOnceTests(unittest.TestCase):
 
     def children(self, server: DataServer) -> list[str]:
         node = server.tree.get("/q")
-        return sorted(node.children or ())
+        return sorted(node.child_names())
 
     def test_a_resubmitted_write_gets_the_first_reply(self):
         first = result_of(self.server.submit(sequential_create(self.session, 1)))

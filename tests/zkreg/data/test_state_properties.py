@@ -146,15 +146,16 @@ def check_invariants(tree: DataTree) -> None:
     containers = set()
     ttls = set()
     for path, node in tree.nodes.items():
-        # A cached stat must equal one computed afresh.
-        cached = node.stat(tree.extended_types)
-        node.changed()
-        assert node.stat(tree.extended_types) == cached, path
+        # The packed Stat encoding must equal the record's.
+        stat = node.stat(tree.extended_types)
+        assert node.stat_bytes(tree.extended_types) == stat.serialize(), path
         if path != "/":
             parent = tree.nodes[path.rsplit("/", 1)[0] or "/"]
-            assert path.rsplit("/", 1)[1] in parent.children
-        for name in node.children or ():
-            assert (path.rstrip("/") + "/" + name) in tree.nodes
+            assert parent.has_child(path)
+        for child_path in node.child_paths():
+            assert child_path in tree.nodes
+            assert (child_path.rsplit("/", 1)[0] or "/") == path
+        assert [p.rsplit("/", 1)[1] for p in node.child_paths()] == node.child_names()
         kind = ephemeral_type(node.ephemeral_owner, tree.extended_types)
         if kind == EPHEMERAL_NORMAL:
             ephemerals.setdefault(node.ephemeral_owner, set()).add(path)

@@ -186,12 +186,12 @@ class TCPLinkTests(unittest.TestCase):
         created = self.link.submit(Request(sid, 2, codes.OP_CREATE, sequential, AUTH))
         self.pump.flush()
         self.assertNoResult(created)
-        self.assertEqual(sorted(self.server.tree.get("/q").children), ["n-0000000000"])
+        self.assertEqual(sorted(self.server.tree.get("/q").child_names()), ["n-0000000000"])
         self.disconnect()
         self.connect()
         outcome = self.successResultOf(created)
         self.assertEqual(outcome.response.path, "/q/n-0000000000")
-        self.assertEqual(sorted(self.server.tree.get("/q").children), ["n-0000000000"])
+        self.assertEqual(sorted(self.server.tree.get("/q").child_names()), ["n-0000000000"])
         self.assertEqual(self.link.read_view().digest(), self.server.tree.digest())
 
     def test_resumes_from_its_zxid_when_the_server_still_has_the_commits(self):

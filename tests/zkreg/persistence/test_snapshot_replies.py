@@ -208,5 +208,5 @@ class SnapshotRepliesTests(unittest.TestCase):
             )
         )
         self.assertEqual(again, first)
-        children = restarted.tree.get("/r").children or ()
+        children = restarted.tree.get("/r").child_names()
         self.assertEqual(sorted(c for c in children if c.startswith("n-")), ["n-0000000000"])

@@ -188,7 +188,7 @@ def test_report_is_data_table_only():
     manager.add_data_watch("/a", watcher)
     manager.add_child_watch("/b", watcher)
     by_watcher, by_path = manager.data_watch_report()
-    assert by_watcher == {watcher: {"/a"}}
+    assert by_watcher == {watcher: ["/a"]}
     assert set(by_path) == {"/a"}
     assert manager.watch_count() == 2
 
@@ -208,3 +208,154 @@ def test_contains_ignores_recursive_watch_of_an_ancestor_as_in_38():
     manager.add_persistent_watch("/a", watcher, recursive=True)
     assert manager.contains("/a", WATCHER_TYPE_DATA, watcher)
     assert not manager.contains("/a/b/c", WATCHER_TYPE_DATA, watcher)
+
+
+class _ModelTable:
+    """
+    The watch-table rules written plainly (path -> {watcher: mode}, every lookup a
+    scan): what the compact layout of L{WatchManager} must agree with.
+    """
+
+    def __init__(self) -> None:
+        self.modes: dict[str, dict] = {}
+
+    def add(self, path, watcher, mode):
+        self.modes.setdefault(path, {})[watcher] = mode
+
+    def remove(self, path, watcher):
+        found = watcher in self.modes.get(path, {})
+        if found:
+            del self.modes[path][watcher]
+            if not self.modes[path]:
+                del self.modes[path]
+        return found
+
+    def remove_watcher(self, watcher):
+        for path in list(self.modes):
+            self.remove(path, watcher)
+
+    def trigger(self, path, event_type, suppress=frozenset()):
+        fired = set()
+        for watcher, mode in list(self.modes.get(path, {}).items()):
+            if mode != 1 or event_type != NODE_CHILDREN_CHANGED:
+                fired.add(watcher)
+            if mode == -1:
+                self.remove(path, watcher)
+        if event_type != NODE_CHILDREN_CHANGED:
+            for other, watchers in self.modes.items():
+                if path.startswith(other.rstrip("/") + "/") and other != path:
+                    fired.update(w for w, m in watchers.items() if m == 1)
+        return fired - set(suppress)
+
+    def by_watcher(self):
+        out: dict = {}
+        for path, watchers in self.modes.items():
+            for watcher in watchers:
+                out.setdefault(watcher, set()).add(path)
+        return out
+
+
+def test_compact_tables_agree_with_the_plain_rules():
+    """
+    Random registrations (one-shot data and child, persistent, recursive), removals,
+    closes and events: the same watchers fire as under the plain rules, and the
+    counts and the wchs/wchc/wchp reports agree after every step.
+    """
+    import random
+
+    rng = random.Random(14)
+    paths = ["/", "/a", "/a/b", "/a/b/c", "/a/d", "/e"]
+    watchers = [Watcher(n) for n in range(1, 6)]
+    manager = WatchManager()
+    data, child = _ModelTable(), _ModelTable()
+    for _ in range(6000):
+        action = rng.random()
+        path, watcher = rng.choice(paths), rng.choice(watchers)
+        if action < 0.3:
+            manager.add_data_watch(path, watcher)
+            data.add(path, watcher, -1)
+        elif action < 0.45:
+            manager.add_child_watch(path, watcher)
+            child.add(path, watcher, -1)
+        elif action < 0.52:
+            recursive = rng.random() < 0.5
+            manager.add_persistent_watch(path, watcher, recursive)
+            data.add(path, watcher, int(recursive))
+            child.add(path, watcher, int(recursive))
+        elif action < 0.58:
+            kind = rng.choice([WATCHER_TYPE_DATA, WATCHER_TYPE_CHILDREN, WATCHER_TYPE_ANY])
+            expected = False
+            if kind != WATCHER_TYPE_DATA:
+                expected = child.remove(path, watcher) or expected
+            if kind != WATCHER_TYPE_CHILDREN:
+                expected = data.remove(path, watcher) or expected
+            assert manager.remove(path, kind, watcher) == expected
+        elif action < 0.6:
+            manager.remove_watcher(watcher)
+            data.remove_watcher(watcher)
+            child.remove_watcher(watcher)
+        else:
+            event = rng.choice(
+                [NODE_CREATED, NODE_DELETED, NODE_DATA_CHANGED, NODE_CHILDREN_CHANGED]
+            )
+            if event == NODE_CHILDREN_CHANGED:
+                expected = child.trigger(path, event)
+            elif event == NODE_DELETED:
+                fired = data.trigger(path, event)
+                expected = fired | child.trigger(path, event, fired)
+            else:
+                expected = data.trigger(path, event)
+            assert manager.watchers_for(event, path) == expected
+        data_count = sum(len(w) for w in data.modes.values())
+        child_count = sum(len(w) for w in child.modes.values())
+        assert manager.watch_count() == data_count + child_count
+        by_watcher, by_path = manager.data_watch_report()
+        assert {w: set(p) for w, p in by_watcher.items()} == data.by_watcher()
+        assert all(len(p) == len(set(p)) for p in by_watcher.values())
+        assert {p: set(w) for p, w in by_path.items()} == {p: set(w) for p, w in data.modes.items()}
+        assert manager.data_watch_summary() == (len(by_watcher), len(by_path), data_count)
+        recursive = sum(m == 1 for w in data.modes.values() for m in w.values())
+        assert manager.data_watches.recursive_count == recursive
+
+
+def test_a_hot_watch_does_not_grow_the_watchers_path_list():
+    """
+    A watcher that re-sets a one-shot watch after every event, beside 1,000 others it
+    keeps: its reverse index stays within twice its live watches, and closing the
+    connection still forgets every one of them.
+    """
+    manager, watcher, other = WatchManager(), Watcher(1), Watcher(2)
+    for n in range(1000):
+        manager.add_data_watch(f"/k/{n}", watcher)
+    manager.add_data_watch("/k/0", other)
+    for _ in range(20000):
+        manager.add_data_watch("/hot", watcher)
+        manager.dispatch([(NODE_DATA_CHANGED, "/hot")])
+    assert len(watcher.frames) == 20000
+    assert len(manager.data_watches.by_watcher[watcher][1]) <= 2 * 1000 + 17
+    manager.remove_watcher(watcher)
+    assert manager.watch_count() == 1
+    assert manager.data_watch_report()[1] == {"/k/0": [other]}
+
+
+def test_a_watch_costs_about_a_dict_entry():
+    """
+    Memory: 100,000 one-shot watches of 4 connections on distinct paths cost under
+    80 bytes each beyond their path strings (a dict entry in the path table and a
+    list slot in the reverse index; a per-path set or dict, as before, costs 300+).
+    """
+    import tracemalloc
+
+    paths = [f"/m/{n}" for n in range(100_000)]
+    watchers = [Watcher(n) for n in range(4)]
+    manager = WatchManager()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n, path in enumerate(paths):
+            manager.add_data_watch(path, watchers[n % 4])
+        used = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert manager.watch_count() == 100_000
+    assert used / len(paths) < 80, used / len(paths)

@@ -11,6 +11,7 @@ open and would otherwise hold the session server until the link's silence timeou
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import defer, task
@@ -40,14 +41,27 @@ class EtcdLeaderEndpoint:
     Connects to whichever data server leads, as etcd says.
 
     @ivar leader: the data link address of the leader as last read, or L{None}.
+    @ivar connected_to: the data link address of the last connection made, or L{None}.
     """
 
-    def __init__(self, reactor: Any, client: EtcdClient, layout: Layout) -> None:
+    def __init__(
+        self,
+        reactor: Any,
+        client: EtcdClient,
+        layout: Layout,
+        wrap: Callable[[str, Any], Any] | None = None,
+    ) -> None:
+        """
+        @param wrap: C{wrap(address, endpoint)} returns the endpoint to connect
+            with instead of the plain one to a leader's C{address} (TLS: see
+            L{zkreg.tls.data_link_tls_endpoints}), or L{None}.
+        """
         self._reactor = reactor
+        self._wrap = wrap
         self._client = client
         self._layout = layout
         self.leader: str | None = None
-        self._connected_to: str | None = None
+        self.connected_to: str | None = None
         self._protocol: Any = None
         self._poll = task.LoopingCall(self._check)
         self._poll.clock = reactor
@@ -83,8 +97,13 @@ class EtcdLeaderEndpoint:
             else:
                 why = "no active data server in etcd"
             if leader is not None:
+                endpoint = clientFromString(self._reactor, leader)
+                if self._wrap is not None:
+                    endpoint = self._wrap(leader, endpoint)
+                # Said before connecting: the data link reads it as the connection is made.
+                self.connected_to = leader
                 try:
-                    protocol = yield clientFromString(self._reactor, leader).connect(factory)
+                    protocol = yield endpoint.connect(factory)
                     break
                 except ConnectError as error:
                     # A dead leader whose lease runs on, or a new one not listening
@@ -93,7 +112,6 @@ class EtcdLeaderEndpoint:
             if self._reactor.seconds() >= deadline:
                 raise NoLeader(why)
             yield task.deferLater(self._reactor, POLL_S, lambda: None)
-        self._connected_to = leader
         self._protocol = protocol
         if not self._poll.running:
             self._poll.start(POLL_S, now=False)
@@ -113,7 +131,7 @@ class EtcdLeaderEndpoint:
 
     def _compare(self, leader: str | None) -> None:
         protocol = self._protocol
-        if protocol is None or leader is None or leader == self._connected_to:
+        if protocol is None or leader is None or leader == self.connected_to:
             return
         transport = getattr(protocol, "transport", None)
         if transport is None or not getattr(transport, "connected", False):
@@ -121,7 +139,7 @@ class EtcdLeaderEndpoint:
         _log.info(
             "{new} leads now (was {old}): leaving the old data server",
             new=leader,
-            old=self._connected_to,
+            old=self.connected_to,
         )
         self._protocol = None
         transport.abortConnection()
@@ -132,15 +150,18 @@ class EtcdLeaderEndpoint:
             self._poll.stop()
 
 
-def leader_endpoints(reactor: Any, etcd: str, prefix: str) -> list[tuple[str, Any]]:
+def leader_endpoints(
+    reactor: Any, etcd: str, prefix: str, wrap: Callable[[str, Any], Any] | None = None
+) -> list[tuple[str, Any]]:
     """
     @param etcd: the C{--etcd} setting.
+    @param wrap: see L{EtcdLeaderEndpoint}.
     @return: the endpoint list a L{zkreg.link.tcp.TCPDataLink} takes, following the
         leader of the data tier under C{prefix}.
     """
     from zkreg.persistence.etcd.config import etcd_endpoints
 
     endpoint = EtcdLeaderEndpoint(
-        reactor, EtcdClient(etcd_endpoints(etcd), reactor), Layout(prefix)
+        reactor, EtcdClient(etcd_endpoints(etcd), reactor), Layout(prefix), wrap
     )
     return [(str(endpoint), endpoint)]
