@@ -15,7 +15,10 @@ For each N (default 100,000 and 1,000,000):
   5. the worst and p99 write latency while the session server was joining, and
      before it (the baseline on the same machine), are reported.
 
-Run: C{python -m bench.split_sync [--nodes 100000,1000000] [--json PATH]}.
+With C{--tls} the data link runs over mutual TLS (C{--data-link-ssl-keystore},
+C{--data-link-ssl-truststore}, certificates made by L{tests.support.certs}).
+
+Run: C{python -m bench.split_sync [--nodes 100000,1000000] [--tls] [--json PATH]}.
 This is a benchmark, not a test: numbers depend on the machine.
 """
 
@@ -100,9 +103,47 @@ def latencies(samples: list[tuple[float, float]], start: float, end: float) -> d
     }
 
 
+#: C{--data-link-ssl-*} options of the data server and of the session server, or
+#: empty lists for a plain link (set by C{--tls}).
+LINK_TLS: dict[str, list[str]] = {"data": [], "session": []}
+
+
+def use_tls_link() -> None:
+    """Make the link mutual TLS, with a CA and certificates in a temporary directory."""
+    import tempfile
+
+    from tests.support.certs import make_stores
+
+    stores = make_stores(Path(tempfile.mkdtemp(prefix="zkreg-bench-link-")))
+    for side, keystore in (("data", stores.server), ("session", stores.clients["alice"])):
+        LINK_TLS[side] = [
+            "--data-link-ssl-keystore",
+            str(keystore),
+            "--data-link-ssl-truststore",
+            str(stores.truststore),
+        ]
+
+
 def session_server(link_port: int) -> ZkregServer:
     return ZkregServer(
-        extra_args=["--role", "session", "--data-server", f"tcp:127.0.0.1:{link_port}"]
+        extra_args=[
+            "--role",
+            "session",
+            "--data-server",
+            f"tcp:127.0.0.1:{link_port}",
+            *LINK_TLS["session"],
+        ]
+    )
+
+
+def data_server(link_port: int, *extra: str) -> ZkregServer:
+    return ZkregServer(
+        extra_args=[
+            "--data-link-listen",
+            f"tcp:{link_port}:interface=127.0.0.1",
+            *LINK_TLS["data"],
+            *extra,
+        ]
     )
 
 
@@ -110,9 +151,7 @@ def measure(count: int) -> dict:
     from kazoo.client import KazooClient
 
     link_port = free_port()
-    data = ZkregServer(
-        extra_args=["--data-link-listen", f"tcp:{link_port}:interface=127.0.0.1", "--no-fsync"]
-    )
+    data = data_server(link_port, "--no-fsync")
     servers = [data]
     try:
         started = time.monotonic()
@@ -133,13 +172,15 @@ def measure(count: int) -> dict:
         joiner.start(deadline_s=600)
         join_end = time.monotonic()
         time.sleep(0.5)
-        fork_lines = [line for line in data.log_tail(200_000).splitlines() if "fork paused" in line]
+        log = data.log_tail(200_000).splitlines()
+        fork_lines = [line for line in log if "fork paused" in line]
         writer.stopping.set()
         writer.join(timeout=30)
         client.stop()
         client.close()
         return {
             "znodes": count,
+            "link": "tls" if LINK_TLS["data"] else "tcp",
             "snapshot_written_s": round(prepared, 1),
             "data_server_start_s": round(recovered, 1),
             "join_s": round(join_end - join_start, 2),
@@ -155,7 +196,7 @@ def measure(count: int) -> dict:
 def baseline_join() -> float:
     """Join time of a session server to an empty data server (its start-up cost)."""
     link_port = free_port()
-    data = ZkregServer(extra_args=["--data-link-listen", f"tcp:{link_port}:interface=127.0.0.1"])
+    data = data_server(link_port)
     joiner = session_server(link_port)
     try:
         data.start()
@@ -170,8 +211,11 @@ def baseline_join() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nodes", default="100000,1000000")
+    parser.add_argument("--tls", action="store_true", help="the data link over mutual TLS")
     parser.add_argument("--json")
     args = parser.parse_args()
+    if args.tls:
+        use_tls_link()
     results = {"empty_join_s": baseline_join(), "runs": []}
     print(f"join of an empty tree (process start-up): {results['empty_join_s']} s", flush=True)
     for count in [int(n) for n in args.nodes.split(",")]:

@@ -75,6 +75,12 @@ class ServerConfig:
         (C{zookeeper.X509AuthenticationProvider.superUser}).
     @ivar data_link_ssl_keystore: PEM key store of the data link (both sides present
         it); with C{data_link_ssl_truststore} the data link runs over mutual TLS.
+    @ivar data_link_ssl_hostname: the name a data server's link certificate must
+        carry (DNS name or IP address in its subject alternative names), instead of
+        the host of each C{data_server} endpoint; session servers only.
+    @ivar data_link_ssl_hostname_verification: whether a session server checks the
+        data server's certificate name at all (ZooKeeper's
+        C{ssl.quorum.hostnameVerification}); the trust store alone decides when off.
     @ivar data_link_ssl_truststore: PEM file of the CAs that sign the other side's
         data-link certificate (its own CA, apart from the clients').
     @ivar max_output_buffer_bytes: unsent reply bytes one connection may hold before
@@ -88,6 +94,12 @@ class ServerConfig:
         packet sizes.
     @ivar pause_threshold_ms: a reactor gap longer than this is a pause (SIGSTOP, a
         heavy request), left out of the time sessions expire on; 0 disables it.
+    @ivar session_processes: for the standalone role, the session-server processes
+        that share the client port while this process keeps the data server
+        (C{--session-processes}); 0 is one process for everything; L{None} is
+        C{auto}, chosen from the cores by
+        L{zkreg.processes.supervisor.default_session_processes}.  C{twistd zkreg}
+        defaults to C{auto}; a L{ServerConfig} built in code to 0.
     @ivar prealloc_size_bytes: log segment preallocation; L{None} adapts it to the
         free space of the data directory (64 MiB when there is room).
     """
@@ -129,11 +141,14 @@ class ServerConfig:
     x509_superuser: str | None = None
     data_link_ssl_keystore: str | None = None
     data_link_ssl_truststore: str | None = None
+    data_link_ssl_hostname: str | None = None
+    data_link_ssl_hostname_verification: bool = True
     max_output_buffer_bytes: int | None = None
     output_stall_timeout_ms: int = 30000
     max_reply_size_bytes: int | None = None
     prealloc_size_bytes: int | None = None
     pause_threshold_ms: int = 500
+    session_processes: int | None = 0
 
     @property
     def client_tls(self) -> bool:
@@ -190,3 +205,14 @@ class ServerConfig:
         if self.max_session_timeout_ms is None:
             return 20 * self.tick_time_ms
         return self.max_session_timeout_ms
+
+    @property
+    def session_process_count(self) -> int:
+        """The session processes to run: L{session_processes} with C{auto} resolved."""
+        if self.role != "standalone" or self.etcd is not None:
+            return 0
+        if self.session_processes is None:
+            from zkreg.processes.supervisor import default_session_processes
+
+            return default_session_processes()
+        return self.session_processes

@@ -17,6 +17,11 @@ then fail what was pending; then load the tree from etcd again and stand by.
 
 Each data server also keeps C{<prefix>/members/<data link>} (on its own short lease)
 saying its state and applied zxid, for C{zkreg status --etcd}.
+
+Snapshots are taken by a forked child (L{zkreg.persistence.etcd.cache}): the active
+data server uploads them to etcd; with C{--data-dir} every data server, active or
+standby, also keeps its own there, which it loads instead of etcd's when the etcd
+log continues them.
 """
 
 from __future__ import annotations
@@ -25,20 +30,21 @@ import json
 import os
 from typing import Any
 
-from twisted.application import service, strports
-from twisted.internet import defer, task
+from twisted.application import service
+from twisted.internet import defer, task, threads
 from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from zkreg.config import ServerConfig
+from zkreg.persistence.etcd.cache import LocalSnapshot, LocalSnapshots
 from zkreg.persistence.etcd.client import EtcdClient, EtcdError
 from zkreg.persistence.etcd.config import etcd_endpoints
 from zkreg.persistence.etcd.election import Leadership, campaign
 from zkreg.persistence.etcd.layout import Layout
 from zkreg.persistence.etcd.log import EtcdLog, Fenced
 from zkreg.persistence.etcd.reader import LogReader
-from zkreg.persistence.etcd.snapshots import save_snapshot
+from zkreg.persistence.etcd.snapshots import upload_snapshot
 from zkreg.startup import describe_listen_failure, stop_running_startup
 
 __all__ = ["EtcdDataRoleService", "data_link_address"]
@@ -54,6 +60,11 @@ MEMBER_REFRESH_S = 1.0
 MEMBER_TTL_S = 5
 #: how often the leader checks whether a snapshot is due
 SNAPSHOT_CHECK_S = 1.0
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as opened:
+        return opened.read()
 
 
 def data_link_address(listen: str) -> str:
@@ -84,9 +95,23 @@ class EtcdDataRoleService(service.MultiService):
     @ivar leadership: the L{Leadership} while active.
     @ivar log: the L{EtcdLog} while active.
     @ivar takeovers: how many times this server became active.
+    @ivar snapshots: where its snapshots are written (its local cache with C{--data-dir}).
+    @ivar snapshots_uploaded: snapshots this server wrote to etcd.
+    @ivar local_snapshots: snapshots it wrote to its cache only (as a standby).
     """
 
-    def __init__(self, config: ServerConfig, reactor: Any = None, operations: Any = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        reactor: Any = None,
+        operations: Any = None,
+        cache_dir: str | None = None,
+    ) -> None:
+        """
+        @param cache_dir: the local snapshot cache (C{--data-dir}), or L{None}.
+        @raise zkreg.persistence.dirlock.DataDirLocked: another process uses it.
+        @raise zkreg.persistence.dirlock.DataDirUnwritable: it cannot be written.
+        """
         super().__init__()
         if reactor is None:
             from twisted.internet import reactor
@@ -96,7 +121,6 @@ class EtcdDataRoleService(service.MultiService):
         self.operations = operations
         self.endpoints = etcd_endpoints(config.etcd)
         self.layout = Layout(config.etcd_prefix)
-        self._listen: str = config.data_link_listen
         self.address = data_link_address(config.data_link_listen)
         self.client = EtcdClient(self.endpoints, reactor)
         self.state = "loading"
@@ -110,7 +134,12 @@ class EtcdDataRoleService(service.MultiService):
         self._member_lease = 0
         self._snapshotting = False
         self._snapshot_zxid = 0
+        self._loaded_from = "none"
+        self._loaded_zxid = 0
         self.takeovers = 0
+        self.snapshots_uploaded = 0
+        self.local_snapshots = 0
+        self.snapshots = LocalSnapshots(cache_dir, config.snap_retain_count, config.fsync, reactor)
         self._loops: list[task.LoopingCall] = []
         if operations is not None:
             operations.add_etcd_data_role(self)
@@ -143,18 +172,26 @@ class EtcdDataRoleService(service.MultiService):
         if self._member_lease:
             yield self.client.revoke(self._member_lease).addErrback(lambda _: None)
         yield self.client.close()
+        self.snapshots.close()
 
     # -- standing by -----------------------------------------------------------------
 
     def _stand_by(self) -> None:
         self.state = "loading"
-        reader = LogReader(self.client, self.layout, self.config.extended_types, self.reactor)
+        reader = LogReader(
+            self.client,
+            self.layout,
+            self.config.extended_types,
+            self.reactor,
+            cache=self.snapshots,
+        )
         self.reader = reader
 
         def loaded(_ignored: Any) -> None:
             if self.reader is not reader or not self.running:
                 return
             self.state = "standby"
+            self._snapshot_zxid = reader.loaded_zxid
             reader.follow()
             _log.info(
                 "zkreg (data, standby) on etcd {etcd}{prefix}: tree at zxid {zxid:#x}",
@@ -216,9 +253,11 @@ class EtcdDataRoleService(service.MultiService):
     def _become_active(self, leadership: Leadership, reader: LogReader) -> None:
         from zkreg.data.server import DataServer
         from zkreg.link.serve import DataLinkServerFactory
+        from zkreg.roles import data_link_service
 
         config = self.config
         self.reader = None
+        self._loaded_from, self._loaded_zxid = reader.loaded_from, reader.loaded_zxid
         self.log = EtcdLog(
             self.client,
             self.layout,
@@ -227,6 +266,7 @@ class EtcdDataRoleService(service.MultiService):
             reader.tree.last_zxid,
             self.reactor,
             on_fenced=self._fenced,
+            last_slot_value=reader.last_slot_value,
         )
         self.data_server = DataServer(
             config,
@@ -240,7 +280,8 @@ class EtcdDataRoleService(service.MultiService):
         self._snapshot_zxid = reader.tree.last_zxid
         self.link_factory = DataLinkServerFactory(self.data_server)
         try:
-            self._listening = strports.service(self._listen, self.link_factory)
+            # Over mutual TLS when the data-link stores are given, as any data server.
+            self._listening = data_link_service(config, self.link_factory)
             self._listening.setServiceParent(self)
         except (CannotListenError, OverflowError) as error:
             stop_running_startup(self.reactor, describe_listen_failure(error))
@@ -297,35 +338,81 @@ class EtcdDataRoleService(service.MultiService):
 
     # -- snapshots -----------------------------------------------------------------------
 
+    def _due(self, zxid: int) -> bool:
+        """Whether C{snap-count} txns were applied since the last snapshot."""
+        covered = self._snapshot_zxid
+        # txns since the last snapshot (a new epoch restarts the counter at 1)
+        same_epoch = zxid >> 32 == covered >> 32
+        since = (zxid & 0xFFFFFFFF) - (covered & 0xFFFFFFFF if same_epoch else 0)
+        return since >= self.config.snap_count
+
     def _maybe_snapshot(self) -> None:
+        if self._snapshotting:
+            return
+        if self.state == "active":
+            self._maybe_upload_snapshot()
+        elif self.state == "standby" and self.snapshots.persistent:
+            self._maybe_local_snapshot()
+
+    def _maybe_upload_snapshot(self) -> None:
         log = self.log
         data_server = self.data_server
-        if self.state != "active" or self._snapshotting or log is None or data_server is None:
+        if log is None or data_server is None or log.last_slot_value is None:
             return
         tree = data_server.tree
         # Only at a group boundary with nothing in flight: the tree is then exactly
         # the log up to the last slot written.
         if data_server.in_flight or tree.last_zxid != log.durable_zxid:
             return
-        last, covered = tree.last_zxid, self._snapshot_zxid
-        # txns since the last snapshot (a new epoch restarts the counter at 1)
-        since = (last & 0xFFFFFFFF) - (covered & 0xFFFFFFFF if last >> 32 == covered >> 32 else 0)
-        if since < self.config.snap_count:
+        if log.next_seq != log.durable_seq + 1 or not self._due(tree.last_zxid):
             return
         self._snapshotting = True
-        zxid = tree.last_zxid
-        saved = save_snapshot(
-            self.client, self.layout, tree, log.durable_seq, log.token, data_server.replies
+        # The child is forked now, before take() returns: the tree as it is here.
+        taking = self.snapshots.take(
+            tree, data_server.replies, log.durable_seq, log.last_slot_value
+        )
+        taking.addCallback(self._upload, log.token)
+        taking.addErrback(
+            lambda failure: _log.warn(
+                "snapshot to etcd failed: {why}", why=failure.getErrorMessage()
+            )
+        )
+        taking.addBoth(self._snapshot_done)
+
+    @defer.inlineCallbacks
+    def _upload(self, local: LocalSnapshot, token: int):
+        try:
+            data = yield threads.deferToThread(_read_file, local.path)
+            yield upload_snapshot(self.client, self.layout, data, local.zxid, local.seq, token)
+        finally:
+            self.snapshots.discard(local)
+        self.snapshots_uploaded += 1
+        self._snapshot_zxid = local.zxid
+
+    def _maybe_local_snapshot(self) -> None:
+        reader = self.reader
+        if reader is None or not reader.at_group_boundary or not self._due(reader.tree.last_zxid):
+            return
+        assert reader.last_slot_value is not None
+        self._snapshotting = True
+        taking = self.snapshots.take(
+            reader.tree, reader.replies, reader.next_seq - 1, reader.last_slot_value
         )
 
-        def done(_ignored: Any) -> None:
-            self._snapshot_zxid = zxid
+        def taken(local: LocalSnapshot) -> None:
+            self.local_snapshots += 1
+            self._snapshot_zxid = local.zxid
 
-        def failed(failure: Failure) -> None:
-            _log.warn("snapshot to etcd failed: {why}", why=failure.getErrorMessage())
+        taking.addCallbacks(
+            taken,
+            lambda failure: _log.warn(
+                "local snapshot failed: {why}", why=failure.getErrorMessage()
+            ),
+        )
+        taking.addBoth(self._snapshot_done)
 
-        saved.addCallbacks(done, failed)
-        saved.addBoth(lambda _: setattr(self, "_snapshotting", False))
+    def _snapshot_done(self, _ignored: Any) -> None:
+        self._snapshotting = False
 
     def standby_tree(self) -> Any:
         """
@@ -354,7 +441,17 @@ class EtcdDataRoleService(service.MultiService):
             "etcd": self.endpoints,
             "etcd_prefix": self.config.etcd_prefix,
             "takeovers": self.takeovers,
+            "snapshots_uploaded": self.snapshots_uploaded,
+            "local_snapshots": self.local_snapshots,
+            "snapshot_cache": self.snapshots.directory if self.snapshots.persistent else None,
+            "longest_snapshot_pause_ms": round(self.snapshots.longest_pause * 1000, 3),
         }
+        if self.reader is not None:
+            described["loaded_from"] = self.reader.loaded_from
+            described["loaded_zxid"] = self.reader.loaded_zxid
+        else:
+            described["loaded_from"] = self._loaded_from
+            described["loaded_zxid"] = self._loaded_zxid
         if self.leadership is not None:
             described["epoch"] = self.leadership.epoch
             described["token"] = self.leadership.token

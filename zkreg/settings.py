@@ -24,6 +24,16 @@ def _whole_number(value: str) -> int:
         raise ValueError(f"expected a whole number, got {value!r}") from None
 
 
+def parse_session_processes(value: str) -> int | None:
+    """
+    Read C{--session-processes}: C{auto} (L{None}: chosen from the cores) or a
+    whole number of processes, 0 for one process doing everything.
+    """
+    if value.strip().lower() == "auto":
+        return None
+    return _whole_number(value)
+
+
 #: (flag, config key, ServerConfig field, coerce) of every valued setting.
 VALUED_SETTINGS: tuple[tuple[str, str, str, Any], ...] = (
     ("listen", "listen", "listen", str),
@@ -79,11 +89,19 @@ VALUED_SETTINGS: tuple[tuple[str, str, str, Any], ...] = (
     ("x509-superuser", "x509_superuser", "x509_superuser", str),
     ("data-link-ssl-keystore", "data_link_ssl_keystore", "data_link_ssl_keystore", str),
     ("data-link-ssl-truststore", "data_link_ssl_truststore", "data_link_ssl_truststore", str),
+    ("data-link-ssl-hostname", "data_link_ssl_hostname", "data_link_ssl_hostname", str),
+    (
+        "data-link-ssl-hostname-verification",
+        "data_link_ssl_hostname_verification",
+        "data_link_ssl_hostname_verification",
+        parse_bool,
+    ),
     ("max-output-buffer", "max_output_buffer", "max_output_buffer_bytes", int),
     ("output-stall-timeout", "output_stall_timeout", "output_stall_timeout_ms", int),
     ("max-reply-size", "max_reply_size", "max_reply_size_bytes", int),
     ("prealloc-size", "prealloc_size", "prealloc_size_bytes", int),
     ("pause-threshold", "pause_threshold", "pause_threshold_ms", int),
+    ("session-processes", "session_processes", "session_processes", parse_session_processes),
 )
 
 #: (flag, config key) of the boolean settings.

@@ -17,6 +17,7 @@ from typing import Any
 
 from twisted.application import service
 from twisted.internet import reactor
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -27,6 +28,7 @@ from zkreg.operations import OperationsEndpoints
 from zkreg.settings import KNOWN_FILE_KEYS, build_server_config
 from zkreg.startup import (
     GuardedStartup,
+    describe_listen_failure,
     fail_startup,
 )
 from zkreg.validation import check_role_options
@@ -119,6 +121,20 @@ class Options(usage.Options):
             None,
             None,
             "PEM CA certificates the other side of the data link must chain to.",
+        ],
+        [
+            "data-link-ssl-hostname",
+            None,
+            None,
+            "Name the data server's link certificate must carry (DNS name or IP in its "
+            "subject alternative names). [default: the host of each --data-server]",
+        ],
+        [
+            "data-link-ssl-hostname-verification",
+            None,
+            None,
+            "true or false: check the data server's certificate name at all "
+            "(ZooKeeper's ssl.hostnameVerification). [default: true]",
         ],
         ["tick-time", None, None, "Basic time unit in milliseconds. [default: 2000]"],
         [
@@ -299,6 +315,16 @@ class Options(usage.Options):
             "the gap is a pause that session expiry does not count; 0: count every "
             "gap. [default: 500]",
         ],
+        [
+            "session-processes",
+            None,
+            None,
+            "Standalone only: run the session servers in this many processes sharing the "
+            "client port (SO_REUSEPORT), this process keeping the data server, linked "
+            "over a Unix socket; 'auto' picks from the cores; 0 is one process for "
+            "everything. Reads on another process may lag a write (docs/processes.md). "
+            "[default: 0]",
+        ],
     ]
 
     compData = usage.Completions(
@@ -347,6 +373,8 @@ class Options(usage.Options):
                 )
         self.server_config = build_server_config(self, file_values)
         check_role_options(self, file_values, self.server_config.role)
+        #: With --etcd, a data directory is a local snapshot cache only if given.
+        self.data_dir_given = self["data-dir"] is not None or "data_dir" in file_values
 
 
 def makeService(options: Options) -> service.MultiService:
@@ -381,8 +409,16 @@ def makeService(options: Options) -> service.MultiService:
 
     if config.etcd is not None:
         from zkreg.etcd_role import EtcdDataRoleService
+        from zkreg.persistence.dirlock import DataDirLocked, DataDirUnwritable
 
-        EtcdDataRoleService(config, reactor, operations).setServiceParent(top)
+        cache_dir = config.data_dir if getattr(options, "data_dir_given", False) else None
+        if cache_dir is not None:
+            _check_data_dir(cache_dir)
+        try:
+            role = EtcdDataRoleService(config, reactor, operations, cache_dir=cache_dir)
+        except (DataDirLocked, DataDirUnwritable) as error:
+            fail_startup(str(error))
+        role.setServiceParent(top)
         return top
 
     from zkreg.persistence.dirlock import DataDirLocked, DataDirUnwritable
@@ -403,7 +439,11 @@ def makeService(options: Options) -> service.MultiService:
             f"cannot use data directory {config.data_dir}: "
             f"{error.strerror or error}{'' if not error.filename else f' ({error.filename})'}"
         )
-    assemble_data_role(config, durable, top, operations)
+    try:
+        assemble_data_role(config, durable, top, operations)
+    except CannotListenError as error:
+        # --session-processes reserves the client ports here, before twistd starts.
+        fail_startup(describe_listen_failure(error))
     _log.info(
         "zkreg ({role}) listening on {listen}, data in {data_dir} "
         "(recovered up to zxid 0x{zxid:x})",

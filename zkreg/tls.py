@@ -36,6 +36,7 @@ __all__ = [
     "load_keystore",
     "load_truststore",
     "peer_dn",
+    "server_refusal",
     "server_tls_options",
     "subject_dn",
 ]
@@ -199,13 +200,17 @@ def server_tls_options(keystore: str, truststore: str | None, client_auth: str =
 
 
 def client_tls_options(
-    hostname: str, truststore: str | None = None, keystore: str | None = None
+    hostname: str,
+    truststore: str | None = None,
+    keystore: str | None = None,
+    verify_hostname: bool = True,
 ) -> Any:
     """
     The TLS options of a client (the data link's session side): the server's
-    certificate must chain to the trust store (the system's CAs without one) and
-    name C{hostname} (a DNS name or an IP address); the key store, if given, is the
-    client certificate presented.
+    certificate must chain to the trust store (the system's CAs without one) and,
+    unless C{verify_hostname} is false, name C{hostname} (a DNS name or an IP
+    address, matched against its subject alternative names, RFC 6125); the key
+    store, if given, is the client certificate presented.
     """
     trust: Any = None
     if truststore is not None:
@@ -214,7 +219,17 @@ def client_tls_options(
     client_certificate = None
     if keystore is not None:
         client_certificate, _ = load_keystore(keystore)
-    return ssl.optionsForClientTLS(hostname, trustRoot=trust, clientCertificate=client_certificate)
+    if verify_hostname:
+        return ssl.optionsForClientTLS(
+            hostname, trustRoot=trust, clientCertificate=client_certificate
+        )
+    # The chain is still verified (trustRoot implies verify); only the name is not.
+    return ssl.CertificateOptions(
+        privateKey=client_certificate.privateKey.original if client_certificate else None,
+        certificate=client_certificate.original if client_certificate else None,
+        trustRoot=trust if trust is not None else ssl.platformTrust(),
+        raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
+    )
 
 
 def _host_of(description: str) -> str:
@@ -231,15 +246,23 @@ def _host_of(description: str) -> str:
 
 
 def data_link_tls_endpoints(
-    described: list[tuple[str, Any]], keystore: str, truststore: str | None
+    described: list[tuple[str, Any]],
+    keystore: str,
+    truststore: str | None,
+    hostname: str | None = None,
+    verify_hostname: bool = True,
 ) -> list[tuple[str, Any]]:
     """
     Wrap a session server's data-server endpoints in mutual TLS: it presents the
     data-link key store and checks the data server's certificate against the
-    data-link trust store and the host it dials.
+    data-link trust store and the name it expects (as ZooKeeper's
+    C{ssl.hostnameVerification}, on by default).
 
     @param described: C{(description, endpoint)} pairs of
         L{zkreg.link.tcp.parse_data_servers}.
+    @param hostname: the name every data server's certificate must carry; L{None}:
+        the host each endpoint dials (C{tcp:10.0.0.5:2888} needs C{10.0.0.5}).
+    @param verify_hostname: false to check only the chain to the trust store.
     """
     from twisted.internet.endpoints import wrapClientTLS
 
@@ -247,7 +270,13 @@ def data_link_tls_endpoints(
         (
             description,
             wrapClientTLS(
-                client_tls_options(_host_of(description), truststore, keystore), endpoint
+                client_tls_options(
+                    hostname if hostname is not None else _host_of(description),
+                    truststore,
+                    keystore,
+                    verify_hostname,
+                ),
+                endpoint,
             ),
         )
         for description, endpoint in described
@@ -347,6 +376,16 @@ def handshake_refusal(transport: Any, reason: Failure | None) -> str | None:
     remembered = _refusals.pop(transport, None)
     if remembered is not None:
         return remembered
+    text = _ssl_error_text(reason)
+    if "wrong version number" in text or "http request" in text or "unknown protocol" in text:
+        return f"not a TLS client (plaintext on a TLS port?): {text}"
+    if "peer did not return a certificate" in text:
+        return "no client certificate (the listener needs one: ssl client auth need)"
+    return text
+
+
+def _ssl_error_text(reason: Failure) -> str:
+    """OpenSSL's error queue of an C{SSL.Error}, as one line."""
     detail = reason.value.args[0] if reason.value.args else reason.value
     texts = []
     if isinstance(detail, list):
@@ -354,9 +393,36 @@ def handshake_refusal(transport: Any, reason: Failure | None) -> str | None:
             texts.append(str(entry[-1]) if isinstance(entry, tuple) else str(entry))
     else:
         texts.append(str(detail))
-    text = "; ".join(t for t in texts if t) or "TLS error"
-    if "wrong version number" in text or "http request" in text or "unknown protocol" in text:
-        return f"not a TLS client (plaintext on a TLS port?): {text}"
-    if "peer did not return a certificate" in text:
-        return "no client certificate (the listener needs one: ssl client auth need)"
-    return text
+    return "; ".join(t for t in texts if t) or "TLS error"
+
+
+def server_refusal(reason: Failure | None) -> str | None:
+    """
+    Why a TLS client (a session server's data link) refused the server it dialled,
+    for one log line: its certificate names another host, or does not chain to the
+    trust store; L{None} when the connection did not fail so.
+    """
+    if reason is None:
+        return None
+    from service_identity import VerificationError
+
+    if reason.check(VerificationError):
+        names = []
+        for error in getattr(reason.value, "errors", ()):
+            expected = getattr(error, "mismatched_id", None)
+            name = getattr(expected, "hostname", None) or getattr(expected, "ip", None)
+            if isinstance(name, bytes):
+                name = name.decode("ascii", "replace")
+            if name is not None:
+                names.append(str(name))
+        wanted = " or ".join(sorted(set(names))) or "the host dialled"
+        return (
+            f"its certificate does not name {wanted} (hostname verification: the "
+            f"host dialled, or --data-link-ssl-hostname)"
+        )
+    if reason.check(SSL.Error):
+        text = _ssl_error_text(reason)
+        if "certificate verify failed" in text:
+            return f"its certificate does not chain to the data-link trust store ({text})"
+        return text
+    return None

@@ -1,7 +1,8 @@
 """
 kazoo's own test suite (C{kazoo.tests}, the tests kazoo runs against a Java ZooKeeper
-ensemble) run against zkreg, standalone and through session servers in front of a
-data server.
+ensemble) run against zkreg, standalone, through session servers in front of a
+data server, and through session servers following a data tier on etcd (an active
+data server and a standby, L{tests.support.kazoo_cluster}).
 
 The suite runs in a subprocess (C{python -m pytest --pyargs kazoo.tests...}) with
 L{tests.support.kazoo_suite_plugin}, which gives kazoo's harness zkreg processes
@@ -21,6 +22,7 @@ import sys
 
 import pytest
 
+from tests.support.etcd import etcd_unavailable_reason
 from tests.support.kazoo_cluster import LAYOUTS
 from tests.support.servers import REPO_ROOT
 
@@ -66,6 +68,8 @@ def test_kazoo_suite(layout, tmp_path):
     kazoo's tests pass against zkreg in this layout: the subprocess exits 0 and ran
     tests (none failed, none errored).
     """
+    if layout == "etcd" and etcd_unavailable_reason() is not None:
+        pytest.skip(str(etcd_unavailable_reason()))
     env = dict(os.environ)
     env["ZKREG_KAZOO_LAYOUT"] = layout
     env["PYTHONPATH"] = str(REPO_ROOT) + (

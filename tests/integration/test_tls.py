@@ -289,6 +289,39 @@ def test_refused_certificates(
     wait_until(lambda: _log_has(zkreg_tls, log_text), timeout=15, message=log_text)
     assert witness.exists("/") is not None
     assert clients.plain(zkreg_tls).exists("/") is not None
+    _assert_one_refusal_line(zkreg_tls, stores, who)
+
+
+def _assert_one_refusal_line(server: ServerProcess, stores: Stores, who: str | None) -> None:
+    """
+    One more refused connection, made by hand so it is exactly one (kazoo retries):
+    exactly one log line names its port, saying why, and no traceback.  C{who} is the
+    certificate presented, none for L{None}, or C{"plaintext"} for no TLS at all.
+    """
+    raw = socket.create_connection(("127.0.0.1", server.secure_port), timeout=10)  # type: ignore[attr-defined]
+    port = raw.getsockname()[1]
+    try:
+        if who == "plaintext":
+            raw.sendall(b"\x00\x00\x00\x2c" + b"\x00" * 44)
+        else:
+            context = ssl.create_default_context(cafile=str(stores.truststore))
+            if who is not None:
+                context.load_cert_chain(str(stores.certificates[who]), str(stores.keys[who]))
+            raw = context.wrap_socket(raw, server_hostname="127.0.0.1")
+            raw.sendall(b"\x00\x00\x00\x2c" + b"\x00" * 44)
+        raw.recv(1)
+    except OSError:
+        pass  # refused: an alert, a reset or end of file
+    finally:
+        raw.close()
+    marker = f"client /127.0.0.1:{port}: TLS handshake refused, connection closed: "
+    wait_until(lambda: marker in server.log_tail(200_000), timeout=15, message="the refusal logged")
+    log = server.log_tail(200_000)
+    # Besides the info lines of every connection (opened, closed): one warning.
+    lines = [line for line in log.splitlines() if f"/127.0.0.1:{port}" in line]
+    warnings = [line for line in lines if "#warn]" in line or "#error]" in line]
+    assert len(warnings) == 1 and marker in warnings[0], lines
+    assert "Traceback" not in log
 
 
 def test_plaintext_to_tls_port(zkreg_tls: ServerProcess, stores: Stores, clients: _Clients) -> None:
@@ -309,6 +342,7 @@ def test_plaintext_to_tls_port(zkreg_tls: ServerProcess, stores: Stores, clients
         message="plaintext refusal logged",
     )
     assert witness.get("/")[1] is not None
+    _assert_one_refusal_line(zkreg_tls, stores, "plaintext")
 
 
 def test_listen_takes_ssl_endpoint(stores: Stores, clients: _Clients, tmp_path: Path) -> None:
@@ -376,6 +410,16 @@ def _try_start(client: KazooClient) -> bool:
         ),
         (["--ssl-client-auth", "maybe"], ["ssl-client-auth must be one of none, want, need"]),
         (["--x509-superuser", "admin"], ["x509-superuser must be a subject DN"]),
+        (
+            ["--role", "session", "--data-server", "tcp:127.0.0.1:1"]
+            + ["--data-link-ssl-hostname", "data.example"],
+            ["data-link-ssl-hostname and data-link-ssl-hostname-verification need data-link TLS"],
+        ),
+        (
+            ["--role", "session", "--data-server", "tcp:127.0.0.1:1"]
+            + ["--data-link-ssl-hostname-verification", "maybe"],
+            ["expected true or false, got 'maybe'"],
+        ),
         (
             ["--secure-listen", "tcp:0", "--ssl-keystore", "/nonexistent/k.pem"],
             ["cannot read key store /nonexistent/k.pem"],

@@ -7,14 +7,22 @@ C{get_global_cluster()}, a C{ZookeeperCluster} of C{ManagedZooKeeper}s; its test
 C{cluster[i].address}, C{.run()}, C{.stop()}, C{.reset()}, C{.running},
 C{cluster.start()/stop()/terminate()/get_logs()} and
 C{cluster.get_ssl_client_configuration()}.  L{ZkregCluster} offers that surface over
-L{tests.support.servers.ZkregServer}s in one of two layouts:
+L{tests.support.servers.ZkregServer}s in one of four layouts:
 
   - C{standalone}: one zkreg (C{--role standalone});
   - C{split}: a data server and L{SPLIT_SESSION_SERVERS} session servers
     (C{--role session}) in front of it; the session servers are the members clients
     see, so a client's host list spans several session servers.  The data server is
     a standalone zkreg with C{--data-link-listen} (as in test_split_outage): it has a
-    client port, which L{ZkregServer} polls for readiness, but no client uses it.
+    client port, which L{ZkregServer} polls for readiness, but no client uses it;
+  - C{etcd}: the data tier on a real etcd (L{tests.support.etcd}, one member): an
+    active data server and a standby (C{--role data --etcd}), and
+    L{SPLIT_SESSION_SERVERS} session servers following the active one through etcd
+    (C{--role session --etcd}).  Each wipe (kazoo's harness wipes the cluster after
+    every test class) moves the tier to a fresh etcd key prefix and deletes the old
+    one, so no state leaks from one class to the next;
+  - C{processes}: one zkreg with C{--session-processes} L{SESSION_PROCESSES}: the
+    split on one port, a client's connections landing on either child.
 
 Every member is configured as kazoo's harness configures ZooKeeper: the super digest
 of password C{test}, every four-letter word, a TLS client port (C{secure_address}),
@@ -30,6 +38,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tests.support.certs import make_stores
+from tests.support.etcd import EtcdCluster
+from tests.support.etcd_tier import EtcdDataServer
 from tests.support.ports import free_port
 from tests.support.servers import ZkregServer
 
@@ -45,10 +55,16 @@ KAZOO_JAAS_DIGEST = """Server {
 """
 
 #: The layouts L{ZkregCluster} builds, chosen by C{ZKREG_KAZOO_LAYOUT}.
-LAYOUTS = ("standalone", "split")
+LAYOUTS = ("standalone", "split", "etcd", "processes")
+
+#: Session processes of the processes layout (C{--session-processes}).
+SESSION_PROCESSES = 2
 
 #: Session servers in the split layout: more than one, so host lists span several.
 SPLIT_SESSION_SERVERS = 2
+
+#: Data servers of the etcd layout: the active one and a standby tailing the log.
+ETCD_DATA_SERVERS = 2
 
 
 class ManagedZkreg:
@@ -122,8 +138,11 @@ class ZkregCluster:
     """
     kazoo's C{ZookeeperCluster} surface over zkreg processes in one L{LAYOUTS} layout.
 
-    @ivar layout: C{"standalone"} or C{"split"}.
+    @ivar layout: one of L{LAYOUTS}.
     @ivar data: the data server of the split layout (not a member clients see).
+    @ivar etcd: the etcd of the etcd layout, else L{None}.
+    @ivar etcd_data: the data servers of the etcd layout (not members clients see).
+    @ivar prefix: the etcd key prefix the etcd layout's data tier uses now.
     """
 
     def __init__(self, layout: str, jaas_config: str | None = None) -> None:
@@ -138,9 +157,28 @@ class ZkregCluster:
             jaas_path.write_text(jaas_config)
             common += ["--sasl-config", str(jaas_path)]
         self.data: ManagedZkreg | None = None
+        self.etcd: EtcdCluster | None = None
+        self.etcd_data: list[ManagedZkreg] = []
+        self._generation = 0
+        self.prefix = ""
         self._members: list[ManagedZkreg] = []
         if layout == "standalone":
             self._members.append(self._member(common))
+        elif layout == "etcd":
+            self.etcd = EtcdCluster(1)
+            self.prefix = self._prefix()
+            endpoints = self.etcd.endpoints_option
+            self.etcd_data = [
+                ManagedZkreg(EtcdDataServer(endpoints, self.prefix, extra_args=common), 0)
+                for _ in range(ETCD_DATA_SERVERS)
+            ]
+            session = [*common, "--role", "session", "--etcd", endpoints]
+            session += ["--etcd-prefix", self.prefix]
+            self._members += [self._member(session) for _ in range(SPLIT_SESSION_SERVERS)]
+        elif layout == "processes":
+            self._members.append(
+                self._member([*common, "--session-processes", str(SESSION_PROCESSES)])
+            )
         else:
             link_port = free_port()
             listen = f"tcp:{link_port}:interface=127.0.0.1"
@@ -163,8 +201,31 @@ class ZkregCluster:
         ]
         return ManagedZkreg(ZkregServer(extra_args=[*args, *tls]), secure_port)
 
+    def _prefix(self) -> str:
+        self._generation += 1
+        return f"/kazoo-{self._generation}"
+
     def _everything(self) -> list[ManagedZkreg]:
-        return ([self.data] if self.data is not None else []) + self._members
+        data = [self.data] if self.data is not None else self.etcd_data
+        return data + self._members
+
+    def _fresh_prefix(self) -> None:
+        """
+        Move the etcd layout's (stopped) data tier to a new key prefix and delete the
+        old one: a wiped cluster starts from an empty tier, like a wiped ZooKeeper.
+        """
+        if self.etcd is None:
+            return
+        old, self.prefix = self.prefix, self._prefix()
+        for member in self.etcd_data:
+            server = member.server
+            assert isinstance(server, EtcdDataServer)
+            server.prefix = self.prefix
+        for member in self._members:
+            args = member.server.extra_args
+            args[args.index("--etcd-prefix") + 1] = self.prefix
+        if any(member.pid is not None for member in self.etcd.members):
+            self.etcd.delete_prefix(old)
 
     def __getitem__(self, index: int) -> ManagedZkreg:
         return self._members[index]
@@ -176,7 +237,9 @@ class ZkregCluster:
         return len(self._members)
 
     def start(self) -> None:
-        """Start every process not running, the data server first."""
+        """Start every process not running, etcd and the data servers first."""
+        if self.etcd is not None and any(member.pid is None for member in self.etcd.members):
+            self.etcd.start()
         for member in self._everything():
             if not member.running:
                 member.run()
@@ -190,17 +253,21 @@ class ZkregCluster:
         """Kill every process and wipe its state (L{start} begins afresh)."""
         for member in reversed(self._everything()):
             member.destroy()
+        self._fresh_prefix()
 
     def close(self) -> None:
         """Kill every process and remove every working directory."""
         for member in reversed(self._everything()):
             member.close()
+        if self.etcd is not None:
+            self.etcd.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def reset(self) -> None:
         """Stop every process and wipe its state."""
         for member in reversed(self._everything()):
             member.reset()
+        self._fresh_prefix()
 
     def get_logs(self) -> list[str]:
         """@return: the log tails of every process."""

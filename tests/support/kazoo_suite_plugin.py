@@ -2,7 +2,7 @@
 A pytest plugin (C{-p tests.support.kazoo_suite_plugin}) making kazoo's own test
 suite run against zkreg: it replaces C{kazoo.testing.harness.get_global_cluster} with
 one returning a L{tests.support.kazoo_cluster.ZkregCluster} in the layout named by
-C{ZKREG_KAZOO_LAYOUT} (C{standalone} or C{split}).
+C{ZKREG_KAZOO_LAYOUT} (one of L{LAYOUTS}).
 
 Like kazoo's function it keeps one cluster per process and rebuilds it when the
 configuration the tests set through the environment changes (kazoo's SASL tests set
@@ -78,16 +78,17 @@ NOT_APPLICABLE: dict[str, tuple[tuple[str, ...], str]] = {
         "Kerberos (GSSAPI) needs kazoo's test KDC; zkreg's SASL is DIGEST-MD5 only",
     ),
     "test_lock.py::KazooLockTests::test_lock_ephemeral": (
-        ("split",),
+        ("split", "etcd"),
         "reads, from a second client, a node the first client created just before; the "
         "two may sit on different session servers, and like ZooKeeper (no cross-client "
         "timeliness without sync) the second's replica may not have it yet (failed 1 "
         "run in 4 on a loaded 2-core box, NoNodeError)",
     ),
     "test_client.py::TestClient::test_update_host_list": (
-        ("standalone",),
+        ("standalone", "processes"),
         "stops one of several servers and expects the client on another; standalone "
-        "has one server (the split layout runs it over two session servers)",
+        "and processes have one server (the split layout runs it over two session "
+        "servers)",
     ),
 }
 

@@ -32,8 +32,11 @@ def parse_data_servers(reactor: Any, description: str) -> list[tuple[str, Any]]:
 @implementer(IStreamClientEndpoint)
 class EndpointsInTurn:
     """
-    One endpoint out of several: each connection attempt uses the current one, and a
-    failed attempt moves on to the next (C{ClientService} backs off between attempts).
+    One endpoint out of several: each connection attempt starts with the current one
+    and, while they fail, goes on to the next, once round the list; the first that
+    connects stays current (C{ClientService} backs off between attempts).  Sweeping
+    the list in one attempt reaches a data server that just took over (a standby
+    does not listen before) without waiting a backoff per dead one before it.
     """
 
     def __init__(self, endpoints: list[tuple[str, Any]], on_failure: Any = None) -> None:
@@ -72,13 +75,21 @@ class EndpointsInTurn:
         self._index = index % len(self._endpoints)
 
     def connect(self, factory: Any) -> Deferred:
-        _, endpoint = self._endpoints[self._index]
+        tried = 0
 
-        def failed(reason: Failure) -> Failure:
+        def attempt() -> Deferred:
+            nonlocal tried
+            tried += 1
+            _, endpoint = self._endpoints[self._index]
+            return endpoint.connect(factory).addErrback(failed)
+
+        def failed(reason: Failure) -> Any:
             description = self._endpoints[self._index][0]
             self._index = (self._index + 1) % len(self._endpoints)
             if self._on_failure is not None:
                 self._on_failure(description, reason)
+            if tried < len(self._endpoints):
+                return attempt()
             return reason
 
-        return endpoint.connect(factory).addErrback(failed)
+        return attempt()

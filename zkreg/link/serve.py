@@ -8,7 +8,10 @@ ring still holds them (L{CommitFanout}), or with a snapshot in chunks, then the 
 commit stream.  A large snapshot is written by a forked child straight to the
 connection's socket, so the data server's reactor never stalls and its memory does
 not grow with the tree (the child sees the tree as it was at the fork, copy on write);
-the commits of meanwhile are held for that connection and follow the snapshot.
+the commits of meanwhile are held for that connection and follow the snapshot.  Over a
+TLS link the child writes into a socket pair instead, and this process relays its
+bytes into the TLS transport under flow control (only encryption is left on the
+reactor, a read at a time).
 
 Each commit is encoded once for every connection.  A write's commit goes out before
 its result on the same connection, so a session server's replica holds a write
@@ -28,6 +31,7 @@ import gc
 import os
 import select
 import signal
+import socket
 import time
 from collections import deque
 from typing import Any, cast
@@ -35,7 +39,7 @@ from typing import Any, cast
 from twisted.internet import threads
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import ISSLTransport
-from twisted.internet.protocol import Factory
+from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.protocols.basic import Int32StringReceiver
@@ -147,6 +151,56 @@ def _unfreeze(result: Any) -> Any:
     return result
 
 
+#: L{DataLinkServerFactory.applied_everywhere} with no replica to wait for.
+_NO_LIMIT = 1 << 64
+
+
+class _SnapshotRelay(Protocol):
+    """
+    This process's end of the socket pair a snapshot child writes into: every read
+    goes into the TLS transport of the session server's link, whose producer this
+    end is (the TLS transport pauses it while its own buffer is full).
+
+    @ivar drained: fired once the child closed its end and every byte was relayed.
+    """
+
+    def __init__(self, link_transport: Any) -> None:
+        self.link_transport = link_transport
+        self.drained: Deferred = Deferred()
+        self._producing = False
+
+    def connectionMade(self) -> None:
+        self.link_transport.registerProducer(self.transport, True)
+        self._producing = True
+
+    def dataReceived(self, data: bytes) -> None:
+        self.link_transport.write(data)
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        self._release()
+        if not self.drained.called:
+            self.drained.callback(None)
+
+    def stop(self) -> None:
+        """The link is gone: stop relaying (the child, killed, writes no more)."""
+        self._release()
+        if self.transport is not None:
+            cast(Any, self.transport).loseConnection()
+
+    def _release(self) -> None:
+        if self._producing:
+            self._producing = False
+            self.link_transport.unregisterProducer()
+
+
+class _SnapshotRelayFactory(Factory):
+    def __init__(self, relay: _SnapshotRelay) -> None:
+        self.relay = relay
+
+    def buildProtocol(self, addr: Any) -> _SnapshotRelay:
+        return self.relay
+
+
 @implementer(ICommitListener)
 class CommitFanout:
     """
@@ -256,7 +310,16 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         #: Frames held while a forked child writes the snapshot; L{None} otherwise.
         self._held: list[bytes] | None = None
         self._child: int | None = None
+        #: Over TLS, what relays the child's snapshot into the TLS transport.
+        self._relay: _SnapshotRelay | None = None
         self.live = False
+        #: The zxid this session server says it has applied (its L{wire.Beat}s), or
+        #: L{None} before its first: only a session server that says so holds
+        #: replies back (see L{DataLinkServerFactory.replies_wait_for_every_replica}).
+        self.applied: int | None = None
+        #: Replies held until every replica applied their zxid, and the frames after
+        #: them: C{(zxid, frame)}, 0 for a frame that waits only for its turn.
+        self._replies: deque[tuple[int, bytes]] = deque()
 
     # -- connection --------------------------------------------------------------------
 
@@ -275,6 +338,10 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         self.factory.links.discard(self)
         self.setTimeout(None)
         self.factory.fanout.connections.pop(self, None)
+        self._replies.clear()
+        if self.applied is not None:
+            self.applied = None
+            self.factory.replica_applied()
         self.live = False
         self._held = None
         if self._child is not None:
@@ -282,6 +349,8 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
                 os.kill(self._child, signal.SIGKILL)
             except OSError:
                 pass
+        if self._relay is not None:
+            self._relay.stop()
         _log.info("session server {name} disconnected", name=self.name)
 
     def timeoutConnection(self) -> None:
@@ -294,6 +363,17 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         cast(Any, self.transport).abortConnection()
 
     def out(self, frame: bytes) -> None:
+        """
+        Send one encoded frame, after the replies held back (L{_reply}): a commit
+        must not reach the session server before the reply of an earlier write, or
+        a client would see a later watch event before that reply.
+        """
+        if self._replies:
+            self._replies.append((0, frame))
+        else:
+            self._write(frame)
+
+    def _write(self, frame: bytes) -> None:
         """Send one encoded frame, or hold it while a snapshot is being written."""
         held = self._held
         if held is not None:
@@ -345,6 +425,10 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
             self._answer(message.tag, -11, self.server.close_session(message.sessionId), None)
         elif kind is wire.Hello:
             self._hello(message)
+        elif kind is wire.Beat and self.factory.replies_wait_for_every_replica:
+            if self.applied is None or message.lastZxid > self.applied:
+                self.applied = message.lastZxid
+                self.factory.replica_applied()
         else:
             _log.warn("unexpected data-link message {kind}", kind=kind.__name__)
             cast(Any, self.transport).loseConnection()
@@ -377,13 +461,7 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
             self._go_live()
             return
         tree = self.server.tree
-        # A forked child writes plain bytes to the socket: not over TLS (the data link's
-        # TLS lives in this process), where the snapshot goes inline.
-        fileno = (
-            None
-            if ISSLTransport.providedBy(self.transport)
-            else getattr(self.transport, "fileno", None)
-        )
+        fileno = getattr(self.transport, "fileno", None)
         if tree.node_count() <= INLINE_SNAPSHOT_NODES or fileno is None:
             for frame in snapshot_frames(tree):
                 self.out(frame)
@@ -395,14 +473,22 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
             )
             self._go_live()
             return
-        self._fork_snapshot(fileno())
+        if ISSLTransport.providedBy(self.transport):
+            self._fork_snapshot_through_tls()
+        else:
+            self._fork_snapshot(fileno())
 
     def _go_live(self) -> None:
         self.factory.fanout.connections[self] = None
         self.live = True
 
-    def _fork_snapshot(self, fd: int) -> None:
-        """Have a child write the snapshot to the socket; hold the commits meanwhile."""
+    def _fork_snapshot(self, fd: int) -> Deferred:
+        """
+        Have a child write the snapshot to C{fd} (the socket, or the pipe of
+        L{_fork_snapshot_through_tls}); hold the commits meanwhile.
+
+        @return: a Deferred fired with C{os.waitpid}'s answer when the child is gone.
+        """
         self._held = []
         self.factory.fanout.connections[self] = None
         tree = self.server.tree
@@ -448,9 +534,43 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         waited.addBoth(_unfreeze)
         waited.addCallback(self._snapshot_written, nodes)
         waited.addErrback(lambda reason: _log.failure("snapshot child", reason))
+        return waited
 
-    def _snapshot_written(self, waited: tuple[int, int], nodes: int) -> None:
+    def _fork_snapshot_through_tls(self) -> None:
+        """
+        The snapshot over a TLS link: a forked child writes its frames (as over TCP)
+        into a socket pair, and this process relays them into the TLS transport as
+        they come, the pair being the TLS transport's producer: when the session
+        server reads slowly, the relay stops reading the pair and the child waits.
+        Only encryption is left on the reactor, in reads of the pair's size.
+        """
+        from twisted.internet import reactor
+
+        ours, childs = socket.socketpair()
+        childs.setblocking(False)
+        relay = _SnapshotRelay(cast(Any, self.transport))
+        self._relay = relay
+        try:
+            self._fork_snapshot(childs.fileno())
+        finally:
+            childs.close()
+        try:
+            cast(Any, reactor).adoptStreamConnection(
+                ours.fileno(), socket.AF_UNIX, _SnapshotRelayFactory(relay)
+            )
+        finally:
+            ours.close()  # the reactor holds its own duplicate
+
+    def _snapshot_written(self, waited: tuple[int, int], nodes: int) -> Any:
         self._child = None
+        relay, self._relay = self._relay, None
+        if relay is not None:
+            # Over TLS: the child is gone, its frames may still be on their way
+            # through the relay; come back once they are all in the TLS transport.
+            return relay.drained.addCallback(lambda _: self._snapshot_done(waited, nodes))
+        return self._snapshot_done(waited, nodes)
+
+    def _snapshot_done(self, waited: tuple[int, int], nodes: int) -> None:
         held, self._held = self._held, None
         if held is None:  # the connection is gone
             return
@@ -479,12 +599,41 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
             if stamp is not None:
                 self.factory.before_reply()
             body = wire.encode_response_body(opcode, result.response) if result.err == 0 else None
-            self.send(wire.Result(tag, False, result.zxid, result.err, body))
+            message = wire.Result(tag, False, result.zxid, result.err, body)
+            if self.factory.replies_wait_for_every_replica:
+                self._reply(result.zxid if result.err == 0 else 0, wire.encode_frame(message))
+            else:
+                self.send(message)
 
         def failed(reason: Failure) -> None:
-            self.send(wire.Result(tag, True, 0, 0, reason.getErrorMessage().encode()))
+            message = wire.Result(tag, True, 0, 0, reason.getErrorMessage().encode())
+            if self.factory.replies_wait_for_every_replica:
+                self._reply(0, wire.encode_frame(message))
+            else:
+                self.send(message)
 
         outcome.addCallbacks(answered, failed)
+
+    def _reply(self, zxid: int, frame: bytes) -> None:
+        """
+        Send a reply once every replica that acknowledges has applied C{zxid} (at
+        once without L{DataLinkServerFactory.replies_wait_for_every_replica}), in the
+        order the replies were made.
+        """
+        if not self._replies and zxid <= self.factory.applied_everywhere:
+            self._write(frame)
+        else:
+            self._replies.append((zxid, frame))
+
+    def release_replies(self, applied_everywhere: int) -> None:
+        """
+        Send the held frames up to the first reply whose zxid not every replica has
+        applied.  Every commit up to a held reply's zxid was sent before it, so each
+        replica can apply and acknowledge it: the queue always drains.
+        """
+        replies = self._replies
+        while replies and replies[0][0] <= applied_everywhere:
+            self._write(replies.popleft()[1])
 
     def _grant(self, tag: int, granted: Deferred) -> None:
         def answered(grant: SessionGrant | None) -> None:
@@ -523,6 +672,14 @@ class DataLinkServerFactory(Factory):
         self.links: set[Any] = set()
         self._beats: LoopingCall | None = None
         self._fault_after = _fault_from_environment()
+        #: When true, a write's reply waits until every session server that reports
+        #: what it applied (the session processes of C{--session-processes}) has
+        #: applied its commit, so a read on any of them after the reply sees it, as
+        #: on one ZooKeeper server.  Off for session servers of the split, which
+        #: follow ZooKeeper's ensemble rule (a read elsewhere may lag; C{sync}).
+        self.replies_wait_for_every_replica = False
+        #: Every acknowledging replica has applied up to here (no limit without one).
+        self.applied_everywhere = _NO_LIMIT
 
     def buildProtocol(self, addr: Any) -> _ServerProtocol:
         if self._beats is None:
@@ -543,6 +700,13 @@ class DataLinkServerFactory(Factory):
         for connection in tuple(self.fanout.connections):
             if connection.live:
                 connection.out(frame)
+
+    def replica_applied(self) -> None:
+        """A replica said it applied more, or left: release the replies now due."""
+        applied = [link.applied for link in self.links if link.applied is not None]
+        self.applied_everywhere = min(applied) if applied else _NO_LIMIT
+        for link in tuple(self.links):
+            link.release_replies(self.applied_everywhere)
 
     def connected_session_servers(self) -> list[str]:
         """@return: the names of the session servers linked now."""

@@ -1,9 +1,10 @@
 """
-Leaving a silent data server (zkreg.link.hunt): probes answer only for a data server
-that starts a sync; a data link whose data server is silent moves to another of its
-list that answers, never counts its own stalls as the data server's silence, stays
-when the silent one speaks again, and over real sockets leaves a stalled data server
-(accepting, never answering: a SIGSTOPped process) with its held write answered once.
+Leaving a silent data server (zkreg.link.endpoints, zkreg.link.hunt): one connection
+attempt sweeps the list; probes answer only for a data server that starts a sync; a
+data link whose data server is silent moves to another of its list that answers,
+never counts its own stalls as the data server's silence, stays when the silent one
+speaks again, and over real sockets leaves a stalled data server (accepting, never
+answering: a SIGSTOPped process) with its held write answered once.
 """
 
 from __future__ import annotations
@@ -46,6 +47,36 @@ class FakeEndpoint:
         protocol.makeConnection(transport)
         self.protocols.append(protocol)
         return defer.succeed(protocol)
+
+
+class EndpointsTests(unittest.TestCase):
+    """One connection attempt sweeps the list from the current endpoint."""
+
+    def test_an_attempt_goes_on_to_the_next_that_connects(self):
+        failures: list[str] = []
+        dead, alive = FakeEndpoint(refuse=True), FakeEndpoint()
+        endpoints = EndpointsInTurn(
+            [("dead", dead), ("alive", alive)], lambda description, _: failures.append(description)
+        )
+        self.successResultOf(endpoints.connect(_factory()))
+        self.assertEqual((failures, endpoints.current), (["dead"], "alive"))
+        self.successResultOf(endpoints.connect(_factory()))
+        self.assertEqual((failures, len(alive.protocols)), (["dead"], 2))
+
+    def test_fails_once_every_one_refused(self):
+        failures: list[str] = []
+        endpoints = EndpointsInTurn(
+            [("a", FakeEndpoint(refuse=True)), ("b", FakeEndpoint(refuse=True))],
+            lambda description, _: failures.append(description),
+        )
+        self.failureResultOf(endpoints.connect(_factory()), ConnectionRefusedError)
+        self.assertEqual((failures, endpoints.current), (["a", "b"], "a"))
+
+
+def _factory() -> Any:
+    from twisted.internet.protocol import Factory, Protocol
+
+    return Factory.forProtocol(Protocol)
 
 
 class ProbeTests(unittest.TestCase):

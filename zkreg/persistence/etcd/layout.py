@@ -97,6 +97,11 @@ class GroupDecoder:
         self._token: int | None = None
         self._parts: list[bytes] = []
 
+    @property
+    def partial(self) -> bool:
+        """Whether slots of a group not yet complete were fed."""
+        return bool(self._parts)
+
     def feed(self, value: bytes) -> list[tuple[int, bytes]]:
         """@return: the records of the group C{value} completes (often none)."""
         token, last = _SLOT_HEADER.unpack_from(value)

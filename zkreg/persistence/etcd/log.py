@@ -49,6 +49,7 @@ class EtcdLog:
     @ivar next_seq: the slot the next group starts at.
     @ivar durable_seq: the last slot of the last acknowledged group.
     @ivar durable_zxid: the zxid of the last acknowledged record.
+    @ivar last_slot_value: the value of slot C{durable_seq} (L{None} until known).
     @ivar appends: etcd txns that wrote a slot (for metrics and the benchmark).
     @ivar groups: groups acknowledged.
     """
@@ -63,6 +64,7 @@ class EtcdLog:
         clock: Any = None,
         on_fenced: Callable[[], None] | None = None,
         replayable: Iterable[tuple[int, bytes]] = (),
+        last_slot_value: bytes | None = None,
     ) -> None:
         """
         @param token: the fencing token (the leader key's create revision).
@@ -70,6 +72,7 @@ class EtcdLog:
         @param last_zxid: the zxid of the last record in the log.
         @param on_fenced: called once when an append finds leadership gone.
         @param replayable: records read at takeover and not yet applied, for L{replay}.
+        @param last_slot_value: the value of slot C{next_seq - 1}, if known.
         """
         if clock is None:
             from twisted.internet import reactor as clock
@@ -79,6 +82,7 @@ class EtcdLog:
         self.next_seq = next_seq
         self.durable_seq = next_seq - 1
         self.durable_zxid = last_zxid
+        self.last_slot_value = last_slot_value
         self._clock = clock
         self._on_fenced = on_fenced
         self._replayable = list(replayable)
@@ -145,6 +149,7 @@ class EtcdLog:
         for value in slots:
             yield self._write_slot(self.next_seq, value)
             self.next_seq += 1
+            self.last_slot_value = value
 
     @defer.inlineCallbacks
     def _write_slot(self, seq: int, value: bytes):

@@ -1,10 +1,11 @@
 """
 Tree snapshots kept in etcd, so a data server's disk holds nothing needed to recover.
 
-A snapshot is the file format of L{zkreg.persistence.snapshot} (checksummed), cut in
-chunks of at most a slot's size, each put in its own fenced txn under
-C{<prefix>/snap/<zxid>/}; then one fenced txn writes the manifest
-C{<prefix>/snapshot} (JSON: C{seq}, C{zxid}, C{chunks}).  Only then is the log
+A snapshot is the file format of L{zkreg.persistence.snapshot} (checksummed), written
+by a forked child (L{zkreg.persistence.etcd.cache}), cut in chunks of at most a
+slot's size, each put in its own fenced txn under C{<prefix>/snap/<zxid>/}; then one
+fenced txn writes the manifest C{<prefix>/snapshot} (JSON: C{seq}, C{zxid},
+C{chunks}, C{size}, C{sha256} of the file).  Only then is the log
 before the covered slot deleted, older snapshots' chunks with it, and etcd's
 history compacted up to now: an etcd under continuous writes stays far below its
 quota.  A standby whose watch revision was compacted loads the manifest's snapshot
@@ -20,11 +21,12 @@ import shutil
 import tempfile
 from typing import Any
 
-from twisted.internet import defer
+from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from zkreg.data.dedup import ReplyCache
 from zkreg.data.tree import DataTree
+from zkreg.persistence.etcd.cache import digest
 from zkreg.persistence.etcd.client import (
     Compare,
     EtcdClient,
@@ -36,7 +38,7 @@ from zkreg.persistence.etcd.layout import SLOT_PAYLOAD_BYTES, Layout
 from zkreg.persistence.etcd.log import Fenced
 from zkreg.persistence.recovery import load_tree, write_tree_snapshot
 
-__all__ = ["load_snapshot", "save_snapshot"]
+__all__ = ["load_snapshot", "read_manifest", "save_snapshot", "upload_snapshot"]
 
 _log = Logger(namespace="zkreg.persistence.etcd.snapshots")
 
@@ -72,19 +74,36 @@ def save_snapshot(
     replies: ReplyCache | None = None,
 ):
     """
-    Write C{tree} (whose state is the log up to slot C{covered_seq}) to etcd, then
-    delete the log it covers and compact.
+    Serialize C{tree} (whose state is the log up to slot C{covered_seq}) here and
+    now, then L{upload_snapshot} it.  The data server does not use this: it forks
+    (L{zkreg.persistence.etcd.cache.LocalSnapshots}) so the reactor does not wait.
 
-    The tree is serialized on the reactor thread (it must not change meanwhile).
+    @param replies: the reply cache of stamped writes, at the tree's zxid.
+    @return: Deferred firing with the manifest written (a dict).
+    """
+    manifest = yield upload_snapshot(
+        client, layout, _tree_bytes(tree, replies), tree.last_zxid, covered_seq, token
+    )
+    return manifest
 
-    @param replies: the data server's reply cache of stamped writes, at the tree's
-        zxid, kept in the snapshot.
+
+@defer.inlineCallbacks
+def upload_snapshot(
+    client: EtcdClient,
+    layout: Layout,
+    data: bytes,
+    zxid: int,
+    covered_seq: int,
+    token: int,
+):
+    """
+    Write a snapshot file's C{data} (the tree at C{zxid}, the log applied up to slot
+    C{covered_seq}) to etcd in chunks, then the manifest, then delete the log it
+    covers and compact.
 
     @return: Deferred firing with the manifest written (a dict).
     @raise Fenced: when leadership was lost on the way (nothing is deleted then).
     """
-    zxid = tree.last_zxid
-    data = _tree_bytes(tree, replies)
     fence = Compare.create_revision(layout.leader, token)
     chunks = [
         data[start : start + SLOT_PAYLOAD_BYTES]
@@ -95,7 +114,13 @@ def save_snapshot(
         if not succeeded:
             raise Fenced("snapshot chunk refused: leadership lost")
     previous = yield client.get(layout.manifest)
-    manifest = {"seq": covered_seq, "zxid": zxid, "chunks": len(chunks), "size": len(data)}
+    manifest = {
+        "seq": covered_seq,
+        "zxid": zxid,
+        "chunks": len(chunks),
+        "size": len(data),
+        "sha256": digest(data),
+    }
     succeeded, revision, _ = yield client.txn(
         [fence], [put_op(layout.manifest, json.dumps(manifest).encode("utf-8"))]
     )
@@ -123,18 +148,34 @@ def save_snapshot(
 
 
 @defer.inlineCallbacks
-def load_snapshot(
-    client: EtcdClient, layout: Layout, extended_types: bool, replies: ReplyCache | None = None
-):
-    """
-    @param replies: an empty reply cache to fill with the snapshot's recorded replies.
-    @return: Deferred firing with C{(tree, covered seq)} from the latest snapshot,
-        or L{None} when there is none yet.
-    """
+def read_manifest(client: EtcdClient, layout: Layout):
+    """@return: Deferred firing with etcd's snapshot manifest (a dict), or L{None}."""
     manifest_kv = yield client.get(layout.manifest)
     if manifest_kv is None:
         return None
-    manifest: dict[str, Any] = json.loads(manifest_kv.value)
+    return json.loads(manifest_kv.value)
+
+
+@defer.inlineCallbacks
+def load_snapshot(
+    client: EtcdClient,
+    layout: Layout,
+    extended_types: bool,
+    replies: ReplyCache | None = None,
+    manifest: dict[str, Any] | None = None,
+):
+    """
+    Download and load etcd's latest snapshot (in a thread: the reactor goes on).
+
+    @param replies: an empty reply cache to fill with the snapshot's recorded replies.
+    @param manifest: the manifest if already read (else it is read here).
+    @return: Deferred firing with C{(tree, covered seq)} from the latest snapshot,
+        or L{None} when there is none yet.
+    """
+    if manifest is None:
+        manifest = yield read_manifest(client, layout)
+        if manifest is None:
+            return None
     prefix = layout.snapshot_chunks(manifest["zxid"])
     parts: list[bytes] = []
     start: bytes | None = None
@@ -146,5 +187,5 @@ def load_snapshot(
         start = kvs[-1].key + b"\x00"
     if len(parts) != manifest["chunks"]:
         raise ValueError(f"snapshot {manifest} has {len(parts)} chunks in etcd")
-    tree = _tree_from(b"".join(parts), extended_types, replies)
+    tree = yield threads.deferToThread(_tree_from, b"".join(parts), extended_types, replies)
     return tree, int(manifest["seq"])
