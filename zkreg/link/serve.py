@@ -172,7 +172,7 @@ def _unfreeze(result: Any) -> Any:
     return result
 
 
-#: L{DataLinkServerFactory.applied_everywhere} with no replica to wait for.
+#: How far "every other replica" has applied when there is none to wait for.
 _NO_LIMIT = 1 << 64
 
 
@@ -638,23 +638,24 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
 
     def _reply(self, zxid: int, frame: bytes) -> None:
         """
-        Send a reply once every replica that acknowledges has applied C{zxid} (at
-        once without L{DataLinkServerFactory.replies_wait_for_every_replica}), in the
-        order the replies were made.
+        Send a reply once every other replica that acknowledges has applied C{zxid},
+        in the order the replies were made.  This session server's own replica has
+        it already: the commit went out on this connection before the reply.
         """
-        if not self._replies and zxid <= self.factory.applied_everywhere:
+        if not self._replies and zxid <= self.factory.applied_elsewhere(self):
             self._write(frame)
         else:
             self._replies.append((zxid, frame))
 
-    def release_replies(self, applied_everywhere: int) -> None:
+    def release_replies(self, applied_elsewhere: int) -> None:
         """
-        Send the held frames up to the first reply whose zxid not every replica has
-        applied.  Every commit up to a held reply's zxid was sent before it, so each
-        replica can apply and acknowledge it: the queue always drains.
+        Send the held frames up to the first reply whose zxid another replica has
+        not applied yet.  Every commit up to a held reply's zxid went to each other
+        replica before the reply was held (commits are published before replies are
+        made), so each can apply and acknowledge it: the queues always drain.
         """
         replies = self._replies
-        while replies and replies[0][0] <= applied_everywhere:
+        while replies and replies[0][0] <= applied_elsewhere:
             self._write(replies.popleft()[1])
 
     def _grant(self, tag: int, granted: Deferred) -> None:
@@ -700,8 +701,11 @@ class DataLinkServerFactory(Factory):
         #: on one ZooKeeper server.  Off for session servers of the split, which
         #: follow ZooKeeper's ensemble rule (a read elsewhere may lag; C{sync}).
         self.replies_wait_for_every_replica = False
-        #: Every acknowledging replica has applied up to here (no limit without one).
-        self.applied_everywhere = _NO_LIMIT
+        #: The acknowledging replica that applied least, how far it did, and how far
+        #: the next least did: a reply to one waits for the least of the others.
+        self._least: Any = None
+        self._least_applied = _NO_LIMIT
+        self._next_least_applied = _NO_LIMIT
 
     def buildProtocol(self, addr: Any) -> _ServerProtocol:
         if self._beats is None:
@@ -723,12 +727,27 @@ class DataLinkServerFactory(Factory):
             if connection.live:
                 connection.out(frame)
 
+    def applied_elsewhere(self, link: Any) -> int:
+        """@return: how far every acknowledging replica but C{link}'s has applied."""
+        return self._next_least_applied if link is self._least else self._least_applied
+
     def replica_applied(self) -> None:
         """A replica said it applied more, or left: release the replies now due."""
-        applied = [link.applied for link in self.links if link.applied is not None]
-        self.applied_everywhere = min(applied) if applied else _NO_LIMIT
+        least: Any = None
+        least_applied = next_least_applied = _NO_LIMIT
+        for link in self.links:
+            applied = link.applied
+            if applied is None:
+                continue
+            if applied < least_applied:
+                least, least_applied, next_least_applied = link, applied, least_applied
+            elif applied < next_least_applied:
+                next_least_applied = applied
+        self._least = least
+        self._least_applied = least_applied
+        self._next_least_applied = next_least_applied
         for link in tuple(self.links):
-            link.release_replies(self.applied_everywhere)
+            link.release_replies(self.applied_elsewhere(link))
 
     def connected_session_servers(self) -> list[str]:
         """@return: the names of the session servers linked now."""
