@@ -1,33 +1,101 @@
 """
-Client throughput: curatorish's blocking and async faces against kazoo 2.x, on the
-same zkreg, sequential and pipelined getData of one 100-byte node.
+Client throughput: curatorish's blocking and async faces against kazoo 2.x, getData of
+one 100-byte node, each client against the same server (zkreg, and Apache ZooKeeper
+3.8 to tell the client's cost from the server's).
 
-Sequential: one call at a time, each waiting for its answer (the blocking faces in a
-plain loop, the async face as a coroutine on the reactor).  Pipelined: C{--window}
-calls in flight (kazoo's C{get_async}, curatorish's async face with that many
-coroutines).  The ratio column is each row's rate over kazoo's of the same shape.
+Six workloads, each a client face and a shape:
 
-Usage: C{python -m bench.client [--seconds S] [--window N] [--server zkreg|zookeeper]}
+  - sequential: one call at a time, each waiting for its answer: kazoo's C{get} and
+    curatorish's blocking C{get_data} in a plain loop, the async face's C{get_data}
+    awaited in a loop by one coroutine on the reactor;
+  - pipelined, C{--window} calls in flight: kazoo's C{get_async} (a window of calls
+    sent, then their results waited for, repeated); the blocking face from
+    C{--window} threads sharing one client (how a threaded program keeps calls in
+    flight with a blocking API); the async face with C{--window} coroutines.
+
+The four figures the targets are about are each face's calls/s over kazoo's of the
+same shape: blocking face ≥ 1.0x kazoo, async face ≥ 2.0x, sequential and pipelined.
+Every workload also reports the CPU time per call of this process (all its threads,
+user + system) and of the server's process: on a shared, loaded machine calls/s say
+as much about the scheduler as about the client, CPU per call does not.
+
+Usage: C{python -m bench.client [--seconds S] [--window N] [--repeat N]
+[--servers zkreg,zookeeper] [--workloads NAME,...]}; profile one workload with
+C{py-spy record --idle -- python -m bench.client --servers zkreg --workloads
+"async pipelined"}.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet import defer
 
+from bench.loadclient import process_cpu_seconds
+from bench.run import make_server
 from curatorish import BlockingCuratorFramework
 from curatorish.retry import RetryNTimes
-from tests.support.servers import ServerProcess, ZkregServer, ZooKeeperOracle
 
 PATH = "/bench-client"
 WARM_UP_S = 0.5
+#: Calls per check of the clock in the loops (each loop's own cost stays small).
+CHUNK = 20
+
+
+@dataclass(frozen=True)
+class Figure:
+    """
+    One measurement: calls/s, and CPU microseconds per call of this process (the
+    client) and of the server.
+    """
+
+    rate: float
+    client_cpu_us: float
+    server_cpu_us: float
+
+
+@dataclass(frozen=True)
+class Setting:
+    """
+    What every workload is given: the server, how long, how many calls in flight.
+    """
+
+    hosts: str
+    seconds: float
+    window: int
+    server_pid: int | None
+
+    def timed(self, loop: Callable[[float], int]) -> Figure:
+        """
+        Run C{loop(deadline)} (which returns the calls it made) once as a warm-up,
+        then measured.
+        """
+        loop(time.perf_counter() + WARM_UP_S)
+        start = time.perf_counter()
+        client_cpu = _own_cpu_seconds()
+        server_cpu = self._server_cpu_seconds()
+        count = loop(start + self.seconds)
+        elapsed = time.perf_counter() - start
+        client_used = _own_cpu_seconds() - client_cpu
+        server_used = self._server_cpu_seconds() - server_cpu
+        return Figure(count / elapsed, client_used / count * 1e6, server_used / count * 1e6)
+
+    def _server_cpu_seconds(self) -> float:
+        return process_cpu_seconds(self.server_pid) if self.server_pid else 0.0
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _curatorish(hosts: str) -> BlockingCuratorFramework:
@@ -37,48 +105,39 @@ def _curatorish(hosts: str) -> BlockingCuratorFramework:
     return client
 
 
-def _timed(loop: Callable[[float], int], seconds: float) -> tuple[float, float]:
-    """
-    Run C{loop(deadline)} (which returns calls made) after a warm-up.
-
-    @return: calls/s, and this process's CPU time (all its threads) per call in
-        microseconds: on a loaded machine calls/s depend on the CPU the scheduler
-        lends, CPU per call does not.
-    """
-    loop(time.perf_counter() + WARM_UP_S)
-    start = time.perf_counter()
-    cpu = time.process_time()
-    count = loop(start + seconds)
-    used = time.process_time() - cpu
-    return count / (time.perf_counter() - start), used / count * 1e6
-
-
-def kazoo_sequential(hosts: str, seconds: float, window: int) -> tuple[float, float]:
+def _kazoo(hosts: str) -> Any:
     from kazoo.client import KazooClient
 
     client = KazooClient(hosts=hosts)
     client.start(30)
+    return client
+
+
+def _close_kazoo(client: Any) -> None:
+    client.stop()
+    client.close()
+
+
+def kazoo_sequential(setting: Setting) -> Figure:
+    client = _kazoo(setting.hosts)
     try:
 
         def loop(deadline: float) -> int:
             count = 0
             while time.perf_counter() < deadline:
-                for _ in range(100):
+                for _ in range(CHUNK):
                     client.get(PATH)
-                count += 100
+                count += CHUNK
             return count
 
-        return _timed(loop, seconds)
+        return setting.timed(loop)
     finally:
-        client.stop()
-        client.close()
+        _close_kazoo(client)
 
 
-def kazoo_pipelined(hosts: str, seconds: float, window: int) -> tuple[float, float]:
-    from kazoo.client import KazooClient
-
-    client = KazooClient(hosts=hosts)
-    client.start(30)
+def kazoo_pipelined(setting: Setting) -> Figure:
+    client = _kazoo(setting.hosts)
+    window = setting.window
     try:
 
         def loop(deadline: float) -> int:
@@ -90,116 +149,217 @@ def kazoo_pipelined(hosts: str, seconds: float, window: int) -> tuple[float, flo
                 count += window
             return count
 
-        return _timed(loop, seconds)
+        return setting.timed(loop)
     finally:
-        client.stop()
-        client.close()
+        _close_kazoo(client)
 
 
-def curatorish_blocking(hosts: str, seconds: float, window: int) -> tuple[float, float]:
-    client = _curatorish(hosts)
+def blocking_sequential(setting: Setting) -> Figure:
+    client = _curatorish(setting.hosts)
     try:
 
         def loop(deadline: float) -> int:
             count = 0
             while time.perf_counter() < deadline:
-                for _ in range(100):
+                for _ in range(CHUNK):
                     client.get_data(PATH)
-                count += 100
+                count += CHUNK
             return count
 
-        return _timed(loop, seconds)
+        return setting.timed(loop)
     finally:
         client.close()
 
 
-def _async_rate(hosts: str, seconds: float, window: int) -> tuple[float, float]:
-    blocking = _curatorish(hosts)
+def blocking_pipelined(setting: Setting) -> Figure:
+    client = _curatorish(setting.hosts)
+    try:
+
+        def loop(deadline: float) -> int:
+            counts: list[int] = []
+
+            def calls() -> None:
+                count = 0
+                while time.perf_counter() < deadline:
+                    for _ in range(CHUNK):
+                        client.get_data(PATH)
+                    count += CHUNK
+                counts.append(count)
+
+            threads = [threading.Thread(target=calls) for _ in range(setting.window)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            return sum(counts)
+
+        return setting.timed(loop)
+    finally:
+        client.close()
+
+
+def _async_face(setting: Setting, coroutines: int) -> Figure:
+    blocking = _curatorish(setting.hosts)
     async_client = blocking.async_client
     try:
 
-        async def one(deadline: float) -> int:
+        async def calls(deadline: float) -> int:
             count = 0
             get = async_client.get_data
             while time.perf_counter() < deadline:
-                for _ in range(100):
+                for _ in range(CHUNK):
                     await get(PATH)
-                count += 100
+                count += CHUNK
             return count
 
         def run(deadline: float) -> defer.Deferred[Any]:
-            loops = [defer.ensureDeferred(one(deadline)) for _ in range(window)]
-            return defer.gatherResults(loops, consumeErrors=True)
+            running = [defer.ensureDeferred(calls(deadline)) for _ in range(coroutines)]
+            return defer.gatherResults(running, consumeErrors=True)
 
         def loop(deadline: float) -> int:
             return sum(blocking.call(run, deadline))
 
-        return _timed(loop, seconds)
+        return setting.timed(loop)
     finally:
         blocking.close()
 
 
-def curatorish_async_sequential(hosts: str, seconds: float, window: int) -> tuple[float, float]:
-    return _async_rate(hosts, seconds, 1)
+def async_sequential(setting: Setting) -> Figure:
+    return _async_face(setting, 1)
 
 
-def curatorish_async_pipelined(hosts: str, seconds: float, window: int) -> tuple[float, float]:
-    return _async_rate(hosts, seconds, window)
+def async_pipelined(setting: Setting) -> Figure:
+    return _async_face(setting, setting.window)
 
 
-#: Row -> (measure, the kazoo row it is compared with).
-ROWS: dict[str, tuple[Callable[[str, float, int], tuple[float, float]], str]] = {
-    "kazoo sequential get": (kazoo_sequential, "kazoo sequential get"),
-    "curatorish blocking sequential get_data": (curatorish_blocking, "kazoo sequential get"),
-    "curatorish async sequential get_data": (
-        curatorish_async_sequential,
-        "kazoo sequential get",
-    ),
-    "kazoo pipelined get_async": (kazoo_pipelined, "kazoo pipelined get_async"),
-    "curatorish async pipelined get_data": (
-        curatorish_async_pipelined,
-        "kazoo pipelined get_async",
-    ),
+#: Workload name -> how it is measured, in the order they run (kazoo's first in each
+#: shape, so that the faces compared with it run right after it).
+WORKLOADS: dict[str, Callable[[Setting], Figure]] = {
+    "kazoo sequential": kazoo_sequential,
+    "blocking sequential": blocking_sequential,
+    "async sequential": async_sequential,
+    "kazoo pipelined": kazoo_pipelined,
+    "blocking pipelined": blocking_pipelined,
+    "async pipelined": async_pipelined,
 }
 
+#: The figures of the targets: (label, workload, kazoo's workload, target ratio).
+RATIOS = (
+    ("blocking face / kazoo, sequential", "blocking sequential", "kazoo sequential", 1.0),
+    ("blocking face / kazoo, pipelined", "blocking pipelined", "kazoo pipelined", 1.0),
+    ("async face / kazoo, sequential", "async sequential", "kazoo sequential", 2.0),
+    ("async face / kazoo, pipelined", "async pipelined", "kazoo pipelined", 2.0),
+)
 
-def main(argv: list[str] | None = None) -> int:
-    """Start a server, measure every row, print rates and ratios to kazoo."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--window", type=int, default=64, help="calls in flight when pipelined")
-    parser.add_argument("--server", default="zkreg", choices=("zkreg", "zookeeper"))
-    parser.add_argument("--repeat", type=int, default=1, help="medians over N repetitions")
-    options = parser.parse_args(argv)
-    server: ServerProcess = ZkregServer() if options.server == "zkreg" else ZooKeeperOracle()
+
+def measure_server(
+    server_name: str, workloads: list[str], seconds: float, window: int, repeat: int
+) -> dict[str, Figure]:
+    """
+    Start one server, measure each workload C{repeat} times (the workloads in turn
+    each round), stop it.
+
+    @return: per workload, the medians of each of its figures.
+    """
+    server = make_server(server_name)
     server.start()
     try:
         setup = _curatorish(server.hosts)
         if setup.exists(PATH) is None:
             setup.create(PATH, b"x" * 100)
         setup.close()
-        rates: dict[str, list[float]] = {}
-        cpus: dict[str, list[float]] = {}
-        for _ in range(options.repeat):
-            for name, (measure, _) in ROWS.items():
-                rate, cpu = measure(server.hosts, options.seconds, options.window)
-                rates.setdefault(name, []).append(rate)
-                cpus.setdefault(name, []).append(cpu)
+        setting = Setting(server.hosts, seconds, window, server.pid)
+        figures: dict[str, list[Figure]] = {name: [] for name in workloads}
+        for _ in range(repeat):
+            for name in workloads:
+                figures[name].append(WORKLOADS[name](setting))
     finally:
         server.cleanup()
-    medians = {name: statistics.median(values) for name, values in rates.items()}
-    cpu = {name: statistics.median(values) for name, values in cpus.items()}
-    load = os.getloadavg()[0]
-    print(
-        f"server: {options.server}; {options.seconds:.0f} s per figure, window "
-        f"{options.window}, {options.repeat} repetition(s), load average {load:.1f}"
-    )
-    print(f"{'client':42} {'calls/s':>9} {'vs kazoo':>9} {'CPU us/call':>12} {'vs kazoo':>9}")
-    for name, (_, baseline) in ROWS.items():
-        print(
-            f"{name:42} {medians[name]:9.0f} {medians[name] / medians[baseline]:9.2f}"
-            f" {cpu[name]:12.1f} {cpu[name] / cpu[baseline]:9.2f}"
+    return {
+        name: Figure(
+            statistics.median(f.rate for f in found),
+            statistics.median(f.client_cpu_us for f in found),
+            statistics.median(f.server_cpu_us for f in found),
         )
+        for name, found in figures.items()
+    }
+
+
+def render(results: dict[str, dict[str, Figure]]) -> str:
+    """
+    @return: per server, every workload's figures; then the target ratios per server,
+        of calls/s and of client CPU per call (kazoo's over ours: above 1 is less CPU).
+    """
+    lines = []
+    for server_name, figures in results.items():
+        lines.append(f"server: {server_name}")
+        lines.append(
+            f"  {'workload':22} {'calls/s':>9} {'client CPU us/call':>19} {'server CPU us/call':>19}"
+        )
+        for name, figure in figures.items():
+            lines.append(
+                f"  {name:22} {figure.rate:9.0f} {figure.client_cpu_us:19.1f}"
+                f" {figure.server_cpu_us:19.1f}"
+            )
+    header = f"{'ratio (target)':42}"
+    for server_name in results:
+        header += f" {server_name + ' calls/s':>17} {server_name + ' CPU':>13}"
+    lines += ["", header]
+    for label, ours, theirs, target in RATIOS:
+        row = f"{label + f' (>= {target:.1f})':42}"
+        present = False
+        for figures in results.values():
+            if ours in figures and theirs in figures:
+                present = True
+                rate = figures[ours].rate / figures[theirs].rate
+                cpu = figures[theirs].client_cpu_us / figures[ours].client_cpu_us
+                row += f" {rate:17.2f} {cpu:13.2f}"
+            else:
+                row += f" {'-':>17} {'-':>13}"
+        if present:
+            lines.append(row)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure every workload against each server; print the figures and ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=2.0, help="per measurement")
+    parser.add_argument("--window", type=int, default=64, help="calls in flight when pipelined")
+    parser.add_argument("--repeat", type=int, default=1, help="medians over N repetitions")
+    parser.add_argument(
+        "--servers",
+        default="zkreg,zookeeper",
+        help="comma-separated: zkreg, zookeeper (each started alone, in this order)",
+    )
+    parser.add_argument(
+        "--workloads",
+        default=",".join(WORKLOADS),
+        help=f"comma-separated subset of: {', '.join(WORKLOADS)}",
+    )
+    options = parser.parse_args(argv)
+    servers = [name.strip() for name in options.servers.split(",") if name.strip()]
+    workloads = [name.strip() for name in options.workloads.split(",") if name.strip()]
+    for name in servers:
+        if name not in ("zkreg", "zookeeper"):
+            parser.error(f"unknown server {name!r}")
+    for name in workloads:
+        if name not in WORKLOADS:
+            parser.error(f"unknown workload {name!r}")
+    load_before = os.getloadavg()
+    started = time.monotonic()
+    results = {
+        name: measure_server(name, workloads, options.seconds, options.window, options.repeat)
+        for name in servers
+    }
+    load_after = os.getloadavg()
+    print(
+        f"{options.seconds:g} s per figure, window {options.window}, {options.repeat}"
+        f" repetition(s) (medians), {time.monotonic() - started:.0f} s in all; load average"
+        f" (1/5/15 min) {'/'.join(f'{v:.1f}' for v in load_before)} before,"
+        f" {'/'.join(f'{v:.1f}' for v in load_after)} after"
+    )
+    print(render(results))
     return 0
 
 

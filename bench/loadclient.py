@@ -10,7 +10,8 @@ L{bench.run}, so it gets one of the machine's cores while the server gets the ot
 
 Run alone as C{python -m bench.loadclient '<json spec>'}; it prints one JSON object (the
 workload's result) on stdout.  The spec holds C{host}, C{port}, C{workload} and the
-workload's parameters; see L{WORKLOADS}.
+workload's parameters (see L{WORKLOADS}), and optionally C{tls}: C{{"ca": ..., "cert":
+..., "key": ...}} to connect over TLS.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncio
 import itertools
 import json
 import os
+import ssl
 import statistics
 import struct
 import sys
@@ -230,15 +232,38 @@ class Pipeline:
         self._running = False
 
 
+#: The TLS context every connection uses (the spec's C{tls}), or L{None}: plain TCP.
+_TLS: ssl.SSLContext | None = None
+
+
+def use_tls(ca: str, cert: str | None = None, key: str | None = None) -> None:
+    """
+    Connect over TLS from now on: the server's certificate checked against C{ca},
+    the client certificate C{cert} (PEM, its key in C{key}) presented if given.
+    """
+    global _TLS
+    context = ssl.create_default_context(cafile=ca)
+    if cert is not None:
+        context.load_cert_chain(cert, key)
+    _TLS = context
+
+
 async def connect(
     host: str, port: int, timeout_ms: int = 30000, handshake_timeout: float = 20.0
 ) -> Session:
     """
-    Open a session and wait for its handshake.
+    Open a session and wait for its handshake (over TLS after L{use_tls}).
     """
     loop = asyncio.get_running_loop()
     _, session = await asyncio.wait_for(
-        loop.create_connection(lambda: Session(timeout_ms), host, port), handshake_timeout
+        loop.create_connection(
+            lambda: Session(timeout_ms),
+            host,
+            port,
+            ssl=_TLS,
+            server_hostname=host if _TLS is not None else None,
+        ),
+        handshake_timeout,
     )
     await asyncio.wait_for(session.ready, handshake_timeout)
     return session
@@ -297,14 +322,40 @@ def _percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[index]
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """@return: the fields of C{/proc/<pid>/stat} after the command name."""
+    with open(f"/proc/{pid}/stat") as stat_file:
+        return stat_file.read().rsplit(")", 1)[1].split()
+
+
 def process_cpu_seconds(pid: int) -> float:
     """
-    @return: user plus system CPU seconds used so far by process C{pid} (all threads).
+    @return: user plus system CPU seconds used so far by process C{pid} (all threads)
+        and its live descendants (zkreg's session processes with
+        C{--session-processes}, a snapshot child).
     """
-    with open(f"/proc/{pid}/stat") as stat_file:
-        fields = stat_file.read().rsplit(")", 1)[1].split()
-    # After the command name: state is field 3, utime 14 and stime 15 (1-based).
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parent = int(_stat_fields(int(entry))[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    total = 0
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = _stat_fields(current)
+        except OSError:
+            if current == pid:
+                raise
+            continue
+        # After the command name: state is field 3, utime 14 and stime 15 (1-based).
+        total += int(fields[11]) + int(fields[12])
+        todo.extend(children.get(current, ()))
+    return total / _CLOCK_TICKS
 
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -659,6 +710,9 @@ def main(argv: list[str]) -> int:
     """
     spec = json.loads(argv[1])
     workload = WORKLOADS[spec.pop("workload")]
+    tls = spec.pop("tls", None)
+    if tls is not None:
+        use_tls(**tls)
     result = asyncio.run(workload(**spec))
     print(json.dumps(result), flush=True)
     return 0

@@ -26,6 +26,7 @@ from typing import Any, Literal, overload
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python import threadable
 from twisted.python.failure import Failure
 
 from curatorish.connection.operations import MultiOp
@@ -40,6 +41,9 @@ _log = Logger()
 
 _lock = threading.Lock()
 _reactor_thread: threading.Thread | None = None
+#: The global reactor once L{shared_reactor} imported it (importing it installs the
+#: default reactor, so this module does not import it when loaded).
+_reactor: Any = None
 
 #: How long the shared reactor may take to start.
 REACTOR_START_TIMEOUT_S = 10.0
@@ -50,9 +54,12 @@ def shared_reactor() -> Any:
     @return: the global reactor, running: started in a daemon thread on first use
         unless something else already runs it.
     """
-    global _reactor_thread
+    global _reactor_thread, _reactor
+    if _reactor is not None and _reactor.running:
+        return _reactor
     from twisted.internet import reactor
 
+    _reactor = reactor
     with _lock:
         if not reactor.running and _reactor_thread is None:
             _reactor_thread = threading.Thread(
@@ -110,8 +117,6 @@ def in_reactor_thread() -> bool:
     """
     @return: whether the caller runs on the reactor thread.
     """
-    from twisted.python import threadable
-
     return threadable.isInIOThread()
 
 
@@ -127,39 +132,59 @@ def call_in_reactor(
     @raise RuntimeError: when called from the reactor thread itself.
     """
     reactor = shared_reactor()
-    if in_reactor_thread():
+    if threadable.isInIOThread():
         raise RuntimeError("blocking curatorish call made from the reactor thread")
-    # A bare lock, held until the result is in, rather than a threading.Event: its
-    # acquire and release are C calls where Event.wait/set run a Python Condition
-    # (measured 24 -> 18 us of CPU per hop).
-    done = threading.Lock()
-    done.acquire()
-    box: list[Any] = []
-
-    def finish(result: Any) -> None:
-        box.append(result)
-        done.release()
-
-    def start() -> None:
-        try:
-            result = function(*args, **kwargs)
-            if hasattr(result, "__await__") and not isinstance(result, defer.Deferred):
-                result = defer.ensureDeferred(result)
-        except BaseException:
-            finish(Failure())
-            return
-        if isinstance(result, defer.Deferred):
-            result.addBoth(finish)
-        else:
-            finish(result)
-
-    reactor.callFromThread(start)
-    if not done.acquire(timeout=-1 if timeout_s is None else timeout_s):
+    call = _CallFromThread(function, args, kwargs)
+    reactor.callFromThread(call.run)
+    if not call.done.acquire(timeout=-1 if timeout_s is None else timeout_s):
         raise TimeoutError(f"no answer within {timeout_s} s from {function!r}")
-    result = box[0]
+    result = call.result
     if isinstance(result, Failure):
         result.raiseException()
     return result
+
+
+class _CallFromThread:
+    """
+    One call of L{call_in_reactor}: run on the reactor thread, its result handed back
+    through a bare lock held until the result is in.  A lock rather than a
+    C{threading.Event}: its acquire and release are C calls where C{Event.wait/set}
+    run a Python C{Condition}; and one object with slots rather than closures and a
+    list per call.
+    """
+
+    __slots__ = ("function", "args", "kwargs", "done", "result")
+
+    def __init__(
+        self, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        self.function = function
+        self.args = args
+        self.kwargs = kwargs
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.result: Any = None
+
+    def run(self) -> None:
+        """
+        Call the function (on the reactor thread); wait for the Deferred or coroutine
+        it returns.
+        """
+        try:
+            result = self.function(*self.args, **self.kwargs)
+            if not isinstance(result, defer.Deferred) and hasattr(result, "__await__"):
+                result = defer.ensureDeferred(result)
+        except BaseException:
+            self.finish(Failure())
+            return
+        if isinstance(result, defer.Deferred):
+            result.addBoth(self.finish)
+        else:
+            self.finish(result)
+
+    def finish(self, result: Any) -> None:
+        self.result = result
+        self.done.release()
 
 
 class EventThread:

@@ -4,6 +4,12 @@ Znode path rules and the chroot mapping between client and server paths.
 
 from __future__ import annotations
 
+import re
+
+#: A path none of whose names is empty or holds a character ZooKeeper refuses: what
+#: nearly every call passes, accepted by one match instead of a loop over characters.
+_PLAIN_PATH = re.compile(r"(?:/[^/\x00-\x1f\x7f-\x9f\ud800-\uf8ff\ufff0-\uffff]+)+")
+
 
 def validate_path(path: str, sequential: bool = False) -> None:
     """
@@ -12,6 +18,18 @@ def validate_path(path: str, sequential: bool = False) -> None:
     @param sequential: a sequential create may end with C{/} (the server appends the
         sequence number to the name it is given, which may be empty).
     @raise ValueError: describing what is wrong.
+    """
+    if type(path) is str and "/." not in path and _PLAIN_PATH.fullmatch(path):
+        return
+    check_path_rules(path, sequential)
+
+
+def check_path_rules(path: str, sequential: bool = False) -> None:
+    """
+    L{validate_path} rule by rule, without its shortcut for plain paths (which a test
+    checks against this).
+
+    @raise ValueError: describing the first rule C{path} breaks.
     """
     if not isinstance(path, str) or not path:
         raise ValueError("Path must not be empty")

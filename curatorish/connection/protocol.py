@@ -9,6 +9,7 @@ means at this point of the conversation.
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from twisted.protocols.basic import Int32StringReceiver
@@ -17,6 +18,10 @@ from twisted.python.failure import Failure
 #: The largest frame accepted from a server (ZooKeeper's client allows 0xfffff by
 #: default; children lists of big directories exceed that, so be generous).
 MAX_FRAME_LENGTH = 64 * 1024 * 1024
+
+#: A request's frame length and header (C{RequestHeader}: xid, type), packed together.
+_REQUEST_PREFIX = struct.Struct(">iii")
+_REQUEST_HEADER_SIZE = 8
 
 
 class ClientProtocol(Int32StringReceiver):
@@ -53,6 +58,15 @@ class ClientProtocol(Int32StringReceiver):
         Write one length-prefixed frame.
         """
         self.sendString(frame)
+
+    def send_request(self, xid: int, opcode: int, body: bytes) -> None:
+        """
+        Write one request: its frame length, header and body in one write, with no
+        header record built (L{send_frame} of C{RequestHeader(xid, opcode)} + body).
+        """
+        self.transport.write(  # type: ignore[union-attr]
+            _REQUEST_PREFIX.pack(_REQUEST_HEADER_SIZE + len(body), xid, opcode) + body
+        )
 
     def abort(self) -> None:
         """

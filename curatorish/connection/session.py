@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import enum
 import random
+import struct
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -73,7 +74,6 @@ from zkreg.proto.records import (
     ConnectRequest,
     ConnectResponse,
     GetSASLRequest,
-    ReplyHeader,
     RequestHeader,
     SetSASLResponse,
     SetWatches,
@@ -87,6 +87,16 @@ _log = Logger()
 SET_WATCHES_MAX_LENGTH = 128 * 1024
 
 _MAX_XID = 2**31 - 1
+
+#: The reply header (C{ReplyHeader}: xid, zxid, err), read in one call per reply.
+_REPLY_HEADER = struct.Struct(">iqi")
+_REPLY_HEADER_SIZE = _REPLY_HEADER.size
+
+#: The reserved xids as plain ints: compared on every reply.
+_PING_XID = int(Xid.PING)
+_NOTIFICATION_XID = int(Xid.NOTIFICATION)
+_AUTH_XID = int(Xid.AUTH)
+_SET_WATCHES_XID = int(Xid.SET_WATCHES)
 
 #: Java's C{minPingRwTimeout} and C{maxPingRwTimeout}: the backoff of the search for a
 #: read-write server while connected read-only.
@@ -319,6 +329,8 @@ class ZooKeeperConnection(ZooKeeperOperations):
         self.sasl = sasl_config(sasl)
 
         self.state = ClientState.CONNECTING
+        # state.is_connected, kept by _set_state: read on every request.
+        self._connected = False
         self.session_id = session_id
         self.session_password = session_password or b"\x00" * 16
         self.negotiated_timeout_ms = 0
@@ -344,6 +356,11 @@ class ZooKeeperConnection(ZooKeeperOperations):
         self._reconnect_timer: IDelayedCall | None = None
         self._ping_timer: IDelayedCall | None = None
         self._read_timer: IDelayedCall | None = None
+        # When the last request went out and the last frame came in (reactor time):
+        # the ping and read timers look at these when they fire, instead of being
+        # pushed back on every request and reply.
+        self._last_sent = 0.0
+        self._last_heard = 0.0
         self._connected_waiters: list[defer.Deferred[bool]] = []
         # Read-only mode (Java's seenRwServerBefore, pingRwServer): a session made on a
         # read-only server is not resumed elsewhere until a read-write server has
@@ -418,7 +435,7 @@ class ZooKeeperConnection(ZooKeeperOperations):
 
     @property
     def is_connected(self) -> bool:
-        return self.state.is_connected
+        return self._connected
 
     def wait_connected(self, timeout_s: float | None = None) -> defer.Deferred[bool]:
         """
@@ -646,6 +663,7 @@ class ZooKeeperConnection(ZooKeeperOperations):
         self.session_password = response.passwd or b"\x00" * 16
         self.negotiated_timeout_ms = response.timeOut
         self._hosts.on_connected()
+        self._last_sent = self._last_heard = self.reactor.seconds()
         self._read_timer = self.reactor.callLater(self._read_timeout_s(), self._read_timed_out)
         self._ping_timer = self.reactor.callLater(self._ping_interval_s(), self._send_ping)
         _log.info(
@@ -765,23 +783,25 @@ class ZooKeeperConnection(ZooKeeperOperations):
             protocol.send_frame(header + record.serialize())
 
     def _reply_received(self, frame: bytes) -> None:
-        if self._read_timer is not None and self._read_timer.active():
-            self._read_timer.reset(self._read_timeout_s())
-        header, offset = ReplyHeader.deserialize(frame, 0)
-        xid = header.xid
-        if xid == Xid.PING:
-            return
-        if xid == Xid.NOTIFICATION:
-            event, _ = WatcherEvent.deserialize(frame, offset)
-            self._deliver_event(event)
-            return
-        if xid == Xid.AUTH:
-            self._auth_answered(header.err)
-            return
-        if xid == Xid.SET_WATCHES:
-            if header.err:
-                _log.warn("setWatches failed with error {err}", err=header.err)
-            return
+        self._last_heard = self.reactor.seconds()
+        if len(frame) < _REPLY_HEADER_SIZE:
+            raise DecodeError(f"reply of {len(frame)} bytes, shorter than its header")
+        xid, zxid, err = _REPLY_HEADER.unpack_from(frame)
+        offset = _REPLY_HEADER_SIZE
+        if xid < 0:
+            if xid == _PING_XID:
+                return
+            if xid == _NOTIFICATION_XID:
+                event, _ = WatcherEvent.deserialize(frame, offset)
+                self._deliver_event(event)
+                return
+            if xid == _AUTH_XID:
+                self._auth_answered(err)
+                return
+            if xid == _SET_WATCHES_XID:
+                if err:
+                    _log.warn("setWatches failed with error {err}", err=err)
+                return
         if not self._pending:
             _log.error("Reply with xid {xid} but nothing is pending", xid=xid)
             self.drop_connection()
@@ -794,10 +814,10 @@ class ZooKeeperConnection(ZooKeeperOperations):
             packet.fail(errors.ConnectionLossError(packet.path))
             self.drop_connection()
             return
-        if header.zxid > 0:
-            self.last_zxid = header.zxid
+        if zxid > 0:
+            self.last_zxid = zxid
         try:
-            result = packet.complete(header.err, frame, offset)
+            result = packet.complete(err, frame, offset)
         except errors.ZooKeeperError as error:
             packet.fail(error)
         except DecodeError:
@@ -903,15 +923,35 @@ class ZooKeeperConnection(ZooKeeperOperations):
     # -- timers -----------------------------------------------------------------------
 
     def _send_ping(self) -> None:
+        """
+        Ping when nothing was sent for the ping interval; else look again when that
+        much time has passed since the last request.
+        """
         self._ping_timer = None
         protocol = self._protocol
         if protocol is None or not self.state.is_connected:
             return
+        now = self.reactor.seconds()
+        interval_s = self._ping_interval_s()
+        quiet_s = now - self._last_sent
+        if quiet_s < interval_s:
+            self._ping_timer = self.reactor.callLater(interval_s - quiet_s, self._send_ping)
+            return
         protocol.send_frame(RequestHeader(Xid.PING, OpCode.ping).serialize())
-        self._ping_timer = self.reactor.callLater(self._ping_interval_s(), self._send_ping)
+        self._last_sent = now
+        self._ping_timer = self.reactor.callLater(interval_s, self._send_ping)
 
     def _read_timed_out(self) -> None:
+        """
+        Drop the connection when nothing came from the server for the read timeout;
+        else look again when that much time has passed since the last frame.
+        """
         self._read_timer = None
+        timeout_s = self._read_timeout_s()
+        silent_s = self.reactor.seconds() - self._last_heard
+        if silent_s < timeout_s:
+            self._read_timer = self.reactor.callLater(timeout_s - silent_s, self._read_timed_out)
+            return
         peer = self.connected_peer
         _log.warn(
             "Nothing heard from {peer} for {ms} ms: dropping the connection",
@@ -926,6 +966,7 @@ class ZooKeeperConnection(ZooKeeperOperations):
         if state is self.state:
             return
         self.state = state
+        self._connected = state.is_connected
         gone_for_good = state is ClientState.EXPIRED and not self.renew_expired_session
         if state.is_terminal or gone_for_good:
             callers, self._auth_callers = self._auth_callers, {}
@@ -1013,7 +1054,7 @@ class ZooKeeperConnection(ZooKeeperOperations):
             packet.timer = self.reactor.callLater(
                 self.request_timeout_ms / 1000.0, self._request_timed_out, packet
             )
-        if self.state.is_connected and self._protocol is not None:
+        if self._connected and self._protocol is not None:
             self._send_packet(packet)
         else:
             self._outgoing.append(packet)
@@ -1023,12 +1064,10 @@ class ZooKeeperConnection(ZooKeeperOperations):
 
     def _send_packet(self, packet: _Packet) -> None:
         assert self._protocol is not None
-        packet.xid = self._next_xid()
+        packet.xid = xid = self._next_xid()
         self._pending.append(packet)
-        header = RequestHeader(packet.xid, packet.opcode).serialize()
-        self._protocol.send_frame(header + packet.body)
-        if self._ping_timer is not None and self._ping_timer.active():
-            self._ping_timer.reset(self._ping_interval_s())
+        self._protocol.send_request(xid, packet.opcode, packet.body)
+        self._last_sent = self.reactor.seconds()
 
     def _request_timed_out(self, packet: _Packet) -> None:
         packet.timer = None

@@ -74,6 +74,41 @@ def test_pings_at_a_third_of_the_negotiated_timeout() -> None:
     assert connection.is_connected
 
 
+def test_a_request_puts_the_next_ping_off() -> None:
+    """
+    The ping goes out a third of the timeout after the last request, not after the
+    handshake (the timer is not pushed back per request: it looks when it fires).
+    """
+    connection, clock, network, states = make_connection()
+    side = network.last
+    side.accept(timeout_ms=6000)
+    clock.advance(1.5)
+    connection.get_data("/a")
+    [request] = side.frames()
+    assert RequestHeader.deserialize(request, 0)[0].type == OpCode.getData
+    clock.advance(1.9)
+    assert side.frames() == []
+    clock.advance(0.2)
+    assert side.frames() == [RequestHeader(Xid.PING, OpCode.ping).serialize()]
+
+
+def test_a_reply_puts_the_read_timeout_off() -> None:
+    """
+    The connection is dropped two thirds of the timeout after the last frame heard,
+    not after the handshake.
+    """
+    connection, clock, network, states = make_connection()
+    side = network.last
+    side.accept(timeout_ms=6000)
+    clock.advance(3.0)
+    side.reply(Xid.PING, 0)
+    clock.advance(3.9)
+    assert side.connected
+    clock.advance(0.2)
+    assert not side.connected
+    assert states == [ClientState.CONNECTED, ClientState.DISCONNECTED]
+
+
 def test_silence_for_two_thirds_drops_the_server_and_keeps_the_session() -> None:
     connection, clock, network, states = make_connection()
     first = network.last

@@ -8,6 +8,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from curatorish.connection import (
     Chroot,
@@ -16,6 +18,7 @@ from curatorish.connection import (
     parse_connect_string,
     validate_path,
 )
+from curatorish.connection.paths import check_path_rules
 from curatorish.framework import (
     is_protected_name,
     make_path,
@@ -54,6 +57,47 @@ def test_path_validation() -> None:
     for bad in ("", "a", "/a/", "//a", "/a/./b", "/a/../b", "/a\x00b", "/a\ud800"):
         with pytest.raises(ValueError):
             validate_path(bad)
+
+
+def _verdict(check: object, path: str, sequential: bool) -> str | None:
+    try:
+        check(path, sequential)  # type: ignore[operator]
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+@given(
+    st.text(
+        alphabet=st.sampled_from(
+            [
+                "/",
+                ".",
+                "a",
+                "-",
+                "\x00",
+                "\x1f",
+                "\x7f",
+                "\x9f",
+                "\xa0",
+                "\ud800",
+                "\uf8ff",
+                "\uf900",
+                "\ufff0",
+                "\uffff",
+                "\u00e9",
+            ]
+        ),
+        max_size=12,
+    ),
+    st.booleans(),
+)
+def test_path_validation_shortcut_agrees_with_the_rules(path: str, sequential: bool) -> None:
+    """
+    validate_path accepts plain paths with one regular expression: it must accept and
+    refuse exactly what the rule-by-rule check does, with the same message.
+    """
+    assert _verdict(validate_path, path, sequential) == _verdict(check_path_rules, path, sequential)
 
 
 def test_chroot_mapping() -> None:

@@ -34,6 +34,7 @@ import signal
 import socket
 import time
 from collections import deque
+from functools import partial
 from typing import Any, cast
 
 from twisted.internet import threads
@@ -50,10 +51,11 @@ from zope.interface import implementer
 from zkreg.data.messages import Commit, Outcome, Request, SessionGrant, WriteStamp
 from zkreg.data.server import DataServer
 from zkreg.data.tree import DataTree
-from zkreg.data.txncodec import decode_logged_txn
+from zkreg.data.txncodec import encode_txn
 from zkreg.interfaces import ICommitListener
 from zkreg.link import wire
 from zkreg.proto.jute import DecodeError
+from zkreg.proto.records import TxnHeader
 from zkreg.tls import handshake_refusal
 
 __all__ = ["BEAT_S", "CommitFanout", "DataLinkServerFactory"]
@@ -84,18 +86,37 @@ except (OSError, AttributeError):  # pragma: no cover - not Linux
     _PRCTL = None
 
 
-def commit_message(commit: Commit) -> wire.CommitMsg:
-    """The wire form of a commit."""
-    return wire.CommitMsg(
-        commit.zxid,
-        commit.session_id,
-        commit.cxid,
-        commit.txn_type,
-        commit.time,
-        commit.txn.serialize() if commit.txn is not None else None,
-        [wire.Event(event_type, path) for event_type, path in commit.events],
-        commit.closed_session,
-    )
+def no_nagle(transport: Any) -> None:
+    """
+    Turn Nagle's algorithm off on a data-link connection (plain TCP or TLS over it):
+    link frames are small and pipelined both ways, and a frame held back until the
+    previous one is acknowledged stalls every session behind it (measured: with Nagle
+    on, both processes sat a third idle under pipelined writes).  A Unix socket has
+    no such option and is left alone.
+    """
+    set_no_delay = getattr(transport, "setTcpNoDelay", None)
+    if set_no_delay is None:
+        get_handle = getattr(transport, "getHandle", None)
+        set_no_delay = getattr(get_handle(), "setTcpNoDelay", None) if get_handle else None
+    if set_no_delay is not None:
+        try:
+            set_no_delay(True)
+        except OSError:
+            pass
+
+
+def commit_frame(commit: Commit) -> bytes:
+    """
+    The frame of a commit on the stream: its log record as the sequencer encoded it
+    (the events are not sent, a replica gets them by applying the txn).
+    """
+    record = commit.record
+    if record is None:
+        record = encode_txn(
+            TxnHeader(commit.session_id, commit.cxid, commit.zxid, commit.time, commit.txn_type),
+            commit.txn,
+        )
+    return wire.commit_frame(record)
 
 
 def snapshot_frames(tree: DataTree) -> Any:
@@ -149,6 +170,10 @@ def _unfreeze(result: Any) -> Any:
     """The snapshot child is gone: let the collector see every object again."""
     gc.unfreeze()
     return result
+
+
+#: How far "every other replica" has applied when there is none to wait for.
+_NO_LIMIT = 1 << 64
 
 
 class _SnapshotRelay(Protocol):
@@ -242,18 +267,7 @@ class CommitFanout:
             for zxid, record in self.server.log.replay(after):
                 if zxid > last:
                     break
-                hdr, txn, _, _ = decode_logged_txn(record)
-                message = wire.CommitMsg(
-                    zxid,
-                    hdr.clientId,
-                    hdr.cxid,
-                    hdr.type,
-                    hdr.time,
-                    txn.serialize() if txn is not None else None,
-                    [],
-                    0,
-                )
-                frame = wire.encode_frame(message)
+                frame = wire.commit_frame(record)
                 self._ring.append((zxid, frame))
                 self._bytes += len(frame)
                 if first is None:
@@ -270,7 +284,7 @@ class CommitFanout:
             self._bytes = 0
 
     def committed(self, commit: Commit) -> None:
-        frame = wire.encode_frame(commit_message(commit))
+        frame = commit_frame(commit)
         ring = self._ring
         ring.append((commit.zxid, frame))
         self._bytes += len(frame)
@@ -309,10 +323,18 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         #: Over TLS, what relays the child's snapshot into the TLS transport.
         self._relay: _SnapshotRelay | None = None
         self.live = False
+        #: The zxid this session server says it has applied (its L{wire.Beat}s), or
+        #: L{None} before its first: only a session server that says so holds
+        #: replies back (see L{DataLinkServerFactory.replies_wait_for_every_replica}).
+        self.applied: int | None = None
+        #: Replies held until every replica applied their zxid, and the frames after
+        #: them: C{(zxid, frame)}, 0 for a frame that waits only for its turn.
+        self._replies: deque[tuple[int, bytes]] = deque()
 
     # -- connection --------------------------------------------------------------------
 
     def connectionMade(self) -> None:
+        no_nagle(self.transport)
         self.factory.links.add(self)
         self.setTimeout(self.factory.session_server_timeout_s)
 
@@ -327,6 +349,10 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         self.factory.links.discard(self)
         self.setTimeout(None)
         self.factory.fanout.connections.pop(self, None)
+        self._replies.clear()
+        if self.applied is not None:
+            self.applied = None
+            self.factory.replica_applied()
         self.live = False
         self._held = None
         if self._child is not None:
@@ -348,6 +374,17 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         cast(Any, self.transport).abortConnection()
 
     def out(self, frame: bytes) -> None:
+        """
+        Send one encoded frame, after the replies held back (L{_reply}): a commit
+        must not reach the session server before the reply of an earlier write, or
+        a client would see a later watch event before that reply.
+        """
+        if self._replies:
+            self._replies.append((0, frame))
+        else:
+            self._write(frame)
+
+    def _write(self, frame: bytes) -> None:
         """Send one encoded frame, or hold it while a snapshot is being written."""
         held = self._held
         if held is not None:
@@ -362,8 +399,12 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         _log.warn("data-link frame of {length} bytes is too long", length=length)
         cast(Any, self.transport).loseConnection()
 
-    def stringReceived(self, frame: bytes) -> None:
+    def dataReceived(self, data: bytes) -> None:
+        # Once per read, not per frame: a read carries many frames under load.
         self.resetTimeout()
+        Int32StringReceiver.dataReceived(self, data)
+
+    def stringReceived(self, frame: bytes) -> None:
         try:
             message = wire.decode_message(frame)
         except DecodeError as error:
@@ -384,7 +425,9 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
                 stamp,
                 self.auth_schemes,
             )
-            self._answer(message.tag, request.opcode, self.server.submit(request), stamp)
+            self.server.submit_with_callback(
+                request, partial(self._submitted, message.tag, request.opcode, stamp is not None)
+            )
         elif kind is wire.Touch:
             if message.sessionIds:
                 self.server.touch_sessions(message.sessionIds)
@@ -399,6 +442,10 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
             self._answer(message.tag, -11, self.server.close_session(message.sessionId), None)
         elif kind is wire.Hello:
             self._hello(message)
+        elif kind is wire.Beat and self.factory.replies_wait_for_every_replica:
+            if self.applied is None or message.lastZxid > self.applied:
+                self.applied = message.lastZxid
+                self.factory.replica_applied()
         else:
             _log.warn("unexpected data-link message {kind}", kind=kind.__name__)
             cast(Any, self.transport).loseConnection()
@@ -452,12 +499,10 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         self.factory.fanout.connections[self] = None
         self.live = True
 
-    def _fork_snapshot(self, fd: int) -> Deferred:
+    def _fork_snapshot(self, fd: int) -> None:
         """
-        Have a child write the snapshot to C{fd} (the socket, or the pipe of
+        Have a child write the snapshot to C{fd} (the socket, or the socket pair of
         L{_fork_snapshot_through_tls}); hold the commits meanwhile.
-
-        @return: a Deferred fired with C{os.waitpid}'s answer when the child is gone.
         """
         self._held = []
         self.factory.fanout.connections[self] = None
@@ -504,7 +549,6 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         waited.addBoth(_unfreeze)
         waited.addCallback(self._snapshot_written, nodes)
         waited.addErrback(lambda reason: _log.failure("snapshot child", reason))
-        return waited
 
     def _fork_snapshot_through_tls(self) -> None:
         """
@@ -564,17 +608,52 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
 
     # -- answers -----------------------------------------------------------------------
 
-    def _answer(self, tag: int, opcode: int, outcome: Deferred, stamp: WriteStamp | None) -> None:
-        def answered(result: Outcome) -> None:
-            if stamp is not None:
+    def _submitted(self, tag: int, opcode: int, stamped: bool, result: Outcome | Failure) -> None:
+        """
+        Answer a Submit (or a CloseSession) with a Result frame; called by the data
+        server without a Deferred (C{submit_with_callback}).
+        """
+        if isinstance(result, Failure):
+            zxid = 0
+            message = wire.Result(tag, True, 0, 0, result.getErrorMessage().encode())
+            frame = wire.encode_frame(message)
+        else:
+            if stamped:
                 self.factory.before_reply()
-            body = wire.encode_response_body(opcode, result.response) if result.err == 0 else None
-            self.send(wire.Result(tag, False, result.zxid, result.err, body))
+            body = None
+            if result.err == 0 and result.response is not None:
+                body = wire.encode_response_body(opcode, result.response)
+            zxid = result.zxid if result.err == 0 else 0
+            frame = wire.result_frame(tag, result.zxid, result.err, body)
+        if self.factory.replies_wait_for_every_replica:
+            self._reply(zxid, frame)
+        else:
+            self.out(frame)
 
-        def failed(reason: Failure) -> None:
-            self.send(wire.Result(tag, True, 0, 0, reason.getErrorMessage().encode()))
+    def _answer(self, tag: int, opcode: int, outcome: Deferred, stamp: WriteStamp | None) -> None:
+        outcome.addBoth(partial(self._submitted, tag, opcode, stamp is not None))
 
-        outcome.addCallbacks(answered, failed)
+    def _reply(self, zxid: int, frame: bytes) -> None:
+        """
+        Send a reply once every other replica that acknowledges has applied C{zxid},
+        in the order the replies were made.  This session server's own replica has
+        it already: the commit went out on this connection before the reply.
+        """
+        if not self._replies and zxid <= self.factory.applied_elsewhere(self):
+            self._write(frame)
+        else:
+            self._replies.append((zxid, frame))
+
+    def release_replies(self, applied_elsewhere: int) -> None:
+        """
+        Send the held frames up to the first reply whose zxid another replica has
+        not applied yet.  Every commit up to a held reply's zxid went to each other
+        replica before the reply was held (commits are published before replies are
+        made), so each can apply and acknowledge it: the queues always drain.
+        """
+        replies = self._replies
+        while replies and replies[0][0] <= applied_elsewhere:
+            self._write(replies.popleft()[1])
 
     def _grant(self, tag: int, granted: Deferred) -> None:
         def answered(grant: SessionGrant | None) -> None:
@@ -613,6 +692,17 @@ class DataLinkServerFactory(Factory):
         self.links: set[Any] = set()
         self._beats: LoopingCall | None = None
         self._fault_after = _fault_from_environment()
+        #: When true, a write's reply waits until every session server that reports
+        #: what it applied (the session processes of C{--session-processes}) has
+        #: applied its commit, so a read on any of them after the reply sees it, as
+        #: on one ZooKeeper server.  Off for session servers of the split, which
+        #: follow ZooKeeper's ensemble rule (a read elsewhere may lag; C{sync}).
+        self.replies_wait_for_every_replica = False
+        #: The acknowledging replica that applied least, how far it did, and how far
+        #: the next least did: a reply to one waits for the least of the others.
+        self._least: Any = None
+        self._least_applied = _NO_LIMIT
+        self._next_least_applied = _NO_LIMIT
 
     def buildProtocol(self, addr: Any) -> _ServerProtocol:
         if self._beats is None:
@@ -633,6 +723,28 @@ class DataLinkServerFactory(Factory):
         for connection in tuple(self.fanout.connections):
             if connection.live:
                 connection.out(frame)
+
+    def applied_elsewhere(self, link: Any) -> int:
+        """@return: how far every acknowledging replica but C{link}'s has applied."""
+        return self._next_least_applied if link is self._least else self._least_applied
+
+    def replica_applied(self) -> None:
+        """A replica said it applied more, or left: release the replies now due."""
+        least: Any = None
+        least_applied = next_least_applied = _NO_LIMIT
+        for link in self.links:
+            applied = link.applied
+            if applied is None:
+                continue
+            if applied < least_applied:
+                least, least_applied, next_least_applied = link, applied, least_applied
+            elif applied < next_least_applied:
+                next_least_applied = applied
+        self._least = least
+        self._least_applied = least_applied
+        self._next_least_applied = next_least_applied
+        for link in tuple(self.links):
+            link.release_replies(self.applied_elsewhere(link))
 
     def connected_session_servers(self) -> list[str]:
         """@return: the names of the session servers linked now."""
