@@ -297,14 +297,40 @@ def _percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[index]
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """@return: the fields of C{/proc/<pid>/stat} after the command name."""
+    with open(f"/proc/{pid}/stat") as stat_file:
+        return stat_file.read().rsplit(")", 1)[1].split()
+
+
 def process_cpu_seconds(pid: int) -> float:
     """
-    @return: user plus system CPU seconds used so far by process C{pid} (all threads).
+    @return: user plus system CPU seconds used so far by process C{pid} (all threads)
+        and its live descendants (zkreg's session processes with
+        C{--session-processes}, a snapshot child).
     """
-    with open(f"/proc/{pid}/stat") as stat_file:
-        fields = stat_file.read().rsplit(")", 1)[1].split()
-    # After the command name: state is field 3, utime 14 and stime 15 (1-based).
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parent = int(_stat_fields(int(entry))[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    total = 0
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = _stat_fields(current)
+        except OSError:
+            if current == pid:
+                raise
+            continue
+        # After the command name: state is field 3, utime 14 and stime 15 (1-based).
+        total += int(fields[11]) + int(fields[12])
+        todo.extend(children.get(current, ()))
+    return total / _CLOCK_TICKS
 
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

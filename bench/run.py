@@ -12,7 +12,7 @@ side was saturated.
 Usage::
 
     python -m bench [--quick] [--only WORKLOAD[,WORKLOAD]] [--servers zookeeper,zkreg]
-                    [--json FILE]
+                    [--zkreg-session-processes N] [--json FILE]
 """
 
 from __future__ import annotations
@@ -60,8 +60,12 @@ WORKLOAD_NAMES = (
     "mixed",
     "ephemeral",
     "fanout",
+    "scale-out",
     "znodes",
 )
+
+#: Session processes of the C{scale-out} workload's zkreg runs.
+SCALE_OUT_PROCESSES = (1, 2, 4)
 
 #: Workloads of a default run: C{znodes} (a million-node tree on each server) is
 #: asked for by name.
@@ -398,10 +402,59 @@ def run_workloads(
     return raw
 
 
-def make_server(name: str, fsync: bool = True) -> ServerProcess:
+def measure_read_scale_out(
+    params: Params, rows: dict[str, Row], fsync: bool = True
+) -> dict[str, Any]:
+    """
+    The split's read scale-out on this machine: pipelined getData at the deepest
+    depth against zkreg with 1, 2 and 4 session processes (C{--session-processes}),
+    each a fresh server; ops/s and server CPU per op (parent and children).
+    """
+    connections, window = max(params.depths, key=lambda depth: depth[0] * depth[1])
+    shape = f"{connections}x{window}"
+    raw: dict[str, Any] = {}
+    for count in SCALE_OUT_PROCESSES:
+        server = make_server("zkreg", fsync=fsync, session_processes=count)
+        try:
+            _log(f"[zkreg] read scale-out: {count} session process(es), getData {shape}")
+            server.start()
+            spec = {
+                "host": "127.0.0.1",
+                "port": server.port,
+                "server_pid": server.pid,
+                "workload": "pipelined",
+                "op": "get",
+                "connections": connections,
+                "window": window,
+                "seconds": params.pipeline_seconds,
+                "warmup": params.pipeline_warmup,
+            }
+            result = run_loadclient(spec, timeout=120 + params.pipeline_seconds)
+        finally:
+            server.cleanup()
+        raw[str(count)] = result
+        label = f"read scale-out: getData {shape}, {count} session process(es)"
+        row = rows.setdefault(f"scale_{count}", Row(f"{label} (ops/s)", True))
+        row.figures.setdefault("zkreg", []).append(result["ops_per_s"])
+        cpu = (result.get("client_cpu_pct"), result.get("server_cpu_pct"))
+        row.cpu.setdefault("zkreg", []).append(cpu)
+        server_pct = result.get("server_cpu_pct")
+        if server_pct is not None and result["ops_per_s"]:
+            per_op = rows.setdefault(
+                f"scale_{count}_cpu", Row(f"{label}: server CPU per op (us)", False)
+            )
+            per_op.figures.setdefault("zkreg", []).append(
+                server_pct / 100 / result["ops_per_s"] * 1e6
+            )
+            per_op.cpu.setdefault("zkreg", []).append(cpu)
+    return raw
+
+
+def make_server(name: str, fsync: bool = True, session_processes: int = 0) -> ServerProcess:
     """
     @param fsync: sync writes to disk before acknowledging them (both servers'
         default); off means ZooKeeper's forceSync=no and zkreg's --no-fsync.
+    @param session_processes: zkreg's C{--session-processes} (0: one process).
     @return: an unstarted server of the benchmark's configuration.
     """
     if name == "zookeeper":
@@ -410,7 +463,10 @@ def make_server(name: str, fsync: bool = True) -> ServerProcess:
         if not fsync:
             config["forceSync"] = "no"
         return ZooKeeperOracle(extra_config=config, extra_jvm_args=ZOOKEEPER_BENCH_JVM_ARGS)
-    return ZkregServer(extra_args=ZKREG_BENCH_ARGS + (() if fsync else ("--no-fsync",)))
+    extra = ZKREG_BENCH_ARGS + (() if fsync else ("--no-fsync",))
+    if session_processes:
+        extra += ("--session-processes", str(session_processes))
+    return ZkregServer(extra_args=extra)
 
 
 def _fmt(value: float | None) -> str:
@@ -481,6 +537,13 @@ def main(argv: list[str] | None = None) -> int:
         "--znodes", type=int, help="znodes of the znodes workload [default: 1000000]"
     )
     parser.add_argument("--servers", default="zookeeper,zkreg", help="zookeeper,zkreg or one")
+    parser.add_argument(
+        "--zkreg-session-processes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run zkreg with --session-processes N (0: one process) [default: 0]",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the raw results here")
     parser.add_argument(
         "--repeat",
@@ -535,7 +598,11 @@ def main(argv: list[str] | None = None) -> int:
             if reason is not None:
                 _log(f"skipping {name}: {reason}")
                 continue
-            server = make_server(name, fsync=not options.no_fsync)
+            server = make_server(
+                name,
+                fsync=not options.no_fsync,
+                session_processes=options.zkreg_session_processes if name == "zkreg" else 0,
+            )
             try:
                 _log(f"starting {name} on port {server.port} (repetition {repetition + 1})")
                 server.start()
@@ -548,6 +615,14 @@ def main(argv: list[str] | None = None) -> int:
                 failures.append(f"{name}: {failure}")
             finally:
                 server.cleanup()
+        if "scale-out" in only and "zkreg" in servers:
+            try:
+                raw.setdefault("scale_out", []).append(
+                    measure_read_scale_out(params, rows, fsync=not options.no_fsync)
+                )
+            except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as failure:
+                _log(f"[zkreg] read scale-out FAILED: {failure}")
+                failures.append(f"scale-out: {failure}")
     raw["seconds"] = time.monotonic() - started
     durability = (
         "writes acknowledged before fsync (forceSync=no, --no-fsync)"

@@ -94,6 +94,12 @@ class ServerConfig:
         packet sizes.
     @ivar pause_threshold_ms: a reactor gap longer than this is a pause (SIGSTOP, a
         heavy request), left out of the time sessions expire on; 0 disables it.
+    @ivar session_processes: for the standalone role, the session-server processes
+        that share the client port while this process keeps the data server
+        (C{--session-processes}); 0 is one process for everything; L{None} is
+        C{auto}, chosen from the cores by
+        L{zkreg.processes.supervisor.default_session_processes}.  C{twistd zkreg}
+        defaults to C{auto}; a L{ServerConfig} built in code to 0.
     @ivar prealloc_size_bytes: log segment preallocation; L{None} adapts it to the
         free space of the data directory (64 MiB when there is room).
     """
@@ -142,6 +148,7 @@ class ServerConfig:
     max_reply_size_bytes: int | None = None
     prealloc_size_bytes: int | None = None
     pause_threshold_ms: int = 500
+    session_processes: int | None = 0
 
     @property
     def client_tls(self) -> bool:
@@ -198,3 +205,14 @@ class ServerConfig:
         if self.max_session_timeout_ms is None:
             return 20 * self.tick_time_ms
         return self.max_session_timeout_ms
+
+    @property
+    def session_process_count(self) -> int:
+        """The session processes to run: L{session_processes} with C{auto} resolved."""
+        if self.role != "standalone" or self.etcd is not None:
+            return 0
+        if self.session_processes is None:
+            from zkreg.processes.supervisor import default_session_processes
+
+            return default_session_processes()
+        return self.session_processes

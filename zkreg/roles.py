@@ -39,25 +39,44 @@ def assemble_data_role(
         told of the servers, or L{None}.
     @return: the L{zkreg.data.server.DataServer}.
     """
+    from zkreg.link.serve import DataLinkServerFactory
     from zkreg.session.assembly import build_standalone
 
+    session_processes = config.session_process_count
+    standalone = config.role == "standalone" and not session_processes
     # Added first so that it stops last: the log closes after the data server.
     durable.service().setServiceParent(top)
-    data_service, factory = build_standalone(
-        config, log=durable.wal, tree=durable.tree, replies=durable.recovered.replies
-    )
+    if standalone:
+        data_service, factory = build_standalone(
+            config, log=durable.wal, tree=durable.tree, replies=durable.recovered.replies
+        )
+    else:
+        from twisted.internet import reactor
+
+        from zkreg.data.server import DataServer
+
+        data_service = DataServer(
+            config,
+            log=durable.wal,
+            clock=reactor,
+            tree=durable.tree,
+            replies=durable.recovered.replies,
+        )
     durable.attach(data_service)
     data_service.setServiceParent(top)
     link_factory = None
-    if config.data_link_listen is not None:
-        from zkreg.link.serve import DataLinkServerFactory
-
+    if config.data_link_listen is not None or session_processes:
         link_factory = DataLinkServerFactory(data_service)
+    if config.data_link_listen is not None:
         data_link_service(config, link_factory).setServiceParent(top)
-    standalone = config.role == "standalone"
     if operations is not None:
         operations.add_data_server(data_service, link_factory, 1 if standalone else 0)
-    if standalone:
+    if session_processes:
+        from zkreg.processes.supervisor import SessionProcesses
+
+        # Added last so that it stops first: the children before the data server.
+        SessionProcesses(config, session_processes, link_factory).setServiceParent(top)
+    elif standalone:
         if operations is not None:
             operations.add_session_server(factory)
         factory.service().setServiceParent(top)
@@ -91,16 +110,23 @@ def listen_for_clients(config: ServerConfig, factory: Any, parent: service.Multi
     """
     strports.service(config.listen, factory).setServiceParent(parent)
     if config.secure_listen is not None:
-        from twisted.protocols.tls import TLSMemoryBIOFactory
+        strports.service(
+            config.secure_listen, client_tls_factory(config, factory)
+        ).setServiceParent(parent)
 
-        from zkreg.tls import server_tls_options
 
-        assert config.ssl_keystore is not None
-        options = server_tls_options(
-            config.ssl_keystore, config.ssl_truststore, config.ssl_client_auth
-        )
-        tls_factory = TLSMemoryBIOFactory(options, False, factory)
-        strports.service(config.secure_listen, tls_factory).setServiceParent(parent)
+def client_tls_factory(config: ServerConfig, factory: Any) -> Any:
+    """
+    @return: C{factory} behind TLS as C{--secure-listen} serves it (the PEM key and
+        trust stores, the client-auth mode).
+    """
+    from twisted.protocols.tls import TLSMemoryBIOFactory
+
+    from zkreg.tls import server_tls_options
+
+    assert config.ssl_keystore is not None
+    options = server_tls_options(config.ssl_keystore, config.ssl_truststore, config.ssl_client_auth)
+    return TLSMemoryBIOFactory(options, False, factory)
 
 
 class SessionRoleService(service.MultiService):
@@ -112,15 +138,30 @@ class SessionRoleService(service.MultiService):
     leaving a server that refuses every client.
     """
 
-    def __init__(self, config: ServerConfig, reactor: Any = None, operations: Any = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        reactor: Any = None,
+        operations: Any = None,
+        listen: Any = None,
+        acknowledge_applied: bool = False,
+    ) -> None:
         """
         @param operations: the L{zkreg.operations.OperationsEndpoints} told of the
             session server, or L{None}.
+        @param listen: C{listen(config, factory, parent)} adds the client listeners
+            (L{listen_for_clients} by default; a session process of
+            C{--session-processes} shares its ports with its siblings).
+        @param acknowledge_applied: the link reports what the replica applied, so
+            the data server releases a write's reply only once every such replica
+            has it (see L{zkreg.link.tcp.TCPDataLink}).
         """
         super().__init__()
         if reactor is None:
             from twisted.internet import reactor
         self.config = config
+        self.listen = listen if listen is not None else listen_for_clients
+        self.acknowledge_applied = acknowledge_applied
         self.reactor = reactor
         self.operations = operations
         self.link: Any = None
@@ -169,6 +210,7 @@ class SessionRoleService(service.MultiService):
             data_tier_timeout_s=config.data_tier_timeout / 1000.0,
             name=config.listen,
             auth_schemes=config.auth_schemes,
+            acknowledge_applied=self.acknowledge_applied,
         )
         self.link.start().addCallbacks(self._linked, self._link_failed)
 
@@ -189,7 +231,7 @@ class SessionRoleService(service.MultiService):
             self.operations.add_session_server(factory)
         factory.service().setServiceParent(self)
         try:
-            listen_for_clients(self.config, factory, self)
+            self.listen(self.config, factory, self)
         except (CannotListenError, OverflowError) as error:
             stop_running_startup(self.reactor, describe_listen_failure(error))
             return

@@ -24,6 +24,16 @@ def _whole_number(value: str) -> int:
         raise ValueError(f"expected a whole number, got {value!r}") from None
 
 
+def parse_session_processes(value: str) -> int | None:
+    """
+    Read C{--session-processes}: C{auto} (L{None}: chosen from the cores) or a
+    whole number of processes, 0 for one process doing everything.
+    """
+    if value.strip().lower() == "auto":
+        return None
+    return _whole_number(value)
+
+
 #: (flag, config key, ServerConfig field, coerce) of every valued setting.
 VALUED_SETTINGS: tuple[tuple[str, str, str, Any], ...] = (
     ("listen", "listen", "listen", str),
@@ -91,6 +101,7 @@ VALUED_SETTINGS: tuple[tuple[str, str, str, Any], ...] = (
     ("max-reply-size", "max_reply_size", "max_reply_size_bytes", int),
     ("prealloc-size", "prealloc_size", "prealloc_size_bytes", int),
     ("pause-threshold", "pause_threshold", "pause_threshold_ms", int),
+    ("session-processes", "session_processes", "session_processes", parse_session_processes),
 )
 
 #: (flag, config key) of the boolean settings.

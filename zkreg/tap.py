@@ -17,6 +17,7 @@ from typing import Any
 
 from twisted.application import service
 from twisted.internet import reactor
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -27,6 +28,7 @@ from zkreg.operations import OperationsEndpoints
 from zkreg.settings import KNOWN_FILE_KEYS, build_server_config
 from zkreg.startup import (
     GuardedStartup,
+    describe_listen_failure,
     fail_startup,
 )
 from zkreg.validation import check_role_options
@@ -313,6 +315,16 @@ class Options(usage.Options):
             "the gap is a pause that session expiry does not count; 0: count every "
             "gap. [default: 500]",
         ],
+        [
+            "session-processes",
+            None,
+            None,
+            "Standalone only: run the session servers in this many processes sharing the "
+            "client port (SO_REUSEPORT), this process keeping the data server, linked "
+            "over a Unix socket; 'auto' picks from the cores; 0 is one process for "
+            "everything. Reads on another process may lag a write (docs/processes.md). "
+            "[default: 0]",
+        ],
     ]
 
     compData = usage.Completions(
@@ -427,7 +439,11 @@ def makeService(options: Options) -> service.MultiService:
             f"cannot use data directory {config.data_dir}: "
             f"{error.strerror or error}{'' if not error.filename else f' ({error.filename})'}"
         )
-    assemble_data_role(config, durable, top, operations)
+    try:
+        assemble_data_role(config, durable, top, operations)
+    except CannotListenError as error:
+        # --session-processes reserves the client ports here, before twistd starts.
+        fail_startup(describe_listen_failure(error))
     _log.info(
         "zkreg ({role}) listening on {listen}, data in {data_dir} "
         "(recovered up to zxid 0x{zxid:x})",

@@ -43,6 +43,7 @@ _ROLE_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
     "x509-superuser": ("standalone", "session"),
     "prealloc-size": ("standalone", "data"),
     "pause-threshold": ("standalone", "data"),
+    "session-processes": ("standalone",),
     "max-output-buffer": ("standalone", "session"),
     "output-stall-timeout": ("standalone", "session"),
     "max-reply-size": ("standalone", "session"),
@@ -173,6 +174,7 @@ def validate_server_config(config: ServerConfig) -> None:
         config.role in ROLES,
         f"role must be one of {', '.join(ROLES)}, got {config.role!r}",
     )
+    _validate_session_processes(config)
     if config.role == "data":
         _require(
             config.data_link_listen is not None,
@@ -255,6 +257,40 @@ def validate_server_config(config: ServerConfig) -> None:
                 f"data-link-listen: invalid endpoint {config.data_link_listen!r}: {error}"
             ) from error
         _check_port(config.data_link_listen, "data-link-listen")
+
+
+#: The most session processes one zkreg runs (beyond that, run the split by hand).
+MAX_SESSION_PROCESSES = 64
+
+
+def _validate_session_processes(config: ServerConfig) -> None:
+    """
+    Check C{--session-processes}: a count in range, on a system that can share a
+    port between processes, with client endpoints the processes can share.
+    """
+    count = config.session_processes
+    _require(
+        count is None or 0 <= count <= MAX_SESSION_PROCESSES,
+        f"session-processes must be auto or 0-{MAX_SESSION_PROCESSES}, got {count}",
+    )
+    if count is None or count == 0:
+        return
+    from zkreg.processes.listeners import parse_stream_endpoint
+    from zkreg.processes.supervisor import session_processes_supported
+
+    _require(
+        session_processes_supported(),
+        "--session-processes needs SO_REUSEPORT (Linux); use 0 on this system",
+    )
+    for origin, endpoint in (("listen", config.listen), ("secure-listen", config.secure_listen)):
+        if endpoint is None:
+            continue
+        try:
+            parse_stream_endpoint(endpoint)
+        except ValueError as error:
+            raise usage.UsageError(
+                f"{origin}: {endpoint!r} cannot be shared by --session-processes: {error}"
+            ) from error
 
 
 def _tls_failure(error: BaseException) -> str:

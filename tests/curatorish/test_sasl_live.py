@@ -212,3 +212,37 @@ def test_server_requiring_sasl(
     # One drop, one reconnection: nothing was sent before the exchange, which such a
     # server would have answered by closing the connection.
     assert states == ["SUSPENDED", "RECONNECTED"]
+
+
+@pytest.fixture(scope="module", params=["zookeeper", "zkreg"])
+def sasl_allow_failed_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    jaas_file = tmp_path_factory.mktemp("sasl-allow-failed") / "jaas.conf"
+    jaas_file.write_text(JAAS)
+    server = _server(request.param, Path(jaas_file), allow_failed=True)
+    yield server
+    server.cleanup()
+
+
+def test_wrong_password_kept_by_the_server_is_still_a_failure(
+    sasl_allow_failed_server: ServerProcess, make_client: Callable[..., Any]
+):
+    """
+    zookeeper.allowSaslFailedClients / --sasl-allow-failed-clients: the server
+    answers the wrong response OK with no token and would keep the session,
+    unauthenticated.  Java's client calls that AuthFailed, and so does curatorish:
+    it does not go on as somebody else than asked.
+    """
+    intruder = make_client(
+        sasl_allow_failed_server.hosts,
+        start=False,
+        sasl={"mechanism": "DIGEST-MD5", "username": "bob", "password": "guess"},
+    )
+    intruder.start()
+    assert intruder.block_until_connected(15) is False
+    with pytest.raises(errors.AuthFailedError, match="without a SASL token"):
+        intruder.exists("/")
+    assert intruder.state is ConnectionState.LOST
+    bob = make_client(sasl_allow_failed_server.hosts, sasl=BOB)
+    assert ("sasl", "bob") in bob.who_am_i()

@@ -7,7 +7,7 @@ C{get_global_cluster()}, a C{ZookeeperCluster} of C{ManagedZooKeeper}s; its test
 C{cluster[i].address}, C{.run()}, C{.stop()}, C{.reset()}, C{.running},
 C{cluster.start()/stop()/terminate()/get_logs()} and
 C{cluster.get_ssl_client_configuration()}.  L{ZkregCluster} offers that surface over
-L{tests.support.servers.ZkregServer}s in one of two layouts:
+L{tests.support.servers.ZkregServer}s in one of four layouts:
 
   - C{standalone}: one zkreg (C{--role standalone});
   - C{split}: a data server and L{SPLIT_SESSION_SERVERS} session servers
@@ -20,7 +20,9 @@ L{tests.support.servers.ZkregServer}s in one of two layouts:
     L{SPLIT_SESSION_SERVERS} session servers following the active one through etcd
     (C{--role session --etcd}).  Each wipe (kazoo's harness wipes the cluster after
     every test class) moves the tier to a fresh etcd key prefix and deletes the old
-    one, so no state leaks from one class to the next.
+    one, so no state leaks from one class to the next;
+  - C{processes}: one zkreg with C{--session-processes} L{SESSION_PROCESSES}: the
+    split on one port, a client's connections landing on either child.
 
 Every member is configured as kazoo's harness configures ZooKeeper: the super digest
 of password C{test}, every four-letter word, a TLS client port (C{secure_address}),
@@ -53,7 +55,10 @@ KAZOO_JAAS_DIGEST = """Server {
 """
 
 #: The layouts L{ZkregCluster} builds, chosen by C{ZKREG_KAZOO_LAYOUT}.
-LAYOUTS = ("standalone", "split", "etcd")
+LAYOUTS = ("standalone", "split", "etcd", "processes")
+
+#: Session processes of the processes layout (C{--session-processes}).
+SESSION_PROCESSES = 2
 
 #: Session servers in the split layout: more than one, so host lists span several.
 SPLIT_SESSION_SERVERS = 2
@@ -170,6 +175,10 @@ class ZkregCluster:
             session = [*common, "--role", "session", "--etcd", endpoints]
             session += ["--etcd-prefix", self.prefix]
             self._members += [self._member(session) for _ in range(SPLIT_SESSION_SERVERS)]
+        elif layout == "processes":
+            self._members.append(
+                self._member([*common, "--session-processes", str(SESSION_PROCESSES)])
+            )
         else:
             link_port = free_port()
             listen = f"tcp:{link_port}:interface=127.0.0.1"

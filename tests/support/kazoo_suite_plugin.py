@@ -85,9 +85,10 @@ NOT_APPLICABLE: dict[str, tuple[tuple[str, ...], str]] = {
         "run in 4 on a loaded 2-core box, NoNodeError)",
     ),
     "test_client.py::TestClient::test_update_host_list": (
-        ("standalone",),
+        ("standalone", "processes"),
         "stops one of several servers and expects the client on another; standalone "
-        "has one server (the split layout runs it over two session servers)",
+        "and processes have one server (the split layout runs it over two session "
+        "servers)",
     ),
 }
 

@@ -151,6 +151,10 @@ def _unfreeze(result: Any) -> Any:
     return result
 
 
+#: L{DataLinkServerFactory.applied_everywhere} with no replica to wait for.
+_NO_LIMIT = 1 << 64
+
+
 class _SnapshotRelay(Protocol):
     """
     This process's end of the socket pair a snapshot child writes into: every read
@@ -309,6 +313,13 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         #: Over TLS, what relays the child's snapshot into the TLS transport.
         self._relay: _SnapshotRelay | None = None
         self.live = False
+        #: The zxid this session server says it has applied (its L{wire.Beat}s), or
+        #: L{None} before its first: only a session server that says so holds
+        #: replies back (see L{DataLinkServerFactory.replies_wait_for_every_replica}).
+        self.applied: int | None = None
+        #: Replies held until every replica applied their zxid, and the frames after
+        #: them: C{(zxid, frame)}, 0 for a frame that waits only for its turn.
+        self._replies: deque[tuple[int, bytes]] = deque()
 
     # -- connection --------------------------------------------------------------------
 
@@ -327,6 +338,10 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         self.factory.links.discard(self)
         self.setTimeout(None)
         self.factory.fanout.connections.pop(self, None)
+        self._replies.clear()
+        if self.applied is not None:
+            self.applied = None
+            self.factory.replica_applied()
         self.live = False
         self._held = None
         if self._child is not None:
@@ -348,6 +363,17 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         cast(Any, self.transport).abortConnection()
 
     def out(self, frame: bytes) -> None:
+        """
+        Send one encoded frame, after the replies held back (L{_reply}): a commit
+        must not reach the session server before the reply of an earlier write, or
+        a client would see a later watch event before that reply.
+        """
+        if self._replies:
+            self._replies.append((0, frame))
+        else:
+            self._write(frame)
+
+    def _write(self, frame: bytes) -> None:
         """Send one encoded frame, or hold it while a snapshot is being written."""
         held = self._held
         if held is not None:
@@ -399,6 +425,10 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
             self._answer(message.tag, -11, self.server.close_session(message.sessionId), None)
         elif kind is wire.Hello:
             self._hello(message)
+        elif kind is wire.Beat and self.factory.replies_wait_for_every_replica:
+            if self.applied is None or message.lastZxid > self.applied:
+                self.applied = message.lastZxid
+                self.factory.replica_applied()
         else:
             _log.warn("unexpected data-link message {kind}", kind=kind.__name__)
             cast(Any, self.transport).loseConnection()
@@ -569,12 +599,41 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
             if stamp is not None:
                 self.factory.before_reply()
             body = wire.encode_response_body(opcode, result.response) if result.err == 0 else None
-            self.send(wire.Result(tag, False, result.zxid, result.err, body))
+            message = wire.Result(tag, False, result.zxid, result.err, body)
+            if self.factory.replies_wait_for_every_replica:
+                self._reply(result.zxid if result.err == 0 else 0, wire.encode_frame(message))
+            else:
+                self.send(message)
 
         def failed(reason: Failure) -> None:
-            self.send(wire.Result(tag, True, 0, 0, reason.getErrorMessage().encode()))
+            message = wire.Result(tag, True, 0, 0, reason.getErrorMessage().encode())
+            if self.factory.replies_wait_for_every_replica:
+                self._reply(0, wire.encode_frame(message))
+            else:
+                self.send(message)
 
         outcome.addCallbacks(answered, failed)
+
+    def _reply(self, zxid: int, frame: bytes) -> None:
+        """
+        Send a reply once every replica that acknowledges has applied C{zxid} (at
+        once without L{DataLinkServerFactory.replies_wait_for_every_replica}), in the
+        order the replies were made.
+        """
+        if not self._replies and zxid <= self.factory.applied_everywhere:
+            self._write(frame)
+        else:
+            self._replies.append((zxid, frame))
+
+    def release_replies(self, applied_everywhere: int) -> None:
+        """
+        Send the held frames up to the first reply whose zxid not every replica has
+        applied.  Every commit up to a held reply's zxid was sent before it, so each
+        replica can apply and acknowledge it: the queue always drains.
+        """
+        replies = self._replies
+        while replies and replies[0][0] <= applied_everywhere:
+            self._write(replies.popleft()[1])
 
     def _grant(self, tag: int, granted: Deferred) -> None:
         def answered(grant: SessionGrant | None) -> None:
@@ -613,6 +672,14 @@ class DataLinkServerFactory(Factory):
         self.links: set[Any] = set()
         self._beats: LoopingCall | None = None
         self._fault_after = _fault_from_environment()
+        #: When true, a write's reply waits until every session server that reports
+        #: what it applied (the session processes of C{--session-processes}) has
+        #: applied its commit, so a read on any of them after the reply sees it, as
+        #: on one ZooKeeper server.  Off for session servers of the split, which
+        #: follow ZooKeeper's ensemble rule (a read elsewhere may lag; C{sync}).
+        self.replies_wait_for_every_replica = False
+        #: Every acknowledging replica has applied up to here (no limit without one).
+        self.applied_everywhere = _NO_LIMIT
 
     def buildProtocol(self, addr: Any) -> _ServerProtocol:
         if self._beats is None:
@@ -633,6 +700,13 @@ class DataLinkServerFactory(Factory):
         for connection in tuple(self.fanout.connections):
             if connection.live:
                 connection.out(frame)
+
+    def replica_applied(self) -> None:
+        """A replica said it applied more, or left: release the replies now due."""
+        applied = [link.applied for link in self.links if link.applied is not None]
+        self.applied_everywhere = min(applied) if applied else _NO_LIMIT
+        for link in tuple(self.links):
+            link.release_replies(self.applied_everywhere)
 
     def connected_session_servers(self) -> list[str]:
         """@return: the names of the session servers linked now."""

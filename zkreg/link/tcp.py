@@ -121,6 +121,11 @@ class _LinkProtocol(Int32StringReceiver):
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.link._disconnected(self, reason)
 
+    def dataReceived(self, data: bytes) -> None:
+        super().dataReceived(data)
+        if self.link.acknowledge_applied:
+            self.link.frames_handled()
+
     def stringReceived(self, frame: bytes) -> None:
         try:
             message = wire.decode_message(frame)
@@ -177,8 +182,13 @@ class TCPDataLink:
         data_server_timeout_s: float = DATA_SERVER_TIMEOUT_S,
         hunt_after_s: float = HUNT_AFTER_S,
         auth_schemes: tuple[str, ...] = (),
+        acknowledge_applied: bool = False,
     ) -> None:
         """
+        @param acknowledge_applied: tell the data server which zxid the replica has
+            applied (a L{wire.Beat} after each batch of commits), so that it can hold
+            writes' replies until every replica has them (a session process of
+            C{--session-processes}; L{zkreg.link.serve.DataLinkServerFactory}).
         @param endpoints: C{[(description, IStreamClientEndpoint)]}, tried in turn
             (see L{parse_data_servers}), or one endpoint.
         @param data_tier_timeout_s: how long requests are held while no data server
@@ -204,6 +214,9 @@ class TCPDataLink:
         self.hunt_after_s = hunt_after_s
         self.name = name
         self.auth_schemes = list(auth_schemes)
+        self.acknowledge_applied = acknowledge_applied
+        #: The last zxid acknowledged on the current connection.
+        self._acknowledged = -1
         self.origin = random.getrandbits(63) or 1
         self.ready: Deferred = Deferred()
         self.tree: DataTree | None = None
@@ -300,6 +313,7 @@ class TCPDataLink:
     def _connected(self, protocol: _LinkProtocol) -> None:
         self._protocol = protocol
         self._synced = False
+        self._acknowledged = -1
         self.state = SYNCING
         self.connected_to = self._endpoints.current
         self._silent_s = 0.0
@@ -373,8 +387,23 @@ class TCPDataLink:
             protocol.send(call.message)
         if self._touched:
             self._send_touches()
+        self.frames_handled()
         if not self.ready.called:
             self.ready.callback(self)
+
+    def frames_handled(self) -> None:
+        """
+        The frames of one read from the data server are handled: with
+        C{acknowledge_applied}, say how far the replica has applied (once per read,
+        not per commit, so a burst of commits costs one small frame).
+        """
+        if not self.acknowledge_applied or not self._synced:
+            return
+        protocol, tree = self._protocol, self.tree
+        if protocol is None or tree is None or tree.last_zxid <= self._acknowledged:
+            return
+        self._acknowledged = tree.last_zxid
+        protocol.send(wire.Beat(tree.last_zxid))
 
     def _received(self, protocol: _LinkProtocol, message: Any) -> None:
         if protocol is not self._protocol:

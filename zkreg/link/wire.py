@@ -169,7 +169,11 @@ class Touch(Record):
 
 
 class Beat(Record):
-    """Server -> client, every beat: I am alive, and applied up to C{lastZxid}."""
+    """
+    Server -> client, every beat: I am alive, and applied up to C{lastZxid}.  Also
+    client -> server from a session process of C{--session-processes}: my replica
+    has applied up to C{lastZxid} (see C{TCPDataLink.acknowledge_applied}).
+    """
 
     fields = (("lastZxid", LONG),)
 
