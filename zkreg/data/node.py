@@ -26,6 +26,10 @@ class Node:
     A znode.  Kept small (C{__slots__}, no cached records, children keyed by the very
     path strings the tree's index holds): a registry holds a million of them.
 
+    @ivar path: the node's path, the very string object that keys the tree's index
+        (and the parent's children): a watch on the node keys its table with it too,
+        so the watch costs no string of its own.
+
     @ivar data: the node's bytes, or L{None} when created with null data (a Java
         client may; it reads back as null, and the system nodes hold C{b""}).
     @ivar acl: the node's ACL, a tuple of L{zkreg.proto.records.ACL}, shared between
@@ -49,6 +53,7 @@ class Node:
     """
 
     __slots__ = (
+        "path",
         "data",
         "acl",
         "czxid",
@@ -65,12 +70,14 @@ class Node:
 
     def __init__(
         self,
+        path: str,
         data: bytes | None,
         acl: tuple,
         czxid: int,
         ctime: int,
         ephemeral_owner: int,
     ) -> None:
+        self.path = path
         self.data = data
         self.acl = acl
         self.czxid = czxid
@@ -87,6 +94,7 @@ class Node:
     @classmethod
     def restored(
         cls,
+        path: str,
         data: bytes | None,
         acl: tuple,
         czxid: int,
@@ -103,6 +111,7 @@ class Node:
         A node with every persisted field given (a snapshot load, a replica copy).
         """
         node = cls.__new__(cls)
+        node.path = path
         node.data = data
         node.acl = acl
         node.czxid = czxid

@@ -26,6 +26,7 @@ def copy_tree(tree: DataTree) -> DataTree:
     nodes: dict[str, Node] = {}
     for path, node in tree.iter_nodes():
         twin = Node.restored(
+            path,
             node.data,
             copy.intern_acl(node.acl),
             node.czxid,

@@ -141,19 +141,17 @@ class DataTree:
     def _add_system_nodes(self) -> None:
         # As DataTree's constructor: every stat field 0, empty data; the config node's
         # ACL is set with setACL(version -1), which leaves its aversion at -1.
-        root = Node(b"", self.intern_acl(_OPEN_ACL), 0, 0, 0)
+        root = Node("/", b"", self.intern_acl(_OPEN_ACL), 0, 0, 0)
         root.pzxid = 0
-        proc = Node(b"", root.acl, 0, 0, 0)
-        quota = Node(b"", root.acl, 0, 0, 0)
-        config = Node(b"", self.intern_acl(_READ_ACL), 0, 0, 0)
+        proc = Node("/zookeeper", b"", root.acl, 0, 0, 0)
+        quota = Node("/zookeeper/quota", b"", root.acl, 0, 0, 0)
+        config = Node("/zookeeper/config", b"", self.intern_acl(_READ_ACL), 0, 0, 0)
         config.aversion = -1
-        root.add_child("/zookeeper")
-        proc.add_child("/zookeeper/quota")
-        proc.add_child("/zookeeper/config")
-        self.nodes["/"] = root
-        self.nodes["/zookeeper"] = proc
-        self.nodes["/zookeeper/quota"] = quota
-        self.nodes["/zookeeper/config"] = config
+        root.add_child(proc.path)
+        proc.add_child(quota.path)
+        proc.add_child(config.path)
+        for node in (root, proc, quota, config):
+            self.nodes[node.path] = node
 
     # -- IReadView ---------------------------------------------------------------
 
@@ -261,28 +259,46 @@ class DataTree:
         same log have the same digest.
         """
         sha = hashlib.sha256()
+        update = sha.update
         pack = struct.Struct(">qqqqiiiqq").pack
-        for path in sorted(self.nodes):
-            node = self.nodes[path]
-            sha.update(path.encode("utf-8", "surrogatepass") + b"\x00")
+        acl_bytes: dict[int, bytes] = {}  # id(ACL tuple) -> its bytes: ACLs are shared
+        nodes = self.nodes
+        # One update per node with the bytes the hash has always been fed (so digests
+        # stored in older snapshots still match), built with few calls: the check
+        # runs over every node at each restart.
+        for path in sorted(nodes):
+            node = nodes[path]
             data = node.data
-            sha.update(b"N" if data is None else b"D%d:" % len(data) + data)
-            for entry in node.acl:
-                sha.update(f"{entry.perms}|{entry.id.scheme}|{entry.id.id};".encode())
-            sha.update(
-                pack(
-                    node.czxid,
-                    node.mzxid,
-                    node.ctime,
-                    node.mtime,
-                    node.version,
-                    node.cversion,
-                    node.aversion,
-                    node.ephemeral_owner,
-                    node.pzxid,
+            acl = node.acl
+            acl_encoded = acl_bytes.get(id(acl))
+            if acl_encoded is None:
+                acl_encoded = acl_bytes[id(acl)] = "".join(
+                    f"{entry.perms}|{entry.id.scheme}|{entry.id.id};" for entry in acl
+                ).encode()
+            update(
+                b"".join(
+                    (
+                        path.encode("utf-8", "surrogatepass"),
+                        b"\x00N" if data is None else b"\x00D%d:" % len(data),
+                        b"" if data is None else data,
+                        acl_encoded,
+                        pack(
+                            node.czxid,
+                            node.mzxid,
+                            node.ctime,
+                            node.mtime,
+                            node.version,
+                            node.cversion,
+                            node.aversion,
+                            node.ephemeral_owner,
+                            node.pzxid,
+                        ),
+                        "/".join(node.child_names()).encode("utf-8", "surrogatepass")
+                        if node.children
+                        else b"",
+                    )
                 )
             )
-            sha.update("/".join(node.child_names()).encode("utf-8", "surrogatepass"))
         for session_id in sorted(self.sessions):
             sha.update(b"S%d:%d" % (session_id, self.sessions[session_id]))
         sha.update(b"Z%d" % self.last_zxid)
@@ -411,7 +427,7 @@ class DataTree:
             time = self._last_time
         else:
             self._last_time = time
-        node = Node(txn.data, self.intern_acl(txn.acl), zxid, time, owner)
+        node = Node(path, txn.data, self.intern_acl(txn.acl), zxid, time, owner)
         # The same string object keys the index and the parent's children.
         children[path] = None
         nodes[path] = node

@@ -27,7 +27,9 @@ def add_snapshot_nodes(tree: DataTree, nodes: Iterable[Any]) -> None:
     all_nodes = tree.nodes
     intern_acl = tree.intern_acl
     for message in nodes:
+        path = message.path
         node = Node.restored(
+            path,
             message.data,
             intern_acl(message.acl or ()),
             message.czxid,
@@ -40,7 +42,6 @@ def add_snapshot_nodes(tree: DataTree, nodes: Iterable[Any]) -> None:
             message.ephemeralOwner,
             message.pzxid,
         )
-        path = message.path
         all_nodes[path] = node
         if path != "/":
             cut = path.rfind("/")

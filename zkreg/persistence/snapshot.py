@@ -431,10 +431,33 @@ def iter_entries(path: str, data: bytes) -> Iterator[tuple[str, Any]]:
 
     @raise SnapshotError: for an entry that does not parse.
     """
+    acls: list[tuple] = []
+    for kind, value in iter_raw_entries(path, data):
+        if kind == "node":
+            node_path, node_data, fixed = value
+            yield "node", NodeImage(node_path, node_data, acls[fixed[0]], *fixed[1:])
+        elif kind == "acl":
+            acls.append(value)
+        else:
+            yield kind, value
+
+
+def iter_raw_entries(path: str, data: bytes) -> Iterator[tuple[str, Any]]:
+    """
+    The entries of a checked snapshot as they lie in the file, for a loader that
+    builds its own objects (a million L{NodeImage}s cost a restart seconds):
+    C{("acl", (perms, scheme, id) triples)} in index order, then C{("node", (path,
+    data, fixed))} where C{fixed} is C{(acl index, czxid, mzxid, ctime, mtime,
+    version, cversion, aversion, ephemeral owner, pzxid)}, and the C{"session"},
+    C{"digest"} and C{"reply"} entries of L{iter_entries}.
+
+    @raise SnapshotError: for an entry that does not parse, or a node naming an ACL
+        list not defined before it.
+    """
     unpack_u32 = _U32.unpack_from
     unpack_i32 = _I32.unpack_from
     unpack_fixed = _NODE_FIXED.unpack_from
-    acls: list[tuple] = []
+    acl_count = 0
     offset = HEADER_BYTES
     end = len(data) - TRAILER_BYTES
     counted_nodes = counted_sessions = 0
@@ -457,7 +480,9 @@ def iter_entries(path: str, data: bytes) -> Iterator[tuple[str, Any]]:
                 fixed = unpack_fixed(data, offset)
                 offset += _NODE_FIXED.size
                 counted_nodes += 1
-                yield "node", NodeImage(node_path, node_data, acls[fixed[0]], *fixed[1:])
+                if fixed[0] >= acl_count:
+                    raise SnapshotError(path, f"node {node_path!r} names undefined ACL list")
+                yield "node", (node_path, node_data, fixed)
             elif tag == 0x41:  # A
                 index, count = _ACL_HEAD.unpack_from(data, offset)
                 offset += _ACL_HEAD.size
@@ -468,9 +493,10 @@ def iter_entries(path: str, data: bytes) -> Iterator[tuple[str, Any]]:
                     scheme, offset = _read_str(data, offset)
                     ident, offset = _read_str(data, offset)
                     entries.append((perms, scheme, ident))
-                if index != len(acls):
+                if index != acl_count:
                     raise SnapshotError(path, f"ACL list {index} out of order at {offset}")
-                acls.append(tuple(entries))
+                acl_count += 1
+                yield "acl", tuple(entries)
             elif tag == 0x53:  # S
                 session = _SESSION.unpack_from(data, offset)
                 offset += _SESSION.size

@@ -93,7 +93,7 @@ class SessionServerFactory(protocol.ServerFactory):
         self.sasl_required = config.sasl_required
         #: whether a client whose SASL exchange failed is kept, unauthenticated
         self.sasl_allow_failed_clients = config.sasl_allow_failed_clients
-        self.watches = WatchManager()
+        self.watches = WatchManager(shared_path=self._shared_path)
         self.stats = ServerStats()
         self.namespace_stats = NamespaceStats()
         #: seconds to send the notifications of one commit, for commits that had any
@@ -333,6 +333,15 @@ class SessionServerFactory(protocol.ServerFactory):
                 node = view.get(path)
                 data = node.data if node is not None else None
                 namespace_stats.write(path, len(data) if data else 0)
+
+    def _shared_path(self, path: str) -> str:
+        """
+        The read view's own string for C{path} when a node is there (the one keying
+        its index), so the watch tables keep no copy of the request's path.
+        """
+        node = self.read_view.get(path)
+        shared = getattr(node, "path", None)  # views whose nodes do not know it: none
+        return path if shared is None else shared
 
     def _may_read(self, connection: ClientConnection, event_type: int, path: str) -> bool:
         """

@@ -19,7 +19,7 @@ sessions: a reconnecting client re-registers its watches with setWatches.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 #: ZooKeeper's EventType numbers (zookeeper.proto constants, duplicated here so the
@@ -324,23 +324,35 @@ class WatchManager:
     @ivar child_watches: the table of getChildren watches.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, shared_path: Callable[[str], str] | None = None) -> None:
+        """
+        @param shared_path: C{f(path)} giving an equal string kept anyway (the tree's
+            own key of an existing node), to key the tables with instead of the
+            request's: then a watch on an existing node costs no string of its own.
+        """
         self.data_watches = _WatchTable()
         self.child_watches = _WatchTable()
+        self._shared_path = shared_path
 
     # Registration, as the read operations do it.
 
     def add_data_watch(self, path: str, watcher: Any) -> None:
         """A getData or exists watch (exists on a missing node is one too)."""
+        if self._shared_path is not None:
+            path = self._shared_path(path)
         self.data_watches.add(path, watcher, STANDARD)
 
     def add_child_watch(self, path: str, watcher: Any) -> None:
         """A getChildren watch."""
+        if self._shared_path is not None:
+            path = self._shared_path(path)
         self.child_watches.add(path, watcher, STANDARD)
 
     def add_persistent_watch(self, path: str, watcher: Any, recursive: bool) -> None:
         """addWatch: the watcher goes in both tables with the same mode."""
         mode = PERSISTENT_RECURSIVE if recursive else PERSISTENT
+        if self._shared_path is not None:
+            path = self._shared_path(path)
         self.data_watches.add(path, watcher, mode)
         self.child_watches.add(path, watcher, mode)
 

@@ -276,10 +276,10 @@ def test_stat_bytes_are_the_stat_encoding_for_every_kind_of_node():
         if change is not changes[-2] and change is not changes[-1]:
             assert node.stat_bytes() != before  # the change of /s shows
     odd = [
-        Node(None, OPEN, 5, 6, 0),
-        Node(b"x", OPEN, 5, 6, CONTAINER_EPHEMERAL_OWNER),
-        Node(b"x", OPEN, 5, 6, ttl_ephemeral_owner(1000)),
-        Node(b"x", OPEN, 5, 6, 0x1234),
+        Node("/p", None, OPEN, 5, 6, 0),
+        Node("/q", b"x", OPEN, 5, 6, CONTAINER_EPHEMERAL_OWNER),
+        Node("/q", b"x", OPEN, 5, 6, ttl_ephemeral_owner(1000)),
+        Node("/q", b"x", OPEN, 5, 6, 0x1234),
     ]
     odd[0].cversion = 0x7FFFFFFF  # 2 * cversion overflows a Java int
     odd[0].add_child("/p/a")

@@ -61,6 +61,38 @@ class RoundTripTests(unittest.TestCase):
         distinct = {id(node.acl) for node in loaded.nodes.values()}
         self.assertLessEqual(len(distinct), 3)
 
+    def test_loaded_children_share_the_index_strings(self) -> None:
+        """
+        Memory: a loaded node's children are keyed by the very path strings of the
+        tree's index (no second string per node), as in a tree built by apply.
+        """
+        tree, _ = build_tree(500)
+        loaded = load_tree(write_tree_snapshot(self.directory, tree), extended_types=True)
+        for each in (tree, loaded):
+            keys = {id(path) for path in each.nodes}
+            children = [child for node in each.nodes.values() for child in node.child_paths()]
+            self.assertEqual(len(children), len(each.nodes) - 1)
+            self.assertTrue(all(id(child) in keys for child in children))
+
+    def test_misordered_snapshot_refused_and_collector_back_on(self) -> None:
+        """
+        A snapshot with a valid checksum whose node comes before its parent is
+        refused with SnapshotError, and the load leaves the garbage collector on.
+        """
+        from zkreg.persistence.snapshot import SnapshotWriter
+
+        writer = SnapshotWriter(self.directory, 7, sync=False)
+        acl = list(DataTree().get("/").acl)
+        writer.add_node("/", b"", acl, 0, 0, 0, 0, 0, 1, 0, 0, 0)
+        writer.add_node("/a/b", b"x", acl, 5, 5, 1, 1, 0, 0, 0, 0, 5)
+        path = writer.finish()
+        with self.assertRaises(SnapshotError) as caught:
+            load_tree(path)
+        self.assertIn("comes before its parent", str(caught.exception))
+        import gc
+
+        self.assertTrue(gc.isenabled())
+
     def test_empty_tree(self) -> None:
         """A fresh tree (system nodes only) round-trips."""
         tree = DataTree()

@@ -92,3 +92,32 @@ def test_watch_registration_rules():
     assert watches.data_watches.contains("/missing", reader)
     assert watches.child_watches.contains("/a", reader)
     assert not watches.child_watches.contains("/missing2", reader)
+
+
+def test_watches_on_existing_nodes_key_with_the_trees_own_path_string():
+    """
+    Memory: a watch set by getData, exists, getChildren or addWatch on an existing
+    node keys the watch table with the tree's own path string (the request's copy is
+    dropped); a watch on a missing path keeps the request's.
+    """
+    _, factory = standalone()
+    create(factory, "/shared", b"")
+    tree_path = factory.read_view.get("/shared").path
+    reader = Reader()
+
+    def request_path(text):
+        return "".join(list(text))  # an equal string that is not the tree's
+
+    factory.perform_read(reader, OpCode.exists, ExistsRequest(request_path("/shared"), True))
+    factory.perform_read(
+        reader, OpCode.getChildren, GetChildrenRequest(request_path("/shared"), True)
+    )
+    missing = request_path("/gone")
+    factory.perform_read(reader, OpCode.exists, ExistsRequest(missing, True))
+    data_keys = {id(path) for path in factory.watches.data_watches.by_path}
+    child_keys = {id(path) for path in factory.watches.child_watches.by_path}
+    assert id(tree_path) in data_keys and id(tree_path) in child_keys
+    assert id(missing) in data_keys
+    factory.watches.add_persistent_watch(request_path("/shared"), Reader(2), recursive=False)
+    assert factory.watches.data_watches.watchers_at("/shared") != []
+    assert {id(path) for path in factory.watches.data_watches.by_path} == data_keys
