@@ -394,7 +394,8 @@ class ScenarioContext:
         from kazoo.client import KazooClient
 
         options.setdefault("timeout", 10.0)
-        client = KazooClient(hosts=self.server.hosts, **options)
+        options.setdefault("hosts", self.server.hosts)
+        client = KazooClient(**options)
         self._clients.append(client)
         client.start(timeout=15.0)
         if register_session:
