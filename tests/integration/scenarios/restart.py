@@ -203,3 +203,39 @@ def restart_after_many_txns(ctx: ScenarioContext) -> None:
     reader = ctx.raw()
     _dump(ctx, reader, "after")
     ctx.call("next seq", reader.create, ctx.path("s-"), b"", None, 2)
+
+
+@scenario(restarts=True)
+def restart_set_watches_resume(ctx: ScenarioContext) -> None:
+    """A raw client's watches, re-sent with setWatches on the session it resumes
+    after a kill -9, fire for the change made while it was away (relative to its
+    last zxid) and, once each, for the changes made afterwards."""
+    raw = ctx.raw()
+    raw.create(ctx.root)
+    for name in ("missed", "later", "parent"):
+        raw.create(ctx.path(name), b"0")
+    raw.get_data(ctx.path("missed"), True)
+    raw.get_data(ctx.path("later"), True)
+    raw.exists(ctx.path("absent"), True)
+    raw.get_children(ctx.path("parent"), True)
+    last_seen = raw.last_zxid
+    ctx.restart(hard=True)
+    writer = ctx.raw()
+    writer.set_data(ctx.path("missed"), b"1")
+    ctx.call("resume", lambda: raw.connect().session_id == raw.session_id)
+    ctx.call(
+        "setWatches",
+        raw.set_watches,
+        last_seen,
+        [ctx.path("missed"), ctx.path("later")],
+        [ctx.path("absent")],
+        [ctx.path("parent")],
+    )
+    raw.settle()
+    ctx.record("events after setWatches", raw.events)
+    writer.set_data(ctx.path("later"), b"1")
+    writer.create(ctx.path("absent"))
+    writer.create(ctx.path("parent", "kid"))
+    writer.set_data(ctx.path("missed"), b"2")
+    raw.settle()
+    ctx.record("events after later writes", raw.events)
