@@ -158,11 +158,13 @@ def measure_tree(server: ServerProcess, znodes: int) -> dict[str, Any]:
     }
 
 
-def get_data_answers(port: int, path: str, timeout: float = 5.0) -> bool:
+def get_data_answers(port: int, path: str, timeout: float = 5.0) -> str | None:
     """
     Open a session, send one getData of C{path}: did it answer with its data?
 
     A plain blocking socket, so nothing but the server's own start-up is timed.
+
+    @return: L{None} when it answered without error, else what happened instead.
     """
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
@@ -170,10 +172,10 @@ def get_data_answers(port: int, path: str, timeout: float = 5.0) -> bool:
             conn.sendall(wire.connect_frame(10000) + wire.get_data_frame(path))
             replies = 0
             buffer = b""
-            while replies < 2:
+            while True:
                 chunk = conn.recv(65536)
                 if not chunk:
-                    return False
+                    return f"closed after {replies} replies"
                 buffer += chunk
                 while len(buffer) >= 4:
                     size = int.from_bytes(buffer[:4], "big")
@@ -183,13 +185,12 @@ def get_data_answers(port: int, path: str, timeout: float = 5.0) -> bool:
                     replies += 1
                     if replies == 2:
                         _, _, err = wire.REPLY_HEADER.unpack_from(frame, 4)
-                        return err == 0
-            return False
-    except OSError:
-        return False
+                        return None if err == 0 else f"getData answered error {err}"
+    except OSError as error:
+        return repr(error)
 
 
-def measure_restart(server: ServerProcess, deadline: float = 900.0) -> float:
+def measure_restart(server: ServerProcess, deadline: float = 300.0) -> float:
     """
     Stop the server (SIGTERM, as an operator would), start it again on the same data,
     and time from the start until a new session's getData of L{PROBE_PATH} answers.
@@ -209,13 +210,16 @@ def measure_restart(server: ServerProcess, deadline: float = 900.0) -> float:
     starter = threading.Thread(target=start, daemon=True)
     began = time.monotonic()
     starter.start()
+    last = "no attempt"
     try:
         while time.monotonic() - began < deadline:
             if failure:
                 raise RuntimeError(f"restart failed: {failure[0]}")
-            if get_data_answers(server.port, PROBE_PATH, timeout=deadline):
+            outcome = get_data_answers(server.port, PROBE_PATH)
+            if outcome is None:
                 return time.monotonic() - began
+            last = outcome
             time.sleep(0.02)
-        raise RuntimeError(f"no getData answer {deadline:.0f} s after the restart")
+        raise RuntimeError(f"no getData answer {deadline:.0f} s after the restart: {last}")
     finally:
         starter.join(deadline)
