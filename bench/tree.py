@@ -195,31 +195,36 @@ def measure_restart(server: ServerProcess, deadline: float = 300.0) -> float:
     Stop the server (SIGTERM, as an operator would), start it again on the same data,
     and time from the start until a new session's getData of L{PROBE_PATH} answers.
 
+    The server is started from this (the main) thread and the getData attempts run
+    in another: the launcher ties the server's life to the thread that spawned it
+    (C{PR_SET_PDEATHSIG}), so a server spawned from a short-lived thread would be
+    killed as that thread ends.
+
     @return: seconds from spawning the process to the first answered getData.
     @raise RuntimeError: when it does not answer within C{deadline} seconds.
     """
     server.stop(timeout=120.0)
-    failure: list[BaseException] = []
-
-    def start() -> None:
-        try:
-            server.start(deadline_s=deadline)
-        except BaseException as error:  # reported by the measuring thread
-            failure.append(error)
-
-    starter = threading.Thread(target=start, daemon=True)
+    answered: list[float] = []
+    last = ["no attempt"]
     began = time.monotonic()
-    starter.start()
-    last = "no attempt"
-    try:
+
+    def probe() -> None:
         while time.monotonic() - began < deadline:
-            if failure:
-                raise RuntimeError(f"restart failed: {failure[0]}")
             outcome = get_data_answers(server.port, PROBE_PATH)
             if outcome is None:
-                return time.monotonic() - began
-            last = outcome
+                answered.append(time.monotonic() - began)
+                return
+            last[0] = outcome
             time.sleep(0.02)
-        raise RuntimeError(f"no getData answer {deadline:.0f} s after the restart: {last}")
+
+    prober = threading.Thread(target=probe, daemon=True)
+    prober.start()
+    try:
+        server.start(deadline_s=deadline)
+    except Exception as failure:
+        raise RuntimeError(f"restart failed: {failure}") from None
     finally:
-        starter.join(deadline)
+        prober.join(deadline)
+    if not answered:
+        raise RuntimeError(f"no getData answer {deadline:.0f} s after the restart: {last[0]}")
+    return answered[0]
