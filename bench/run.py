@@ -384,6 +384,9 @@ def run_workloads(
             # The memory rows above stand; the failure is in the log and the row is "-".
             _log(f"[{server.name}] restart not measured: {failure}")
         else:
+            # A new process: the later workloads sample the new pid's CPU.
+            pid = server.pid
+            base["server_pid"] = pid
             add(
                 "tree_restart",
                 f"restart with {count} znodes: stop, start, first getData (s)",
