@@ -22,6 +22,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from zkreg import __version__
+from zkreg.collector import tune_collector
 from zkreg.config import ServerConfig
 from zkreg.config_file import ConfigFileError, load_config_file
 from zkreg.operations import OperationsEndpoints
@@ -396,6 +397,9 @@ def makeService(options: Options) -> service.MultiService:
     """
     config: ServerConfig = options.server_config
     twistd_options = getattr(options, "parent", None)
+    # Under twistd the process is ours; a program embedding zkreg keeps its collector.
+    if twistd_options is not None:
+        tune_collector(reactor)
     top = GuardedStartup(
         detached=twistd_options is not None and not twistd_options.get("nodaemon", True)
     )

@@ -200,10 +200,14 @@ class Applier:
 
     # -- apply ---------------------------------------------------------------------
 
-    def apply(self, request: Request, hdr: TxnHeader, txn: Any, reply: Any) -> None:
+    def apply(
+        self, request: Request, hdr: TxnHeader, txn: Any, reply: Any, record: bytes | None = None
+    ) -> None:
         """
         Apply one durable write, publish its commit, answer it, then the syncs and
         reads that waited for it.
+
+        @param record: the txn's log record, passed on in the commit.
         """
         zxid = hdr.zxid
         try:
@@ -241,6 +245,7 @@ class Applier:
                     tuple(result.events),
                     result.closed_session,
                     hdr.time,
+                    record,
                 )
                 for listener in tuple(listeners):
                     try:

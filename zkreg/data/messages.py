@@ -107,6 +107,8 @@ class Commit:
     @ivar time: the txn header's time (ms since the epoch), so that a replica applying
         the stream (C{DataTree.apply(TxnHeader(session_id, cxid, zxid, time,
         txn_type), txn)}) gets the same ctime/mtime; 0 from producers predating it.
+    @ivar record: the txn's log record as the sequencer encoded it (what the commit
+        stream of the data link sends), or L{None} when it was not at hand.
     """
 
     zxid: int
@@ -117,3 +119,4 @@ class Commit:
     events: tuple = field(default=())
     closed_session: int = 0
     time: int = 0
+    record: bytes | None = None

@@ -53,13 +53,17 @@ class _InFlight:
         once answered.
     """
 
-    __slots__ = ("request", "hdr", "txn", "reply")
+    __slots__ = ("request", "hdr", "txn", "reply", "record")
 
-    def __init__(self, request: Request, hdr: TxnHeader, txn: Any, reply: Any) -> None:
+    def __init__(
+        self, request: Request, hdr: TxnHeader, txn: Any, reply: Any, record: bytes | None
+    ) -> None:
         self.request = request
         self.hdr = hdr
         self.txn = txn
         self.reply = reply
+        #: the txn's log record (the commit stream sends it as it is)
+        self.record = record
 
 
 class Sequencer:
@@ -150,12 +154,14 @@ class Sequencer:
         if request.opcode == _OP_CLOSE_SESSION:
             self._sessions.set_closing(request.session_id)
         hdr, txn = self._prep.prep(request, self._next_zxid(), self._now_ms())
-        self._inflight.append(_InFlight(request, hdr, txn, reply))
+        entry = _InFlight(request, hdr, txn, reply, None)
+        self._inflight.append(entry)
         try:
             if stamp is None:
-                self._append(hdr.zxid, encode_txn(hdr, txn))
+                record = entry.record = encode_txn(hdr, txn)
             else:
-                self._append(hdr.zxid, encode_stamped_txn(hdr, txn, stamp, request.opcode))
+                record = entry.record = encode_stamped_txn(hdr, txn, stamp, request.opcode)
+            self._append(hdr.zxid, record)
         except Exception:
             self._log_failed(Failure())
 
@@ -177,7 +183,7 @@ class Sequencer:
                 entry = inflight.popleft()
                 reply, entry.reply = entry.reply, None
                 self._last_applied = entry.hdr.zxid
-                apply(entry.request, entry.hdr, entry.txn, reply)
+                apply(entry.request, entry.hdr, entry.txn, reply, entry.record)
         finally:
             self._draining = False
 

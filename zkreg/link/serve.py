@@ -34,6 +34,7 @@ import signal
 import socket
 import time
 from collections import deque
+from functools import partial
 from typing import Any, cast
 
 from twisted.internet import threads
@@ -50,10 +51,11 @@ from zope.interface import implementer
 from zkreg.data.messages import Commit, Outcome, Request, SessionGrant, WriteStamp
 from zkreg.data.server import DataServer
 from zkreg.data.tree import DataTree
-from zkreg.data.txncodec import decode_logged_txn
+from zkreg.data.txncodec import encode_txn
 from zkreg.interfaces import ICommitListener
 from zkreg.link import wire
 from zkreg.proto.jute import DecodeError
+from zkreg.proto.records import TxnHeader
 from zkreg.tls import handshake_refusal
 
 __all__ = ["BEAT_S", "CommitFanout", "DataLinkServerFactory"]
@@ -84,18 +86,37 @@ except (OSError, AttributeError):  # pragma: no cover - not Linux
     _PRCTL = None
 
 
-def commit_message(commit: Commit) -> wire.CommitMsg:
-    """The wire form of a commit."""
-    return wire.CommitMsg(
-        commit.zxid,
-        commit.session_id,
-        commit.cxid,
-        commit.txn_type,
-        commit.time,
-        commit.txn.serialize() if commit.txn is not None else None,
-        [wire.Event(event_type, path) for event_type, path in commit.events],
-        commit.closed_session,
-    )
+def no_nagle(transport: Any) -> None:
+    """
+    Turn Nagle's algorithm off on a data-link connection (plain TCP or TLS over it):
+    link frames are small and pipelined both ways, and a frame held back until the
+    previous one is acknowledged stalls every session behind it (measured: with Nagle
+    on, both processes sat a third idle under pipelined writes).  A Unix socket has
+    no such option and is left alone.
+    """
+    set_no_delay = getattr(transport, "setTcpNoDelay", None)
+    if set_no_delay is None:
+        get_handle = getattr(transport, "getHandle", None)
+        set_no_delay = getattr(get_handle(), "setTcpNoDelay", None) if get_handle else None
+    if set_no_delay is not None:
+        try:
+            set_no_delay(True)
+        except OSError:
+            pass
+
+
+def commit_frame(commit: Commit) -> bytes:
+    """
+    The frame of a commit on the stream: its log record as the sequencer encoded it
+    (the events are not sent, a replica gets them by applying the txn).
+    """
+    record = commit.record
+    if record is None:
+        record = encode_txn(
+            TxnHeader(commit.session_id, commit.cxid, commit.zxid, commit.time, commit.txn_type),
+            commit.txn,
+        )
+    return wire.commit_frame(record)
 
 
 def snapshot_frames(tree: DataTree) -> Any:
@@ -246,18 +267,7 @@ class CommitFanout:
             for zxid, record in self.server.log.replay(after):
                 if zxid > last:
                     break
-                hdr, txn, _, _ = decode_logged_txn(record)
-                message = wire.CommitMsg(
-                    zxid,
-                    hdr.clientId,
-                    hdr.cxid,
-                    hdr.type,
-                    hdr.time,
-                    txn.serialize() if txn is not None else None,
-                    [],
-                    0,
-                )
-                frame = wire.encode_frame(message)
+                frame = wire.commit_frame(record)
                 self._ring.append((zxid, frame))
                 self._bytes += len(frame)
                 if first is None:
@@ -274,7 +284,7 @@ class CommitFanout:
             self._bytes = 0
 
     def committed(self, commit: Commit) -> None:
-        frame = wire.encode_frame(commit_message(commit))
+        frame = commit_frame(commit)
         ring = self._ring
         ring.append((commit.zxid, frame))
         self._bytes += len(frame)
@@ -324,6 +334,7 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
     # -- connection --------------------------------------------------------------------
 
     def connectionMade(self) -> None:
+        no_nagle(self.transport)
         self.factory.links.add(self)
         self.setTimeout(self.factory.session_server_timeout_s)
 
@@ -388,8 +399,12 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         _log.warn("data-link frame of {length} bytes is too long", length=length)
         cast(Any, self.transport).loseConnection()
 
-    def stringReceived(self, frame: bytes) -> None:
+    def dataReceived(self, data: bytes) -> None:
+        # Once per read, not per frame: a read carries many frames under load.
         self.resetTimeout()
+        Int32StringReceiver.dataReceived(self, data)
+
+    def stringReceived(self, frame: bytes) -> None:
         try:
             message = wire.decode_message(frame)
         except DecodeError as error:
@@ -410,7 +425,9 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
                 stamp,
                 self.auth_schemes,
             )
-            self._answer(message.tag, request.opcode, self.server.submit(request), stamp)
+            self.server.submit_with_callback(
+                request, partial(self._submitted, message.tag, request.opcode, stamp is not None)
+            )
         elif kind is wire.Touch:
             if message.sessionIds:
                 self.server.touch_sessions(message.sessionIds)
@@ -482,12 +499,10 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         self.factory.fanout.connections[self] = None
         self.live = True
 
-    def _fork_snapshot(self, fd: int) -> Deferred:
+    def _fork_snapshot(self, fd: int) -> None:
         """
-        Have a child write the snapshot to C{fd} (the socket, or the pipe of
+        Have a child write the snapshot to C{fd} (the socket, or the socket pair of
         L{_fork_snapshot_through_tls}); hold the commits meanwhile.
-
-        @return: a Deferred fired with C{os.waitpid}'s answer when the child is gone.
         """
         self._held = []
         self.factory.fanout.connections[self] = None
@@ -534,7 +549,6 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         waited.addBoth(_unfreeze)
         waited.addCallback(self._snapshot_written, nodes)
         waited.addErrback(lambda reason: _log.failure("snapshot child", reason))
-        return waited
 
     def _fork_snapshot_through_tls(self) -> None:
         """
@@ -594,25 +608,30 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
 
     # -- answers -----------------------------------------------------------------------
 
-    def _answer(self, tag: int, opcode: int, outcome: Deferred, stamp: WriteStamp | None) -> None:
-        def answered(result: Outcome) -> None:
-            if stamp is not None:
+    def _submitted(self, tag: int, opcode: int, stamped: bool, result: Outcome | Failure) -> None:
+        """
+        Answer a Submit (or a CloseSession) with a Result frame; called by the data
+        server without a Deferred (C{submit_with_callback}).
+        """
+        if isinstance(result, Failure):
+            zxid = 0
+            message = wire.Result(tag, True, 0, 0, result.getErrorMessage().encode())
+            frame = wire.encode_frame(message)
+        else:
+            if stamped:
                 self.factory.before_reply()
-            body = wire.encode_response_body(opcode, result.response) if result.err == 0 else None
-            message = wire.Result(tag, False, result.zxid, result.err, body)
-            if self.factory.replies_wait_for_every_replica:
-                self._reply(result.zxid if result.err == 0 else 0, wire.encode_frame(message))
-            else:
-                self.send(message)
+            body = None
+            if result.err == 0 and result.response is not None:
+                body = wire.encode_response_body(opcode, result.response)
+            zxid = result.zxid if result.err == 0 else 0
+            frame = wire.result_frame(tag, result.zxid, result.err, body)
+        if self.factory.replies_wait_for_every_replica:
+            self._reply(zxid, frame)
+        else:
+            self.out(frame)
 
-        def failed(reason: Failure) -> None:
-            message = wire.Result(tag, True, 0, 0, reason.getErrorMessage().encode())
-            if self.factory.replies_wait_for_every_replica:
-                self._reply(0, wire.encode_frame(message))
-            else:
-                self.send(message)
-
-        outcome.addCallbacks(answered, failed)
+    def _answer(self, tag: int, opcode: int, outcome: Deferred, stamp: WriteStamp | None) -> None:
+        outcome.addBoth(partial(self._submitted, tag, opcode, stamp is not None))
 
     def _reply(self, zxid: int, frame: bytes) -> None:
         """

@@ -34,11 +34,12 @@ L{zkreg.link.replica_load}.
 from __future__ import annotations
 
 import random
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any, cast
 
 from twisted.application.internet import ClientService, backoffPolicy
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.protocol import Factory
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -47,20 +48,20 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from zkreg.data import codes
+from zkreg.data.applier import answer
 from zkreg.data.messages import Commit, Outcome, SessionGrant
 from zkreg.data.reads import READ_OPS
 from zkreg.data.server import DataServerFailed
 from zkreg.data.tree import DataTree
-from zkreg.data.txncodec import TXN_CLASSES
+from zkreg.data.txncodec import decode_logged_txn
 from zkreg.interfaces import IDataLink
 from zkreg.link import wire
 from zkreg.link.endpoints import EndpointsInTurn, parse_data_servers
 from zkreg.link.errors import DataTierUnavailable
 from zkreg.link.hunt import Hunt
 from zkreg.link.replica_load import add_snapshot_nodes, empty_replica, finish_replica
-from zkreg.link.serve import BEAT_S, MAX_FRAME, DataLinkServerFactory
+from zkreg.link.serve import BEAT_S, MAX_FRAME, DataLinkServerFactory, no_nagle
 from zkreg.proto.jute import DecodeError
-from zkreg.proto.records import TxnHeader
 from zkreg.tls import server_refusal
 
 __all__ = [
@@ -96,6 +97,9 @@ RECONNECT_POLICY = backoffPolicy(initialDelay=0.05, maxDelay=0.3, factor=1.5, ji
 _log = Logger(namespace="zkreg.link.tcp")
 
 
+#: Distinct ids (of client connections) the link keeps encoded.
+_IDS_KEPT = 1024
+
 #: Link states, as C{srvr}/C{mntr} report them.
 CONNECTING = "connecting"
 SYNCING = "syncing"
@@ -115,25 +119,42 @@ class _LinkProtocol(Int32StringReceiver):
     def send(self, message: Any) -> None:
         self.sendString(wire.encode_message(message))
 
+    def send_encoded(self, encoded: bytes) -> None:
+        """Send a message already encoded (L{wire.encode_message})."""
+        self.sendString(encoded)
+
     def connectionMade(self) -> None:
+        no_nagle(self.transport)
         self.link._connected(self)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.link._disconnected(self, reason)
 
     def dataReceived(self, data: bytes) -> None:
+        link = self.link
+        if link._protocol is self:
+            # Heard from: once per read, not per frame (a read carries many under load).
+            link._silent_s = 0.0
         super().dataReceived(data)
-        if self.link.acknowledge_applied:
-            self.link.frames_handled()
+        if link.acknowledge_applied:
+            link.frames_handled()
 
     def stringReceived(self, frame: bytes) -> None:
+        link = self.link
+        if link._protocol is not self:
+            return
         try:
-            message = wire.decode_message(frame)
+            # The two messages of every write first, without a record each.
+            kind = frame[0] if frame else -1
+            if kind == wire.COMMIT:
+                link._commit(frame[1:])
+            elif kind == wire.RESULT:
+                link._result(*wire.decode_result(frame))
+            else:
+                link._received(self, wire.decode_message(frame))
         except DecodeError as error:
             _log.warn("undecodable data-link frame: {error}", error=error)
             cast(Any, self.transport).loseConnection()
-            return
-        self.link._received(self, message)
 
     def lengthLimitExceeded(self, length: int) -> None:
         _log.warn("data-link frame of {length} bytes is too long", length=length)
@@ -141,19 +162,32 @@ class _LinkProtocol(Int32StringReceiver):
 
 
 class _Call:
-    """A request to the data tier, kept until answered (and sent again after an outage)."""
+    """
+    A request to the data tier, kept until answered (and sent again after an outage).
 
-    __slots__ = ("kind", "opcode", "message", "waiting", "session_id", "seq")
+    @ivar message: the request, encoded (L{wire.encode_message}).
+    @ivar waiting: a L{Deferred}, or a callable taking the L{Outcome} or a L{Failure}
+        (see L{zkreg.data.applier.answer}).
+    @ivar raw: answer with the response body's bytes rather than its record.
+    """
+
+    __slots__ = ("opcode", "message", "waiting", "session_id", "seq", "raw")
 
     def __init__(
-        self, kind: str, opcode: int, message: Any, waiting: Deferred, session_id: int, seq: int
+        self,
+        opcode: int,
+        message: bytes,
+        waiting: Any,
+        session_id: int,
+        seq: int,
+        raw: bool = False,
     ) -> None:
-        self.kind = kind
         self.opcode = opcode
         self.message = message
         self.waiting = waiting
         self.session_id = session_id
         self.seq = seq
+        self.raw = raw
 
 
 @implementer(IDataLink)
@@ -229,9 +263,14 @@ class TCPDataLink:
         self._loading: DataTree | None = None
         self._listeners: list[Any] = []
         self._calls: dict[int, _Call] = {}
+        #: connections' ids (tuples of L{Id}) encoded once (L{wire.encode_auth})
+        self._ids: dict[tuple[Any, ...], bytes] = {}
         self._next_tag = 0
         self._seq: dict[int, int] = {}
-        self._unanswered: dict[int, dict[int, None]] = {}
+        #: per session, the numbers of its writes not answered yet, oldest first (an
+        #: OrderedDict: its first key is found at once, where a dict whose front is
+        #: popped again and again scans past the holes it leaves)
+        self._unanswered: dict[int, OrderedDict[int, None]] = {}
         self._touched: dict[int, None] = {}
         self._touch_call: Any = None
         self._sent_since_beat = False
@@ -362,7 +401,7 @@ class TCPDataLink:
         self._unanswered.clear()
         error = DataTierUnavailable(f"no data server for {self.data_tier_timeout_s}s")
         for call in calls.values():
-            call.waiting.errback(Failure(error))
+            answer(call.waiting, Failure(error))
         for listener in tuple(self._listeners):
             unavailable = getattr(listener, "data_tier_unavailable", None)
             if unavailable is not None:
@@ -384,7 +423,7 @@ class TCPDataLink:
         if self._calls:
             _log.info("data server back: submitting {count} held requests", count=len(self._calls))
         for call in list(self._calls.values()):
-            protocol.send(call.message)
+            protocol.send_encoded(call.message)
         if self._touched:
             self._send_touches()
         self.frames_handled()
@@ -408,12 +447,9 @@ class TCPDataLink:
     def _received(self, protocol: _LinkProtocol, message: Any) -> None:
         if protocol is not self._protocol:
             return
-        self._silent_s = 0.0
         kind = message.__class__
-        if kind is wire.CommitMsg:
-            self._commit(message)
-        elif kind is wire.Result:
-            self._result(message)
+        if kind is wire.Result:
+            self._result(message.tag, message.failed, message.zxid, message.err, message.body)
         elif kind is wire.Beat:
             self.data_server_zxid = message.lastZxid
         elif kind is wire.Grant:
@@ -531,30 +567,29 @@ class TCPDataLink:
                         _log.failure("listener {listener!r} failed", listener=listener)
         self._synced_now()
 
-    def _commit(self, message: Any) -> None:
+    def _commit(self, record: bytes) -> None:
         """
-        Apply one commit to the replica and pass it on.  The watch events and the
-        closed session are those of applying it here (apply is deterministic: they
-        equal the data server's, which a commit read back from its log lacks).
+        Apply one commit (its log record) to the replica and pass it on.  The watch
+        events and the closed session are those of applying it here (apply is
+        deterministic: they equal the data server's).
         """
         tree = self.tree
-        zxid = message.zxid
-        if tree is None or zxid <= tree.last_zxid:
+        if tree is None:
             return
-        txn = None
-        if message.txn is not None:
-            txn = TXN_CLASSES[message.txnType].from_bytes(message.txn)
-        hdr = TxnHeader(message.sessionId, message.cxid, zxid, message.time, message.txnType)
+        hdr, txn, _, _ = decode_logged_txn(record)
+        zxid = hdr.zxid
+        if zxid <= tree.last_zxid:
+            return
         result = tree.apply(hdr, txn)
         commit = Commit(
             zxid,
-            message.sessionId,
-            message.cxid,
-            message.txnType,
+            hdr.clientId,
+            hdr.cxid,
+            hdr.type,
             txn,
             tuple(result.events),
             result.closed_session,
-            message.time,
+            hdr.time,
         )
         if commit.zxid > self.data_server_zxid:
             self.data_server_zxid = commit.zxid
@@ -570,19 +605,36 @@ class TCPDataLink:
     # -- requests ----------------------------------------------------------------------
 
     def _call(
-        self, kind: str, opcode: int, build: Any, session_id: int = 0, seq: int = 0
-    ) -> Deferred:
+        self,
+        opcode: int,
+        build: Any,
+        waiting: Any,
+        session_id: int = 0,
+        seq: int = 0,
+        raw: bool = False,
+    ) -> None:
+        """
+        Send a request built by C{build(tag)}, or hold it while no data server is
+        linked; C{waiting} gets the answer.
+        """
         if self.state == UNAVAILABLE:
-            return fail(DataTierUnavailable("no data server"))
-        self._next_tag = (self._next_tag + 1) & 0x7FFFFFFF
-        tag = self._next_tag
-        waiting: Deferred = Deferred()
+            answer(waiting, Failure(DataTierUnavailable("no data server")))
+            return
+        self._next_tag = tag = (self._next_tag + 1) & 0x7FFFFFFF
         message = build(tag)
-        self._calls[tag] = _Call(kind, opcode, message, waiting, session_id, seq)
+        if not isinstance(message, bytes):
+            message = wire.encode_message(message)
+        self._calls[tag] = _Call(opcode, message, waiting, session_id, seq, raw)
         protocol = self._protocol
         if protocol is not None and self._synced:
-            protocol.send(message)
+            protocol.send_encoded(message)
             self._sent_since_beat = True
+
+    def _deferred_call(
+        self, opcode: int, build: Any, session_id: int = 0, seq: int = 0
+    ) -> Deferred:
+        waiting: Deferred = Deferred()
+        self._call(opcode, build, waiting, session_id, seq)
         return waiting
 
     def _answered(self, tag: int) -> _Call | None:
@@ -593,39 +645,42 @@ class TCPDataLink:
                 unanswered.pop(call.seq, None)
         return call
 
-    def _result(self, message: Any) -> None:
-        call = self._answered(message.tag)
+    def _result(self, tag: int, failed: bool, zxid: int, err: int, body: bytes | None) -> None:
+        call = self._answered(tag)
         if call is None:
             return
-        if message.failed:
-            call.waiting.errback(DataServerFailed((message.body or b"").decode("utf-8", "replace")))
+        if failed:
+            error = DataServerFailed((body or b"").decode("utf-8", "replace"))
+            answer(call.waiting, Failure(error))
             return
-        response = (
-            wire.decode_response_body(call.opcode, message.body) if message.err == 0 else None
-        )
-        call.waiting.callback(Outcome(message.zxid, message.err, response))
+        if err != 0:
+            response = None
+        elif call.raw:
+            response = body
+        else:
+            response = wire.decode_response_body(call.opcode, body)
+        answer(call.waiting, Outcome(zxid, err, response))
 
     def _granted(self, message: Any) -> None:
         call = self._answered(message.tag)
         if call is None:
             return
         if not message.present:
-            call.waiting.callback(None)
+            answer(call.waiting, None)
         else:
-            call.waiting.callback(
-                SessionGrant(message.sessionId, message.passwd or b"", message.timeOut)
-            )
+            grant = SessionGrant(message.sessionId, message.passwd or b"", message.timeOut)
+            answer(call.waiting, grant)
 
     # -- IDataLink ---------------------------------------------------------------------
 
     def create_session(self, timeout_ms: int) -> Deferred:
         """See L{IDataLink.create_session}."""
-        return self._call("grant", 0, lambda tag: wire.CreateSession(tag, timeout_ms))
+        return self._deferred_call(0, lambda tag: wire.CreateSession(tag, timeout_ms))
 
     def revalidate_session(self, session_id: int, password: bytes, timeout_ms: int) -> Deferred:
         """See L{IDataLink.revalidate_session}."""
-        return self._call(
-            "grant", 0, lambda tag: wire.Revalidate(tag, session_id, password, timeout_ms)
+        return self._deferred_call(
+            0, lambda tag: wire.Revalidate(tag, session_id, password, timeout_ms)
         )
 
     def touch_sessions(self, session_ids: Iterable[int]) -> None:
@@ -654,7 +709,7 @@ class TCPDataLink:
 
     def close_session(self, session_id: int) -> Deferred:
         """See L{IDataLink.close_session}."""
-        return self._call("result", -11, lambda tag: wire.CloseSession(tag, session_id), session_id)
+        return self._deferred_call(-11, lambda tag: wire.CloseSession(tag, session_id), session_id)
 
     def submit(self, request: Any) -> Deferred:
         """
@@ -662,6 +717,20 @@ class TCPDataLink:
         session's next number, so that sending it again after an outage cannot apply
         it twice.
         """
+        waiting: Deferred = Deferred()
+        self._submit(request, waiting, False)
+        return waiting
+
+    def submit_with_callback(self, request: Any, callback: Any) -> None:
+        """
+        L{submit} without a Deferred, as L{zkreg.data.server.DataServer}'s: C{callback}
+        gets the L{Outcome} or a L{Failure}, possibly before this returns.  The
+        outcome's response is the reply body's bytes as the data server encoded them
+        (the session server sends them on as they are), not a record.
+        """
+        self._submit(request, callback, True)
+
+    def _submit(self, request: Any, waiting: Any, raw: bool) -> None:
         opcode = request.opcode
         body = wire.encode_request_body(opcode, request.record)
         session_id = request.session_id
@@ -669,26 +738,27 @@ class TCPDataLink:
         if opcode != codes.OP_SYNC and opcode not in READ_OPS:
             seq = self._seq.get(session_id, 0) + 1
             self._seq[session_id] = seq
-            unanswered = self._unanswered.setdefault(session_id, {})
+            unanswered = self._unanswered.get(session_id)
+            if unanswered is None:
+                unanswered = self._unanswered[session_id] = OrderedDict()
             acked = next(iter(unanswered)) - 1 if unanswered else seq - 1
             unanswered[seq] = None
         origin = self.origin if seq else 0
-        return self._call(
-            "result",
+        cxid = request.cxid
+        auth = self._ids.get(request.auth)
+        if auth is None:
+            if len(self._ids) >= _IDS_KEPT:
+                self._ids.clear()
+            auth = self._ids[request.auth] = wire.encode_auth(request.auth)
+        self._call(
             opcode,
-            lambda tag: wire.Submit(
-                tag,
-                session_id,
-                request.cxid,
-                opcode,
-                list(request.auth),
-                body,
-                origin,
-                seq,
-                acked,
+            lambda tag: wire.submit_message(
+                tag, session_id, cxid, opcode, auth, body, origin, seq, acked
             ),
+            waiting,
             session_id,
             seq,
+            raw,
         )
 
     def subscribe(self, listener: Any) -> None:

@@ -128,3 +128,19 @@ class ExactlyOnceTests(unittest.TestCase):
         self.assertEqual(decode_txn(record)[1], txn)
         # And an unstamped record has no stamp.
         self.assertIsNone(decode_logged_txn(self.log.records[-2][1])[2])
+
+
+def test_acknowledged_replies_are_dropped_and_the_others_kept():
+    """The cache keeps exactly the replies its session server has not acknowledged."""
+    from zkreg.data.dedup import ReplyCache
+    from zkreg.data.messages import Outcome
+
+    cache = ReplyCache()
+    for seq in range(1, 11):
+        # Pipelined: write N carries "acked up to N - 4" (three answers outstanding).
+        cache.recorded(1, WriteStamp(ORIGIN, seq, max(0, seq - 4)), Outcome(seq, 0))
+    assert [seq for _, stamp, _ in cache.items() for seq in [stamp.seq]] == [7, 8, 9, 10]
+    assert cache.lookup(1, WriteStamp(ORIGIN, 6)) is None
+    assert cache.lookup(1, WriteStamp(ORIGIN, 7)) == Outcome(7, 0)
+    cache.forget_acked(1, WriteStamp(ORIGIN, 11, 10))
+    assert len(cache) == 0

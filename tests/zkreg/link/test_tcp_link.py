@@ -178,9 +178,9 @@ class TCPLinkTests(unittest.TestCase):
                 Request(sid, 1, codes.OP_CREATE, CreateRequest("/q", b"", OPEN, 0), AUTH)
             )
         )
-        sent = self.server_side.send
-        self.server_side.send = lambda message: (  # drop every reply: the fault
-            None if isinstance(message, wire.Result) else sent(message)
+        sent = self.server_side.out
+        self.server_side.out = lambda frame: (  # drop every reply: the fault
+            None if frame[4] == wire.RESULT else sent(frame)
         )
         sequential = CreateRequest("/q/n-", b"", OPEN, 2)
         created = self.link.submit(Request(sid, 2, codes.OP_CREATE, sequential, AUTH))
