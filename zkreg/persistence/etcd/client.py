@@ -60,7 +60,7 @@ BYTES_PER_S = 1_000_000
 #: (DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED "too many requests", UNAVAILABLE "no
 #: leader", "leader changed", "request timed out").
 _RETRYABLE_CODES = frozenset((4, 8, 14))
-_JSON = {b"Content-Type": [b"application/json"]}
+_JSON: dict[bytes | str, bytes | str] = {"Content-Type": "application/json"}
 
 
 def _unavailable(code: int, answer: dict[str, Any], message: str) -> bool:
