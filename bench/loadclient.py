@@ -10,7 +10,8 @@ L{bench.run}, so it gets one of the machine's cores while the server gets the ot
 
 Run alone as C{python -m bench.loadclient '<json spec>'}; it prints one JSON object (the
 workload's result) on stdout.  The spec holds C{host}, C{port}, C{workload} and the
-workload's parameters; see L{WORKLOADS}.
+workload's parameters (see L{WORKLOADS}), and optionally C{tls}: C{{"ca": ..., "cert":
+..., "key": ...}} to connect over TLS.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncio
 import itertools
 import json
 import os
+import ssl
 import statistics
 import struct
 import sys
@@ -230,15 +232,38 @@ class Pipeline:
         self._running = False
 
 
+#: The TLS context every connection uses (the spec's C{tls}), or L{None}: plain TCP.
+_TLS: ssl.SSLContext | None = None
+
+
+def use_tls(ca: str, cert: str | None = None, key: str | None = None) -> None:
+    """
+    Connect over TLS from now on: the server's certificate checked against C{ca},
+    the client certificate C{cert} (PEM, its key in C{key}) presented if given.
+    """
+    global _TLS
+    context = ssl.create_default_context(cafile=ca)
+    if cert is not None:
+        context.load_cert_chain(cert, key)
+    _TLS = context
+
+
 async def connect(
     host: str, port: int, timeout_ms: int = 30000, handshake_timeout: float = 20.0
 ) -> Session:
     """
-    Open a session and wait for its handshake.
+    Open a session and wait for its handshake (over TLS after L{use_tls}).
     """
     loop = asyncio.get_running_loop()
     _, session = await asyncio.wait_for(
-        loop.create_connection(lambda: Session(timeout_ms), host, port), handshake_timeout
+        loop.create_connection(
+            lambda: Session(timeout_ms),
+            host,
+            port,
+            ssl=_TLS,
+            server_hostname=host if _TLS is not None else None,
+        ),
+        handshake_timeout,
     )
     await asyncio.wait_for(session.ready, handshake_timeout)
     return session
@@ -685,6 +710,9 @@ def main(argv: list[str]) -> int:
     """
     spec = json.loads(argv[1])
     workload = WORKLOADS[spec.pop("workload")]
+    tls = spec.pop("tls", None)
+    if tls is not None:
+        use_tls(**tls)
     result = asyncio.run(workload(**spec))
     print(json.dumps(result), flush=True)
     return 0

@@ -2,15 +2,18 @@
 CPU per write of each zkreg process, standalone and split (a data server and session
 servers over the data link), under pipelined writes.
 
-    python -m bench.write_cpu [--layouts standalone,split] [--ops set,create,ephemeral]
-        [--depth 8x100] [--seconds 5] [--session-servers 1] [--profile DIR]
+    python -m bench.write_cpu [--layouts standalone,split,processes]
+        [--ops set,create,ephemeral] [--depth 8x100] [--seconds 5]
+        [--session-servers 1] [--profile DIR]
 
 For each layout and workload it prints the throughput and, per process, the CPU it
 used per completed operation in microseconds (user + system time from
 C{/proc/<pid>/stat}, every thread), which is what limits writes once the processes
 have a core each; with C{--profile} each process is also sampled with py-spy and its
 hot spots written to C{DIR}.  The load client runs in its own process, as in
-C{python -m bench}; the session servers share the clients round-robin.
+C{python -m bench}; the session servers share the clients round-robin.  The
+C{processes} layout is one zkreg with C{--session-processes N} (N from
+C{--session-servers}): its parent is the data server, its children session servers.
 """
 
 from __future__ import annotations
@@ -37,6 +40,11 @@ def _start_layout(layout: str, session_servers: int, fsync: bool) -> dict[str, Z
         server = ZkregServer(extra_args=extra)
         server.start()
         return {"client": server}
+    if layout == "processes":
+        # The data server is the parent; its session processes are measured apart.
+        server = ZkregServer(extra_args=extra + ["--session-processes", str(session_servers)])
+        server.start()
+        return {"client": server}
     link_port = free_port()
     data = ZkregServer(
         extra_args=extra + ["--data-link-listen", f"tcp:{link_port}:interface=127.0.0.1"]
@@ -51,6 +59,12 @@ def _start_layout(layout: str, session_servers: int, fsync: bool) -> dict[str, Z
         session.start()
         servers[f"client{index}"] = session
     return servers
+
+
+def _children(pid: int) -> list[int]:
+    """@return: the pids of C{pid}'s children."""
+    with open(f"/proc/{pid}/task/{pid}/children") as children:
+        return [int(child) for child in children.read().split()]
 
 
 async def _run(ports: list[int], op: str, connections: int, window: int, seconds: float) -> Any:
@@ -75,6 +89,11 @@ def measure(
     try:
         ports = [server.port for name, server in servers.items() if name.startswith("client")]
         pids = {name: server.pid for name, server in servers.items()}
+        if layout == "processes":
+            parent = pids.pop("client")
+            pids["data"] = parent
+            for index, child in enumerate(_children(parent)):
+                pids[f"session{index}"] = child
         samplers = {}
         if profile_dir is not None:
             for name, pid in pids.items():

@@ -31,7 +31,7 @@ import os
 from typing import Any
 
 from twisted.application import service
-from twisted.internet import defer, task, threads
+from twisted.internet import defer, task
 from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -60,11 +60,6 @@ MEMBER_REFRESH_S = 1.0
 MEMBER_TTL_S = 5
 #: how often the leader checks whether a snapshot is due
 SNAPSHOT_CHECK_S = 1.0
-
-
-def _read_file(path: str) -> bytes:
-    with open(path, "rb") as opened:
-        return opened.read()
 
 
 def data_link_address(listen: str) -> str:
@@ -382,8 +377,15 @@ class EtcdDataRoleService(service.MultiService):
     @defer.inlineCallbacks
     def _upload(self, local: LocalSnapshot, token: int):
         try:
-            data = yield threads.deferToThread(_read_file, local.path)
-            yield upload_snapshot(self.client, self.layout, data, local.zxid, local.seq, token)
+            yield upload_snapshot(
+                self.client,
+                self.layout,
+                local.path,
+                local.zxid,
+                local.seq,
+                token,
+                local.file_digest,
+            )
         finally:
             self.snapshots.discard(local)
         self.snapshots_uploaded += 1

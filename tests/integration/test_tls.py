@@ -25,32 +25,22 @@ from kazoo.security import ACL, Id
 from tests.support.certs import Stores, make_stores
 from tests.support.ports import free_port
 from tests.support.rawclient import RawClient
-from tests.support.servers import ServerProcess, ZkregServer, ZooKeeperOracle, unavailable_reason
+from tests.support.servers import (
+    NETTY_EXTRA_JARS,
+    NettyZooKeeperOracle,
+    ServerProcess,
+    ZkregServer,
+    unavailable_reason,
+)
 from tests.support.waiting import wait_until
 
 ALL = 31
 READ = 1
 
-#: Netty jars ZooKeeper's Netty connection factory needs beyond zookeeper.jar's
-#: manifest (Debian package libnetty-java).
-NETTY_EXTRA = [
-    "/usr/share/java/netty-codec.jar",
-    "/usr/share/java/netty-resolver.jar",
-    "/usr/share/java/netty-transport-native-unix-common.jar",
-]
-
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory: pytest.TempPathFactory) -> Stores:
     return make_stores(tmp_path_factory.mktemp("tls"))
-
-
-class _TLSZooKeeper(ZooKeeperOracle):
-    """ZooKeeper 3.8 with Netty (for TLS) on its classpath."""
-
-    def classpath(self) -> str:
-        extra = [jar for jar in NETTY_EXTRA if Path(jar).exists()]
-        return ":".join([super().classpath(), *extra])
 
 
 def _start(server: ServerProcess) -> ServerProcess:
@@ -67,7 +57,7 @@ def _server(kind: str, stores: Stores, client_auth: str = "need") -> ServerProce
     superuser = stores.dns["admin"]
     server: ServerProcess
     if kind == "zookeeper":
-        server = _TLSZooKeeper(
+        server = NettyZooKeeperOracle(
             extra_config={
                 "secureClientPort": str(secure_port),
                 "serverCnxnFactory": "org.apache.zookeeper.server.NettyServerCnxnFactory",
@@ -452,7 +442,7 @@ def _zkcli_tls(server: ServerProcess, stores: Stores, who: str, script: str) -> 
 
     if not ZKCLI.exists():
         pytest.skip(f"{ZKCLI} absent (Debian package zookeeper)")
-    jars = ["/etc/zookeeper/conf", "/usr/share/java/zookeeper.jar", *NETTY_EXTRA]
+    jars = ["/etc/zookeeper/conf", "/usr/share/java/zookeeper.jar", *NETTY_EXTRA_JARS]
     flags = [
         "-Xmx128m",
         "-cp",

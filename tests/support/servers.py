@@ -362,6 +362,23 @@ class ZooKeeperOracle(ServerProcess):
         ]
 
 
+#: Netty jars ZooKeeper's Netty connection factory needs beyond zookeeper.jar's
+#: manifest (Debian package libnetty-java).
+NETTY_EXTRA_JARS = (
+    "/usr/share/java/netty-codec.jar",
+    "/usr/share/java/netty-resolver.jar",
+    "/usr/share/java/netty-transport-native-unix-common.jar",
+)
+
+
+class NettyZooKeeperOracle(ZooKeeperOracle):
+    """ZooKeeper 3.8 with Netty on its classpath (for TLS: its C{secureClientPort})."""
+
+    def classpath(self) -> str:
+        extra = [jar for jar in NETTY_EXTRA_JARS if Path(jar).exists()]
+        return ":".join([super().classpath(), *extra])
+
+
 class ZkregServer(ServerProcess):
     """
     zkreg started as C{twistd -n --pidfile= zkreg ...} (twistd run by this Python)

@@ -499,12 +499,10 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         self.factory.fanout.connections[self] = None
         self.live = True
 
-    def _fork_snapshot(self, fd: int) -> Deferred:
+    def _fork_snapshot(self, fd: int) -> None:
         """
-        Have a child write the snapshot to C{fd} (the socket, or the pipe of
+        Have a child write the snapshot to C{fd} (the socket, or the socket pair of
         L{_fork_snapshot_through_tls}); hold the commits meanwhile.
-
-        @return: a Deferred fired with C{os.waitpid}'s answer when the child is gone.
         """
         self._held = []
         self.factory.fanout.connections[self] = None
@@ -551,7 +549,6 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         waited.addBoth(_unfreeze)
         waited.addCallback(self._snapshot_written, nodes)
         waited.addErrback(lambda reason: _log.failure("snapshot child", reason))
-        return waited
 
     def _fork_snapshot_through_tls(self) -> None:
         """

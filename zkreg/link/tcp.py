@@ -97,6 +97,9 @@ RECONNECT_POLICY = backoffPolicy(initialDelay=0.05, maxDelay=0.3, factor=1.5, ji
 _log = Logger(namespace="zkreg.link.tcp")
 
 
+#: Distinct ids (of client connections) the link keeps encoded.
+_IDS_KEPT = 1024
+
 #: Link states, as C{srvr}/C{mntr} report them.
 CONNECTING = "connecting"
 SYNCING = "syncing"
@@ -260,6 +263,8 @@ class TCPDataLink:
         self._loading: DataTree | None = None
         self._listeners: list[Any] = []
         self._calls: dict[int, _Call] = {}
+        #: connections' ids (tuples of L{Id}) encoded once (L{wire.encode_auth})
+        self._ids: dict[tuple[Any, ...], bytes] = {}
         self._next_tag = 0
         self._seq: dict[int, int] = {}
         #: per session, the numbers of its writes not answered yet, oldest first (an
@@ -616,7 +621,9 @@ class TCPDataLink:
             answer(waiting, Failure(DataTierUnavailable("no data server")))
             return
         self._next_tag = tag = (self._next_tag + 1) & 0x7FFFFFFF
-        message = wire.encode_message(build(tag))
+        message = build(tag)
+        if not isinstance(message, bytes):
+            message = wire.encode_message(message)
         self._calls[tag] = _Call(opcode, message, waiting, session_id, seq, raw)
         protocol = self._protocol
         if protocol is not None and self._synced:
@@ -738,10 +745,16 @@ class TCPDataLink:
             unanswered[seq] = None
         origin = self.origin if seq else 0
         cxid = request.cxid
-        auth = list(request.auth)
+        auth = self._ids.get(request.auth)
+        if auth is None:
+            if len(self._ids) >= _IDS_KEPT:
+                self._ids.clear()
+            auth = self._ids[request.auth] = wire.encode_auth(request.auth)
         self._call(
             opcode,
-            lambda tag: wire.Submit(tag, session_id, cxid, opcode, auth, body, origin, seq, acked),
+            lambda tag: wire.submit_message(
+                tag, session_id, cxid, opcode, auth, body, origin, seq, acked
+            ),
             waiting,
             session_id,
             seq,

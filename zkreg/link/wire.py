@@ -9,8 +9,10 @@ as the bytes the log stores (L{zkreg.data.txncodec}).  Pure: no I/O.
 The messages sent once per write have a fast path (profiled: the data server's
 per-write CPU, once the session work moved to other processes): a commit is the log
 record itself (L{commit_frame}; the data server encoded it for its log, and a replica
-decodes it as recovery does), and a L{Result} is packed and unpacked with one
-C{struct} call (L{result_frame}, L{decode_result}), same bytes as the record.
+decodes it as recovery does); a L{Result} is packed and unpacked with one C{struct}
+call (L{result_frame}, L{decode_result}); a L{Submit} is encoded with its ids
+encoded once per connection's ids rather than per write (L{submit_message}); the
+same bytes as the records.
 """
 
 from __future__ import annotations
@@ -190,7 +192,8 @@ _KIND_OF = {record_class: kind for kind, record_class in KINDS.items()}
 
 #: Server -> client: one applied transaction, as its log record (L{commit_frame}).
 COMMIT = 4
-#: The kind byte of L{Result}.
+#: The kind bytes of L{Submit} and L{Result}.
+SUBMIT = 5
 RESULT = 6
 
 #: Version of this protocol, sent in Hello (2: resumable sync, stamps, beats; 3: the
@@ -202,6 +205,11 @@ _RESULT_HEAD = struct.Struct(">iBi?qii")
 #: A Result message (no length) up to its body.
 _RESULT_FIELDS = struct.Struct(">Bi?qii")
 _LENGTH = struct.Struct(">i")
+#: A Submit message up to its ids: kind, tag, sessionId, cxid, opcode.
+_SUBMIT_HEAD = struct.Struct(">Biqii")
+#: A Submit message after its body: origin, seq, acked.
+_SUBMIT_TAIL = struct.Struct(">qqq")
+_NULL_BODY = _LENGTH.pack(-1)
 
 
 def encode_frame(message: Record) -> bytes:
@@ -232,6 +240,33 @@ def decode_message(frame: bytes) -> Any:
     if end != len(frame):
         raise DecodeError(f"{len(frame) - end} bytes after {record_class.__name__}")
     return record
+
+
+def encode_auth(auth: Any) -> bytes:
+    """@return: the jute bytes of a vector of L{Id} (a L{Submit}'s C{auth})."""
+    ids = list(auth)
+    return _LENGTH.pack(len(ids)) + b"".join(auth_id.serialize() for auth_id in ids)
+
+
+def submit_message(
+    tag: int,
+    session_id: int,
+    cxid: int,
+    opcode: int,
+    auth: bytes,
+    body: bytes | None,
+    origin: int,
+    seq: int,
+    acked: int,
+) -> bytes:
+    """
+    L{encode_message} of a L{Submit}, its C{auth} given encoded (L{encode_auth}).
+    """
+    head = _SUBMIT_HEAD.pack(SUBMIT, tag, session_id, cxid, opcode)
+    tail = _SUBMIT_TAIL.pack(origin, seq, acked)
+    if body is None:
+        return b"".join((head, auth, _NULL_BODY, tail))
+    return b"".join((head, auth, _LENGTH.pack(len(body)), body, tail))
 
 
 def commit_frame(record: bytes) -> bytes:

@@ -10,7 +10,7 @@ from zkreg.data.messages import WriteStamp
 from zkreg.data.txncodec import decode_logged_txn, encode_stamped_txn
 from zkreg.link import wire
 from zkreg.proto.jute import DecodeError
-from zkreg.proto.records import SetDataTxn, TxnHeader
+from zkreg.proto.records import Id, SetDataTxn, TxnHeader
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,18 @@ def test_decode_message_refuses_trailing_bytes():
     assert wire.decode_message(message) == wire.Beat(5)
     with pytest.raises(DecodeError):
         wire.decode_message(message + b"\x00")
+
+
+@pytest.mark.parametrize(
+    "auth, body",
+    [
+        ([Id("ip", "127.0.0.1")], b"\x00\x00\x00\x02/a"),
+        ([Id("ip", "10.0.0.1"), Id("digest", "bob:x"), Id("x509", "CN=\u00e9")], None),
+        ([], b""),
+    ],
+)
+def test_submit_message_is_the_submit_record(auth, body):
+    record = wire.Submit(9, 0x1234, -5, 5, auth, body, 77, 3, 2)
+    encoded = wire.submit_message(9, 0x1234, -5, 5, wire.encode_auth(auth), body, 77, 3, 2)
+    assert encoded == wire.encode_message(record)
+    assert wire.decode_message(encoded) == record

@@ -6,7 +6,7 @@ Every snapshot a data server on etcd takes goes through L{LocalSnapshots.take}: 
 L{zkreg.persistence.durable.ForkSnapshotter} of the file log forks, and the child
 writes the tree (and the reply cache) in zkreg's checksummed snapshot format, so the
 reactor only pauses for the C{fork} itself.  The active data server then uploads the
-file's bytes to etcd (L{zkreg.persistence.etcd.snapshots.upload_snapshot}).
+file to etcd chunk by chunk (L{zkreg.persistence.etcd.snapshots.upload_snapshot}).
 
 With C{--data-dir} the files stay there (the newest C{snap_retain_count}), each
 with a small side file C{snapshot.<zxid>.etcd} saying where in the etcd log it
@@ -42,7 +42,7 @@ from zkreg.persistence.dirlock import DataDirLock, lock_data_dir
 from zkreg.persistence.durable import ForkSnapshotter
 from zkreg.persistence.snapshot import list_snapshots
 
-__all__ = ["LocalSnapshot", "LocalSnapshots", "digest"]
+__all__ = ["LocalSnapshot", "LocalSnapshots", "digest", "file_digest"]
 
 _log = Logger(namespace="zkreg.persistence.etcd.cache")
 
@@ -53,6 +53,15 @@ SIDE_SUFFIX = ".etcd"
 def digest(data: bytes) -> str:
     """@return: the hex SHA-256 of C{data}."""
     return hashlib.sha256(data).hexdigest()
+
+
+def file_digest(path: str) -> str:
+    """@return: the hex SHA-256 of the file at C{path} (read in 1 MiB blocks)."""
+    hasher = hashlib.sha256()
+    with open(path, "rb") as opened:
+        for block in iter(lambda: opened.read(1 << 20), b""):
+            hasher.update(block)
+    return hasher.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -106,11 +115,7 @@ def _read_side(path: str) -> LocalSnapshot | None:
 
 def _describe(path: str, zxid: int, seq: int, slot_digest: str, sync: bool) -> LocalSnapshot:
     """In a thread: digest the snapshot file and write its side file (atomically)."""
-    hasher = hashlib.sha256()
-    with open(path, "rb") as snapshot_file:
-        for block in iter(lambda: snapshot_file.read(1 << 20), b""):
-            hasher.update(block)
-    local = LocalSnapshot(path, zxid, seq, slot_digest, hasher.hexdigest())
+    local = LocalSnapshot(path, zxid, seq, slot_digest, file_digest(path))
     side = {"zxid": zxid, "seq": seq, "slot_sha256": slot_digest, "sha256": local.file_digest}
     temporary = f"{path}{SIDE_SUFFIX}.{os.getpid()}.tmp"
     with open(temporary, "w", encoding="utf-8") as side_file:

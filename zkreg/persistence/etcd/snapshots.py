@@ -26,7 +26,7 @@ from twisted.logger import Logger
 
 from zkreg.data.dedup import ReplyCache
 from zkreg.data.tree import DataTree
-from zkreg.persistence.etcd.cache import digest
+from zkreg.persistence.etcd.cache import file_digest
 from zkreg.persistence.etcd.client import (
     Compare,
     EtcdClient,
@@ -43,14 +43,11 @@ __all__ = ["load_snapshot", "read_manifest", "save_snapshot", "upload_snapshot"]
 _log = Logger(namespace="zkreg.persistence.etcd.snapshots")
 
 
-def _tree_bytes(tree: DataTree, replies: ReplyCache | None) -> bytes:
-    directory = tempfile.mkdtemp(prefix="zkreg-etcd-snap-")
-    try:
-        path = write_tree_snapshot(directory, tree, False, with_digest=True, replies=replies)
-        with open(path, "rb") as snapshot_file:
-            return snapshot_file.read()
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+def _read_chunk(path: str, index: int) -> bytes:
+    """@return: chunk C{index} of the snapshot file at C{path}."""
+    with open(path, "rb") as snapshot_file:
+        snapshot_file.seek(index * SLOT_PAYLOAD_BYTES)
+        return snapshot_file.read(SLOT_PAYLOAD_BYTES)
 
 
 def _tree_from(data: bytes, extended_types: bool, replies: ReplyCache | None) -> DataTree:
@@ -81,9 +78,14 @@ def save_snapshot(
     @param replies: the reply cache of stamped writes, at the tree's zxid.
     @return: Deferred firing with the manifest written (a dict).
     """
-    manifest = yield upload_snapshot(
-        client, layout, _tree_bytes(tree, replies), tree.last_zxid, covered_seq, token
-    )
+    directory = tempfile.mkdtemp(prefix="zkreg-etcd-snap-")
+    try:
+        path = write_tree_snapshot(directory, tree, False, with_digest=True, replies=replies)
+        manifest = yield upload_snapshot(
+            client, layout, path, tree.last_zxid, covered_seq, token, file_digest(path)
+        )
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
     return manifest
 
 
@@ -91,25 +93,25 @@ def save_snapshot(
 def upload_snapshot(
     client: EtcdClient,
     layout: Layout,
-    data: bytes,
+    path: str,
     zxid: int,
     covered_seq: int,
     token: int,
+    sha256: str,
 ):
     """
-    Write a snapshot file's C{data} (the tree at C{zxid}, the log applied up to slot
-    C{covered_seq}) to etcd in chunks, then the manifest, then delete the log it
-    covers and compact.
+    Write the snapshot file at C{path} (the tree at C{zxid}, the log applied up to
+    slot C{covered_seq}; C{sha256} its digest) to etcd in chunks, each read on a
+    thread, then the manifest, then delete the log it covers and compact.
 
     @return: Deferred firing with the manifest written (a dict).
     @raise Fenced: when leadership was lost on the way (nothing is deleted then).
     """
     fence = Compare.create_revision(layout.leader, token)
-    chunks = [
-        data[start : start + SLOT_PAYLOAD_BYTES]
-        for start in range(0, len(data), SLOT_PAYLOAD_BYTES)
-    ]
-    for index, chunk in enumerate(chunks):
+    size = os.path.getsize(path)
+    count = max(1, -(-size // SLOT_PAYLOAD_BYTES))
+    for index in range(count):
+        chunk = yield threads.deferToThread(_read_chunk, path, index)
         succeeded, _, _ = yield client.txn([fence], [put_op(layout.chunk(zxid, index), chunk)])
         if not succeeded:
             raise Fenced("snapshot chunk refused: leadership lost")
@@ -117,9 +119,9 @@ def upload_snapshot(
     manifest = {
         "seq": covered_seq,
         "zxid": zxid,
-        "chunks": len(chunks),
-        "size": len(data),
-        "sha256": digest(data),
+        "chunks": count,
+        "size": size,
+        "sha256": sha256,
     }
     succeeded, revision, _ = yield client.txn(
         [fence], [put_op(layout.manifest, json.dumps(manifest).encode("utf-8"))]
@@ -139,8 +141,8 @@ def upload_snapshot(
         "snapshot of zxid {zxid:#x} in etcd ({size} bytes, {chunks} chunks); log up to "
         "slot {seq} deleted, compacted at revision {revision}",
         zxid=zxid,
-        size=len(data),
-        chunks=len(chunks),
+        size=size,
+        chunks=count,
         seq=covered_seq,
         revision=revision,
     )
