@@ -8,11 +8,17 @@ sequential setData (each round trip crosses the data server's reactor) until etc
 holds the snapshot's manifest, and a little longer.  The snapshot starts during
 that probe; the longest probe round trip is the longest stall the snapshot caused
 (a request that waits on the reactor waits for all of it), next to the longest
-before the snapshot started.
+before the snapshot started.  Meanwhile a thread asks the data server's admin HTTP
+server (C{/commands/leader}, answered on the same reactor, without etcd) every few
+ms: its longest answer bounds the reactor's own longest pause, apart from the time
+the writes wait in etcd.
+
+C{--baseline}: the same probes for 10 s with no snapshot due (C{--snap-count} far
+above the tree), to compare with.
 
 Usage::
 
-    python -m bench.etcd_snapshot [--znodes N] [--json FILE]
+    python -m bench.etcd_snapshot [--znodes N] [--baseline] [--json FILE]
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import asyncio
 import base64
 import json
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -80,8 +87,15 @@ async def build_tree(port: int, znodes: int) -> float:
     return time.perf_counter() - started
 
 
-async def probe(port: int, etcd_url: str) -> dict[str, Any]:
-    """Sequential setData until the snapshot is in etcd, and L{AFTER_S} more."""
+#: how long the baseline probes run
+BASELINE_S = 10.0
+
+
+async def probe(port: int, etcd_url: str, baseline: bool = False) -> dict[str, Any]:
+    """
+    Sequential setData until the snapshot is in etcd, and L{AFTER_S} more (with
+    C{baseline}, for L{BASELINE_S}).
+    """
     session = await connect("127.0.0.1", port)
     await ensure_node(session, "/bench/probe")
     template = wire.set_data_frame("/bench/probe", b"p" * 100)
@@ -97,6 +111,10 @@ async def probe(port: int, etcd_url: str) -> dict[str, Any]:
         if err:
             raise RuntimeError(f"setData failed: {err}")
         samples.append((sent - started, (done - sent) * 1000))
+        if baseline:
+            if done - started > BASELINE_S:
+                break
+            continue
         if seen_at is None:
             if checking is None:
                 checking = loop.run_in_executor(None, manifest_exists, etcd_url)
@@ -121,13 +139,34 @@ async def probe(port: int, etcd_url: str) -> dict[str, Any]:
     }
 
 
-def run(znodes: int) -> dict[str, Any]:
+class AdminProbe(threading.Thread):
+    """Asks the data server's admin C{leader} command in a loop; keeps the longest wait."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.url = f"http://127.0.0.1:{port}/commands/leader"
+        self.longest_ms = 0.0
+        self.count = 0
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(0.005):
+            started = time.perf_counter()
+            with urllib.request.urlopen(self.url, timeout=30) as answer:
+                answer.read()
+            self.longest_ms = max(self.longest_ms, (time.perf_counter() - started) * 1000)
+            self.count += 1
+
+
+def run(znodes: int, baseline: bool = False) -> dict[str, Any]:
     etcd = EtcdCluster(1)
     started: list[ZkregServer] = []
     try:
         etcd.start()
         data = EtcdDataServer(
-            etcd.endpoints_option, PREFIX, extra_args=["--snap-count", str(znodes + 200)]
+            etcd.endpoints_option,
+            PREFIX,
+            extra_args=["--snap-count", str(10 * znodes if baseline else znodes + 200)],
         )
         started.append(data)
         data.start()
@@ -140,7 +179,13 @@ def run(znodes: int) -> dict[str, Any]:
         session.start()
         built = asyncio.run(build_tree(session.port, znodes))
         print(f"{znodes} znodes created in {built:.1f} s", file=sys.stderr)
-        result = asyncio.run(probe(session.port, etcd.members[0].url))
+        admin = AdminProbe(data.port)
+        admin.start()
+        result = asyncio.run(probe(session.port, etcd.members[0].url, baseline))
+        admin.stopping.set()
+        admin.join()
+        result["admin_max_ms"] = admin.longest_ms
+        result["admin_probes"] = admin.count
         state = data.state() or {}
         result["znodes"] = znodes
         result["fork_pause_ms"] = state.get("longest_snapshot_pause_ms")
@@ -158,9 +203,10 @@ def run(znodes: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--znodes", type=int, default=200_000)
+    parser.add_argument("--baseline", action="store_true", help="probe with no snapshot")
     parser.add_argument("--json", help="also write the result to this file")
     args = parser.parse_args(argv)
-    result = run(args.znodes)
+    result = run(args.znodes, args.baseline)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

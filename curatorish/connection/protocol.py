@@ -40,6 +40,11 @@ class ClientProtocol(Int32StringReceiver):
         self.peer = peer
 
     def connectionMade(self) -> None:
+        # As Java's client and kazoo (tcpNoDelay): a request must not wait for Nagle
+        # until the previous one is acknowledged, while calls are in flight.
+        set_no_delay = getattr(self.transport, "setTcpNoDelay", None)
+        if set_no_delay is not None:
+            set_no_delay(True)
         self.owner._protocol_connected(self)
 
     def stringReceived(self, frame: bytes) -> None:

@@ -34,6 +34,10 @@ from zkreg.proto.consts import CreateMode
 #: The double barrier's release node (Curator's C{READY_NODE}).
 READY_NODE = "ready"
 
+#: How many times a member's node is created when its container parents keep
+#: being reaped under it (see L{DistributedDoubleBarrier._create_our_node}).
+_CREATE_ATTEMPTS = 5
+
 
 class DistributedBarrier(Recipe):
     """
@@ -96,12 +100,27 @@ class DistributedDoubleBarrier(Recipe):
         self._ready_path = make_path(path, READY_NODE)
 
     async def _create_our_node(self) -> None:
-        try:
-            await self.client.create(
-                self._our_path, mode=CreateMode.EPHEMERAL, parents_as_containers=True
-            )
-        except errors.NodeExistsError:
-            pass
+        """
+        Create this member's ephemeral node and its container parents.
+
+        An empty container parent (the barrier node, or an ancestor emptied by an
+        earlier barrier) can be reaped by the server between the framework's
+        mkdirs and the create of our node, which then fails with C{NoNodeError}
+        (Curator 5.4's C{creatingParentContainersIfNeeded} has the same window).
+        Each failure needs a reaper sweep to land inside that window, so trying
+        again makes the parents anew and succeeds; a few rounds bound it.
+        """
+        for attempt in range(_CREATE_ATTEMPTS):
+            try:
+                await self.client.create(
+                    self._our_path, mode=CreateMode.EPHEMERAL, parents_as_containers=True
+                )
+                return
+            except errors.NodeExistsError:
+                return
+            except errors.NoNodeError:
+                if attempt == _CREATE_ATTEMPTS - 1:
+                    raise
 
     @recipe_method(waits=True)
     async def enter(self, timeout: float | None = None) -> bool:

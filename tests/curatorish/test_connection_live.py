@@ -5,7 +5,10 @@ framework does not wrap, run as an async scenario on the shared reactor.
 
 from __future__ import annotations
 
+import socket
 from typing import Any
+
+from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
 
 from curatorish import errors
 from curatorish.blocking import call_in_reactor, shared_reactor
@@ -20,6 +23,7 @@ from curatorish.connection import (
     WatchedEvent,
     ZooKeeperConnection,
 )
+from curatorish.connection.protocol import ClientProtocol
 from zkreg.proto.consts import AddWatchMode, CreateMode, EventType, WatcherType
 
 
@@ -82,3 +86,40 @@ def test_connection_operations(server: Any, unique_path: str) -> None:
     assert ttl_path.startswith(f"{unique_path}/t-") and len(ttl_path.rsplit("-", 1)[1]) == 10
     assert seen["ephemeral_parent"] is True
     assert seen["closed_state"] == "CLOSED"
+
+
+class _QuietOwner:
+    """A connection owner that only records that the connection was made."""
+
+    def __init__(self) -> None:
+        self.connected = False
+
+    def _protocol_connected(self, protocol: Any) -> None:
+        self.connected = True
+
+    def _frame_received(self, protocol: Any, frame: bytes) -> None:
+        pass
+
+    def _protocol_lost(self, protocol: Any, reason: Any) -> None:
+        pass
+
+
+def test_connections_are_made_with_tcp_nodelay(server: Any) -> None:
+    """
+    A request must not wait for Nagle until the previous one is acknowledged while
+    calls are in flight: TCP_NODELAY, as Java's client and kazoo set it.
+    """
+    reactor = shared_reactor()
+    host, port = server.hosts.rsplit(":", 1)
+    owner = _QuietOwner()
+    protocol = ClientProtocol(owner, (host, int(port)))
+    call_in_reactor(
+        lambda: connectProtocol(HostnameEndpoint(reactor, host, int(port)), protocol),
+        timeout_s=30,
+    )
+    try:
+        handle = call_in_reactor(lambda: protocol.transport.getHandle())  # type: ignore[union-attr]
+        assert owner.connected
+        assert handle.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        call_in_reactor(protocol.abort)

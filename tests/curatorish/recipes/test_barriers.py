@@ -8,6 +8,8 @@ import threading
 import uuid
 from typing import Any
 
+import pytest
+
 from curatorish.errors import NoNodeError
 from curatorish.recipes import DistributedBarrier, DistributedDoubleBarrier
 from tests.support.waiting import wait_until
@@ -89,6 +91,36 @@ def test_double_barrier_enters_and_leaves_together(server: Any, make_client: Any
     assert sorted(log[:3]) == ["in0", "in1", "in2"]
     assert sorted(log[3:]) == ["out0", "out1", "out2"]
     assert _children(observer, path) == []
+
+
+def test_double_barrier_enter_survives_its_parent_reaped(
+    server: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    The barrier's empty container is deleted (as the server's container reaper
+    does) between the framework making the parents and creating the member's node:
+    C{enter} makes them again instead of failing with C{NoNodeError}.
+    """
+    client = make_client(server.hosts)
+    framework = client.async_client
+    path = _path("reaped")
+    real_mkdirs = framework._mkdirs  # the window is inside create(parents=...)
+    reaped: list[str] = []
+
+    async def mkdirs_then_reap(full_path: str, make_last: bool, as_containers: bool) -> None:
+        await real_mkdirs(full_path, make_last, as_containers)
+        if not reaped:
+            reaped.append(path)
+            await framework.delete(path)
+
+    monkeypatch.setattr(framework, "_mkdirs", mkdirs_then_reap)
+    member = DistributedDoubleBarrier(client, path, 1)
+    assert member.enter(timeout=30) is True
+    assert reaped == [path]
+    children = client.get_children(path)
+    assert "ready" in children and len(children) == 2
+    assert member.leave(timeout=30) is True
+    assert _children(client, path) == []
 
 
 def test_double_barrier_enter_times_out(server: Any, make_client: Any) -> None:
