@@ -158,11 +158,13 @@ def measure_tree(server: ServerProcess, znodes: int) -> dict[str, Any]:
     }
 
 
-def get_data_answers(port: int, path: str, timeout: float = 5.0) -> bool:
+def get_data_answers(port: int, path: str, timeout: float = 5.0) -> str | None:
     """
     Open a session, send one getData of C{path}: did it answer with its data?
 
     A plain blocking socket, so nothing but the server's own start-up is timed.
+
+    @return: L{None} when it answered without error, else what happened instead.
     """
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
@@ -170,10 +172,10 @@ def get_data_answers(port: int, path: str, timeout: float = 5.0) -> bool:
             conn.sendall(wire.connect_frame(10000) + wire.get_data_frame(path))
             replies = 0
             buffer = b""
-            while replies < 2:
+            while True:
                 chunk = conn.recv(65536)
                 if not chunk:
-                    return False
+                    return f"closed after {replies} replies"
                 buffer += chunk
                 while len(buffer) >= 4:
                     size = int.from_bytes(buffer[:4], "big")
@@ -183,39 +185,46 @@ def get_data_answers(port: int, path: str, timeout: float = 5.0) -> bool:
                     replies += 1
                     if replies == 2:
                         _, _, err = wire.REPLY_HEADER.unpack_from(frame, 4)
-                        return err == 0
-            return False
-    except OSError:
-        return False
+                        return None if err == 0 else f"getData answered error {err}"
+    except OSError as error:
+        return repr(error)
 
 
-def measure_restart(server: ServerProcess, deadline: float = 900.0) -> float:
+def measure_restart(server: ServerProcess, deadline: float = 300.0) -> float:
     """
     Stop the server (SIGTERM, as an operator would), start it again on the same data,
     and time from the start until a new session's getData of L{PROBE_PATH} answers.
+
+    The server is started from this (the main) thread and the getData attempts run
+    in another: the launcher ties the server's life to the thread that spawned it
+    (C{PR_SET_PDEATHSIG}), so a server spawned from a short-lived thread would be
+    killed as that thread ends.
 
     @return: seconds from spawning the process to the first answered getData.
     @raise RuntimeError: when it does not answer within C{deadline} seconds.
     """
     server.stop(timeout=120.0)
-    failure: list[BaseException] = []
-
-    def start() -> None:
-        try:
-            server.start(deadline_s=deadline)
-        except BaseException as error:  # reported by the measuring thread
-            failure.append(error)
-
-    starter = threading.Thread(target=start, daemon=True)
+    answered: list[float] = []
+    last = ["no attempt"]
     began = time.monotonic()
-    starter.start()
-    try:
+
+    def probe() -> None:
         while time.monotonic() - began < deadline:
-            if failure:
-                raise RuntimeError(f"restart failed: {failure[0]}")
-            if get_data_answers(server.port, PROBE_PATH, timeout=deadline):
-                return time.monotonic() - began
+            outcome = get_data_answers(server.port, PROBE_PATH)
+            if outcome is None:
+                answered.append(time.monotonic() - began)
+                return
+            last[0] = outcome
             time.sleep(0.02)
-        raise RuntimeError(f"no getData answer {deadline:.0f} s after the restart")
+
+    prober = threading.Thread(target=probe, daemon=True)
+    prober.start()
+    try:
+        server.start(deadline_s=deadline)
+    except Exception as failure:
+        raise RuntimeError(f"restart failed: {failure}") from None
     finally:
-        starter.join(deadline)
+        prober.join(deadline)
+    if not answered:
+        raise RuntimeError(f"no getData answer {deadline:.0f} s after the restart: {last[0]}")
+    return answered[0]

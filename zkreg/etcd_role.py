@@ -441,6 +441,7 @@ class EtcdDataRoleService(service.MultiService):
             "applied_zxid": zxid,
             "pid": os.getpid(),
             "etcd": self.endpoints,
+            "etcd_endpoint": self.client.current_endpoint,
             "etcd_prefix": self.config.etcd_prefix,
             "takeovers": self.takeovers,
             "snapshots_uploaded": self.snapshots_uploaded,

@@ -15,7 +15,12 @@ from typing import Any
 
 import pytest
 from kazoo.client import KazooClient
-from kazoo.exceptions import InvalidACLError, NoAuthError, SessionClosedRequireSaslError
+from kazoo.exceptions import (
+    InvalidACLError,
+    NoAuthError,
+    SessionClosedRequireSaslError,
+)
+from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.protocol.states import KazooState
 from kazoo.security import ACL, Id, make_acl
 from puresasl.client import SASLClient
@@ -181,7 +186,12 @@ def test_wrong_password_is_refused_and_others_unaffected(connect, sasl_server):
     try:
         # kazoo marks the session connected at the handshake, before SASL; the
         # server's AuthFailed answer (and closed connection) then ends it for good.
-        intruder.start(timeout=10)
+        # When that answer is handled before start() looks at the state, start()
+        # reports a time-out at once (kazoo's own race): the outcome is the same.
+        try:
+            intruder.start(timeout=10)
+        except KazooTimeoutError:
+            pass
         wait_until(
             lambda: intruder.state == KazooState.LOST and not intruder.connected,
             timeout=15,

@@ -201,12 +201,17 @@ def test_kill_9_of_the_parent_leaves_no_child():
     try:
         server.start()
         pids = all_children_serving(server)
+        link_directory = server.log_tail(200000).split("data link ")[1].split()[0]
+        link_directory = os.path.dirname(link_directory)
+        assert os.path.isdir(link_directory)
         server.kill()
         wait_until(
             lambda: not any(is_alive(pid) for pid in pids),
             timeout=15,
             message="the children of a killed parent exit",
         )
+        # The children removed the parent's data-link directory (it could not).
+        wait_until(lambda: not os.path.exists(link_directory), timeout=10)
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
     finally:

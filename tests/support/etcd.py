@@ -141,6 +141,15 @@ class EtcdMember:
         if pid is not None:
             os.kill(pid, signum)
 
+    def status(self) -> dict | None:
+        """@return: its C{/v3/maintenance/status} answer, or L{None} if it does not answer."""
+        request = urllib.request.Request(self.url + "/v3/maintenance/status", data=b"{}")
+        try:
+            with urllib.request.urlopen(request, timeout=2) as answer:
+                return json.loads(answer.read())
+        except (OSError, ValueError):
+            return None
+
     def tail(self, lines: int = 30) -> str:
         """@return: the end of this member's log."""
         try:
@@ -199,6 +208,14 @@ class EtcdCluster:
             return member.healthy()
 
         wait_until(ready, timeout=deadline_s, interval=0.1, message=f"etcd {member.name} healthy")
+
+    def raft_leader(self) -> EtcdMember | None:
+        """@return: the member that says it is the Raft leader now, or L{None}."""
+        for member in self.members:
+            status = member.status()
+            if status is not None and status.get("leader") == status["header"]["member_id"]:
+                return member
+        return None
 
     def restart(self, member: EtcdMember) -> None:
         """Start a killed member again on its ports and data, and wait until healthy."""

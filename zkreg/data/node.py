@@ -166,13 +166,6 @@ class Node:
         cut = next(iter(children)).rfind("/") + 1
         return [path[cut:] for path in children]
 
-    def changed(self) -> None:
-        """
-        Say a field changed.  Nothing is cached on a node any more (a cached record
-        per node read cost more memory than rebuilding it costs time); kept for
-        callers that change fields outside the tree.
-        """
-
     def stat(self, extended_types: bool = False) -> Stat:
         """
         The client-visible L{Stat}, as C{DataNode.copyStat} fills it: a new record

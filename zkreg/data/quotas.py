@@ -147,7 +147,6 @@ class QuotaTracker:
         old_size = len(node.data or b"")
         node.data = format_stats(stats)
         self._tree.data_size_changed(len(node.data) - old_size)
-        node.changed()
 
     def recount(self, path: str) -> None:
         """C{updateQuotaForPath}: count the subtree at C{path} into its stats node."""
@@ -168,7 +167,6 @@ class QuotaTracker:
             old_size = len(stat_node.data or b"")
             stat_node.data = format_stats({"count": count, "bytes": total})
             self._tree.data_size_changed(len(stat_node.data) - old_size)
-            stat_node.changed()
 
     def rebuild(self) -> None:
         """

@@ -134,6 +134,21 @@ def main(argv: list[str]) -> None:
     reactor.callWhenRunning(top.startService)
     reactor.addSystemEventTrigger("before", "shutdown", top.stopService)
     reactor.run()
+    if os.getppid() != parent_pid:
+        _remove_link_directory(config)
+
+
+def _remove_link_directory(config: ServerConfig) -> None:
+    """
+    The parent died without its cleanup (kill -9): remove the private directory of
+    its data-link socket, which it would have removed when stopping.
+    """
+    import shutil
+
+    path = (config.data_server or "").removeprefix("unix:")
+    directory = os.path.dirname(path)
+    if os.path.basename(path) == "link.sock" and os.path.basename(directory).startswith("zkreg-"):
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

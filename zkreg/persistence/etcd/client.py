@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from treq.client import HTTPClient
-from twisted.internet import defer, error, protocol
+from twisted.internet import defer, protocol
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.web.client import HTTPConnectionPool, ResponseDone
@@ -46,6 +46,30 @@ _log = Logger(namespace="zkreg.persistence.etcd")
 MAX_VALUE_BYTES_PER_REQUEST = 1_000_000
 #: etcd's default --max-txn-ops.
 MAX_TXN_OPS = 128
+#: The longest a request waits for an answer (etcd's own limit is 7 s with the
+#: default 1 s election timeout).
+TIMEOUT_S = 5.0
+#: How long a small request waits at one endpoint before the next is tried.  A
+#: healthy etcd answers in milliseconds (a few hundred at worst on a loaded machine,
+#: and then the retry is harmless); what does not answer in this time was most
+#: likely forwarded to a Raft leader that died, and will never be answered.
+ATTEMPT_TIMEOUT_S = 0.5
+#: Bytes per second a request's size adds to its attempt timeout (1 MB: +1 s).
+BYTES_PER_S = 1_000_000
+#: gRPC codes etcd answers when a member cannot serve now but another may
+#: (DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED "too many requests", UNAVAILABLE "no
+#: leader", "leader changed", "request timed out").
+_RETRYABLE_CODES = frozenset((4, 8, 14))
+_JSON: dict[bytes | str, bytes | str] = {"Content-Type": "application/json"}
+
+
+def _unavailable(code: int, answer: dict[str, Any], message: str) -> bool:
+    """@return: whether an error answer means "try another member", not "refused"."""
+    if code in (502, 503, 504):
+        return True
+    if answer.get("code") in _RETRYABLE_CODES:
+        return True
+    return "leader" in message or "timed out" in message or "proposal dropped" in message
 
 
 class EtcdError(Exception):
@@ -218,7 +242,18 @@ class EtcdClient:
     @ivar endpoints: the client URLs.
     """
 
-    def __init__(self, endpoints: Sequence[str], reactor: Any = None, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        endpoints: Sequence[str],
+        reactor: Any = None,
+        timeout: float = TIMEOUT_S,
+        attempt_timeout: float = ATTEMPT_TIMEOUT_S,
+    ) -> None:
+        """
+        @param timeout: the longest one request may wait for an answer.
+        @param attempt_timeout: how long a small request waits for an endpoint
+            before the next one is tried (see L{call}).
+        """
         if reactor is None:
             from twisted.internet import reactor as default_reactor
 
@@ -228,6 +263,7 @@ class EtcdClient:
         self.endpoints = [endpoint.rstrip("/") for endpoint in endpoints]
         self._reactor: IReactorTime = reactor
         self._timeout = timeout
+        self._attempt_s = attempt_timeout
         self._pool = HTTPConnectionPool(reactor, persistent=True)
         self._pool.maxPersistentPerHost = 4
         self._preferred = 0
@@ -236,29 +272,59 @@ class EtcdClient:
         self._http = HTTPClient(Agent(reactor, pool=self._pool))
 
     @defer.inlineCallbacks
-    def call(self, path: str, body: dict[str, Any]):
+    def _post(self, url: str, data: bytes):
+        """@return: Deferred firing with C{(HTTP status, body)} of one POST."""
+        response = yield self._http.post(url, data=data, headers=_JSON)
+        text = yield response.content()
+        return response.code, text
+
+    def _attempt_timeout(self, size: int) -> float:
+        """@return: how long one attempt sending C{size} bytes may take."""
+        return min(self._attempt_s + size / BYTES_PER_S, self._timeout)
+
+    @defer.inlineCallbacks
+    def call(self, path: str, body: dict[str, Any], timeout: float | None = None):
         """
         POST C{body} to C{/v3/<path>} at the first endpoint that answers.
 
+        An attempt that fails (connection refused or reset, etcd without a Raft
+        leader) goes on to the next endpoint at once.  An attempt that does not
+        answer within its timeout (L{ATTEMPT_TIMEOUT_S}, more for a big body, or
+        C{timeout}) goes on too: a request a follower forwarded to a leader that
+        just died is lost, and etcd itself would only answer "request timed out"
+        after 5 s plus two election timeouts.  Only when every endpoint timed out
+        (a cluster slow rather than a member dead) is one last attempt given the
+        full timeout.  Retrying is safe for every request the data tier makes:
+        appends are fenced and find their own slot when a first attempt landed
+        after all; the rest are idempotent (puts, keep-alives, reads) or only
+        cost a spare lease.
+
+        @param timeout: how long each attempt may take (for requests known to be
+            big or slow: snapshot chunks), instead of the short one.
         @return: Deferred firing with the decoded answer.
         @raise EtcdError: when etcd refused the request.
         @raise EtcdUnavailable: when no endpoint answered.
         """
+        data = json.dumps(body).encode("utf-8")
         count = len(self.endpoints)
+        attempt_s = self._attempt_timeout(len(data)) if timeout is None else timeout
         last_error: Exception | None = None
-        for attempt in range(count):
-            index = (self._preferred + attempt) % count
+        timeouts = 0
+        plan = [((self._preferred + attempt) % count, attempt_s) for attempt in range(count)]
+        attempts = 0
+        while attempts < len(plan):
+            index, wait_s = plan[attempts]
+            attempts += 1
             url = f"{self.endpoints[index]}/v3/{path}"
             try:
-                response = yield self._http.post(url, json=body, timeout=self._timeout)
-                text = yield response.content()
-            except (
-                error.ConnectError,
-                error.TimeoutError,
-                defer.CancelledError,
-                OSError,
-            ) as failed:
-                last_error = failed
+                code, text = yield self._post(url, data).addTimeout(wait_s, self._reactor)
+            except defer.TimeoutError as failed:
+                last_error = EtcdUnavailable(f"{url}: no answer in {wait_s:.2f} s")
+                timeouts += 1
+                if timeouts == count and wait_s < self._timeout:
+                    # Every member is slow, none dead: one more try, with all the time.
+                    plan.append((self._preferred, self._timeout))
+                del failed
                 continue
             except Exception as failed:  # noqa: BLE001 - any transport trouble: next one
                 last_error = failed
@@ -268,18 +334,23 @@ class EtcdClient:
             except ValueError:
                 last_error = EtcdError(f"{url}: not JSON: {text[:200]!r}")
                 continue
-            if response.code != 200 or "error" in answer and "header" not in answer:
+            if code != 200 or "error" in answer and "header" not in answer:
                 message = answer.get("message") or answer.get("error") or text[:200]
-                if response.code >= 500 and "leader" in str(message):
-                    # No Raft leader at this member right now: try another.
+                if _unavailable(code, answer, str(message)):
+                    # No Raft leader at this member right now, or it timed out: another.
                     last_error = EtcdUnavailable(f"{url}: {message}")
                     continue
-                raise EtcdError(f"{url}: HTTP {response.code}: {message}")
+                raise EtcdError(f"{url}: HTTP {code}: {message}")
             self._preferred = index
             return answer
         raise EtcdUnavailable(
             f"no etcd endpoint answered ({', '.join(self.endpoints)}): {last_error}"
         )
+
+    @property
+    def current_endpoint(self) -> str:
+        """The endpoint the next call tries first (the last one that answered)."""
+        return self.endpoints[self._preferred]
 
     # -- kv -----------------------------------------------------------------------
 
@@ -295,7 +366,9 @@ class EtcdClient:
         self, prefix: bytes, start: bytes | None = None, limit: int = 0, revision: int = 0
     ):
         """
-        Read keys starting with C{prefix} (from C{start} on), in key order.
+        Read keys starting with C{prefix} (from C{start} on), in key order.  Each
+        attempt may take the full timeout: the answer may be megabytes (log pages,
+        snapshot chunks), and no write waits for it.
 
         @return: Deferred firing with C{(list of KeyValue, more, header revision)}.
         """
@@ -307,7 +380,7 @@ class EtcdClient:
             body["limit"] = str(limit)
         if revision:
             body["revision"] = str(revision)
-        answer = yield self.call("kv/range", body)
+        answer = yield self.call("kv/range", body, timeout=self._timeout)
         kvs = [KeyValue(data) for data in answer.get("kvs") or []]
         return kvs, bool(answer.get("more")), int(answer["header"]["revision"])
 

@@ -7,9 +7,13 @@ revision is the leader key's create revision: the leader's fencing token, which
 every log append compares (L{zkreg.persistence.etcd.log}).
 
 The leader keeps its lease alive.  It considers itself deposed when a keep-alive
-says the lease is gone, or when it could not renew for a whole TTL by its own
-clock (a paused process finds that out when it wakes).  Safety never depends on
-noticing in time: a deposed leader's appends fail on the token.
+says the lease is gone, or when it could not renew for a whole TTL plus
+L{ELECTION_GRACE_S} by its own clock (a paused process finds that out when it
+wakes).  The grace is there because etcd losing its own Raft leader does not end
+our lease: keep-alives go unanswered until etcd elects another leader (one to two
+election timeouts), and that leader extends every lease by a TTL; stepping down
+after a bare TTL made every etcd leader loss a data-server failover.  Safety
+never depends on noticing in time: a deposed leader's appends fail on the token.
 """
 
 from __future__ import annotations
@@ -24,9 +28,14 @@ from twisted.logger import Logger
 from zkreg.persistence.etcd.client import Compare, EtcdClient, EtcdError, EtcdUnavailable, put_op
 from zkreg.persistence.etcd.layout import Layout
 
-__all__ = ["Leadership", "campaign"]
+__all__ = ["ELECTION_GRACE_S", "Leadership", "campaign"]
 
 _log = Logger(namespace="zkreg.persistence.etcd.election")
+
+#: how long past its TTL a leader whose keep-alives go unanswered still counts
+#: itself leader: an etcd Raft election (etcd's default election timeout is 1 s; an
+#: election takes one to two of them), after which the lease lives a TTL more.
+ELECTION_GRACE_S = 3.0
 
 
 class Leadership:
@@ -72,8 +81,8 @@ class Leadership:
     def _renew(self) -> None:
         if self.lost:
             return
-        if self._monotonic() - self._renewed > self.ttl_s:
-            self.lose(f"lease {self.lease:#x} not renewed for {self.ttl_s} s")
+        if self._monotonic() - self._renewed > self.ttl_s + ELECTION_GRACE_S:
+            self.lose(f"lease {self.lease:#x} not renewed for {self.ttl_s + ELECTION_GRACE_S} s")
             return
         if self._renewing:
             return
