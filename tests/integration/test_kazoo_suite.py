@@ -56,9 +56,13 @@ def kazoo_targets() -> list[str]:
 
 
 def summary_counts(output: str) -> dict[str, int]:
-    """@return: pytest's final counts (C{passed}, C{failed}, ...) parsed from its output."""
-    lines = [line for line in output.splitlines() if line.strip()]
-    last = lines[-1] if lines else ""
+    """
+    @return: pytest's final counts (C{passed}, C{failed}, ...) parsed from its output:
+        the last line ending in pytest's C{in <seconds>s} (kazoo's clients may log
+        "Connection dropped" to the same stream after it, while they close).
+    """
+    summaries = [line for line in output.splitlines() if re.search(r" in [\d.]+s\b", line)]
+    last = summaries[-1] if summaries else ""
     return {word: int(count) for count, word in re.findall(r"(\d+) (\w+)", last)}
 
 
