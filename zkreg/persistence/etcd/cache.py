@@ -160,16 +160,23 @@ class LocalSnapshots:
         """
         self.persistent = directory is not None
         self._lock: DataDirLock | None = None
-        if directory is None:
-            directory = tempfile.mkdtemp(prefix="zkreg-etcd-snapshots-")
-        else:
+        if directory is not None:
             self._lock = lock_data_dir(directory)
-        self.directory = directory
+        # Without a cache the temporary directory is made by the first snapshot: a data
+        # server that never snapshots (or is killed) leaves no empty directory behind.
+        self._directory = directory
         self.retain = max(retain, 1)
         self.sync = sync
         self._reactor = reactor
         self.last_pause = 0.0
         self.longest_pause = 0.0
+
+    @property
+    def directory(self) -> str:
+        """Where the files go (a temporary directory is made at the first ask)."""
+        if self._directory is None:
+            self._directory = tempfile.mkdtemp(prefix="zkreg-etcd-snapshots-")
+        return self._directory
 
     @defer.inlineCallbacks
     def take(self, tree: DataTree, replies: ReplyCache | None, seq: int, slot_value: bytes):
@@ -226,5 +233,6 @@ class LocalSnapshots:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
-        if not self.persistent:
-            shutil.rmtree(self.directory, ignore_errors=True)
+        if not self.persistent and self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
+            self._directory = None
