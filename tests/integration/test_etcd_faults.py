@@ -15,9 +15,8 @@ import time
 import pytest
 
 from tests.integration.test_etcd_tier import Writer, check_exactly_once, connect
-from tests.support.etcd import EtcdCluster, EtcdMember
-from tests.support.etcd_tier import EtcdDataServer
-from tests.support.servers import ZkregServer
+from tests.support.etcd import EtcdMember
+from tests.support.etcd_tier import EtcdTier
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(400)
@@ -25,46 +24,9 @@ pytestmark = pytest.mark.timeout(400)
 PREFIX = "/zkreg-faults"
 
 
-class Cluster:
-    """Three etcd members, two data servers, one session server following etcd."""
-
-    def __init__(self) -> None:
-        self.etcd = EtcdCluster(3)
-        self.data: list[EtcdDataServer] = []
-        self.session: ZkregServer | None = None
-
-    def start(self) -> Cluster:
-        self.etcd.start()
-        for _ in range(2):
-            server = EtcdDataServer(self.etcd.endpoints_option, PREFIX)
-            server.start()
-            self.data.append(server)
-        wait_until(self.active, timeout=30, message="an active data server")
-        self.session = ZkregServer(
-            extra_args=[
-                "--role", "session",
-                "--etcd", self.etcd.endpoints_option,
-                "--etcd-prefix", PREFIX,
-                "--data-tier-timeout", "60000",
-            ]
-        )  # fmt: skip
-        self.session.start()
-        return self
-
-    def active(self) -> EtcdDataServer | None:
-        return next((server for server in self.data if server.is_active()), None)
-
-    def stop(self) -> None:
-        if self.session is not None:
-            self.session.cleanup()
-        for server in self.data:
-            server.cleanup()
-        self.etcd.stop()
-
-
 @pytest.fixture(scope="module")
 def cluster():
-    started = Cluster()
+    started = EtcdTier(3, PREFIX, data_tier_timeout_ms=60000)
     try:
         yield started.start()
     finally:
@@ -105,7 +67,7 @@ def longest_gap(acked_at: list[float], since: float, count: int) -> float:
     return longest
 
 
-def kill_and_measure(cluster: Cluster, writer: Writer, member: EtcdMember) -> float:
+def kill_and_measure(cluster: EtcdTier, writer: Writer, member: EtcdMember) -> float:
     """
     kill -9 C{member} under writes, wait for 20 more writes, restart it.
 

@@ -14,10 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.certs import Stores, make_stores
-from tests.support.etcd import EtcdCluster, etcd_unavailable_reason
-from tests.support.etcd_tier import EtcdDataServer
-from tests.support.servers import ZkregServer
+from tests.support.certs import make_stores
+from tests.support.etcd import etcd_unavailable_reason
+from tests.support.etcd_tier import EtcdTier
 from tests.support.waiting import wait_until
 from zkreg.link import wire
 
@@ -40,52 +39,16 @@ def _tls_args(keystore: object, truststore: object) -> list[str]:
     ]
 
 
-class TlsTier:
-    """etcd, two data servers with data-link TLS, a TLS session server following etcd."""
-
-    def __init__(self, stores: Stores) -> None:
-        self.etcd = EtcdCluster(1)
-        self.stores = stores
-        self.data: list[EtcdDataServer] = []
-        self.session: ZkregServer | None = None
-
-    def start(self) -> TlsTier:
-        self.etcd.start()
-        for _ in range(2):
-            server = EtcdDataServer(
-                self.etcd.endpoints_option,
-                PREFIX,
-                _tls_args(self.stores.server, self.stores.truststore),
-            )
-            server.start()
-            self.data.append(server)
-        wait_until(self.active, timeout=30, message="an active data server")
-        self.session = ZkregServer(
-            extra_args=[
-                "--role", "session",
-                "--etcd", self.etcd.endpoints_option,
-                "--etcd-prefix", PREFIX,
-                "--data-tier-timeout", "30000",
-                *_tls_args(self.stores.clients["alice"], self.stores.truststore),
-            ]
-        )  # fmt: skip
-        self.session.start()
-        return self
-
-    def active(self) -> EtcdDataServer | None:
-        return next((server for server in self.data if server.is_active()), None)
-
-    def stop(self) -> None:
-        if self.session is not None:
-            self.session.cleanup()
-        for server in self.data:
-            server.cleanup()
-        self.etcd.stop()
-
-
 @pytest.fixture(scope="module")
-def tier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsTier]:
-    started = TlsTier(make_stores(tmp_path_factory.mktemp("etcd-link-ca")))
+def tier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdTier]:
+    """etcd, two data servers with data-link TLS, a TLS session server following etcd."""
+    stores = make_stores(tmp_path_factory.mktemp("etcd-link-ca"))
+    started = EtcdTier(
+        1,
+        PREFIX,
+        data_args=_tls_args(stores.server, stores.truststore),
+        session_args=_tls_args(stores.clients["alice"], stores.truststore),
+    )
     try:
         yield started.start()
     finally:
@@ -112,7 +75,7 @@ def _plain_hello_answered(port: int) -> bool:
         return False
 
 
-def test_session_server_follows_the_leader_over_tls(tier: TlsTier) -> None:
+def test_session_server_follows_the_leader_over_tls(tier: EtcdTier) -> None:
     """Writes through the TLS link, then through the next leader after a kill -9."""
     from kazoo.client import KazooClient
 

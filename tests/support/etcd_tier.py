@@ -15,8 +15,10 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from tests.support.etcd import EtcdCluster
 from tests.support.ports import free_port
 from tests.support.servers import ServerStartError, ZkregServer
+from tests.support.waiting import wait_until
 
 
 class EtcdDataServer(ZkregServer):
@@ -110,3 +112,62 @@ class EtcdDataServer(ZkregServer):
     def resume(self) -> None:
         """SIGCONT."""
         self.send_signal(signal.SIGCONT)
+
+
+class EtcdTier:
+    """
+    A data tier on etcd as the fault and TLS tests use it: etcd members, two data
+    servers on one prefix, and a session server following the leader through etcd.
+
+    @ivar etcd: the etcd cluster.
+    @ivar data: the data servers, in start order.
+    @ivar session: the session server, once started.
+    """
+
+    def __init__(
+        self,
+        members: int,
+        prefix: str,
+        data_args: list[str] | None = None,
+        session_args: list[str] | None = None,
+        data_tier_timeout_ms: int = 30000,
+    ) -> None:
+        self.etcd = EtcdCluster(members)
+        self.prefix = prefix
+        self._data_args = list(data_args or [])
+        self._session_args = list(session_args or [])
+        self._data_tier_timeout_ms = data_tier_timeout_ms
+        self.data: list[EtcdDataServer] = []
+        self.session: ZkregServer | None = None
+
+    def start(self) -> EtcdTier:
+        """Start etcd, both data servers (one becomes active), then the session server."""
+        self.etcd.start()
+        for _ in range(2):
+            server = EtcdDataServer(self.etcd.endpoints_option, self.prefix, self._data_args)
+            server.start()
+            self.data.append(server)
+        wait_until(self.active, timeout=30, message="an active data server")
+        self.session = ZkregServer(
+            extra_args=[
+                "--role", "session",
+                "--etcd", self.etcd.endpoints_option,
+                "--etcd-prefix", self.prefix,
+                "--data-tier-timeout", str(self._data_tier_timeout_ms),
+                *self._session_args,
+            ]
+        )  # fmt: skip
+        self.session.start()
+        return self
+
+    def active(self) -> EtcdDataServer | None:
+        """@return: the data server that is active now, if any."""
+        return next((server for server in self.data if server.is_active()), None)
+
+    def stop(self) -> None:
+        """Stop every process of the tier."""
+        if self.session is not None:
+            self.session.cleanup()
+        for server in self.data:
+            server.cleanup()
+        self.etcd.stop()
