@@ -177,3 +177,55 @@ def test_session_server_port_in_use(zkreg_server, tmp_path):
     finally:
         data_server.kill()
         data_server.wait(10)
+
+
+@pytest.mark.parametrize("role", ["standalone", "data"])
+def test_listening_is_logged_only_once_bound(zkreg_server, tmp_path, role):
+    """
+    "listening on" is logged once the port is bound: a standalone server whose client
+    port, or a data server whose data-link port, is in use logs no such line (it used
+    to, before the one-line error), and a server that does bind logs it once.
+    """
+    import socket
+
+    from tests.support.waiting import wait_until
+
+    flag = "--listen" if role == "standalone" else "--data-link-listen"
+    taken = twistd(
+        "--role", role, flag, f"tcp:{zkreg_server.port}:interface=127.0.0.1", "--data-dir", "d",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert_one_line_error(taken, f"127.0.0.1:{zkreg_server.port}", "Address already in use")
+    assert "listening on" not in taken.stdout + taken.stderr
+
+    port = free_port()
+    log = tmp_path / "bound.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [
+                sys.executable, "-c", _TWISTD, "-n", "--pidfile=", "zkreg", "--role", role,
+                flag, f"tcp:{port}:interface=127.0.0.1", "--data-dir", "bound",
+            ],
+            cwd=tmp_path, env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
+            stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+
+        def accepting() -> bool:
+            assert server.poll() is None, log.read_text()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            except OSError:
+                return False
+            return True
+
+        wait_until(accepting, timeout=60, message=f"the {role} server accepting")
+        wait_until(
+            lambda: f"({role}) listening on tcp:{port}:" in log.read_text(),
+            timeout=30,
+            message="the listening line",
+        )
+        assert log.read_text().count("listening on") == 1
+    finally:
+        server.kill()
+        server.wait(10)
