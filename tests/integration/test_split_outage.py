@@ -12,7 +12,6 @@ it, kazoo clients on different session servers writing all along.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from typing import Any
 
@@ -21,6 +20,7 @@ import pytest
 from tests.support.ports import free_port
 from tests.support.servers import ZkregServer
 from tests.support.waiting import wait_until
+from tests.support.writers import Writer, acked_total, stop_all
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -49,30 +49,6 @@ def session_server(link_port: int) -> ZkregServer:
             "60000",
         ]
     )
-
-
-class Writer(threading.Thread):
-    """Creates sequential nodes with unique data until told to stop; no retries."""
-
-    def __init__(self, client: Any, name: str) -> None:
-        super().__init__(name=f"writer-{name}", daemon=True)
-        self.client = client
-        self.label = name
-        self.acked: list[bytes] = []
-        self.errors: list[BaseException] = []
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        count = 0
-        while not self.stopping.is_set():
-            data = f"{self.label}-{count}".encode()
-            count += 1
-            try:
-                self.client.create("/outage/n-", data, sequence=True)
-            except BaseException as error:  # noqa: BLE001 - every error is a finding
-                self.errors.append(error)
-                return
-            self.acked.append(data)
 
 
 def states_of(client: Any) -> list[str]:
@@ -106,14 +82,12 @@ def test_session_servers_ride_through_data_server_failures(tmp_path):
         a.ensure_path("/outage")
         sessions = (a.client_id[0], b.client_id[0])
         states = (states_of(a), states_of(b))
-        writers = [Writer(a, "a"), Writer(b, "b")]
+        writers = [Writer(a, "/outage", "a"), Writer(b, "/outage", "b")]
         for writer in writers:
             writer.start()
 
         def acked() -> int:
-            for writer in writers:
-                assert not writer.errors, f"{writer.label}: {writer.errors!r}"
-            return sum(len(writer.acked) for writer in writers)
+            return acked_total(writers)
 
         def both_linked() -> None:
             # Each outage below must be one that both session servers saw begin and end.
@@ -161,11 +135,7 @@ def test_session_servers_ride_through_data_server_failures(tmp_path):
         mark = acked()
         wait_until(lambda: acked() >= mark + 20, timeout=60, message="writes after the join")
 
-        for writer in writers:
-            writer.stopping.set()
-        for writer in writers:
-            writer.join(timeout=60)
-        assert [writer.errors for writer in writers] == [[], []]
+        stop_all(writers)
 
         # Every acknowledged create exactly once, and nothing applied twice.
         for client in (a, b, c):
@@ -176,7 +146,9 @@ def test_session_servers_ride_through_data_server_failures(tmp_path):
         datas = Counter(a.get(f"/outage/{child}")[0] for child in children)
         twice = {value: n for value, n in datas.items() if n > 1}
         assert twice == {}, f"applied twice: {twice}"
-        missing = [value for writer in writers for value in writer.acked if value not in datas]
+        missing = [
+            value for writer in writers for value in writer.acked if value.encode() not in datas
+        ]
         assert missing == []
 
         # No session lost, none expired, no error seen.
