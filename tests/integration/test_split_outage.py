@@ -19,36 +19,15 @@ import pytest
 
 from tests.support.ports import free_port
 from tests.support.servers import ZkregServer
+from tests.support.split import FaultyDataServer, link_listen, session_server
 from tests.support.waiting import wait_until
 from tests.support.writers import Writer, acked_total, stop_all
 
 pytestmark = pytest.mark.timeout(300)
 
 
-class FaultyDataServer(ZkregServer):
-    """A data server started with a test-hook environment variable (or none)."""
-
-    fault: str | None = None
-
-    def environment(self) -> dict[str, str]:
-        env = super().environment()
-        env.pop("ZKREG_TEST_EXIT_BEFORE_REPLY", None)
-        if self.fault is not None:
-            env["ZKREG_TEST_EXIT_BEFORE_REPLY"] = self.fault
-        return env
-
-
-def session_server(link_port: int) -> ZkregServer:
-    return ZkregServer(
-        extra_args=[
-            "--role",
-            "session",
-            "--data-server",
-            f"tcp:127.0.0.1:{link_port}",
-            "--data-tier-timeout",
-            "60000",
-        ]
-    )
+#: Session servers hold writes through each outage (for up to a minute).
+HOLD_WRITES = ("--data-tier-timeout", "60000")
 
 
 def states_of(client: Any) -> list[str]:
@@ -61,16 +40,17 @@ def test_session_servers_ride_through_data_server_failures(tmp_path):
     from kazoo.client import KazooClient
 
     link_port = free_port()
-    data = FaultyDataServer(
-        extra_args=["--data-link-listen", f"tcp:{link_port}:interface=127.0.0.1"]
-    )
+    data = FaultyDataServer(extra_args=link_listen(link_port))
     # The 40th stamped write: the data server dies after committing it, before replying.
     data.fault = "40"
     servers: list[ZkregServer] = [data]
     clients: list[Any] = []
     try:
         data.start()
-        first, second = session_server(link_port), session_server(link_port)
+        first, second = (
+            session_server(link_port, *HOLD_WRITES),
+            session_server(link_port, *HOLD_WRITES),
+        )
         servers += [first, second]
         first.start()
         second.start()
@@ -126,7 +106,7 @@ def test_session_servers_ride_through_data_server_failures(tmp_path):
         wait_until(lambda: acked() >= mark + 30, timeout=60, message="writes after kill -9")
 
         # 3. A session server joins during the writes.
-        third = session_server(link_port)
+        third = session_server(link_port, *HOLD_WRITES)
         servers.append(third)
         third.start()
         c = KazooClient(hosts=third.hosts, timeout=30.0)
