@@ -16,10 +16,10 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 
 import pytest
 
+from curatorish.testing import zkreg_command
 from tests.support.ports import free_port
 from tests.support.procfs import child_pids, established_on_port, is_alive
 from tests.support.servers import REPO_ROOT, ZkregServer
@@ -185,20 +185,17 @@ def test_sigterm_of_a_daemon_stops_its_children(tmp_path, children):
 
     port = free_port()
     pidfile = tmp_path / "zkreg.pid"
-    argv = [
-        sys.executable,
-        "-c",
-        "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()",
-        f"--pidfile={pidfile}",
-        f"--logfile={tmp_path / 'zkreg.log'}",
-        "zkreg",
-        "--listen",
-        f"tcp:{port}:interface=127.0.0.1",
-        "--data-dir",
-        str(tmp_path / "data"),
-        "--session-processes",
-        str(children),
-    ]
+    argv = zkreg_command(
+        [
+            "--listen",
+            f"tcp:{port}:interface=127.0.0.1",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--session-processes",
+            str(children),
+        ],
+        twistd_options=[f"--pidfile={pidfile}", f"--logfile={tmp_path / 'zkreg.log'}"],
+    )
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     subprocess.run(argv, cwd=tmp_path, env=env, check=True, timeout=60)
     parent = int(wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), timeout=30))
@@ -232,20 +229,16 @@ def test_port_in_use_is_one_line(tmp_path):
     port = holder.getsockname()[1]
     try:
         result = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()",
-                "-n",
-                "--pidfile=",
-                "zkreg",
-                "--listen",
-                f"tcp:{port}:interface=127.0.0.1",
-                "--data-dir",
-                str(tmp_path / "data"),
-                "--session-processes",
-                "2",
-            ],
+            zkreg_command(
+                [
+                    "--listen",
+                    f"tcp:{port}:interface=127.0.0.1",
+                    "--data-dir",
+                    str(tmp_path / "data"),
+                    "--session-processes",
+                    "2",
+                ]
+            ),
             cwd=tmp_path,
             env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
             capture_output=True,
