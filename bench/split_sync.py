@@ -116,12 +116,7 @@ def use_tls_link() -> None:
 
     stores = make_stores(Path(tempfile.mkdtemp(prefix="zkreg-bench-link-")))
     for side, keystore in (("data", stores.server), ("session", stores.clients["alice"])):
-        LINK_TLS[side] = [
-            "--data-link-ssl-keystore",
-            str(keystore),
-            "--data-link-ssl-truststore",
-            str(stores.truststore),
-        ]
+        LINK_TLS[side] = stores.data_link(keystore)
 
 
 def session_server(link_port: int) -> ZkregServer:

@@ -59,13 +59,7 @@ def _server(kind: str, stores: Stores, client_auth: str = "need") -> ServerProce
     if kind == "zookeeper":
         server = NettyZooKeeperOracle(
             extra_config={
-                "secureClientPort": str(secure_port),
-                "serverCnxnFactory": "org.apache.zookeeper.server.NettyServerCnxnFactory",
-                "ssl.keyStore.location": str(stores.server),
-                "ssl.keyStore.type": "PEM",
-                "ssl.trustStore.location": str(stores.truststore),
-                "ssl.trustStore.type": "PEM",
-                "ssl.clientAuth": client_auth,
+                **stores.zookeeper_secure_port(secure_port, client_auth),
                 "authProvider.x509": "org.apache.zookeeper.server.auth.X509AuthenticationProvider",
             },
             extra_jvm_args=[f"-Dzookeeper.X509AuthenticationProvider.superUser={superuser}"],
@@ -73,14 +67,7 @@ def _server(kind: str, stores: Stores, client_auth: str = "need") -> ServerProce
     else:
         server = ZkregServer(
             extra_args=[
-                "--secure-listen",
-                f"tcp:{secure_port}:interface=127.0.0.1",
-                "--ssl-keystore",
-                str(stores.server),
-                "--ssl-truststore",
-                str(stores.truststore),
-                "--ssl-client-auth",
-                client_auth,
+                *stores.zkreg_secure_listen(secure_port, client_auth),
                 "--x509-superuser",
                 superuser,
             ]
