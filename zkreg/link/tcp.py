@@ -195,12 +195,18 @@ class TCPDataLink:
     """
     L{IDataLink} to a data tier over TCP, reconnecting and resyncing as needed.
 
+    @cvar writes_pass_reads: false: a session holds its writes behind its waiting
+        reads.  While linked, results do arrive in order between the commits, but after
+        an outage the replica catches up on commits whose results were lost, so a
+        write submitted past a read could be applied before the read is answered.
     @ivar ready: a Deferred firing with this link once the first sync is done.
     @ivar tree: the replica read view (valid once L{ready} fired).
     @ivar state: one of C{connecting}, C{syncing}, C{up}, C{down}, C{unavailable}.
     @ivar origin: this link's random id, part of every write's L{WriteStamp}.
     @ivar data_server_zxid: the data server's last zxid, as of its last beat.
     """
+
+    writes_pass_reads = False
 
     #: Touches are gathered for this long and sent as one frame: a session server
     #: touches a session on every client packet, and the data server only needs to

@@ -70,6 +70,9 @@ class SessionServerFactory(protocol.ServerFactory):
         #: the link's Deferred-free submit (the in-process link has one, the TCP link
         #: not), looked up once: L{None} means C{link.submit(...).addCallbacks(...)}
         self.submit_with_callback: Any = getattr(link, "submit_with_callback", None)
+        #: whether a connection may submit a write past its waiting reads (see
+        #: L{zkreg.session.protocol}): only over a link that says so
+        self.writes_pass_reads = getattr(link, "writes_pass_reads", False) is True
         self.clock: Any = cast(Any, clock)
         self.read_view = link.read_view()
         self.min_timeout_ms = config.min_timeout_ms

@@ -13,9 +13,19 @@ Ordering (ZooKeeper's per-session FIFO): a session's requests are answered stric
 the order they arrived.  Writes go to the data link and are answered when their
 Deferred fires; a read (or any request the session server answers itself) that arrives
 while a write of the same session is outstanding waits behind it in C{_pending}, and is
-evaluated only when everything before it has been answered, so it sees that write.  A
-write that arrives behind such a waiting read is held too, so the read cannot see it.
+evaluated only when everything before it has been answered, so it sees that write.
 With nothing outstanding, reads are answered synchronously, without a Deferred.
+
+A write that arrives behind such a waiting read must not be visible to it.  When the
+link applies writes only after C{submit} returned, one at a time, each answered before
+the next is applied (C{writes_pass_reads} of the factory: the data link over TCP, and a
+data server on a file or etcd log), the write is submitted at once, as ZooKeeper's
+leader logs it at once: the read is evaluated in the answer of the write before it,
+before the next write is applied, so it sees exactly the writes before it.  A session
+mixing reads and writes then gets several writes into each group commit instead of one
+per sync.  Local requests other than reads (auth, SASL, watch registrations) still hold
+the writes behind them, and with a log that applies during C{submit} (the memory log)
+every local request does.
 """
 
 from __future__ import annotations
@@ -45,6 +55,7 @@ from zkreg.session.local import LocalOperations
 from zkreg.session.output import ConnectionOutput
 from zkreg.session.replies import encode_body, encode_reply
 from zkreg.session.requests import (
+    DATA_READ_OPS,
     LAST_OP_NAMES,
     SASL_EXEMPT_OPS,
     UNDECODABLE,
@@ -78,8 +89,12 @@ _FRAMES_PER_CLOCK_CHECK = 32
 # Kinds of entries in the pending queue.
 _DONE = 0  # reply bytes ready
 _WAITING = 1  # a submitted write, reply not yet known
-_LOCAL = 2  # a read or local op, to evaluate when it reaches the head
+_LOCAL = 2  # a local op that holds the writes behind it, to evaluate at the head
 _HELD = 3  # a write not yet submitted because a local op precedes it
+_READ = 4  # a read the writes behind it were submitted past, to evaluate at the head
+
+#: Local requests later writes may be submitted past (see the module docstring).
+_PASSABLE_OPS = DATA_READ_OPS | {int(OpCode.ping)}
 
 
 @implementer(IHandshakeListener)
@@ -573,11 +588,7 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
             self.close()
             return
         record = self._decode_body(opcode, buf, start + 8, end)
-        if self._pending:
-            self._local_waiting += 1
-            self._pending.append([_LOCAL, (xid, opcode, record), factory.clock.seconds()])
-        else:
-            self._answer_local(xid, opcode, record, self._received_at)
+        self._enqueue_local(xid, opcode, record)
 
     def _decode_body(self, opcode: int, buf: bytes, start: int, end: int) -> Any:
         try:
@@ -592,11 +603,16 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
             return UNDECODABLE
 
     def _enqueue_local(self, xid: int, opcode: int, record: Any) -> None:
-        if self._pending:
-            self._local_waiting += 1
-            self._pending.append([_LOCAL, (xid, opcode, record), self.factory.clock.seconds()])
-        else:
+        if not self._pending:
             self._answer_local(xid, opcode, record, self._received_at)
+            return
+        factory = self.factory
+        if factory.writes_pass_reads and opcode in _PASSABLE_OPS and record is not UNDECODABLE:
+            kind = _READ
+        else:
+            kind = _LOCAL
+            self._local_waiting += 1
+        self._pending.append([kind, (xid, opcode, record), factory.clock.seconds()])
 
     # -- writes ------------------------------------------------------------------------
 
@@ -746,13 +762,15 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
                 if len(entry) > 3 and entry[3] is _CLOSE_AFTER:
                     self.close()
                     return
-            elif kind == _LOCAL:
+            elif kind == _LOCAL or kind == _READ:
                 pending.popleft()
-                self._local_waiting -= 1
+                if kind == _LOCAL:
+                    self._local_waiting -= 1
                 xid, opcode, record = entry[1]
                 self._answer_local(xid, opcode, record, entry[2])
             elif kind == _HELD:
-                # Submit this write and every write behind it up to the next local op.
+                # Submit this write and every write behind it up to the next local op
+                # that holds them (reads they may pass do not).
                 to_submit = []
                 for later in pending:
                     if later[0] == _LOCAL:
