@@ -20,17 +20,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import select
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from bench import profile, tree
+from bench.loadprocess import LoadProcess
 from bench.rss import settled_rss_kib
 from tests.support.servers import (
     ServerProcess,
@@ -176,34 +175,12 @@ def measure_memory(server: ServerProcess, sessions: int) -> dict[str, Any]:
     assert pid is not None
     before = settled_rss_kib(pid)
     spec = {"workload": "hold", "host": "127.0.0.1", "port": server.port, "count": sessions}
-    # stderr to a file, not a pipe: nobody reads it until the end, and a full pipe
-    # would block the load client.
-    errors = tempfile.TemporaryFile("w+")
-    holder = subprocess.Popen(
-        [sys.executable, "-m", "bench.loadclient", json.dumps(spec)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=errors,
-        text=True,
-    )
+    holder = LoadProcess(spec)
     try:
-        ready, _, _ = select.select([holder.stdout], [], [], 120.0)
-        if not ready:
-            raise RuntimeError("load client did not open its sessions in 120 s")
-        line = holder.stdout.readline()  # type: ignore[union-attr]
-        if not line:
-            errors.seek(0)
-            raise RuntimeError(f"load client failed: {errors.read()[-3000:]}")
-        opened = json.loads(line)
+        opened = holder.phase(120.0, "opening the idle sessions")
         after = settled_rss_kib(pid)
     finally:
-        holder.stdin.close()  # type: ignore[union-attr]
-        try:
-            holder.wait(30)
-        except subprocess.TimeoutExpired:
-            holder.kill()
-            holder.wait(10)
-        errors.close()
+        holder.close(30)
     return {
         "sessions": opened["ready"],
         "open_seconds": opened["open_seconds"],
