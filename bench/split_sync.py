@@ -51,13 +51,14 @@ def build_tree(count: int) -> DataTree:
 
     def add(path: str, parent: str) -> None:
         nonlocal zxid
-        node = Node(value, acl, zxid, 1_700_000_000_000, 0)
+        node = Node(path, value, acl, zxid, 1_700_000_000_000, 0)
         node.pzxid = zxid
         nodes[path] = node
         parent_node = nodes[parent]
         if parent_node.children is None:
             parent_node.children = {}
-        parent_node.children[path.rsplit("/", 1)[1]] = None
+        # Children are keyed by their full path (the same string as the index).
+        parent_node.children[path] = None
         parent_node.cversion += 1
         zxid += 1
 
