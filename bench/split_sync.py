@@ -36,6 +36,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.support.ports import free_port  # noqa: E402
 from tests.support.servers import ZkregServer  # noqa: E402
+from tests.support.split import link_listen, session_server  # noqa: E402
 from zkreg.data.node import Node  # noqa: E402
 from zkreg.data.tree import DataTree  # noqa: E402
 from zkreg.persistence.recovery import write_tree_snapshot  # noqa: E402
@@ -120,27 +121,8 @@ def use_tls_link() -> None:
         LINK_TLS[side] = stores.data_link(keystore)
 
 
-def session_server(link_port: int) -> ZkregServer:
-    return ZkregServer(
-        extra_args=[
-            "--role",
-            "session",
-            "--data-server",
-            f"tcp:127.0.0.1:{link_port}",
-            *LINK_TLS["session"],
-        ]
-    )
-
-
 def data_server(link_port: int, *extra: str) -> ZkregServer:
-    return ZkregServer(
-        extra_args=[
-            "--data-link-listen",
-            f"tcp:{link_port}:interface=127.0.0.1",
-            *LINK_TLS["data"],
-            *extra,
-        ]
-    )
+    return ZkregServer(extra_args=[*link_listen(link_port), *LINK_TLS["data"], *extra])
 
 
 def measure(count: int) -> dict:
@@ -162,7 +144,7 @@ def measure(count: int) -> dict:
         writer.start()
         time.sleep(3)
         baseline_end = time.monotonic()
-        joiner = session_server(link_port)
+        joiner = session_server(link_port, *LINK_TLS["session"])
         servers.append(joiner)
         join_start = time.monotonic()
         joiner.start(deadline_s=600)
@@ -193,7 +175,7 @@ def baseline_join() -> float:
     """Join time of a session server to an empty data server (its start-up cost)."""
     link_port = free_port()
     data = data_server(link_port)
-    joiner = session_server(link_port)
+    joiner = session_server(link_port, *LINK_TLS["session"])
     try:
         data.start()
         started = time.monotonic()
