@@ -31,6 +31,7 @@ from tests.support.servers import (
     ServerProcess,
     ZkregServer,
 )
+from tests.support.split import running_split
 from tests.support.waiting import wait_until
 
 ALL = 31
@@ -92,18 +93,12 @@ def split_tls_server(stores: Stores) -> Iterator[ServerProcess]:
     A data server with a data-link listener and no TLS client listener, and a
     session server linked to it with the TLS listener and the x509 super user.
     """
-    link_port = free_port()
-    data = ZkregServer(extra_args=["--data-link-listen", f"tcp:{link_port}:interface=127.0.0.1"])
-    session = _server("zkreg", stores)
-    assert isinstance(session, ZkregServer)
-    session.extra_args += ["--role", "session", "--data-server", f"tcp:127.0.0.1:{link_port}"]
-    try:
-        data.start()
-        session.start()
+    tls = _server("zkreg", stores)
+    assert isinstance(tls, ZkregServer)
+    with running_split(session_options=tls.extra_args) as split:
+        session = split.sessions[0]
+        session.secure_port = tls.secure_port  # type: ignore[attr-defined]
         yield session
-    finally:
-        session.cleanup()
-        data.cleanup()
 
 
 @pytest.fixture(scope="module")

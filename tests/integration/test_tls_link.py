@@ -16,7 +16,7 @@ from kazoo.client import KazooClient
 from tests.support.certs import Stores, make_stores
 from tests.support.ports import free_port
 from tests.support.servers import ServerStartError, ZkregServer
-from tests.support.split import link_listen, session_server
+from tests.support.split import link_listen, running_split, session_server
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(180)
@@ -34,20 +34,11 @@ def client_stores(tmp_path_factory: pytest.TempPathFactory) -> Stores:
 
 @pytest.fixture(scope="module")
 def split(link_stores: Stores) -> Iterator[tuple[ZkregServer, ZkregServer, int]]:
-    link_port = free_port()
-    data = ZkregServer(
-        extra_args=[*link_listen(link_port), *link_stores.data_link(link_stores.server)]
-    )
-    started = [data]
-    try:
-        data.start()
-        session = session_server(link_port, *link_stores.data_link(link_stores.clients["alice"]))
-        started.append(session)
-        session.start()
-        yield data, session, link_port
-    finally:
-        for server in reversed(started):
-            server.cleanup()
+    with running_split(
+        data_options=link_stores.data_link(link_stores.server),
+        session_options=link_stores.data_link(link_stores.clients["alice"]),
+    ) as started:
+        yield started.data, started.sessions[0], started.link_port
 
 
 @contextmanager
