@@ -143,6 +143,18 @@ def check_exactly_once(kazoo, parent: str, acked: list[str]) -> None:
     assert not missing, f"acknowledged but lost: {missing[:10]}"
 
 
+def wait_past(writers: list[Writer], counts: list[int], more: int, message: str) -> None:
+    """Wait until each writer has C{more} acknowledged writes past its count (or failed)."""
+    wait_until(
+        lambda: all(
+            len(writer.acked) > count + more or writer.errors
+            for writer, count in zip(writers, counts, strict=True)
+        ),
+        timeout=60,
+        message=message,
+    )
+
+
 def test_one_active_and_a_warm_standby(tier, client):
     """One data server is active; the standby's tree follows the log."""
     active = tier.active()
@@ -182,25 +194,13 @@ def test_kill_active_under_writes(tier, client, listed_client):
         before = [len(writer.acked) for writer in writers]
         killed_at = time.monotonic()
         active.kill()
-        wait_until(
-            lambda writers=writers, before=before: all(
-                len(writer.acked) > count + 5 or writer.errors
-                for writer, count in zip(writers, before, strict=True)
-            ),
-            timeout=60,
-            message="writes answered by the new leader",
-        )
+        wait_past(writers, before, 5, "writes answered by the new leader")
         for writer in writers:
             writer.stop()
             assert not writer.errors, writer.errors
         # Kill to the first write answered by the new leader (a later epoch).
         failover = [
-            next(
-                at
-                for at, epoch in zip(writer.acked_at, writer.epochs, strict=True)
-                if epoch > writer.epochs[count - 1]
-            )
-            - killed_at
+            first_write_of_a_later_epoch(writer, count, killed_at)
             for writer, count in zip(writers, before, strict=True)
         ]
         assert standby.is_active()
@@ -263,13 +263,8 @@ def test_sigstop_past_lease(tier, client, listed_client):
     active.pause()
     try:
         wait_until(standby.is_active, timeout=30, message="the standby taking over")
-        wait_until(
-            lambda: all(
-                len(writer.acked) > count + 10 or writer.errors
-                for writer, count in zip(writers, before, strict=True)
-            ),
-            timeout=60,
-            message="writes answered by the new leader through both session servers",
+        wait_past(
+            writers, before, 10, "writes answered by the new leader through both session servers"
         )
     finally:
         active.resume()
@@ -287,14 +282,7 @@ def test_sigstop_past_lease(tier, client, listed_client):
         message="the woken leader standing by",
     )
     counts = [len(writer.acked) for writer in writers]
-    wait_until(
-        lambda: all(
-            len(writer.acked) > count + 10 or writer.errors
-            for writer, count in zip(writers, counts, strict=True)
-        ),
-        timeout=60,
-        message="writes going on after the old leader woke",
-    )
+    wait_past(writers, counts, 10, "writes going on after the old leader woke")
     for writer in writers:
         writer.stop()
         assert not writer.errors, writer.errors

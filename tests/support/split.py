@@ -6,6 +6,11 @@ that kills it between a commit and its reply) and session servers linked to it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import NamedTuple
+
+from tests.support.ports import free_port
 from tests.support.servers import ZkregServer
 
 
@@ -40,3 +45,35 @@ class FaultyDataServer(ZkregServer):
         if self.fault is not None:
             env["ZKREG_TEST_EXIT_BEFORE_REPLY"] = self.fault
         return env
+
+
+class Split(NamedTuple):
+    """A running split: the data server, its session servers, its data-link port."""
+
+    data: ZkregServer
+    sessions: list[ZkregServer]
+    link_port: int
+
+
+@contextmanager
+def running_split(
+    sessions: int = 1, data_options: Sequence[str] = (), session_options: Sequence[str] = ()
+) -> Iterator[Split]:
+    """
+    Start a data server on a free data-link port, then C{sessions} session servers
+    linked to it (each with C{session_options}); every one is cleaned up on the way
+    out, the session servers first.
+    """
+    link_port = free_port()
+    data = ZkregServer(extra_args=[*link_listen(link_port), *data_options])
+    started = [data]
+    try:
+        data.start()
+        for _ in range(sessions):
+            session = session_server(link_port, *session_options)
+            started.append(session)
+            session.start()
+        yield Split(data, started[1:], link_port)
+    finally:
+        for server in reversed(started):
+            server.cleanup()
