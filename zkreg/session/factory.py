@@ -319,6 +319,25 @@ class SessionServerFactory(protocol.ServerFactory):
         if events:
             self.watches.dispatch(events, self._may_read)
 
+    def link_lost(self) -> None:
+        """
+        The data link lost its connection: close the client connections that had
+        writes submitted past their waiting reads (see L{zkreg.session.protocol}).
+        The replica will catch up on commits whose results were lost, and such a
+        read, evaluated only at its write's result, could see a later write of its
+        own session.  Their clients see a lost connection, as ZooKeeper's clients do
+        when their server loses its leader; the session lives on.
+        """
+        passed = [c for c in self.connections if c.writes_passed_reads()]
+        if passed:
+            self._log.warn(
+                "data link lost: closing {count} client connections with writes "
+                "submitted past waiting reads",
+                count=len(passed),
+            )
+        for connection in passed:
+            connection.close("data link lost with writes submitted past waiting reads")
+
     def data_tier_unavailable(self) -> None:
         """
         No data server came back in time: close every client connection so that its

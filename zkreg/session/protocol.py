@@ -843,6 +843,17 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
 
     # -- reporting ---------------------------------------------------------------------
 
+    def writes_passed_reads(self) -> bool:
+        """Whether a write was submitted past a read still waiting for its turn."""
+        read_waiting = False
+        for entry in self._pending:
+            kind = entry[0]
+            if kind == _READ:
+                read_waiting = True
+            elif read_waiting and kind == _WAITING:
+                return True
+        return False
+
     @property
     def is_closing(self) -> bool:
         """Whether this connection is closing (its waiting writes are stale)."""
