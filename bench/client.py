@@ -41,9 +41,10 @@ from typing import Any
 from twisted.internet import defer
 
 from bench.loadclient import process_cpu_seconds
-from bench.run import make_server
+from bench.run import exit_status, make_server, measure_each, server_names
 from curatorish import BlockingCuratorFramework
 from curatorish.retry import RetryNTimes
+from tests.support.servers import ServerProcess
 
 PATH = "/bench-client"
 WARM_UP_S = 0.5
@@ -118,19 +119,24 @@ def _close_kazoo(client: Any) -> None:
     client.close()
 
 
+def _calls_until(deadline: float, call: Callable[[str], object]) -> int:
+    """
+    C{call(PATH)} until C{deadline} (the clock read every L{CHUNK} calls).
+
+    @return: the calls made.
+    """
+    count = 0
+    while time.perf_counter() < deadline:
+        for _ in range(CHUNK):
+            call(PATH)
+        count += CHUNK
+    return count
+
+
 def kazoo_sequential(setting: Setting) -> Figure:
     client = _kazoo(setting.hosts)
     try:
-
-        def loop(deadline: float) -> int:
-            count = 0
-            while time.perf_counter() < deadline:
-                for _ in range(CHUNK):
-                    client.get(PATH)
-                count += CHUNK
-            return count
-
-        return setting.timed(loop)
+        return setting.timed(lambda deadline: _calls_until(deadline, client.get))
     finally:
         _close_kazoo(client)
 
@@ -157,16 +163,7 @@ def kazoo_pipelined(setting: Setting) -> Figure:
 def blocking_sequential(setting: Setting) -> Figure:
     client = _curatorish(setting.hosts)
     try:
-
-        def loop(deadline: float) -> int:
-            count = 0
-            while time.perf_counter() < deadline:
-                for _ in range(CHUNK):
-                    client.get_data(PATH)
-                count += CHUNK
-            return count
-
-        return setting.timed(loop)
+        return setting.timed(lambda deadline: _calls_until(deadline, client.get_data))
     finally:
         client.close()
 
@@ -179,12 +176,7 @@ def blocking_pipelined(setting: Setting) -> Figure:
             counts: list[int] = []
 
             def calls() -> None:
-                count = 0
-                while time.perf_counter() < deadline:
-                    for _ in range(CHUNK):
-                        client.get_data(PATH)
-                    count += CHUNK
-                counts.append(count)
+                counts.append(_calls_until(deadline, client.get_data))
 
             threads = [threading.Thread(target=calls) for _ in range(setting.window)]
             for thread in threads:
@@ -253,28 +245,23 @@ RATIOS = (
 
 
 def measure_server(
-    server_name: str, workloads: list[str], seconds: float, window: int, repeat: int
+    server: ServerProcess, workloads: list[str], seconds: float, window: int, repeat: int
 ) -> dict[str, Figure]:
     """
-    Start one server, measure each workload C{repeat} times (the workloads in turn
-    each round), stop it.
+    Measure each workload C{repeat} times (the workloads in turn each round) on one
+    running server.
 
     @return: per workload, the medians of each of its figures.
     """
-    server = make_server(server_name)
-    server.start()
-    try:
-        setup = _curatorish(server.hosts)
-        if setup.exists(PATH) is None:
-            setup.create(PATH, b"x" * 100)
-        setup.close()
-        setting = Setting(server.hosts, seconds, window, server.pid)
-        figures: dict[str, list[Figure]] = {name: [] for name in workloads}
-        for _ in range(repeat):
-            for name in workloads:
-                figures[name].append(WORKLOADS[name](setting))
-    finally:
-        server.cleanup()
+    setup = _curatorish(server.hosts)
+    if setup.exists(PATH) is None:
+        setup.create(PATH, b"x" * 100)
+    setup.close()
+    setting = Setting(server.hosts, seconds, window, server.pid)
+    figures: dict[str, list[Figure]] = {name: [] for name in workloads}
+    for _ in range(repeat):
+        for name in workloads:
+            figures[name].append(WORKLOADS[name](setting))
     return {
         name: Figure(
             statistics.median(f.rate for f in found),
@@ -338,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated subset of: {', '.join(WORKLOADS)}",
     )
     options = parser.parse_args(argv)
-    servers = [name.strip() for name in options.servers.split(",") if name.strip()]
+    servers = server_names(options.servers)
     workloads = [name.strip() for name in options.workloads.split(",") if name.strip()]
     for name in servers:
         if name not in ("zkreg", "zookeeper"):
@@ -348,10 +335,15 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown workload {name!r}")
     load_before = os.getloadavg()
     started = time.monotonic()
-    results = {
-        name: measure_server(name, workloads, options.seconds, options.window, options.repeat)
-        for name in servers
-    }
+    results: dict[str, dict[str, Figure]] = {}
+    failures: list[str] = []
+
+    def measure(name: str, server: ServerProcess) -> None:
+        results[name] = measure_server(
+            server, workloads, options.seconds, options.window, options.repeat
+        )
+
+    measure_each(servers, make_server, measure, failures)
     load_after = os.getloadavg()
     print(
         f"{options.seconds:g} s per figure, window {options.window}, {options.repeat}"
@@ -360,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         f" {'/'.join(f'{v:.1f}' for v in load_after)} after"
     )
     print(render(results))
-    return 0
+    return exit_status(failures)
 
 
 if __name__ == "__main__":

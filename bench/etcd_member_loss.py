@@ -32,15 +32,17 @@ import sys
 import time
 from typing import Any
 
-from tests.integration.test_etcd_faults import Cluster, longest_gap
-from tests.integration.test_etcd_tier import Writer, check_exactly_once, connect
+from tests.integration.test_etcd_faults import PREFIX, longest_gap
+from tests.integration.test_etcd_tier import check_exactly_once, connect
 from tests.support.etcd import EtcdMember
+from tests.support.etcd_tier import EtcdTier
 from tests.support.waiting import wait_until
+from tests.support.writers import Writer
 
 CASES = ("follower, not used", "follower, used", "leader, not used", "leader, used")
 
 
-def classify(cluster: Cluster, member: EtcdMember) -> str:
+def classify(cluster: EtcdTier, member: EtcdMember) -> str:
     """@return: which of L{CASES} killing C{member} now is."""
     active = cluster.active()
     used = active is not None and (active.state() or {}).get("etcd_endpoint") == member.url
@@ -48,7 +50,7 @@ def classify(cluster: Cluster, member: EtcdMember) -> str:
     return f"{'leader' if leader else 'follower'}, {'used' if used else 'not used'}"
 
 
-def pick(cluster: Cluster, wanted: str) -> EtcdMember | None:
+def pick(cluster: EtcdTier, wanted: str) -> EtcdMember | None:
     """@return: a member whose kill now is case C{wanted}, or L{None}."""
     for member in cluster.etcd.members:
         if classify(cluster, member) == wanted:
@@ -56,7 +58,7 @@ def pick(cluster: Cluster, wanted: str) -> EtcdMember | None:
     return None
 
 
-def one_round(cluster: Cluster, writer: Writer, member: EtcdMember, after: int) -> dict[str, Any]:
+def one_round(cluster: EtcdTier, writer: Writer, member: EtcdMember, after: int) -> dict[str, Any]:
     case = classify(cluster, member)
     takeovers_before = sum((server.state() or {}).get("takeovers", 0) for server in cluster.data)
     epoch_before = writer.epochs[-1]
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-logs", help="copy the data servers' logs to this directory")
     options = parser.parse_args(argv)
     cases = [case for case in CASES if case in options.cases]
-    cluster = Cluster()
+    cluster = EtcdTier(3, PREFIX, data_tier_timeout_ms=60000)
     results: list[dict[str, Any]] = []
     try:
         cluster.start()

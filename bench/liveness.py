@@ -38,8 +38,8 @@ from typing import Any
 from bench import wire
 from bench.loadclient import Session
 from bench.rss import rss_kib
-from bench.run import Row, make_server, render
-from tests.support.servers import four_letter, unavailable_reason
+from bench.run import Row, exit_status, make_server, measure_each, render, server_names
+from tests.support.servers import ServerProcess, four_letter
 
 WORKLOAD_NAMES = ("expiry-storm", "slow-consumer")
 _MB = 1_000_000
@@ -257,64 +257,51 @@ def main(argv: list[str] | None = None) -> int:
     if options.client:
         return client_main(json.loads(options.client))
     only = {name.strip() for name in options.only.split(",") if name.strip()}
-    servers = [name.strip() for name in options.servers.split(",") if name.strip()]
+    servers = server_names(options.servers)
     rows: dict[str, Row] = {}
 
     def add(key: str, label: str, server: str, value: float) -> None:
         rows.setdefault(key, Row(label, False)).figures.setdefault(server, []).append(value)
 
-    failures = []
-    for name in servers:
-        reason = unavailable_reason(name)
-        if reason is not None:
-            _log(f"skipping {name}: {reason}")
-            continue
-        server = make_server(name)
-        try:
-            server.start()
-            if "expiry-storm" in only:
-                _log(f"[{name}] expiry storm: {options.sessions} sessions")
-                storm = expiry_storm(server.port, options.sessions)
-                label = f"expiry storm of {options.sessions}"
-                add(
-                    "storm_wait",
-                    f"{label}: longest live request (ms)",
-                    name,
-                    storm["worst_wait_ms"],
-                )
-                add("storm_lost", f"{label}: live sessions lost (of 5)", name, storm["lost"])
-                add(
-                    "storm_all",
-                    f"{label}: all expired after kill (s)",
-                    name,
-                    storm["expired_all_s"],
-                )
-            if "slow-consumer" in only:
-                _log(f"[{name}] slow consumer: 1000 unread getData of 1 MB")
-                slow = slow_consumer(server)
-                add(
-                    "slow_rss",
-                    "slow consumer, 1000 x 1 MB unread: RSS growth (MiB)",
-                    name,
-                    slow["rss_growth_mib"],
-                )
-                add(
-                    "slow_wait",
-                    "slow consumer: longest request of another (ms)",
-                    name,
-                    slow["worst_wait_ms"],
-                )
-        except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as failure:
-            _log(f"[{name}] FAILED: {failure}\n{server.log_tail(2000)}")
-            failures.append(f"{name}: {failure}")
-        finally:
-            server.cleanup()
+    def measure(name: str, server: ServerProcess) -> None:
+        if "expiry-storm" in only:
+            _log(f"[{name}] expiry storm: {options.sessions} sessions")
+            storm = expiry_storm(server.port, options.sessions)
+            label = f"expiry storm of {options.sessions}"
+            add(
+                "storm_wait",
+                f"{label}: longest live request (ms)",
+                name,
+                storm["worst_wait_ms"],
+            )
+            add("storm_lost", f"{label}: live sessions lost (of 5)", name, storm["lost"])
+            add(
+                "storm_all",
+                f"{label}: all expired after kill (s)",
+                name,
+                storm["expired_all_s"],
+            )
+        if "slow-consumer" in only:
+            _log(f"[{name}] slow consumer: 1000 unread getData of 1 MB")
+            slow = slow_consumer(server)
+            add(
+                "slow_rss",
+                "slow consumer, 1000 x 1 MB unread: RSS growth (MiB)",
+                name,
+                slow["rss_growth_mib"],
+            )
+            add(
+                "slow_wait",
+                "slow consumer: longest request of another (ms)",
+                name,
+                slow["worst_wait_ms"],
+            )
+
+    failures: list[str] = []
+    measure_each(servers, make_server, measure, failures)
     print(render(rows, servers))
     print(f"\n({os.cpu_count()} cores; one repetition)")
-    if failures:
-        print("\nFAILED: " + "; ".join(failures))
-        return 1
-    return 0
+    return exit_status(failures)
 
 
 if __name__ == "__main__":

@@ -20,17 +20,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import select
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from bench import profile, tree
+from bench.loadprocess import LoadProcess
 from bench.rss import settled_rss_kib
 from tests.support.servers import (
     ServerProcess,
@@ -147,6 +147,58 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+#: What a failed measurement raises: reported, and the other servers still measured.
+MEASUREMENT_FAILURES = (RuntimeError, OSError, subprocess.SubprocessError, ValueError)
+
+
+def server_names(option: str) -> list[str]:
+    """@return: the server names of a comma-separated C{--servers} option."""
+    return [name.strip() for name in option.split(",") if name.strip()]
+
+
+def measure_each(
+    names: list[str],
+    make: Callable[[str], ServerProcess],
+    measure: Callable[[str, ServerProcess], None],
+    failures: list[str],
+    note: str = "",
+) -> None:
+    """
+    The servers of a benchmark, each alone in turn: started, measured, cleaned up.  A
+    server that cannot run here is skipped; one whose start or measurement fails is
+    reported (with its log's end) and added to C{failures}, and the next one measured.
+
+    @param make: an unstarted server by name.
+    @param measure: what to measure on the running server.
+    @param note: added to the "starting" line (e.g. the repetition).
+    """
+    for name in names:
+        reason = unavailable_reason(name)
+        if reason is not None:
+            _log(f"skipping {name}: {reason}")
+            continue
+        server = make(name)
+        try:
+            _log(f"starting {name} on port {server.port}{note}")
+            server.start()
+            measure(name, server)
+        except MEASUREMENT_FAILURES as failure:
+            # One server failing (or a workload on it) still leaves a table of the
+            # rest; the failure is reported and the exit status says so.
+            _log(f"[{name}] FAILED: {failure}\n{server.log_tail(2000)}")
+            failures.append(f"{name}: {failure}")
+        finally:
+            server.cleanup()
+
+
+def exit_status(failures: list[str]) -> int:
+    """@return: 0, or 1 after printing the failures."""
+    if failures:
+        print("\nFAILED: " + "; ".join(failures))
+        return 1
+    return 0
+
+
 def run_loadclient(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     """
     Run one workload in a separate load-client process.
@@ -176,34 +228,12 @@ def measure_memory(server: ServerProcess, sessions: int) -> dict[str, Any]:
     assert pid is not None
     before = settled_rss_kib(pid)
     spec = {"workload": "hold", "host": "127.0.0.1", "port": server.port, "count": sessions}
-    # stderr to a file, not a pipe: nobody reads it until the end, and a full pipe
-    # would block the load client.
-    errors = tempfile.TemporaryFile("w+")
-    holder = subprocess.Popen(
-        [sys.executable, "-m", "bench.loadclient", json.dumps(spec)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=errors,
-        text=True,
-    )
+    holder = LoadProcess(spec)
     try:
-        ready, _, _ = select.select([holder.stdout], [], [], 120.0)
-        if not ready:
-            raise RuntimeError("load client did not open its sessions in 120 s")
-        line = holder.stdout.readline()  # type: ignore[union-attr]
-        if not line:
-            errors.seek(0)
-            raise RuntimeError(f"load client failed: {errors.read()[-3000:]}")
-        opened = json.loads(line)
+        opened = holder.phase(120.0, "opening the idle sessions")
         after = settled_rss_kib(pid)
     finally:
-        holder.stdin.close()  # type: ignore[union-attr]
-        try:
-            holder.wait(30)
-        except subprocess.TimeoutExpired:
-            holder.kill()
-            holder.wait(10)
-        errors.close()
+        holder.close(30)
     return {
         "sessions": opened["ready"],
         "open_seconds": opened["open_seconds"],
@@ -576,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = only - set(WORKLOAD_NAMES)
     if unknown:
         parser.error(f"unknown workload(s): {', '.join(sorted(unknown))}")
-    servers = [name.strip() for name in options.servers.split(",") if name.strip()]
+    servers = server_names(options.servers)
     params = replace(QUICK if options.quick else Params())
     if options.depths:
         try:
@@ -601,35 +631,26 @@ def main(argv: list[str] | None = None) -> int:
     # Servers alternate within each repetition, so a burst of load from elsewhere on
     # the machine hits both rather than one.
     failures: list[str] = []
+
+    def make(name: str) -> ServerProcess:
+        return make_server(
+            name,
+            fsync=not options.no_fsync,
+            session_processes=options.zkreg_session_processes if name == "zkreg" else 0,
+        )
+
+    def measure(name: str, server: ServerProcess) -> None:
+        result = run_workloads(server, params, only, rows, profile_dir)
+        raw["servers"].setdefault(name, []).append(result)
+
     for repetition in range(options.repeat):
-        for name in servers:
-            reason = unavailable_reason(name)
-            if reason is not None:
-                _log(f"skipping {name}: {reason}")
-                continue
-            server = make_server(
-                name,
-                fsync=not options.no_fsync,
-                session_processes=options.zkreg_session_processes if name == "zkreg" else 0,
-            )
-            try:
-                _log(f"starting {name} on port {server.port} (repetition {repetition + 1})")
-                server.start()
-                result = run_workloads(server, params, only, rows, profile_dir)
-                raw["servers"].setdefault(name, []).append(result)
-            except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as failure:
-                # One server failing (or a workload on it) still leaves a table of the
-                # rest; the failure is reported and the exit status says so.
-                _log(f"[{name}] FAILED: {failure}\n{server.log_tail(2000)}")
-                failures.append(f"{name}: {failure}")
-            finally:
-                server.cleanup()
+        measure_each(servers, make, measure, failures, f" (repetition {repetition + 1})")
         if "scale-out" in only and "zkreg" in servers:
             try:
                 raw.setdefault("scale_out", []).append(
                     measure_read_scale_out(params, rows, fsync=not options.no_fsync)
                 )
-            except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as failure:
+            except MEASUREMENT_FAILURES as failure:
                 _log(f"[zkreg] read scale-out FAILED: {failure}")
                 failures.append(f"scale-out: {failure}")
     raw["seconds"] = time.monotonic() - started
@@ -646,10 +667,7 @@ def main(argv: list[str] | None = None) -> int:
     if options.json:
         with open(options.json, "w") as out:
             json.dump(raw, out, indent=2)
-    if failures:
-        print("\nFAILED: " + "; ".join(failures))
-        return 1
-    return 0
+    return exit_status(failures)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.support.ports import free_port  # noqa: E402
 from tests.support.servers import ZkregServer  # noqa: E402
+from tests.support.split import link_listen, session_server  # noqa: E402
 from zkreg.data.node import Node  # noqa: E402
 from zkreg.data.tree import DataTree  # noqa: E402
 from zkreg.persistence.recovery import write_tree_snapshot  # noqa: E402
@@ -51,13 +52,14 @@ def build_tree(count: int) -> DataTree:
 
     def add(path: str, parent: str) -> None:
         nonlocal zxid
-        node = Node(value, acl, zxid, 1_700_000_000_000, 0)
+        node = Node(path, value, acl, zxid, 1_700_000_000_000, 0)
         node.pzxid = zxid
         nodes[path] = node
         parent_node = nodes[parent]
         if parent_node.children is None:
             parent_node.children = {}
-        parent_node.children[path.rsplit("/", 1)[1]] = None
+        # Children are keyed by their full path (the same string as the index).
+        parent_node.children[path] = None
         parent_node.cversion += 1
         zxid += 1
 
@@ -116,35 +118,11 @@ def use_tls_link() -> None:
 
     stores = make_stores(Path(tempfile.mkdtemp(prefix="zkreg-bench-link-")))
     for side, keystore in (("data", stores.server), ("session", stores.clients["alice"])):
-        LINK_TLS[side] = [
-            "--data-link-ssl-keystore",
-            str(keystore),
-            "--data-link-ssl-truststore",
-            str(stores.truststore),
-        ]
-
-
-def session_server(link_port: int) -> ZkregServer:
-    return ZkregServer(
-        extra_args=[
-            "--role",
-            "session",
-            "--data-server",
-            f"tcp:127.0.0.1:{link_port}",
-            *LINK_TLS["session"],
-        ]
-    )
+        LINK_TLS[side] = stores.data_link(keystore)
 
 
 def data_server(link_port: int, *extra: str) -> ZkregServer:
-    return ZkregServer(
-        extra_args=[
-            "--data-link-listen",
-            f"tcp:{link_port}:interface=127.0.0.1",
-            *LINK_TLS["data"],
-            *extra,
-        ]
-    )
+    return ZkregServer(extra_args=[*link_listen(link_port), *LINK_TLS["data"], *extra])
 
 
 def measure(count: int) -> dict:
@@ -166,7 +144,7 @@ def measure(count: int) -> dict:
         writer.start()
         time.sleep(3)
         baseline_end = time.monotonic()
-        joiner = session_server(link_port)
+        joiner = session_server(link_port, *LINK_TLS["session"])
         servers.append(joiner)
         join_start = time.monotonic()
         joiner.start(deadline_s=600)
@@ -197,7 +175,7 @@ def baseline_join() -> float:
     """Join time of a session server to an empty data server (its start-up cost)."""
     link_port = free_port()
     data = data_server(link_port)
-    joiner = session_server(link_port)
+    joiner = session_server(link_port, *LINK_TLS["session"])
     try:
         data.start()
         started = time.monotonic()

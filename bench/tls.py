@@ -41,16 +41,7 @@ def make_server(name: str, stores: Stores, fsync: bool) -> tuple[ServerProcess, 
     """
     secure_port = free_port()
     if name == "zookeeper":
-        config = {
-            "maxClientCnxns": "0",
-            "secureClientPort": str(secure_port),
-            "serverCnxnFactory": "org.apache.zookeeper.server.NettyServerCnxnFactory",
-            "ssl.keyStore.location": str(stores.server),
-            "ssl.keyStore.type": "PEM",
-            "ssl.trustStore.location": str(stores.truststore),
-            "ssl.trustStore.type": "PEM",
-            "ssl.clientAuth": "need",
-        }
+        config = {"maxClientCnxns": "0", **stores.zookeeper_secure_port(secure_port)}
         if not fsync:
             config["forceSync"] = "no"
         server: ServerProcess = NettyZooKeeperOracle(
@@ -61,14 +52,7 @@ def make_server(name: str, stores: Stores, fsync: bool) -> tuple[ServerProcess, 
             extra_args=[
                 *ZKREG_BENCH_ARGS,
                 *(() if fsync else ("--no-fsync",)),
-                "--secure-listen",
-                f"tcp:{secure_port}:interface=127.0.0.1",
-                "--ssl-keystore",
-                str(stores.server),
-                "--ssl-truststore",
-                str(stores.truststore),
-                "--ssl-client-auth",
-                "need",
+                *stores.zkreg_secure_listen(secure_port),
             ]
         )
     return server, secure_port

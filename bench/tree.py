@@ -21,18 +21,15 @@ compared when both hold the same number of watches.
 
 from __future__ import annotations
 
-import json
 import re
-import select
 import socket
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 from typing import Any
 
 from bench import wire
+from bench.loadprocess import LoadProcess
 from bench.rss import settled_rss_kib
 from tests.support.servers import ServerProcess, four_letter
 
@@ -94,44 +91,21 @@ def measure_tree(server: ServerProcess, znodes: int) -> dict[str, Any]:
     before = settled_rss_kib(pid)
     heap_before = heap()
     spec = {"workload": "tree", "host": "127.0.0.1", "port": server.port, "znodes": znodes}
-    errors = tempfile.TemporaryFile("w+")
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "bench.loadclient", json.dumps(spec)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=errors,
-        text=True,
-    )
-
-    def phase() -> dict[str, Any]:
-        ready, _, _ = select.select([driver.stdout], [], [], 1800.0)
-        line = driver.stdout.readline() if ready else ""  # type: ignore[union-attr]
-        if not line:
-            errors.seek(0)
-            raise RuntimeError(f"tree load client failed: {errors.read()[-3000:]}")
-        return json.loads(line)
-
+    driver = LoadProcess(spec)
     # The RSS readings come first, with no forced collection between them (a full GC
     # would let G1 shrink its heap and turn the next RSS difference into noise); the
     # live heap with the watches is read at the end, then again once the sessions,
     # and so their watches, are gone.
     try:
-        created = phase()
+        created = driver.phase(1800.0, "the tree load client")
         with_nodes = settled_rss_kib(pid)
-        driver.stdin.write("watch\n")  # type: ignore[union-attr]
-        driver.stdin.flush()  # type: ignore[union-attr]
-        phase()
+        driver.send("watch")
+        driver.phase(1800.0, "the tree load client")
         with_watches = settled_rss_kib(pid)
         watches = total_watches(server.port)
         heap_watches = heap()
     finally:
-        driver.stdin.close()  # type: ignore[union-attr]
-        try:
-            driver.wait(60)
-        except subprocess.TimeoutExpired:
-            driver.kill()
-            driver.wait(10)
-        errors.close()
+        driver.close(60)
     deadline = time.monotonic() + 60
     while total_watches(server.port) and time.monotonic() < deadline:
         time.sleep(0.2)

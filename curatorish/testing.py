@@ -77,26 +77,50 @@ def four_letter_word(host: str, port: int, word: str, timeout_s: float = 5.0) ->
 
 
 def zkreg_options(
-    host: str, port: int, data_dir: Path, tick_time_ms: int, extra_args: Sequence[str] = ()
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    tick_time_ms: int,
+    extra_args: Sequence[str] = (),
 ) -> list[str]:
     """
+    @param data_dir: the data directory, or None for a session server (C{--role
+        session} in C{extra_args}): it keeps no data and reaps no containers.
     @return: the C{zkreg} command-line options of a testing server: loopback only, every
         four-letter word, TTL nodes on, containers swept every 500 ms.
     """
-    return [
-        "--listen",
-        f"tcp:{port}:interface={host}",
-        "--data-dir",
-        str(data_dir),
-        "--tick-time",
-        str(tick_time_ms),
-        "--4lw-whitelist",
-        "*",
-        "--extended-types",
-        "--container-check-interval",
-        "500",
-        *extra_args,
-    ]
+    options = ["--listen", f"tcp:{port}:interface={host}"]
+    if data_dir is not None:
+        options += ["--data-dir", str(data_dir)]
+    options += ["--tick-time", str(tick_time_ms), "--4lw-whitelist", "*", "--extended-types"]
+    if data_dir is not None:
+        options += ["--container-check-interval", "500"]
+    return [*options, *extra_args]
+
+
+def zkreg_command(
+    options: Sequence[str], twistd_options: Sequence[str] = ("-n", "--pidfile=")
+) -> list[str]:
+    """
+    @param options: the C{zkreg} options (L{zkreg_options}).
+    @param twistd_options: twistd's own options (by default: in the foreground, no
+        pid file).
+    @return: the argv running C{twistd TWISTD_OPTIONS zkreg OPTIONS} with this Python
+        (twistd as a module: C{python -m twisted} is the newer C{twist} runner, which
+        has neither C{-n} nor C{--pidfile}); run it with L{zkreg_environment}.
+    """
+    return [sys.executable, "-c", _TWISTD, *twistd_options, "zkreg", *options]
+
+
+def zkreg_environment() -> dict[str, str]:
+    """
+    @return: this process's environment with L{ZKREG_ROOT} first on C{PYTHONPATH}, so
+        twistd finds the zkreg plugin.
+    """
+    env = dict(os.environ)
+    previous = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = str(ZKREG_ROOT) + (os.pathsep + previous if previous else "")
+    return env
 
 
 def start_zkreg_service(arguments: Sequence[str]) -> Any:
@@ -296,14 +320,11 @@ class TestingServer:
         raise RuntimeError(f"zkreg did not start on port {self.port}; log tail:\n{tail}")
 
     def _start_subprocess(self) -> None:
-        env = dict(os.environ)
-        previous = env.get("PYTHONPATH")
-        env["PYTHONPATH"] = str(ZKREG_ROOT) + (os.pathsep + previous if previous else "")
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._process = subprocess.Popen(
-            [sys.executable, "-c", _TWISTD, "-n", "--pidfile=", "zkreg", *self.options()],
+            zkreg_command(self.options()),
             cwd=str(ZKREG_ROOT),
-            env=env,
+            env=zkreg_environment(),
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
@@ -598,6 +619,8 @@ __all__ = [
     "ReactorTestingServer",
     "TestingServer",
     "start_zkreg_service",
+    "zkreg_command",
+    "zkreg_environment",
     "zkreg_options",
     "expire_session",
     "four_letter_word",

@@ -14,11 +14,16 @@ L{zkreg.tap} parses options and opens the data directory; everything after is he
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from twisted.application import service, strports
+from twisted.application.internet import StreamServerEndpointService
+from twisted.internet.defer import Deferred
 from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from zkreg.config import ServerConfig
 from zkreg.startup import describe_listen_failure, stop_running_startup
@@ -29,7 +34,11 @@ _log = Logger(namespace="zkreg.roles")
 
 
 def assemble_data_role(
-    config: ServerConfig, durable: Any, top: service.MultiService, operations: Any = None
+    config: ServerConfig,
+    durable: Any,
+    top: service.MultiService,
+    operations: Any = None,
+    announce: Callable[[], None] | None = None,
 ) -> Any:
     """
     Wire a standalone or data server on recovered durable state into C{top}.
@@ -37,6 +46,10 @@ def assemble_data_role(
     @param durable: a L{zkreg.persistence.durable.DurableState}.
     @param operations: the L{zkreg.operations.OperationsEndpoints} (metrics, admin)
         told of the servers, or L{None}.
+    @param announce: called once the server's main port is bound (the client port of
+        a standalone server, else the data-link port), so an operator reads
+        "listening" only when it is true; at once when C{--session-processes} has
+        already reserved the client ports.  A failed listen never calls it.
     @return: the L{zkreg.data.server.DataServer}.
     """
     from zkreg.link.serve import DataLinkServerFactory
@@ -68,7 +81,11 @@ def assemble_data_role(
     if config.data_link_listen is not None or session_processes:
         link_factory = DataLinkServerFactory(data_service)
     if config.data_link_listen is not None:
-        data_link_service(config, link_factory).setServiceParent(top)
+        link_listener = data_link_service(config, link_factory)
+        link_listener.setServiceParent(top)
+        if announce is not None and not standalone:
+            announce_when_listening(link_listener, announce)
+            announce = None
     if operations is not None:
         operations.add_data_server(data_service, link_factory, 1 if standalone else 0)
     if session_processes:
@@ -80,8 +97,41 @@ def assemble_data_role(
         if operations is not None:
             operations.add_session_server(factory)
         factory.service().setServiceParent(top)
-        listen_for_clients(config, factory, top)
+        client_listener = listen_for_clients(config, factory, top)
+        if announce is not None:
+            announce_when_listening(client_listener, announce)
+            announce = None
+    if announce is not None:
+        announce()
     return data_service
+
+
+@implementer(IStreamServerEndpoint)
+class _AnnouncingEndpoint:
+    """
+    An endpoint that calls C{announce} once a listen on the endpoint it wraps has
+    succeeded (its Deferred fired with the port), and never after a failed one.
+    """
+
+    def __init__(self, endpoint: IStreamServerEndpoint, announce: Callable[[], None]) -> None:
+        self._endpoint = endpoint
+        self._announce = announce
+
+    def listen(self, factory: Any) -> Deferred[IListeningPort]:
+        def bound(port: IListeningPort) -> IListeningPort:
+            self._announce()
+            return port
+
+        return self._endpoint.listen(factory).addCallback(bound)
+
+
+def announce_when_listening(listener: service.Service, announce: Callable[[], None]) -> None:
+    """
+    Make C{listener} (a service of L{strports.service}, not started yet) call
+    C{announce} once its port is bound.
+    """
+    assert isinstance(listener, StreamServerEndpointService)
+    listener.endpoint = _AnnouncingEndpoint(listener.endpoint, announce)
 
 
 def data_link_service(config: ServerConfig, link_factory: Any) -> service.Service:
@@ -103,16 +153,22 @@ def data_link_service(config: ServerConfig, link_factory: Any) -> service.Servic
     return strports.service(config.data_link_listen, listening)
 
 
-def listen_for_clients(config: ServerConfig, factory: Any, parent: service.MultiService) -> None:
+def listen_for_clients(
+    config: ServerConfig, factory: Any, parent: service.MultiService
+) -> service.Service:
     """
     Add the client listeners to C{parent}: C{--listen}, and with C{--secure-listen}
     a TLS listener beside it (its TLS from the PEM key and trust stores).
+
+    @return: the listener of C{--listen}.
     """
-    strports.service(config.listen, factory).setServiceParent(parent)
+    listener = strports.service(config.listen, factory)
+    listener.setServiceParent(parent)
     if config.secure_listen is not None:
         strports.service(
             config.secure_listen, client_tls_factory(config, factory)
         ).setServiceParent(parent)
+    return listener
 
 
 def client_tls_factory(config: ServerConfig, factory: Any) -> Any:

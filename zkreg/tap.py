@@ -443,19 +443,23 @@ def makeService(options: Options) -> service.MultiService:
             f"cannot use data directory {config.data_dir}: "
             f"{error.strerror or error}{'' if not error.filename else f' ({error.filename})'}"
         )
+
+    def announce() -> None:
+        _log.info(
+            "zkreg ({role}) listening on {listen}, data in {data_dir} "
+            "(recovered up to zxid 0x{zxid:x})",
+            role=config.role,
+            listen=config.listen if config.role == "standalone" else config.data_link_listen,
+            data_dir=config.data_dir,
+            zxid=durable.last_zxid,
+        )
+
     try:
-        assemble_data_role(config, durable, top, operations)
+        # The line is logged once the port is bound, not now: twistd binds it later.
+        assemble_data_role(config, durable, top, operations, announce=announce)
     except CannotListenError as error:
         # --session-processes reserves the client ports here, before twistd starts.
         fail_startup(describe_listen_failure(error))
-    _log.info(
-        "zkreg ({role}) listening on {listen}, data in {data_dir} "
-        "(recovered up to zxid 0x{zxid:x})",
-        role=config.role,
-        listen=config.listen if config.role == "standalone" else config.data_link_listen,
-        data_dir=config.data_dir,
-        zxid=durable.last_zxid,
-    )
     return top
 
 

@@ -20,8 +20,8 @@ import pytest
 from curatorish import ACL, ConnectionState, CuratorFramework, Id, Perms, SASLConfig, errors
 from curatorish.blocking import BlockingCuratorFramework, call_in_reactor, shared_reactor
 from curatorish.retry import RetryNTimes
-from tests.integration.test_sasl import JAAS, _server
 from tests.support.proxy import TcpProxy
+from tests.support.sasl import jaas_file, serving
 from tests.support.servers import ServerProcess
 from tests.support.waiting import wait_until
 
@@ -30,15 +30,13 @@ ALICE = {"mechanism": "DIGEST-MD5", "username": "alice", "password": "alice-secr
 BOB_ONLY = [ACL(Perms.ALL, Id("sasl", "bob"))]
 
 
+#: The jaas_file fixture of tests.support.sasl.
+jaas_fixture = jaas_file
+
+
 @pytest.fixture(scope="module", params=["zookeeper", "zkreg"])
-def sasl_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerProcess]:
-    jaas_file = tmp_path_factory.mktemp("sasl") / "jaas.conf"
-    jaas_file.write_text(JAAS)
-    server = _server(request.param, Path(jaas_file))
-    yield server
-    server.cleanup()
+def sasl_server(request: pytest.FixtureRequest, jaas_file: Path) -> Iterator[ServerProcess]:
+    yield from serving(request.param, jaas_file)
 
 
 @pytest.fixture
@@ -177,13 +175,9 @@ def test_reconnect_and_new_session_authenticate_again(
 
 @pytest.fixture(scope="module", params=["zookeeper", "zkreg"])
 def sasl_required_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, jaas_file: Path
 ) -> Iterator[ServerProcess]:
-    jaas_file = tmp_path_factory.mktemp("sasl-required") / "jaas.conf"
-    jaas_file.write_text(JAAS)
-    server = _server(request.param, Path(jaas_file), required=True)
-    yield server
-    server.cleanup()
+    yield from serving(request.param, jaas_file, required=True)
 
 
 def test_server_requiring_sasl(
@@ -216,13 +210,9 @@ def test_server_requiring_sasl(
 
 @pytest.fixture(scope="module", params=["zookeeper", "zkreg"])
 def sasl_allow_failed_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, jaas_file: Path
 ) -> Iterator[ServerProcess]:
-    jaas_file = tmp_path_factory.mktemp("sasl-allow-failed") / "jaas.conf"
-    jaas_file.write_text(JAAS)
-    server = _server(request.param, Path(jaas_file), allow_failed=True)
-    yield server
-    server.cleanup()
+    yield from serving(request.param, jaas_file, allow_failed=True)
 
 
 def test_wrong_password_kept_by_the_server_is_still_a_failure(

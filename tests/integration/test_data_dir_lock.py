@@ -17,21 +17,20 @@ from pathlib import Path
 
 import pytest
 
+from curatorish.testing import zkreg_command
 from tests.support.ports import free_port
 from tests.support.servers import REPO_ROOT
 from zkreg.persistence.dirlock import LOCK_FILE_NAME
 
-_TWISTD = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
 _ENV = {"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"}
 
 
 def run_twistd(data_dir: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     """The issue's command: a second server on another port, the same data dir."""
     return subprocess.run(
-        [
-            sys.executable, "-c", _TWISTD, "-n", "--pidfile=", "zkreg",
-            "--listen", f"tcp:{free_port()}:interface=127.0.0.1", "--data-dir", str(data_dir),
-        ],
+        zkreg_command(
+            ["--listen", f"tcp:{free_port()}:interface=127.0.0.1", "--data-dir", str(data_dir)]
+        ),
         cwd=cwd, env=_ENV, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
 

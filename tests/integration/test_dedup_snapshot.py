@@ -13,42 +13,20 @@ from typing import Any
 import pytest
 
 from tests.support.ports import free_port
-from tests.support.servers import ZkregServer
+from tests.support.split import FaultyDataServer, link_listen, session_server
 from tests.support.waiting import wait_until
 from zkreg.persistence.snapshot import list_snapshots
 
 pytestmark = pytest.mark.timeout(300)
 
 
-class FaultyDataServer(ZkregServer):
-    """A data server started with the exit-before-reply test hook (or without)."""
-
-    fault: str | None = None
-
-    def environment(self) -> dict[str, str]:
-        env = super().environment()
-        env.pop("ZKREG_TEST_EXIT_BEFORE_REPLY", None)
-        if self.fault is not None:
-            env["ZKREG_TEST_EXIT_BEFORE_REPLY"] = self.fault
-        return env
-
-
 def test_write_committed_before_a_snapshot_is_answered_once_after_restart():
     from kazoo.client import KazooClient
 
     link_port = free_port()
-    link_args = ["--data-link-listen", f"tcp:{link_port}:interface=127.0.0.1"]
+    link_args = link_listen(link_port)
     data = FaultyDataServer(extra_args=link_args)
-    session = ZkregServer(
-        extra_args=[
-            "--role",
-            "session",
-            "--data-server",
-            f"tcp:127.0.0.1:{link_port}",
-            "--data-tier-timeout",
-            "120000",
-        ]
-    )
+    session = session_server(link_port, "--data-tier-timeout", "120000")
     clients: list[Any] = []
 
     def direct_client() -> Any:

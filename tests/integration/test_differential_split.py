@@ -24,8 +24,8 @@ import pytest
 
 from tests.integration.scenarios import SCENARIOS
 from tests.support.differential import compare, run_scenario
-from tests.support.ports import free_port
 from tests.support.servers import ZkregServer
+from tests.support.split import running_split
 
 #: Scenarios left out here, and why.
 SPLIT_DIFFERENT: dict[str, str] = {
@@ -63,18 +63,8 @@ def _eligible(offset: int = 0) -> list[str]:
 @pytest.fixture(scope="module")
 def session_server() -> Iterator[ZkregServer]:
     """A session server of its own data server (module-scoped)."""
-    link_port = free_port()
-    data = ZkregServer(extra_args=["--data-link-listen", f"tcp:{link_port}:interface=127.0.0.1"])
-    session = ZkregServer(
-        extra_args=["--role", "session", "--data-server", f"tcp:127.0.0.1:{link_port}"]
-    )
-    try:
-        data.start()
-        session.start()
-        yield session
-    finally:
-        session.cleanup()
-        data.cleanup()
+    with running_split() as split:
+        yield split.sessions[0]
 
 
 @pytest.fixture(scope="module")

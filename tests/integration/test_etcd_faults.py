@@ -14,10 +14,11 @@ import time
 
 import pytest
 
-from tests.integration.test_etcd_tier import Writer, check_exactly_once, connect
+from tests.integration.test_etcd_tier import check_exactly_once, connect
 from tests.support.etcd import EtcdMember
 from tests.support.etcd_tier import EtcdTier
 from tests.support.waiting import wait_until
+from tests.support.writers import Writer
 
 pytestmark = pytest.mark.timeout(400)
 

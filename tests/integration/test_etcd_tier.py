@@ -18,7 +18,6 @@ Rounds of the kill loop: C{ZKREG_ETCD_ROUNDS} (2 by default, for CI).
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 import pytest
@@ -27,6 +26,7 @@ from tests.support.etcd import EtcdCluster
 from tests.support.etcd_tier import EtcdDataServer
 from tests.support.servers import ZkregServer
 from tests.support.waiting import wait_until
+from tests.support.writers import Writer
 
 pytestmark = pytest.mark.timeout(400)
 
@@ -130,41 +130,6 @@ def listed_client(tier):
     kazoo.close()
 
 
-class Writer(threading.Thread):
-    """Creates sequential nodes with unique data until stopped; records what was acknowledged."""
-
-    def __init__(self, kazoo, parent: str) -> None:
-        super().__init__(daemon=True)
-        self.kazoo = kazoo
-        self.parent = parent
-        self.acked: list[str] = []
-        self.acked_at: list[float] = []
-        #: the zxid epoch of each acknowledged write: which leader wrote it
-        self.epochs: list[int] = []
-        self.errors: list[BaseException] = []
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        index = 0
-        while not self.stopping.is_set():
-            value = f"w{index}"
-            try:
-                _, stat = self.kazoo.create(
-                    f"{self.parent}/n-", value.encode(), sequence=True, include_data=True
-                )
-            except BaseException as error:  # noqa: BLE001 - reported by the test
-                self.errors.append(error)
-                return
-            self.acked.append(value)
-            self.acked_at.append(time.monotonic())
-            self.epochs.append(stat.czxid >> 32)
-            index += 1
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.join(60)
-
-
 def check_exactly_once(kazoo, parent: str, acked: list[str]) -> None:
     """Every acknowledged value is under C{parent} exactly once."""
     kazoo.sync(parent)
@@ -176,6 +141,18 @@ def check_exactly_once(kazoo, parent: str, acked: list[str]) -> None:
     missing = sorted(set(acked) - set(counts))
     assert not doubled, f"written twice: {doubled[:10]}"
     assert not missing, f"acknowledged but lost: {missing[:10]}"
+
+
+def wait_past(writers: list[Writer], counts: list[int], more: int, message: str) -> None:
+    """Wait until each writer has C{more} acknowledged writes past its count (or failed)."""
+    wait_until(
+        lambda: all(
+            len(writer.acked) > count + more or writer.errors
+            for writer, count in zip(writers, counts, strict=True)
+        ),
+        timeout=60,
+        message=message,
+    )
 
 
 def test_one_active_and_a_warm_standby(tier, client):
@@ -217,25 +194,13 @@ def test_kill_active_under_writes(tier, client, listed_client):
         before = [len(writer.acked) for writer in writers]
         killed_at = time.monotonic()
         active.kill()
-        wait_until(
-            lambda writers=writers, before=before: all(
-                len(writer.acked) > count + 5 or writer.errors
-                for writer, count in zip(writers, before, strict=True)
-            ),
-            timeout=60,
-            message="writes answered by the new leader",
-        )
+        wait_past(writers, before, 5, "writes answered by the new leader")
         for writer in writers:
             writer.stop()
             assert not writer.errors, writer.errors
         # Kill to the first write answered by the new leader (a later epoch).
         failover = [
-            next(
-                at
-                for at, epoch in zip(writer.acked_at, writer.epochs, strict=True)
-                if epoch > writer.epochs[count - 1]
-            )
-            - killed_at
+            first_write_of_a_later_epoch(writer, count, killed_at)
             for writer, count in zip(writers, before, strict=True)
         ]
         assert standby.is_active()
@@ -244,7 +209,7 @@ def test_kill_active_under_writes(tier, client, listed_client):
             f"list {failover[1]:.2f} s"
         )
         for writer in writers:
-            check_exactly_once(writer.kazoo, writer.parent, writer.acked)
+            check_exactly_once(writer.client, writer.parent, writer.acked)
         assert [client.client_id[0], listed_client.client_id[0]] == sessions
         active.start()  # back as a standby
         assert not active.is_active()
@@ -298,13 +263,8 @@ def test_sigstop_past_lease(tier, client, listed_client):
     active.pause()
     try:
         wait_until(standby.is_active, timeout=30, message="the standby taking over")
-        wait_until(
-            lambda: all(
-                len(writer.acked) > count + 10 or writer.errors
-                for writer, count in zip(writers, before, strict=True)
-            ),
-            timeout=60,
-            message="writes answered by the new leader through both session servers",
+        wait_past(
+            writers, before, 10, "writes answered by the new leader through both session servers"
         )
     finally:
         active.resume()
@@ -322,14 +282,7 @@ def test_sigstop_past_lease(tier, client, listed_client):
         message="the woken leader standing by",
     )
     counts = [len(writer.acked) for writer in writers]
-    wait_until(
-        lambda: all(
-            len(writer.acked) > count + 10 or writer.errors
-            for writer, count in zip(writers, counts, strict=True)
-        ),
-        timeout=60,
-        message="writes going on after the old leader woke",
-    )
+    wait_past(writers, counts, 10, "writes going on after the old leader woke")
     for writer in writers:
         writer.stop()
         assert not writer.errors, writer.errors
@@ -338,7 +291,7 @@ def test_sigstop_past_lease(tier, client, listed_client):
         assert session is not None
         assert f"zk_data_server\t{standby.link}" in session.four_letter("mntr")
     for writer, count in zip(writers, before, strict=True):
-        check_exactly_once(writer.kazoo, writer.parent, writer.acked)
+        check_exactly_once(writer.client, writer.parent, writer.acked)
         # The last writes were answered by the new leader, not by the woken one.
         assert writer.epochs[-1] > writer.epochs[count - 1]
     assert [client.client_id[0], listed_client.client_id[0]] == sessions

@@ -30,15 +30,6 @@ pytestmark = [
 PREFIX = "/zkreg-tls"
 
 
-def _tls_args(keystore: object, truststore: object) -> list[str]:
-    return [
-        "--data-link-ssl-keystore",
-        str(keystore),
-        "--data-link-ssl-truststore",
-        str(truststore),
-    ]
-
-
 @pytest.fixture(scope="module")
 def tier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdTier]:
     """etcd, two data servers with data-link TLS, a TLS session server following etcd."""
@@ -46,8 +37,8 @@ def tier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdTier]:
     started = EtcdTier(
         1,
         PREFIX,
-        data_args=_tls_args(stores.server, stores.truststore),
-        session_args=_tls_args(stores.clients["alice"], stores.truststore),
+        data_args=stores.data_link(stores.server),
+        session_args=stores.data_link(stores.clients["alice"]),
     )
     try:
         yield started.start()

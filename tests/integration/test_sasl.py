@@ -26,17 +26,9 @@ from kazoo.security import ACL, Id, make_acl
 from puresasl.client import SASLClient
 
 from tests.support import java as java_support
-from tests.support.servers import ServerProcess, ZkregServer, ZooKeeperOracle, unavailable_reason
+from tests.support.sasl import jaas_file, serving
+from tests.support.servers import ServerProcess
 from tests.support.waiting import wait_until
-
-JAAS = """
-// The users of both servers (ZooKeeper's DigestLoginModule format).
-Server {
-       org.apache.zookeeper.server.auth.DigestLoginModule required
-       user_bob="bob-secret"
-       user_alice="alice-secret";
-};
-"""
 
 ALL = 31
 
@@ -44,68 +36,27 @@ ALL = 31
 java_fixture = java_support.java_program
 
 
-@pytest.fixture(scope="module")
-def jaas_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sasl") / "jaas.conf"
-    path.write_text(JAAS)
-    return path
-
-
-def _start(server: ServerProcess) -> ServerProcess:
-    reason = unavailable_reason(server.name)
-    if reason is not None:
-        pytest.skip(f"{server.name} unavailable: {reason}")
-    server.start()
-    return server
-
-
-def _server(
-    kind: str, jaas_file: Path, required: bool = False, allow_failed: bool = False
-) -> ServerProcess:
-    server: ServerProcess
-    if kind == "zookeeper":
-        jvm = [
-            f"-Djava.security.auth.login.config={jaas_file}",
-            "-Dzookeeper.authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
-        ]
-        if required:
-            jvm.append("-Dzookeeper.sessionRequireClientSASLAuth=true")
-        if allow_failed:
-            jvm.append("-Dzookeeper.allowSaslFailedClients=true")
-        server = ZooKeeperOracle(extra_jvm_args=jvm)
-    else:
-        args = ["--sasl-config", str(jaas_file)]
-        if required:
-            args.append("--sasl-required")
-        if allow_failed:
-            args.append("--sasl-allow-failed-clients")
-        server = ZkregServer(extra_args=args)
-    return _start(server)
+#: The jaas_file fixture of tests.support.sasl.
+jaas_fixture = jaas_file
 
 
 @pytest.fixture(scope="module", params=["zookeeper", "zkreg"])
 def sasl_server(request: pytest.FixtureRequest, jaas_file: Path) -> Iterator[ServerProcess]:
-    server = _server(request.param, jaas_file)
-    yield server
-    server.cleanup()
+    yield from serving(request.param, jaas_file)
 
 
 @pytest.fixture(scope="module", params=["zookeeper", "zkreg"])
 def sasl_required_server(
     request: pytest.FixtureRequest, jaas_file: Path
 ) -> Iterator[ServerProcess]:
-    server = _server(request.param, jaas_file, required=True)
-    yield server
-    server.cleanup()
+    yield from serving(request.param, jaas_file, required=True)
 
 
 @pytest.fixture(scope="module", params=["zookeeper", "zkreg"])
 def sasl_allow_failed_server(
     request: pytest.FixtureRequest, jaas_file: Path
 ) -> Iterator[ServerProcess]:
-    server = _server(request.param, jaas_file, allow_failed=True)
-    yield server
-    server.cleanup()
+    yield from serving(request.param, jaas_file, allow_failed=True)
 
 
 class Clients:

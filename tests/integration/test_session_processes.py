@@ -16,16 +16,15 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-import threading
-from typing import Any
 
 import pytest
 
+from curatorish.testing import zkreg_command
 from tests.support.ports import free_port
 from tests.support.procfs import child_pids, established_on_port, is_alive
 from tests.support.servers import REPO_ROOT, ZkregServer
 from tests.support.waiting import wait_until
+from tests.support.writers import Writer, acked_total, stop_all
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -92,46 +91,6 @@ def test_connections_spread_over_the_children(server):
             connection.close()
 
 
-class Writer(threading.Thread):
-    """
-    Creates unique nodes until told to stop, retrying on a connection loss (a
-    create retried after its reply was lost finds its node: NodeExists is success).
-    """
-
-    def __init__(self, client: Any, label: str) -> None:
-        super().__init__(name=f"writer-{label}", daemon=True)
-        self.client = client
-        self.label = label
-        self.acked: list[str] = []
-        self.errors: list[BaseException] = []
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        from kazoo.exceptions import ConnectionLoss, NodeExistsError, SessionMovedError
-
-        count = 0
-        while not self.stopping.is_set():
-            path = f"/procs/{self.label}-{count}"
-            count += 1
-            retried = False
-            while True:
-                try:
-                    self.client.create(path, b"x")
-                    break
-                except (ConnectionLoss, SessionMovedError):
-                    retried = True
-                    self.client.handler.sleep_func(0.05)
-                except NodeExistsError:
-                    if retried:
-                        break
-                    self.errors.append(NodeExistsError(path))
-                    return
-                except BaseException as error:  # noqa: BLE001 - every error is a finding
-                    self.errors.append(error)
-                    return
-            self.acked.append(path)
-
-
 def test_kill_9_of_a_child_under_writes_loses_nothing(server):
     """
     A child killed under writes is started again; its clients reconnect to the
@@ -154,14 +113,15 @@ def test_kill_9_of_a_child_under_writes_loses_nothing(server):
         sessions = [client.client_id[0] for client in clients]
         victim = max(pids, key=lambda pid: established_on_port(pid, server.port))
         assert established_on_port(victim, server.port) > 0
-        writers = [Writer(client, f"w{index}") for index, client in enumerate(clients)]
+        writers = [
+            Writer(client, "/procs", f"w{index}", retry=True)
+            for index, client in enumerate(clients)
+        ]
         for writer in writers:
             writer.start()
 
         def acked() -> int:
-            for writer in writers:
-                assert not writer.errors, f"{writer.label}: {writer.errors!r}"
-            return sum(len(writer.acked) for writer in writers)
+            return acked_total(writers)
 
         wait_until(lambda: acked() >= 60, timeout=60, message="writes before the kill")
         os.kill(victim, signal.SIGKILL)
@@ -173,15 +133,11 @@ def test_kill_9_of_a_child_under_writes_loses_nothing(server):
         assert len(children_of(server)) == CHILDREN
         mark = acked()
         wait_until(lambda: acked() >= mark + 60, timeout=60, message="writes after the kill")
-        for writer in writers:
-            writer.stopping.set()
-        for writer in writers:
-            writer.join(timeout=60)
-        assert [writer.errors for writer in writers] == [[] for _ in writers]
+        stop_all(writers)
 
         clients[0].sync("/procs")
         present = set(clients[0].get_children("/procs"))
-        missing = [p for w in writers for p in w.acked if p.rsplit("/", 1)[1] not in present]
+        missing = [name for w in writers for name in w.acked if name not in present]
         assert missing == []
         assert [client.client_id[0] for client in clients] == sessions
         assert all("LOST" not in state for seen in states for state in seen), states
@@ -229,20 +185,17 @@ def test_sigterm_of_a_daemon_stops_its_children(tmp_path, children):
 
     port = free_port()
     pidfile = tmp_path / "zkreg.pid"
-    argv = [
-        sys.executable,
-        "-c",
-        "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()",
-        f"--pidfile={pidfile}",
-        f"--logfile={tmp_path / 'zkreg.log'}",
-        "zkreg",
-        "--listen",
-        f"tcp:{port}:interface=127.0.0.1",
-        "--data-dir",
-        str(tmp_path / "data"),
-        "--session-processes",
-        str(children),
-    ]
+    argv = zkreg_command(
+        [
+            "--listen",
+            f"tcp:{port}:interface=127.0.0.1",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--session-processes",
+            str(children),
+        ],
+        twistd_options=[f"--pidfile={pidfile}", f"--logfile={tmp_path / 'zkreg.log'}"],
+    )
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     subprocess.run(argv, cwd=tmp_path, env=env, check=True, timeout=60)
     parent = int(wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), timeout=30))
@@ -276,20 +229,16 @@ def test_port_in_use_is_one_line(tmp_path):
     port = holder.getsockname()[1]
     try:
         result = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()",
-                "-n",
-                "--pidfile=",
-                "zkreg",
-                "--listen",
-                f"tcp:{port}:interface=127.0.0.1",
-                "--data-dir",
-                str(tmp_path / "data"),
-                "--session-processes",
-                "2",
-            ],
+            zkreg_command(
+                [
+                    "--listen",
+                    f"tcp:{port}:interface=127.0.0.1",
+                    "--data-dir",
+                    str(tmp_path / "data"),
+                    "--session-processes",
+                    "2",
+                ]
+            ),
             cwd=tmp_path,
             env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
             capture_output=True,

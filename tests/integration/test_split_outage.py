@@ -12,7 +12,6 @@ it, kazoo clients on different session servers writing all along.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from typing import Any
 
@@ -20,59 +19,15 @@ import pytest
 
 from tests.support.ports import free_port
 from tests.support.servers import ZkregServer
+from tests.support.split import FaultyDataServer, link_listen, session_server
 from tests.support.waiting import wait_until
+from tests.support.writers import Writer, acked_total, stop_all
 
 pytestmark = pytest.mark.timeout(300)
 
 
-class FaultyDataServer(ZkregServer):
-    """A data server started with a test-hook environment variable (or none)."""
-
-    fault: str | None = None
-
-    def environment(self) -> dict[str, str]:
-        env = super().environment()
-        env.pop("ZKREG_TEST_EXIT_BEFORE_REPLY", None)
-        if self.fault is not None:
-            env["ZKREG_TEST_EXIT_BEFORE_REPLY"] = self.fault
-        return env
-
-
-def session_server(link_port: int) -> ZkregServer:
-    return ZkregServer(
-        extra_args=[
-            "--role",
-            "session",
-            "--data-server",
-            f"tcp:127.0.0.1:{link_port}",
-            "--data-tier-timeout",
-            "60000",
-        ]
-    )
-
-
-class Writer(threading.Thread):
-    """Creates sequential nodes with unique data until told to stop; no retries."""
-
-    def __init__(self, client: Any, name: str) -> None:
-        super().__init__(name=f"writer-{name}", daemon=True)
-        self.client = client
-        self.label = name
-        self.acked: list[bytes] = []
-        self.errors: list[BaseException] = []
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        count = 0
-        while not self.stopping.is_set():
-            data = f"{self.label}-{count}".encode()
-            count += 1
-            try:
-                self.client.create("/outage/n-", data, sequence=True)
-            except BaseException as error:  # noqa: BLE001 - every error is a finding
-                self.errors.append(error)
-                return
-            self.acked.append(data)
+#: Session servers hold writes through each outage (for up to a minute).
+HOLD_WRITES = ("--data-tier-timeout", "60000")
 
 
 def states_of(client: Any) -> list[str]:
@@ -85,16 +40,17 @@ def test_session_servers_ride_through_data_server_failures(tmp_path):
     from kazoo.client import KazooClient
 
     link_port = free_port()
-    data = FaultyDataServer(
-        extra_args=["--data-link-listen", f"tcp:{link_port}:interface=127.0.0.1"]
-    )
+    data = FaultyDataServer(extra_args=link_listen(link_port))
     # The 40th stamped write: the data server dies after committing it, before replying.
     data.fault = "40"
     servers: list[ZkregServer] = [data]
     clients: list[Any] = []
     try:
         data.start()
-        first, second = session_server(link_port), session_server(link_port)
+        first, second = (
+            session_server(link_port, *HOLD_WRITES),
+            session_server(link_port, *HOLD_WRITES),
+        )
         servers += [first, second]
         first.start()
         second.start()
@@ -106,14 +62,12 @@ def test_session_servers_ride_through_data_server_failures(tmp_path):
         a.ensure_path("/outage")
         sessions = (a.client_id[0], b.client_id[0])
         states = (states_of(a), states_of(b))
-        writers = [Writer(a, "a"), Writer(b, "b")]
+        writers = [Writer(a, "/outage", "a"), Writer(b, "/outage", "b")]
         for writer in writers:
             writer.start()
 
         def acked() -> int:
-            for writer in writers:
-                assert not writer.errors, f"{writer.label}: {writer.errors!r}"
-            return sum(len(writer.acked) for writer in writers)
+            return acked_total(writers)
 
         def both_linked() -> None:
             # Each outage below must be one that both session servers saw begin and end.
@@ -152,7 +106,7 @@ def test_session_servers_ride_through_data_server_failures(tmp_path):
         wait_until(lambda: acked() >= mark + 30, timeout=60, message="writes after kill -9")
 
         # 3. A session server joins during the writes.
-        third = session_server(link_port)
+        third = session_server(link_port, *HOLD_WRITES)
         servers.append(third)
         third.start()
         c = KazooClient(hosts=third.hosts, timeout=30.0)
@@ -161,11 +115,7 @@ def test_session_servers_ride_through_data_server_failures(tmp_path):
         mark = acked()
         wait_until(lambda: acked() >= mark + 20, timeout=60, message="writes after the join")
 
-        for writer in writers:
-            writer.stopping.set()
-        for writer in writers:
-            writer.join(timeout=60)
-        assert [writer.errors for writer in writers] == [[], []]
+        stop_all(writers)
 
         # Every acknowledged create exactly once, and nothing applied twice.
         for client in (a, b, c):
@@ -176,7 +126,9 @@ def test_session_servers_ride_through_data_server_failures(tmp_path):
         datas = Counter(a.get(f"/outage/{child}")[0] for child in children)
         twice = {value: n for value, n in datas.items() if n > 1}
         assert twice == {}, f"applied twice: {twice}"
-        missing = [value for writer in writers for value in writer.acked if value not in datas]
+        missing = [
+            value for writer in writers for value in writer.acked if value.encode() not in datas
+        ]
         assert missing == []
 
         # No session lost, none expired, no error seen.

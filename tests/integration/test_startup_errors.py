@@ -6,22 +6,20 @@ what to do, a non-zero exit status, never a traceback or the whole usage text.
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import zkreg
+from curatorish.testing import zkreg_command
 from tests.support.ports import free_port
 from tests.support.servers import REPO_ROOT
-
-_TWISTD = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
 
 
 def twistd(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run C{twistd -n --pidfile= zkreg ARGV} to its end (bounded)."""
     return subprocess.run(
-        [sys.executable, "-c", _TWISTD, "-n", "--pidfile=", "zkreg", *argv],
+        zkreg_command(argv),
         cwd=cwd,
         env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
         capture_output=True,
@@ -94,7 +92,7 @@ def test_bad_option_is_one_line(tmp_path, argv, fragment):
 
 def test_twistd_zkreg_version(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-c", _TWISTD, "zkreg", "--version"],
+        zkreg_command(["--version"], twistd_options=()),
         cwd=tmp_path,
         env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
         capture_output=True,
@@ -110,11 +108,10 @@ def test_port_in_use_daemonized(zkreg_server, tmp_path):
     of the failure (exit 1 with the reason), not wait forever.
     """
     result = subprocess.run(
-        [
-            sys.executable, "-c", _TWISTD, "--pidfile=zkreg.pid", "--logfile=zkreg.log",
-            "zkreg", "--listen", f"tcp:{zkreg_server.port}:interface=127.0.0.1",
-            "--data-dir", "d",
-        ],
+        zkreg_command(
+            ["--listen", f"tcp:{zkreg_server.port}:interface=127.0.0.1", "--data-dir", "d"],
+            twistd_options=["--pidfile=zkreg.pid", "--logfile=zkreg.log"],
+        ),
         cwd=tmp_path, env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
@@ -150,10 +147,10 @@ def test_session_server_port_in_use(zkreg_server, tmp_path):
 
     link_port = free_port()
     data_server = subprocess.Popen(
-        [
-            sys.executable, "-c", _TWISTD, "-n", "--pidfile=", "zkreg", "--role", "data",
-            "--data-link-listen", f"tcp:{link_port}:interface=127.0.0.1", "--data-dir", "d",
-        ],
+        zkreg_command([
+            "--role", "data", "--data-link-listen", f"tcp:{link_port}:interface=127.0.0.1",
+            "--data-dir", "d",
+        ]),
         cwd=tmp_path, env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -177,3 +174,54 @@ def test_session_server_port_in_use(zkreg_server, tmp_path):
     finally:
         data_server.kill()
         data_server.wait(10)
+
+
+@pytest.mark.parametrize("role", ["standalone", "data"])
+def test_listening_is_logged_only_once_bound(zkreg_server, tmp_path, role):
+    """
+    "listening on" is logged once the port is bound: a standalone server whose client
+    port, or a data server whose data-link port, is in use logs no such line (it used
+    to, before the one-line error), and a server that does bind logs it once.
+    """
+    import socket
+
+    from tests.support.waiting import wait_until
+
+    flag = "--listen" if role == "standalone" else "--data-link-listen"
+    taken = twistd(
+        "--role", role, flag, f"tcp:{zkreg_server.port}:interface=127.0.0.1", "--data-dir", "d",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert_one_line_error(taken, f"127.0.0.1:{zkreg_server.port}", "Address already in use")
+    assert "listening on" not in taken.stdout + taken.stderr
+
+    port = free_port()
+    log = tmp_path / "bound.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            zkreg_command(
+                ["--role", role, flag, f"tcp:{port}:interface=127.0.0.1", "--data-dir", "bound"]
+            ),
+            cwd=tmp_path, env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
+            stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+
+        def accepting() -> bool:
+            assert server.poll() is None, log.read_text()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            except OSError:
+                return False
+            return True
+
+        wait_until(accepting, timeout=60, message=f"the {role} server accepting")
+        wait_until(
+            lambda: f"({role}) listening on tcp:{port}:" in log.read_text(),
+            timeout=30,
+            message="the listening line",
+        )
+        assert log.read_text().count("listening on") == 1
+    finally:
+        server.kill()
+        server.wait(10)

@@ -30,8 +30,8 @@ from tests.support.servers import (
     NettyZooKeeperOracle,
     ServerProcess,
     ZkregServer,
-    unavailable_reason,
 )
+from tests.support.split import running_split
 from tests.support.waiting import wait_until
 
 ALL = 31
@@ -44,10 +44,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Stores:
 
 
 def _start(server: ServerProcess) -> ServerProcess:
-    reason = unavailable_reason(server.name)
-    if reason is not None:
-        pytest.skip(f"{server.name} unavailable: {reason}")
-    server.start()
+    server.start()  # skips the test when this kind of server cannot run here
     return server
 
 
@@ -59,13 +56,7 @@ def _server(kind: str, stores: Stores, client_auth: str = "need") -> ServerProce
     if kind == "zookeeper":
         server = NettyZooKeeperOracle(
             extra_config={
-                "secureClientPort": str(secure_port),
-                "serverCnxnFactory": "org.apache.zookeeper.server.NettyServerCnxnFactory",
-                "ssl.keyStore.location": str(stores.server),
-                "ssl.keyStore.type": "PEM",
-                "ssl.trustStore.location": str(stores.truststore),
-                "ssl.trustStore.type": "PEM",
-                "ssl.clientAuth": client_auth,
+                **stores.zookeeper_secure_port(secure_port, client_auth),
                 "authProvider.x509": "org.apache.zookeeper.server.auth.X509AuthenticationProvider",
             },
             extra_jvm_args=[f"-Dzookeeper.X509AuthenticationProvider.superUser={superuser}"],
@@ -73,14 +64,7 @@ def _server(kind: str, stores: Stores, client_auth: str = "need") -> ServerProce
     else:
         server = ZkregServer(
             extra_args=[
-                "--secure-listen",
-                f"tcp:{secure_port}:interface=127.0.0.1",
-                "--ssl-keystore",
-                str(stores.server),
-                "--ssl-truststore",
-                str(stores.truststore),
-                "--ssl-client-auth",
-                client_auth,
+                *stores.zkreg_secure_listen(secure_port, client_auth),
                 "--x509-superuser",
                 superuser,
             ]
@@ -109,18 +93,12 @@ def split_tls_server(stores: Stores) -> Iterator[ServerProcess]:
     A data server with a data-link listener and no TLS client listener, and a
     session server linked to it with the TLS listener and the x509 super user.
     """
-    link_port = free_port()
-    data = ZkregServer(extra_args=["--data-link-listen", f"tcp:{link_port}:interface=127.0.0.1"])
-    session = _server("zkreg", stores)
-    assert isinstance(session, ZkregServer)
-    session.extra_args += ["--role", "session", "--data-server", f"tcp:127.0.0.1:{link_port}"]
-    try:
-        data.start()
-        session.start()
+    tls = _server("zkreg", stores)
+    assert isinstance(tls, ZkregServer)
+    with running_split(session_options=tls.extra_args) as split:
+        session = split.sessions[0]
+        session.secure_port = tls.secure_port  # type: ignore[attr-defined]
         yield session
-    finally:
-        session.cleanup()
-        data.cleanup()
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ refused by the data server with a log line, and the linked one goes on.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from kazoo.client import KazooClient
@@ -15,6 +16,7 @@ from kazoo.client import KazooClient
 from tests.support.certs import Stores, make_stores
 from tests.support.ports import free_port
 from tests.support.servers import ServerStartError, ZkregServer
+from tests.support.split import link_listen, running_split, session_server
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(180)
@@ -30,62 +32,50 @@ def client_stores(tmp_path_factory: pytest.TempPathFactory) -> Stores:
     return make_stores(tmp_path_factory.mktemp("client-ca"))
 
 
-def _tls_args(keystore: object, truststore: object) -> list[str]:
-    return [
-        "--data-link-ssl-keystore",
-        str(keystore),
-        "--data-link-ssl-truststore",
-        str(truststore),
-    ]
-
-
 @pytest.fixture(scope="module")
 def split(link_stores: Stores) -> Iterator[tuple[ZkregServer, ZkregServer, int]]:
-    link_port = free_port()
-    data = ZkregServer(
-        extra_args=[
-            "--data-link-listen",
-            f"tcp:{link_port}:interface=127.0.0.1",
-            *_tls_args(link_stores.server, link_stores.truststore),
-        ]
-    )
-    started = [data]
-    try:
-        data.start()
-        session = ZkregServer(
-            extra_args=[
-                "--role",
-                "session",
-                "--data-server",
-                f"tcp:127.0.0.1:{link_port}",
-                *_tls_args(link_stores.clients["alice"], link_stores.truststore),
-            ]
-        )
-        started.append(session)
-        session.start()
-        yield data, session, link_port
-    finally:
-        for server in reversed(started):
-            server.cleanup()
+    with running_split(
+        data_options=link_stores.data_link(link_stores.server),
+        session_options=link_stores.data_link(link_stores.clients["alice"]),
+    ) as started:
+        yield started.data, started.sessions[0], started.link_port
 
 
-def _client(server: ZkregServer) -> KazooClient:
+@contextmanager
+def _client(server: ZkregServer) -> Iterator[KazooClient]:
+    """A started kazoo client of C{server}, stopped and closed on the way out."""
     client = KazooClient(hosts=server.hosts, timeout=10.0)
     client.start(timeout=15)
-    return client
+    try:
+        yield client
+    finally:
+        client.stop()
+        client.close()
+
+
+def _never_links(joiner: ZkregServer, logger: ZkregServer, *lines: str) -> None:
+    """
+    C{joiner} (a session server) never starts serving, and C{logger}'s log says why:
+    every one of C{lines}.
+    """
+    try:
+        with pytest.raises(ServerStartError):
+            joiner.start(deadline_s=6)
+        wait_until(
+            lambda: all(line in logger.log_tail(100_000) for line in lines),
+            timeout=15,
+            message=f"the refused link logged: {lines}",
+        )
+    finally:
+        joiner.cleanup()
 
 
 def test_session_server_over_tls_link(split: tuple[ZkregServer, ZkregServer, int]) -> None:
     data, session, _ = split
-    remote, local = _client(session), _client(data)
-    try:
+    with _client(session) as remote, _client(data) as local:
         remote.create("/tls-link", b"over the tls link")
         local.sync("/tls-link")
         assert local.get("/tls-link")[0] == b"over the tls link"
-    finally:
-        for client in (remote, local):
-            client.stop()
-            client.close()
 
 
 @pytest.mark.parametrize("tls", [True, False], ids=["other-ca", "plaintext"])
@@ -100,30 +90,13 @@ def test_session_server_refused(
     speaks plain TCP, never links: the data server logs why; the linked one goes on.
     """
     data, session, link_port = split
-    args = ["--role", "session", "--data-server", f"tcp:127.0.0.1:{link_port}"]
-    if tls:
-        args += _tls_args(client_stores.clients["alice"], link_stores.truststore)
-    intruder = ZkregServer(extra_args=args)
-    try:
-        with pytest.raises(ServerStartError):
-            intruder.start(deadline_s=6)
-        expected = "not signed by a CA in the trust store" if tls else "not a TLS client"
-        wait_until(
-            lambda: (
-                "data link: TLS handshake with" in data.log_tail(100_000)
-                and expected in data.log_tail(100_000)
-            ),
-            timeout=15,
-            message="the data server logs the refused link",
-        )
-    finally:
-        intruder.cleanup()
-    client = _client(session)
-    try:
+    intruder = session_server(
+        link_port, *(link_stores.data_link(client_stores.clients["alice"]) if tls else ())
+    )
+    expected = "not signed by a CA in the trust store" if tls else "not a TLS client"
+    _never_links(intruder, data, "data link: TLS handshake with", expected)
+    with _client(session) as client:
         assert client.exists("/") is not None
-    finally:
-        client.stop()
-        client.close()
 
 
 def test_large_snapshot_over_tls_link(
@@ -138,17 +111,8 @@ def test_large_snapshot_over_tls_link(
     from zkreg.link.serve import INLINE_SNAPSHOT_NODES
 
     data, _, link_port = split
-    local = _client(data)
-    joiner = ZkregServer(
-        extra_args=[
-            "--role",
-            "session",
-            "--data-server",
-            f"tcp:127.0.0.1:{link_port}",
-            *_tls_args(link_stores.clients["bob"], link_stores.truststore),
-        ]
-    )
-    try:
+    joiner = session_server(link_port, *link_stores.data_link(link_stores.clients["bob"]))
+    with _client(data) as local:
         local.ensure_path("/tls-big")
         count = INLINE_SNAPSHOT_NODES + 1000
         for start in range(0, count, 500):
@@ -156,22 +120,17 @@ def test_large_snapshot_over_tls_link(
             for index in range(start, min(start + 500, count)):
                 transaction.create(f"/tls-big/n{index:06d}", b"v" * 50)
             assert all(isinstance(result, str) for result in transaction.commit())
-        joiner.start(deadline_s=60)
-        local.create("/tls-big-after", b"after the join")
-        remote = _client(joiner)
         try:
-            remote.sync("/tls-big-after")
-            assert len(remote.get_children("/tls-big")) == count
-            assert remote.get("/tls-big-after")[0] == b"after the join"
+            joiner.start(deadline_s=60)
+            local.create("/tls-big-after", b"after the join")
+            with _client(joiner) as remote:
+                remote.sync("/tls-big-after")
+                assert len(remote.get_children("/tls-big")) == count
+                assert remote.get("/tls-big-after")[0] == b"after the join"
+            log = data.log_tail(200_000)
+            assert "written by pid" in log and "nodes sent, then" in log, log[-3000:]
         finally:
-            remote.stop()
-            remote.close()
-        log = data.log_tail(200_000)
-        assert "written by pid" in log and "nodes sent, then" in log, log[-3000:]
-    finally:
-        local.stop()
-        local.close()
-        joiner.cleanup()
+            joiner.cleanup()
 
 
 @pytest.mark.parametrize(
@@ -204,36 +163,15 @@ def test_data_server_name_checked(
     is refused with a log line naming it, unless verification is off.
     """
     _, _, link_port = split
-    joiner = ZkregServer(
-        extra_args=[
-            "--role",
-            "session",
-            "--data-server",
-            f"tcp:127.0.0.1:{link_port}",
-            *_tls_args(link_stores.clients["bob"], link_stores.truststore),
-            *options,
-        ]
-    )
+    joiner = session_server(link_port, *link_stores.data_link(link_stores.clients["bob"]), *options)
+    if not links:
+        refused = "TLS handshake refused: its certificate does not name data.elsewhere.example"
+        _never_links(joiner, joiner, refused)
+        return
     try:
-        if links:
-            joiner.start(deadline_s=30)
-            remote = _client(joiner)
-            try:
-                assert remote.exists("/") is not None
-            finally:
-                remote.stop()
-                remote.close()
-        else:
-            with pytest.raises(ServerStartError):
-                joiner.start(deadline_s=6)
-            wait_until(
-                lambda: (
-                    "TLS handshake refused: its certificate does not name "
-                    "data.elsewhere.example" in joiner.log_tail(100_000)
-                ),
-                timeout=15,
-                message="the session server logs the refused data server",
-            )
+        joiner.start(deadline_s=30)
+        with _client(joiner) as remote:
+            assert remote.exists("/") is not None
     finally:
         joiner.cleanup()
 
@@ -246,33 +184,14 @@ def test_data_server_of_another_ca_refused(link_stores: Stores, client_stores: S
     """
     link_port = free_port()
     data = ZkregServer(
-        extra_args=[
-            "--data-link-listen",
-            f"tcp:{link_port}:interface=127.0.0.1",
-            *_tls_args(client_stores.server, link_stores.truststore),
-        ]
+        extra_args=[*link_listen(link_port), *link_stores.data_link(client_stores.server)]
     )
-    joiner = ZkregServer(
-        extra_args=[
-            "--role",
-            "session",
-            "--data-server",
-            f"tcp:127.0.0.1:{link_port}",
-            *_tls_args(link_stores.clients["bob"], link_stores.truststore),
-        ]
-    )
+    joiner = session_server(link_port, *link_stores.data_link(link_stores.clients["bob"]))
     try:
         data.start()
-        with pytest.raises(ServerStartError):
-            joiner.start(deadline_s=6)
-        wait_until(
-            lambda: (
-                "TLS handshake refused: its certificate does not chain to the data-link "
-                "trust store" in joiner.log_tail(100_000)
-            ),
-            timeout=15,
-            message="the session server logs the data server it refused",
+        refused = (
+            "TLS handshake refused: its certificate does not chain to the data-link trust store"
         )
+        _never_links(joiner, joiner, refused)
     finally:
-        joiner.cleanup()
         data.cleanup()

@@ -137,6 +137,48 @@ class Stores:
     keys: dict[str, Path]
     dns: dict[str, str]
 
+    def zkreg_secure_listen(self, secure_port: int, client_auth: str | None = "need") -> list[str]:
+        """
+        @return: zkreg's options for a TLS client port on C{secure_port} with these
+            stores (C{client_auth} None: zkreg's default).
+        """
+        args = [
+            "--secure-listen",
+            f"tcp:{secure_port}:interface=127.0.0.1",
+            "--ssl-keystore",
+            str(self.server),
+            "--ssl-truststore",
+            str(self.truststore),
+        ]
+        return args if client_auth is None else [*args, "--ssl-client-auth", client_auth]
+
+    def zookeeper_secure_port(self, secure_port: int, client_auth: str = "need") -> dict[str, str]:
+        """
+        @return: ZooKeeper 3.8's zoo.cfg settings for the same TLS client port (its
+            Netty connection factory, which C{secureClientPort} needs, and PEM stores).
+        """
+        return {
+            "secureClientPort": str(secure_port),
+            "serverCnxnFactory": "org.apache.zookeeper.server.NettyServerCnxnFactory",
+            "ssl.keyStore.location": str(self.server),
+            "ssl.keyStore.type": "PEM",
+            "ssl.trustStore.location": str(self.truststore),
+            "ssl.trustStore.type": "PEM",
+            "ssl.clientAuth": client_auth,
+        }
+
+    def data_link(self, keystore: Path) -> list[str]:
+        """
+        @return: the options making a data server (C{keystore} = L{server}) or a session
+            server (a client's key store) speak mutual TLS on the data link.
+        """
+        return [
+            "--data-link-ssl-keystore",
+            str(keystore),
+            "--data-link-ssl-truststore",
+            str(self.truststore),
+        ]
+
 
 def make_stores(directory: Path) -> Stores:
     """Create the CA, server and client certificates under C{directory}."""

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import urllib.error
 import urllib.request
 from typing import Any
 
+from curatorish.testing import zkreg_command
 from tests.support.etcd import EtcdCluster
 from tests.support.ports import free_port
 from tests.support.servers import ServerStartError, ZkregServer
@@ -45,32 +45,28 @@ class EtcdDataServer(ZkregServer):
         return f"tcp:127.0.0.1:{self.link_port}"
 
     def command(self) -> list[str]:
-        return [
-            sys.executable,
-            "-c",
-            "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()",
-            "-n",
-            "--pidfile=",
-            "zkreg",
-            "--role",
-            "data",
-            "--etcd",
-            self.etcd,
-            "--etcd-prefix",
-            self.prefix,
-            "--data-link-listen",
-            f"tcp:{self.link_port}:interface=127.0.0.1",
-            "--admin-listen",
-            f"tcp:{self.port}:interface=127.0.0.1",
-            "--metrics-listen",
-            f"tcp:{self.metrics_port}:interface=127.0.0.1",
-            "--tick-time",
-            str(self.tick_time_ms),
-            "--extended-types",
-            "--container-check-interval",
-            "500",
-            *self.extra_args,
-        ]
+        return zkreg_command(
+            [
+                "--role",
+                "data",
+                "--etcd",
+                self.etcd,
+                "--etcd-prefix",
+                self.prefix,
+                "--data-link-listen",
+                f"tcp:{self.link_port}:interface=127.0.0.1",
+                "--admin-listen",
+                f"tcp:{self.port}:interface=127.0.0.1",
+                "--metrics-listen",
+                f"tcp:{self.metrics_port}:interface=127.0.0.1",
+                "--tick-time",
+                str(self.tick_time_ms),
+                "--extended-types",
+                "--container-check-interval",
+                "500",
+                *self.extra_args,
+            ]
+        )
 
     def state(self, timeout: float = 2.0) -> dict[str, Any] | None:
         """@return: what its admin C{leader} command says, or L{None} if it does not answer."""

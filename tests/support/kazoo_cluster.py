@@ -191,14 +191,7 @@ class ZkregCluster:
 
     def _member(self, args: list[str]) -> ManagedZkreg:
         secure_port = free_port()
-        tls = [
-            "--secure-listen",
-            f"tcp:{secure_port}:interface=127.0.0.1",
-            "--ssl-keystore",
-            str(self.stores.server),
-            "--ssl-truststore",
-            str(self.stores.truststore),
-        ]
+        tls = self.stores.zkreg_secure_listen(secure_port, client_auth=None)
         return ManagedZkreg(ZkregServer(extra_args=[*args, *tls]), secure_port)
 
     def _prefix(self) -> str:

@@ -1,19 +1,11 @@
-"""Free loopback ports for servers started by tests."""
+"""
+Free loopback ports for servers started by tests: curatorish.testing's L{free_port}
+(a port free on 127.0.0.1 right now; released before returning, so another process
+could take it, and a server that then fails to bind reports it in its log).
+"""
 
 from __future__ import annotations
 
-import socket
+from curatorish.testing import free_port
 
-
-def free_port() -> int:
-    """
-    Find a TCP port free on 127.0.0.1 right now.
-
-    The port is released before returning, so another process could take it; the
-    window is short and a server that then fails to bind reports it in its log.
-
-    @return: the port number.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+__all__ = ["free_port"]

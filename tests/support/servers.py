@@ -13,19 +13,24 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from curatorish.testing import (
+    ZKREG_ROOT,
+    four_letter_word,
+    zkreg_command,
+    zkreg_environment,
+    zkreg_options,
+)
 from tests.support.ports import free_port
 from tests.support.waiting import WaitTimeout, wait_until
 
 #: The repository root: zkreg's cwd and PYTHONPATH, so its twistd plugin is found.
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = ZKREG_ROOT
 
 ZOOKEEPER_JAR = Path("/usr/share/java/zookeeper.jar")
 ZOOKEEPER_CONF_DIR = Path("/etc/zookeeper/conf")
@@ -69,27 +74,15 @@ class ServerStartError(RuntimeError):
 
 def four_letter(port: int, word: str, timeout: float = 5.0, host: str = "127.0.0.1") -> str:
     """
-    Send a four-letter word and read the answer until the server closes.
+    Send a four-letter word and read the answer until the server closes (or the
+    timeout passes: then what was read).
 
     @param port: the client port.
     @param word: e.g. C{"ruok"}, C{"srvr"}, C{"mntr"}.
     @param timeout: bound on connecting and on each read.
     @return: the answer decoded as UTF-8 (empty when the server closes at once).
     """
-    with socket.create_connection((host, port), timeout=timeout) as conn:
-        conn.settimeout(timeout)
-        conn.sendall(word.encode("ascii"))
-        chunks = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                chunk = conn.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks).decode("utf-8", "replace")
+    return four_letter_word(host, port, word, timeout)
 
 
 def oracle_unavailable_reason() -> str | None:
@@ -403,35 +396,12 @@ class ZkregServer(ServerProcess):
         self.extra_args = list(extra_args)
 
     def command(self) -> list[str]:
-        argv = [
-            sys.executable,
-            "-c",
-            # twistd as a module: "python -m twisted" is the newer "twist" runner,
-            # which has no -n/--pidfile.
-            "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()",
-            "-n",
-            "--pidfile=",
-            "zkreg",
-            "--listen",
-            f"tcp:{self.port}:interface=127.0.0.1",
-        ]
-        session_role = self.is_session_role()
-        if not session_role:
-            # A session server keeps no durable state: zkreg refuses --data-dir there.
-            argv += ["--data-dir", str(self.data_dir)]
-        argv += [
-            "--tick-time",
-            str(self.tick_time_ms),
-            "--4lw-whitelist",
-            "*",
-            "--extended-types",
-        ]
-        if not session_role:  # the data tier reaps containers
-            argv += ["--container-check-interval", "500"]
-        if self.super_digest:
-            argv += ["--super-digest", self.super_digest]
-        argv.extend(self.extra_args)
-        return argv
+        # A session server keeps no durable state (zkreg refuses --data-dir there) and
+        # reaps no containers (the data tier does).
+        data_dir = None if self.is_session_role() else self.data_dir
+        digest = ["--super-digest", self.super_digest] if self.super_digest else []
+        options = zkreg_options("127.0.0.1", self.port, data_dir, self.tick_time_ms, digest)
+        return zkreg_command([*options, *self.extra_args])
 
     def is_session_role(self) -> bool:
         """@return: whether this server runs with C{--role session}."""
@@ -442,9 +412,7 @@ class ZkregServer(ServerProcess):
         )
 
     def environment(self) -> dict[str, str]:
-        env = dict(os.environ)
-        previous = env.get("PYTHONPATH")
-        env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + previous if previous else "")
+        env = zkreg_environment()
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
 

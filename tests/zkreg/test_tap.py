@@ -327,7 +327,7 @@ def test_every_whole_number_option_says_so():
     """Options added with a plain int coercion get the same readable message."""
     from zkreg.settings import VALUED_SETTINGS
 
-    for flag, _, _, coerce in VALUED_SETTINGS:
+    for flag, _, coerce in VALUED_SETTINGS:
         if coerce in (int,) or getattr(coerce, "__name__", "") == "_whole_number":
             with pytest.raises(StartupError, match=f"--{flag}: expected a whole number"):
                 parse(f"--{flag}", "12x")

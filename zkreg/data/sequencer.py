@@ -106,9 +106,10 @@ class Sequencer:
         self._reopen_session = reopen_session
         #: the zxid of the last txn applied (or recovered)
         self._last_applied = last_zxid
-        self._append = DurabilityFeed(
-            log, self._durable_upto, self._log_failed, self._log_recovered
-        ).append
+        feed = DurabilityFeed(log, self._durable_upto, self._log_failed, self._log_recovered)
+        self._append = feed.append
+        #: whether L{write} may apply the write (and answer it) before it returns
+        self.applies_during_write = feed.reports_during_append
 
     @property
     def in_flight(self) -> int:

@@ -232,6 +232,14 @@ class DataServer(service.MultiService):
         """Number of writes prepped and not yet applied."""
         return self.sequencer.in_flight
 
+    @property
+    def applies_during_submit(self) -> bool:
+        """
+        Whether a write may be applied (and answered) before L{submit} returns: only
+        on a log that is durable on return (the memory log).
+        """
+        return self.sequencer.applies_during_write
+
     def submit(self, request: Request) -> Deferred:
         """
         Order, log and apply one write (or sync).

@@ -49,6 +49,16 @@ class InProcessDataLink:
         """See L{IDataLink.submit}."""
         return self.server.submit(request)
 
+    @property
+    def writes_pass_reads(self) -> bool:
+        """
+        Whether a session may submit a write past its waiting reads: each write is
+        applied after C{submit} returned and answered before the next is applied,
+        so a read evaluated in one write's answer sees exactly the writes before it.
+        True unless the data server applies during C{submit} (a memory log).
+        """
+        return not self.server.applies_during_submit
+
     def submit_with_callback(self, request: Any, callback: Any) -> None:
         """
         L{submit} without a Deferred (not part of L{IDataLink}): see

@@ -32,6 +32,9 @@ class DurabilityFeed:
     @ivar append: C{append(zxid, record)}: queue one record.  It may call
         C{on_durable} before it returns (a memory log).  It raises when the log cannot
         take the record (closed, failed, or a zxid out of order).
+    @ivar reports_during_append: whether C{on_durable} may be called before C{append}
+        returns: true for a memory log, false for the file WAL (which reports from its
+        writer thread's batches) and for a log saying C{acknowledges_later} (etcd).
     """
 
     def __init__(
@@ -62,13 +65,16 @@ class DurabilityFeed:
         append_durable = getattr(log, "append_durable", None)
         add_listener = getattr(log, "add_durable_listener", None)
         append_quiet = getattr(log, "append_quiet", None)
+        self.reports_during_append = True
         if append_durable is not None:
             self._append_durable = append_durable
             self.append = self._append_synchronously
         elif add_listener is not None and append_quiet is not None:
             add_listener(on_durable, self._fail_once)
             self.append = append_quiet
+            self.reports_during_append = False
         else:
+            self.reports_during_append = getattr(log, "acknowledges_later", False) is not True
             #: zxids appended and not yet reported, in order, and those acknowledged.
             self._unreported: deque[int] = deque()
             self._acknowledged: set[int] = set()

@@ -13,9 +13,19 @@ Ordering (ZooKeeper's per-session FIFO): a session's requests are answered stric
 the order they arrived.  Writes go to the data link and are answered when their
 Deferred fires; a read (or any request the session server answers itself) that arrives
 while a write of the same session is outstanding waits behind it in C{_pending}, and is
-evaluated only when everything before it has been answered, so it sees that write.  A
-write that arrives behind such a waiting read is held too, so the read cannot see it.
+evaluated only when everything before it has been answered, so it sees that write.
 With nothing outstanding, reads are answered synchronously, without a Deferred.
+
+A write that arrives behind such a waiting read must not be visible to it.  When the
+link applies writes only after C{submit} returned, one at a time, each answered before
+the next is applied (C{writes_pass_reads} of the factory: the data link over TCP, and a
+data server on a file or etcd log), the write is submitted at once, as ZooKeeper's
+leader logs it at once: the read is evaluated in the answer of the write before it,
+before the next write is applied, so it sees exactly the writes before it.  A session
+mixing reads and writes then gets several writes into each group commit instead of one
+per sync.  Local requests other than reads (auth, SASL, watch registrations) still hold
+the writes behind them, and with a log that applies during C{submit} (the memory log)
+every local request does.
 """
 
 from __future__ import annotations
@@ -43,8 +53,9 @@ from zkreg.session import handshake
 from zkreg.session.fourletter import four_letter_word_of
 from zkreg.session.local import LocalOperations
 from zkreg.session.output import ConnectionOutput
-from zkreg.session.replies import encode_body, encode_reply
+from zkreg.session.replies import encode_reply, encode_write_reply
 from zkreg.session.requests import (
+    DATA_READ_OPS,
     LAST_OP_NAMES,
     SASL_EXEMPT_OPS,
     UNDECODABLE,
@@ -78,8 +89,17 @@ _FRAMES_PER_CLOCK_CHECK = 32
 # Kinds of entries in the pending queue.
 _DONE = 0  # reply bytes ready
 _WAITING = 1  # a submitted write, reply not yet known
-_LOCAL = 2  # a read or local op, to evaluate when it reaches the head
+_LOCAL = 2  # a local op that holds the writes behind it, to evaluate at the head
 _HELD = 3  # a write not yet submitted because a local op precedes it
+_READ = 4  # a read the writes behind it were submitted past, to evaluate at the head
+
+# Opcodes compared on every request, as plain ints (an enum member costs a lookup).
+_CHECK = int(OpCode.check)
+_CLOSE_SESSION = int(OpCode.closeSession)
+_DELETE_CONTAINER = int(OpCode.deleteContainer)
+
+#: Local requests later writes may be submitted past (see the module docstring).
+_PASSABLE_OPS = DATA_READ_OPS | {int(OpCode.ping)}
 
 
 @implementer(IHandshakeListener)
@@ -103,7 +123,8 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
     packets_sent: int
     last_cxid: int
     last_zxid: int
-    last_op: str
+    #: the opcode of the last request (its name is L{last_op})
+    last_opcode: int
     last_response_ms: int
     last_latency_ms: int
     min_latency_ms: int
@@ -151,6 +172,8 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
         #: reading stopped by the server-wide throttler (see L{stall_reading})
         self._stall_call: Any = None
         self._closing_session = False
+        #: the factory's touch_generation when this connection last touched its session
+        self._touched_in = -1
         #: this connection's SASL exchange, once the client started one
         self._sasl: DigestMD5Server | None = None
         #: a failed SASL exchange was kept (--sasl-allow-failed-clients)
@@ -379,9 +402,11 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
         clock = factory.clock
         slice_ends = clock.seconds() + SLICE_S
         until_clock_check = _FRAMES_PER_CLOCK_CHECK
+        received = 0
         try:
-            while end - offset >= 4 and self._state != CLOSING:
-                if self._state == HANDSHAKING:
+            while end - offset >= 4:
+                state = self._state
+                if state == CLOSING or state == HANDSHAKING:
                     break
                 if self._out_size > output_bound or self._output_full:
                     # The replies of this burst already fill the output: leave the
@@ -395,7 +420,7 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
                         # This connection had its slice: the others get a turn.
                         self._hold_input()
                         break
-                if self._state == AWAIT_CONNECT and offset == 0:
+                if state == AWAIT_CONNECT and offset == 0:
                     word = four_letter_word_of(buf)
                     if word is not None:
                         self._buffer = b""
@@ -410,15 +435,18 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
                     break
                 start = offset + 4
                 offset = frame_end
-                self.packets_received += 1
-                factory_stats.packets_received += 1
-                if self._state == ESTABLISHED:
+                received += 1
+                if state == ESTABLISHED:
                     self._request_received(buf, start, frame_end)
                 else:
                     self._connect_received(memoryview(buf)[start:frame_end])
         except DecodeError as error:
             self.abort(f"undecodable frame: {error}")
             return
+        finally:
+            # Counted once per burst (nothing reads them during it).
+            self.packets_received += received
+            factory_stats.packets_received += received
         if self._state == CLOSING:
             self._buffer = b""
             return
@@ -534,12 +562,15 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
             self._refuse_unauthenticated(xid)
             return
         factory = self.factory
-        factory.touch(self.session_id)
+        if self._touched_in != factory.touch_generation:
+            # Once per connection and flush of touches, not once per request.
+            self._touched_in = factory.touch_generation
+            factory.touch(self.session_id)
         if xid >= 0:
             self.last_cxid = xid
-        self.last_op = LAST_OP_NAMES.get(opcode, "NA")
+        self.last_opcode = opcode
         if opcode in WRITE_OPS:
-            if opcode == OpCode.deleteContainer:
+            if opcode == _DELETE_CONTAINER:
                 # ZooKeeper reads this internal request's body as the raw path bytes.
                 record = bytes(buf[start + 8 : end]).decode("utf-8", "replace")
             else:
@@ -547,14 +578,24 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
             if record is UNDECODABLE:
                 self._enqueue_local(xid, opcode, UNDECODABLE)
                 return
-            if opcode == OpCode.closeSession:
-                entry = [_HELD, (xid, opcode, None), factory.clock.seconds()]
+            # Received when the data that brought it was (see _record_write_latency).
+            if opcode == _CLOSE_SESSION:
+                entry = [_HELD, (xid, opcode, None), self._received_at]
+                self._pending.append(entry)
+                if not self._local_waiting:
+                    self._submit(entry)
             else:
                 request = Request(self.session_id, xid, opcode, record, self.auth)
-                entry = [_HELD, (xid, opcode, request), factory.clock.seconds()]
-            self._pending.append(entry)
-            if not self._local_waiting:
-                self._submit(entry)
+                entry = [_HELD, (xid, opcode, request), self._received_at]
+                self._pending.append(entry)
+                if not self._local_waiting:
+                    submit_with_callback = factory.submit_with_callback
+                    if submit_with_callback is not None and factory.throttler is None:
+                        # _submit and submit_admitted for the common case, inlined.
+                        entry[0] = _WAITING
+                        submit_with_callback(request, partial(self._write_done, entry))
+                    else:
+                        self._submit(entry)
             if len(self._pending) >= MAX_OUTSTANDING and not self._reading_paused:
                 # Like ZooKeeper's throttling: stop reading from a client that has
                 # too many requests in flight, until they are answered.
@@ -573,11 +614,7 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
             self.close()
             return
         record = self._decode_body(opcode, buf, start + 8, end)
-        if self._pending:
-            self._local_waiting += 1
-            self._pending.append([_LOCAL, (xid, opcode, record), factory.clock.seconds()])
-        else:
-            self._answer_local(xid, opcode, record, self._received_at)
+        self._enqueue_local(xid, opcode, record)
 
     def _decode_body(self, opcode: int, buf: bytes, start: int, end: int) -> Any:
         try:
@@ -592,11 +629,16 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
             return UNDECODABLE
 
     def _enqueue_local(self, xid: int, opcode: int, record: Any) -> None:
-        if self._pending:
-            self._local_waiting += 1
-            self._pending.append([_LOCAL, (xid, opcode, record), self.factory.clock.seconds()])
-        else:
+        if not self._pending:
             self._answer_local(xid, opcode, record, self._received_at)
+            return
+        factory = self.factory
+        if factory.writes_pass_reads and opcode in _PASSABLE_OPS and record is not UNDECODABLE:
+            kind = _READ
+        else:
+            kind = _LOCAL
+            self._local_waiting += 1
+        self._pending.append([kind, (xid, opcode, record), factory.clock.seconds()])
 
     # -- writes ------------------------------------------------------------------------
 
@@ -638,11 +680,44 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
     def _write_done(self, entry: list, result: Any) -> None:
         """
         The callback of C{submit_with_callback}: an L{Outcome} or a L{Failure}.
+
+        The common case, an answered write at the head of the pending queue while
+        nothing is being drained, goes straight to the output: this is the answer
+        path of every write (the general one is L{_write_answered}).
         """
         if isinstance(result, Failure):
             self._write_failed(result, entry)
-        else:
-            self._write_answered(result, entry)
+            return
+        pending = self._pending
+        xid, opcode, _ = entry[1]
+        if (
+            pending
+            and pending[0] is entry
+            and entry[-1] is not _THROTTLED
+            and self._state == ESTABLISHED
+            and not self._draining
+            and opcode != _CHECK
+            and opcode != _CLOSE_SESSION
+        ):
+            zxid = result.zxid
+            reply = encode_write_reply(xid, zxid, result.err, opcode, result.response)
+            self._record_write_latency(entry[2], zxid)
+            pending.popleft()
+            if self._out is None:
+                self._flush_later()
+            self.send(reply)
+            if pending:
+                if pending[0][0] != _WAITING:
+                    # Reads that waited for this write, or writes held behind them.
+                    self._drain_from_callback()
+                elif self._reading_paused and len(pending) <= MAX_OUTSTANDING // 2:
+                    self._reading_paused = False
+                    self._update_reading()
+            elif self._reading_paused:
+                self._reading_paused = False
+                self._update_reading()
+            return
+        self._write_answered(result, entry)
 
     def _write_answered(self, outcome: Any, entry: list) -> None:
         if entry[-1] is _THROTTLED:
@@ -656,12 +731,10 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
             entry[1] = b""
             self._drain_from_callback()
             return
-        body = b""
-        if outcome.err == 0 and outcome.response is not None:
-            body = encode_body(opcode, outcome.response)
+        zxid = outcome.zxid
         entry[0] = _DONE
-        entry[1] = encode_reply(xid, outcome.zxid, outcome.err, body)
-        self._record_latency(entry[2], outcome.zxid, True)
+        entry[1] = encode_write_reply(xid, zxid, outcome.err, opcode, outcome.response)
+        self._record_write_latency(entry[2], zxid)
         if opcode == OpCode.closeSession:
             entry.append(_CLOSE_AFTER)
         self._drain_from_callback()
@@ -746,13 +819,15 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
                 if len(entry) > 3 and entry[3] is _CLOSE_AFTER:
                     self.close()
                     return
-            elif kind == _LOCAL:
+            elif kind == _LOCAL or kind == _READ:
                 pending.popleft()
-                self._local_waiting -= 1
+                if kind == _LOCAL:
+                    self._local_waiting -= 1
                 xid, opcode, record = entry[1]
                 self._answer_local(xid, opcode, record, entry[2])
             elif kind == _HELD:
-                # Submit this write and every write behind it up to the next local op.
+                # Submit this write and every write behind it up to the next local op
+                # that holds them (reads they may pass do not).
                 to_submit = []
                 for later in pending:
                     if later[0] == _LOCAL:
@@ -768,10 +843,26 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
 
     # -- reporting ---------------------------------------------------------------------
 
+    def writes_passed_reads(self) -> bool:
+        """Whether a write was submitted past a read still waiting for its turn."""
+        read_waiting = False
+        for entry in self._pending:
+            kind = entry[0]
+            if kind == _READ:
+                read_waiting = True
+            elif read_waiting and kind == _WAITING:
+                return True
+        return False
+
     @property
     def is_closing(self) -> bool:
         """Whether this connection is closing (its waiting writes are stale)."""
         return self._state == CLOSING
+
+    @property
+    def last_op(self) -> str:
+        """The name of the last request's opcode, as cons lists it (lop)."""
+        return LAST_OP_NAMES.get(self.last_opcode, "NA")
 
     @property
     def outstanding(self) -> int:
@@ -784,7 +875,7 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
         self.packets_sent = 0
         self.last_cxid = -1
         self.last_zxid = 0
-        self.last_op = "NA"
+        self.last_opcode = -1  # no name: NA
         self.last_response_ms = 0
         self.last_latency_ms = 0
         self.min_latency_ms = 0

@@ -184,6 +184,36 @@ def watch_pipelined_trace(ctx: ScenarioContext) -> None:
 
 
 @scenario()
+def watch_reads_pipelined_between_writes(ctx: ScenarioContext) -> None:
+    """Reads pipelined between writes of the same session (zkreg submits the writes
+    behind them at once): each read sees exactly the writes before it, its watch
+    fires for the next write, and another session's pipelined reads are unaffected."""
+    from zkreg.proto import records as R
+
+    raw = ctx.raw()
+    raw.create(ctx.root)
+    raw.create(ctx.path("n"))
+    other = ctx.raw()
+    raw.trace.clear()
+    other.trace.clear()
+    xids = []
+    for i in range(8):
+        xids.append(raw.submit(*op_set(ctx.path("n"), str(i).encode())))
+        xids.append(raw.submit(4, R.GetDataRequest(ctx.path("n"), True)))
+        xids.append(raw.submit(3, R.ExistsRequest(ctx.path(f"n/c{i}"), True)))
+        xids.append(raw.submit(*op_create(ctx.path(f"n/c{i}"), str(i).encode())))
+        xids.append(raw.submit(8, R.GetChildrenRequest(ctx.path("n"), i % 2 == 0)))
+        xids.append(raw.submit(4, R.GetDataRequest(ctx.path(f"n/c{i}"), False)))
+        if i % 3 == 2:
+            xids.append(raw.submit(*op_delete(ctx.path(f"n/c{i}"))))
+            xids.append(raw.submit(3, R.ExistsRequest(ctx.path(f"n/c{i}"), False)))
+    raw.wait_reply(xids[-1], 30.0)
+    ctx.record("trace", describe_trace(raw.trace))
+    children = other.get_children(ctx.path("n")).body.children
+    ctx.record("another session's children", sorted(children))
+
+
+@scenario()
 def watch_child_events_for_sequential_and_ephemeral(ctx: ScenarioContext) -> None:
     """Child watches fire for sequential/ephemeral creates and for an ephemeral's
     removal when its session closes."""

@@ -12,8 +12,15 @@ from zkreg.data.messages import Outcome, Request, SessionGrant
 from zkreg.data.server import DataServer
 from zkreg.interfaces import IDataLink, IDurableLog, IReadView
 from zkreg.link.inprocess import InProcessDataLink
+from zkreg.persistence.memlog import ManualLog
 from zkreg.proto.consts import OPEN_ACL_UNSAFE
 from zkreg.proto.records import CreateRequest, Id
+
+
+class _LaterLog(ManualLog):
+    """A log acknowledged only by a later call (as etcd's)."""
+
+    acknowledges_later = True
 
 
 class InProcessLinkTests(unittest.TestCase):
@@ -26,6 +33,13 @@ class InProcessLinkTests(unittest.TestCase):
         self.assertTrue(verifyObject(IDataLink, self.link))
         self.assertTrue(verifyObject(IReadView, self.link.read_view()))
         self.assertTrue(verifyObject(IDurableLog, self.server.log))
+
+    def test_writes_pass_reads_only_on_a_log_that_acknowledges_later(self):
+        # The memory log applies a write inside submit: a write submitted past a
+        # waiting read would be visible to it.
+        self.assertFalse(self.link.writes_pass_reads)
+        on_wal = DataServer(ServerConfig(), clock=self.clock, log=_LaterLog())
+        self.assertTrue(InProcessDataLink(on_wal).writes_pass_reads)
 
     def test_read_view_is_the_servers_tree(self):
         self.assertIs(self.link.read_view(), self.server.tree)

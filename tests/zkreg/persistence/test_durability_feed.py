@@ -50,6 +50,27 @@ class DurabilityFeedTests(unittest.TestCase):
         self.assertEqual(len(failed), 1)
         self.assertTrue(failed[0].check(OSError))
 
+    def test_which_logs_may_report_during_append(self):
+        """
+        Sessions submit writes past their waiting reads only when no append reports
+        durability before it returns (see L{zkreg.session.protocol}).
+        """
+
+        class EtcdLike(ManualLog):
+            acknowledges_later = True
+
+        class Quiet:
+            def append_quiet(self, zxid, record):
+                pass
+
+            def add_durable_listener(self, on_durable, on_failed):
+                pass
+
+        self.assertTrue(self.feed(MemoryLog())[0].reports_during_append)
+        self.assertTrue(self.feed(ManualLog())[0].reports_during_append)
+        self.assertFalse(self.feed(EtcdLike())[0].reports_during_append)
+        self.assertFalse(self.feed(Quiet())[0].reports_during_append)
+
     def test_a_closed_log_raises_on_append(self):
         log = MemoryLog()
         feed, durable, failed = self.feed(log)

@@ -10,29 +10,15 @@ import threading
 
 import pytest
 
-from tests.support.ports import free_port
-from tests.support.servers import ZkregServer
+from tests.support.split import running_split
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(scope="module")
 def servers():
-    link_port = free_port()
-    data = ZkregServer(extra_args=["--data-link-listen", f"tcp:{link_port}:interface=127.0.0.1"])
-    started = [data]
-    try:
-        data.start()
-        for _ in range(2):
-            session = ZkregServer(
-                extra_args=["--role", "session", "--data-server", f"tcp:127.0.0.1:{link_port}"]
-            )
-            started.append(session)
-            session.start()
-        yield started
-    finally:
-        for server in reversed(started):
-            server.cleanup()
+    with running_split(sessions=2) as split:
+        yield [split.data, *split.sessions]
 
 
 @pytest.fixture

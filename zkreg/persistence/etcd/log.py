@@ -54,6 +54,10 @@ class EtcdLog:
     @ivar groups: groups acknowledged.
     """
 
+    #: An append is acknowledged by etcd's answer, never before C{append} returns (see
+    #: L{zkreg.persistence.durability.DurabilityFeed.reports_during_append}).
+    acknowledges_later = True
+
     def __init__(
         self,
         client: EtcdClient,
