@@ -195,10 +195,13 @@ class TCPDataLink:
     """
     L{IDataLink} to a data tier over TCP, reconnecting and resyncing as needed.
 
-    @cvar writes_pass_reads: false: a session holds its writes behind its waiting
-        reads.  While linked, results do arrive in order between the commits, but after
-        an outage the replica catches up on commits whose results were lost, so a
-        write submitted past a read could be applied before the read is answered.
+    @cvar writes_pass_reads: true: a session may submit a write past its waiting
+        reads.  While linked, each write's result arrives right after its commit and
+        before the next commit (L{zkreg.link.serve}), so a read evaluated in a write's
+        answer sees exactly the writes before it.  After an outage the replica
+        catches up on commits whose results were lost, so when the connection is lost
+        the listeners' C{link_lost} is called first: the session server closes the
+        client connections that had writes submitted past waiting reads.
     @ivar ready: a Deferred firing with this link once the first sync is done.
     @ivar tree: the replica read view (valid once L{ready} fired).
     @ivar state: one of C{connecting}, C{syncing}, C{up}, C{down}, C{unavailable}.
@@ -206,7 +209,7 @@ class TCPDataLink:
     @ivar data_server_zxid: the data server's last zxid, as of its last beat.
     """
 
-    writes_pass_reads = False
+    writes_pass_reads = True
 
     #: Touches are gathered for this long and sent as one frame: a session server
     #: touches a session on every client packet, and the data server only needs to
@@ -373,6 +376,7 @@ class TCPDataLink:
         self._loading = None
         self.connected_to = None
         self._stop_hunting()
+        self._tell_listeners("link_lost")
         if self._stopped:
             return
         if self.state != UNAVAILABLE:
@@ -408,15 +412,19 @@ class TCPDataLink:
         error = DataTierUnavailable(f"no data server for {self.data_tier_timeout_s}s")
         for call in calls.values():
             answer(call.waiting, Failure(error))
-        for listener in tuple(self._listeners):
-            unavailable = getattr(listener, "data_tier_unavailable", None)
-            if unavailable is not None:
-                try:
-                    unavailable()
-                except Exception:
-                    _log.failure("listener {listener!r} failed", listener=listener)
+        self._tell_listeners("data_tier_unavailable")
         if not self.ready.called:
             self.ready.errback(Failure(error))
+
+    def _tell_listeners(self, event: str) -> None:
+        """Call the listeners' method C{event}, for those that have it."""
+        for listener in tuple(self._listeners):
+            method = getattr(listener, event, None)
+            if method is not None:
+                try:
+                    method()
+                except Exception:
+                    _log.failure("listener {listener!r} failed", listener=listener)
 
     def _synced_now(self) -> None:
         """The replica is up to date: submit what was held, report touches."""

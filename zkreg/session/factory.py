@@ -125,6 +125,9 @@ class SessionServerFactory(protocol.ServerFactory):
         self.connections_by_session: dict[int, ClientConnection] = {}
         self._connections_by_host: Counter[str] = Counter()
         self._touched: set[int] = set()
+        #: flushes of touches so far: a connection that touched its session since
+        #: the last one (it noted this number) need not touch it again
+        self.touch_generation = 0
         self._touch_call: Any = None
         self._unflushed: list[ClientConnection] = []
         self._flush_call: Any = None
@@ -244,6 +247,7 @@ class SessionServerFactory(protocol.ServerFactory):
     def flush_touches(self) -> None:
         """Report the sessions heard from since the last flush."""
         self._touch_call = None
+        self.touch_generation += 1
         if self._touched:
             touched = self._touched
             self._touched = set()
@@ -264,10 +268,12 @@ class SessionServerFactory(protocol.ServerFactory):
             if sent:
                 self.watch_fanout.observe(perf_counter() - started)
                 self.notifications_sent += sent
-            if commit.time:
-                self.commit_lag.observe(max(0.0, self.clock.seconds() - commit.time / 1000.0))
+            time_ms = commit.time
+            if time_ms:
+                lag = self.clock.seconds() - time_ms / 1000.0
+                self.commit_lag.observe(lag if lag > 0.0 else 0.0)
             try:
-                self._count_writes(events)
+                self.namespace_stats.count_writes(events, self.read_view)
             except Exception:
                 # Statistics must never keep a closed session's connection open.
                 self._log.failure("counting writes of zxid 0x{zxid:x}", zxid=commit.zxid)
@@ -313,6 +319,25 @@ class SessionServerFactory(protocol.ServerFactory):
         if events:
             self.watches.dispatch(events, self._may_read)
 
+    def link_lost(self) -> None:
+        """
+        The data link lost its connection: close the client connections that had
+        writes submitted past their waiting reads (see L{zkreg.session.protocol}).
+        The replica will catch up on commits whose results were lost, and such a
+        read, evaluated only at its write's result, could see a later write of its
+        own session.  Their clients see a lost connection, as ZooKeeper's clients do
+        when their server loses its leader; the session lives on.
+        """
+        passed = [c for c in self.connections if c.writes_passed_reads()]
+        if passed:
+            self._log.warn(
+                "data link lost: closing {count} client connections with writes "
+                "submitted past waiting reads",
+                count=len(passed),
+            )
+        for connection in passed:
+            connection.close("data link lost with writes submitted past waiting reads")
+
     def data_tier_unavailable(self) -> None:
         """
         No data server came back in time: close every client connection so that its
@@ -324,18 +349,6 @@ class SessionServerFactory(protocol.ServerFactory):
         )
         for connection in sessions:
             connection.close("the data tier is unavailable")
-
-    def _count_writes(self, events: Any) -> None:
-        """Feed mntr's write_per_namespace from the events of a commit."""
-        namespace_stats = self.namespace_stats
-        view = self.read_view
-        for event_type, path in events:
-            if event_type == NODE_DELETED:
-                namespace_stats.write(path, 0)
-            elif event_type == NODE_CREATED or event_type == NODE_DATA_CHANGED:
-                node = view.get(path)
-                data = node.data if node is not None else None
-                namespace_stats.write(path, len(data) if data else 0)
 
     def _shared_path(self, path: str) -> str:
         """

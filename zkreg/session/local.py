@@ -101,6 +101,25 @@ class LocalOperations:
         self.latency_count += 1
         self.factory.stats.record_latency(latency, write)
 
+    def _record_write_latency(self, received_at: float, zxid: int) -> None:
+        """
+        L{_record_latency} of an answered write: always against the clock (a write's
+        entry holds the time of the data that brought it, which a later look at
+        C{_received_at} may still equal).
+        """
+        now = self.factory.clock.seconds()
+        latency = int((now - received_at) * 1000)
+        self.last_latency_ms = latency
+        self.last_response_ms = int(now * 1000)
+        self.last_zxid = zxid
+        if self.latency_count == 0 or latency < self.min_latency_ms:
+            self.min_latency_ms = latency
+        if latency > self.max_latency_ms:
+            self.max_latency_ms = latency
+        self.total_latency_ms += latency
+        self.latency_count += 1
+        self.factory.stats.record_latency(latency, True)
+
     def _answer_local(self, xid: int, opcode: int, record: Any, received_at: float | None) -> None:
         factory = self.factory
         zxid = factory.last_zxid()

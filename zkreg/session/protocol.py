@@ -53,7 +53,7 @@ from zkreg.session import handshake
 from zkreg.session.fourletter import four_letter_word_of
 from zkreg.session.local import LocalOperations
 from zkreg.session.output import ConnectionOutput
-from zkreg.session.replies import encode_body, encode_reply
+from zkreg.session.replies import encode_reply, encode_write_reply
 from zkreg.session.requests import (
     DATA_READ_OPS,
     LAST_OP_NAMES,
@@ -93,6 +93,11 @@ _LOCAL = 2  # a local op that holds the writes behind it, to evaluate at the hea
 _HELD = 3  # a write not yet submitted because a local op precedes it
 _READ = 4  # a read the writes behind it were submitted past, to evaluate at the head
 
+# Opcodes compared on every request, as plain ints (an enum member costs a lookup).
+_CHECK = int(OpCode.check)
+_CLOSE_SESSION = int(OpCode.closeSession)
+_DELETE_CONTAINER = int(OpCode.deleteContainer)
+
 #: Local requests later writes may be submitted past (see the module docstring).
 _PASSABLE_OPS = DATA_READ_OPS | {int(OpCode.ping)}
 
@@ -118,7 +123,8 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
     packets_sent: int
     last_cxid: int
     last_zxid: int
-    last_op: str
+    #: the opcode of the last request (its name is L{last_op})
+    last_opcode: int
     last_response_ms: int
     last_latency_ms: int
     min_latency_ms: int
@@ -166,6 +172,8 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
         #: reading stopped by the server-wide throttler (see L{stall_reading})
         self._stall_call: Any = None
         self._closing_session = False
+        #: the factory's touch_generation when this connection last touched its session
+        self._touched_in = -1
         #: this connection's SASL exchange, once the client started one
         self._sasl: DigestMD5Server | None = None
         #: a failed SASL exchange was kept (--sasl-allow-failed-clients)
@@ -394,9 +402,11 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
         clock = factory.clock
         slice_ends = clock.seconds() + SLICE_S
         until_clock_check = _FRAMES_PER_CLOCK_CHECK
+        received = 0
         try:
-            while end - offset >= 4 and self._state != CLOSING:
-                if self._state == HANDSHAKING:
+            while end - offset >= 4:
+                state = self._state
+                if state == CLOSING or state == HANDSHAKING:
                     break
                 if self._out_size > output_bound or self._output_full:
                     # The replies of this burst already fill the output: leave the
@@ -410,7 +420,7 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
                         # This connection had its slice: the others get a turn.
                         self._hold_input()
                         break
-                if self._state == AWAIT_CONNECT and offset == 0:
+                if state == AWAIT_CONNECT and offset == 0:
                     word = four_letter_word_of(buf)
                     if word is not None:
                         self._buffer = b""
@@ -425,15 +435,18 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
                     break
                 start = offset + 4
                 offset = frame_end
-                self.packets_received += 1
-                factory_stats.packets_received += 1
-                if self._state == ESTABLISHED:
+                received += 1
+                if state == ESTABLISHED:
                     self._request_received(buf, start, frame_end)
                 else:
                     self._connect_received(memoryview(buf)[start:frame_end])
         except DecodeError as error:
             self.abort(f"undecodable frame: {error}")
             return
+        finally:
+            # Counted once per burst (nothing reads them during it).
+            self.packets_received += received
+            factory_stats.packets_received += received
         if self._state == CLOSING:
             self._buffer = b""
             return
@@ -549,12 +562,15 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
             self._refuse_unauthenticated(xid)
             return
         factory = self.factory
-        factory.touch(self.session_id)
+        if self._touched_in != factory.touch_generation:
+            # Once per connection and flush of touches, not once per request.
+            self._touched_in = factory.touch_generation
+            factory.touch(self.session_id)
         if xid >= 0:
             self.last_cxid = xid
-        self.last_op = LAST_OP_NAMES.get(opcode, "NA")
+        self.last_opcode = opcode
         if opcode in WRITE_OPS:
-            if opcode == OpCode.deleteContainer:
+            if opcode == _DELETE_CONTAINER:
                 # ZooKeeper reads this internal request's body as the raw path bytes.
                 record = bytes(buf[start + 8 : end]).decode("utf-8", "replace")
             else:
@@ -562,14 +578,24 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
             if record is UNDECODABLE:
                 self._enqueue_local(xid, opcode, UNDECODABLE)
                 return
-            if opcode == OpCode.closeSession:
-                entry = [_HELD, (xid, opcode, None), factory.clock.seconds()]
+            # Received when the data that brought it was (see _record_write_latency).
+            if opcode == _CLOSE_SESSION:
+                entry = [_HELD, (xid, opcode, None), self._received_at]
+                self._pending.append(entry)
+                if not self._local_waiting:
+                    self._submit(entry)
             else:
                 request = Request(self.session_id, xid, opcode, record, self.auth)
-                entry = [_HELD, (xid, opcode, request), factory.clock.seconds()]
-            self._pending.append(entry)
-            if not self._local_waiting:
-                self._submit(entry)
+                entry = [_HELD, (xid, opcode, request), self._received_at]
+                self._pending.append(entry)
+                if not self._local_waiting:
+                    submit_with_callback = factory.submit_with_callback
+                    if submit_with_callback is not None and factory.throttler is None:
+                        # _submit and submit_admitted for the common case, inlined.
+                        entry[0] = _WAITING
+                        submit_with_callback(request, partial(self._write_done, entry))
+                    else:
+                        self._submit(entry)
             if len(self._pending) >= MAX_OUTSTANDING and not self._reading_paused:
                 # Like ZooKeeper's throttling: stop reading from a client that has
                 # too many requests in flight, until they are answered.
@@ -654,11 +680,44 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
     def _write_done(self, entry: list, result: Any) -> None:
         """
         The callback of C{submit_with_callback}: an L{Outcome} or a L{Failure}.
+
+        The common case, an answered write at the head of the pending queue while
+        nothing is being drained, goes straight to the output: this is the answer
+        path of every write (the general one is L{_write_answered}).
         """
         if isinstance(result, Failure):
             self._write_failed(result, entry)
-        else:
-            self._write_answered(result, entry)
+            return
+        pending = self._pending
+        xid, opcode, _ = entry[1]
+        if (
+            pending
+            and pending[0] is entry
+            and entry[-1] is not _THROTTLED
+            and self._state == ESTABLISHED
+            and not self._draining
+            and opcode != _CHECK
+            and opcode != _CLOSE_SESSION
+        ):
+            zxid = result.zxid
+            reply = encode_write_reply(xid, zxid, result.err, opcode, result.response)
+            self._record_write_latency(entry[2], zxid)
+            pending.popleft()
+            if self._out is None:
+                self._flush_later()
+            self.send(reply)
+            if pending:
+                if pending[0][0] != _WAITING:
+                    # Reads that waited for this write, or writes held behind them.
+                    self._drain_from_callback()
+                elif self._reading_paused and len(pending) <= MAX_OUTSTANDING // 2:
+                    self._reading_paused = False
+                    self._update_reading()
+            elif self._reading_paused:
+                self._reading_paused = False
+                self._update_reading()
+            return
+        self._write_answered(result, entry)
 
     def _write_answered(self, outcome: Any, entry: list) -> None:
         if entry[-1] is _THROTTLED:
@@ -672,12 +731,10 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
             entry[1] = b""
             self._drain_from_callback()
             return
-        body = b""
-        if outcome.err == 0 and outcome.response is not None:
-            body = encode_body(opcode, outcome.response)
+        zxid = outcome.zxid
         entry[0] = _DONE
-        entry[1] = encode_reply(xid, outcome.zxid, outcome.err, body)
-        self._record_latency(entry[2], outcome.zxid, True)
+        entry[1] = encode_write_reply(xid, zxid, outcome.err, opcode, outcome.response)
+        self._record_write_latency(entry[2], zxid)
         if opcode == OpCode.closeSession:
             entry.append(_CLOSE_AFTER)
         self._drain_from_callback()
@@ -786,10 +843,26 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
 
     # -- reporting ---------------------------------------------------------------------
 
+    def writes_passed_reads(self) -> bool:
+        """Whether a write was submitted past a read still waiting for its turn."""
+        read_waiting = False
+        for entry in self._pending:
+            kind = entry[0]
+            if kind == _READ:
+                read_waiting = True
+            elif read_waiting and kind == _WAITING:
+                return True
+        return False
+
     @property
     def is_closing(self) -> bool:
         """Whether this connection is closing (its waiting writes are stale)."""
         return self._state == CLOSING
+
+    @property
+    def last_op(self) -> str:
+        """The name of the last request's opcode, as cons lists it (lop)."""
+        return LAST_OP_NAMES.get(self.last_opcode, "NA")
 
     @property
     def outstanding(self) -> int:
@@ -802,7 +875,7 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
         self.packets_sent = 0
         self.last_cxid = -1
         self.last_zxid = 0
-        self.last_op = "NA"
+        self.last_opcode = -1  # no name: NA
         self.last_response_ms = 0
         self.last_latency_ms = 0
         self.min_latency_ms = 0

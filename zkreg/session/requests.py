@@ -24,7 +24,7 @@ _INT = struct.Struct(">i")
 _OPEN_ACL_BYTES = _INT.pack(1) + b"".join(entry.serialize() for entry in OPEN_ACL)
 
 #: lop of cons, by opcode (FinalRequestProcessor's lastOp strings).
-LAST_OP_NAMES = {
+LAST_OP_NAMES: dict[int, str] = {
     OpCode.ping: "PING",
     OpCode.multi: "MULT",
     OpCode.multiRead: "MLTR",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from zkreg.session.watches import NODE_CHILDREN_CHANGED, NODE_DELETED
 from zkreg.summary import RecentSummary
 
 
@@ -192,6 +193,43 @@ class NamespaceStats:
     def write(self, path: str, data_bytes: int) -> None:
         """An applied create, setData or delete of C{path}."""
         self._add(self.writes, path, len(path) + data_bytes)
+
+    def count_writes(self, events: Any, view: Any) -> None:
+        """
+        Count the writes of one commit from its events: a created or changed node
+        with its data as C{view} holds it now, a deleted one with none (ZooKeeper's
+        C{updateWriteStat} in createNode, setData and deleteNode).
+
+        L{write} and L{_add} inlined: this runs for every commit.
+        """
+        table = self.writes
+        for event_type, path in events:
+            if event_type == NODE_CHILDREN_CHANGED:
+                continue
+            if path[:1] == "/":
+                cut = path.find("/", 1)
+                namespace: str | None = path[1:cut] if cut > 0 else path[1:]
+            else:
+                namespace = top_namespace(path)
+            if not namespace:
+                continue
+            size = len(path)
+            if event_type != NODE_DELETED:
+                node = view.get(path)
+                if node is not None:
+                    data = node.data
+                    if data:
+                        size += len(data)
+            entry = table.get(namespace)
+            if entry is None:
+                table[namespace] = [1, size, size, size]
+                continue
+            entry[0] += 1
+            entry[1] += size
+            if size < entry[2]:
+                entry[2] = size
+            if size > entry[3]:
+                entry[3] = size
 
     def monitor_figures(self) -> list[tuple[str, Any]]:
         """The per-namespace mntr figures (without C{zk_}), in ZooKeeper's order."""
