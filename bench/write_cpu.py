@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -59,6 +60,27 @@ def _start_layout(layout: str, session_servers: int, fsync: bool) -> dict[str, Z
         session.start()
         servers[f"client{index}"] = session
     return servers
+
+
+def _thread_cpu(pid: int) -> dict[str, float]:
+    """
+    @return: CPU seconds of process C{pid} by thread and kind: C{main user},
+        C{main sys} (the reactor thread, whose id is the pid), C{other user},
+        C{other sys} (the WAL writer and any pool thread), from
+        C{/proc/<pid>/task/*/stat}.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {"main user": 0.0, "main sys": 0.0, "other user": 0.0, "other sys": 0.0}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        who = "main" if int(tid) == pid else "other"
+        used[f"{who} user"] += int(fields[11]) / tick
+        used[f"{who} sys"] += int(fields[12]) / tick
+    return used
 
 
 def _children(pid: int) -> list[int]:
@@ -100,10 +122,15 @@ def measure(
                 raw = profile_dir / f"{layout}-{op}-{name}.txt"
                 samplers[name] = (raw, profile.start(pid, raw, max(1.0, seconds - 1.0)))
         before = {name: process_cpu_seconds(pid) for name, pid in pids.items()}
+        threads_before = {name: _thread_cpu(pid) for name, pid in pids.items()}
         started = time.perf_counter()
         results = asyncio.run(_run(ports, op, connections, window, seconds))
         wall = time.perf_counter() - started
         used = {name: process_cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+        threads = {}
+        for name, pid in pids.items():
+            now = _thread_cpu(pid)
+            threads[name] = {kind: 1e6 * (now[kind] - threads_before[name][kind]) for kind in now}
         for name, (raw, sampler) in samplers.items():
             sampler.wait()
             summary = profile.summarize(raw)
@@ -119,6 +146,10 @@ def measure(
             "p99_us": max(result["p99_us"] or 0 for result in results),
             "cpu_us_per_op": {name: round(1e6 * cpu / ops, 1) for name, cpu in used.items()},
             "cpu_pct": {name: round(100 * cpu / wall) for name, cpu in used.items()},
+            "thread_cpu_us_per_op": {
+                name: {kind: round(value / max(ops, 1), 1) for kind, value in kinds.items()}
+                for name, kinds in threads.items()
+            },
             "ops": ops,
         }
     finally:
@@ -164,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['layout']:<11} {row['op']:<10} {row['ops_per_s']:>8} "
             f"{row['p99_us'] / 1000:>7.1f}  {cpu}"
         )
+        for name, kinds in row["thread_cpu_us_per_op"].items():
+            split = ", ".join(f"{kind} {value}" for kind, value in kinds.items())
+            print(f"{'':<11} {'':<10} {'':>8} {'':>7}  {name} by thread: {split}")
     if options.json:
         Path(options.json).write_text(json.dumps(rows, indent=1))
     return 0

@@ -255,7 +255,11 @@ class Applier:
             if reply.__class__ is Deferred:
                 reply.callback(outcome)
             else:
-                answer(reply, outcome)
+                # answer(), inlined: one call less per write.
+                try:
+                    reply(outcome)
+                except Exception:
+                    _log.failure("reply callback {reply!r} failed", reply=reply)
             for twin in twins:
                 answer(twin, outcome)
         if self._waiting:

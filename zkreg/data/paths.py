@@ -29,11 +29,17 @@ def is_valid_path(path: object) -> bool:
         return True
     if path[-1] == "/":
         return False
-    if _INVALID_CHAR.search(path) is not None:
-        return False
-    for name in path[1:].split("/"):
-        if name == "" or name == "." or name == "..":
+    if path.isascii():
+        # Printable ASCII is exactly ASCII without the characters refused below.
+        if not path.isprintable():
             return False
+    elif _INVALID_CHAR.search(path) is not None:
+        return False
+    # An empty, "." or ".." name, found without splitting the path into names.
+    if "//" in path:
+        return False
+    if "/." in path:
+        return not ("/./" in path or "/../" in path or path.endswith(("/.", "/..")))
     return True
 
 

@@ -62,6 +62,7 @@ _PERM_WRITE = codes.PERM_WRITE
 _PERM_CREATE = codes.PERM_CREATE
 _PERM_DELETE = codes.PERM_DELETE
 _PERM_ADMIN = codes.PERM_ADMIN
+_PERM_ALL = codes.PERM_ALL
 
 _OP_CREATE = codes.OP_CREATE
 _OP_CREATE2 = codes.OP_CREATE2
@@ -98,17 +99,19 @@ def _i32(value: int) -> int:
     return value
 
 
-def _open_acl_copy(acl: Any) -> list | None:
+def _open_acl_copy(acl: Any) -> Any:
     """
-    What L{AclChecker.fixup} returns for the usual one-entry C{world:anyone} ACL (the
-    entry itself, in a new list), without its general work; L{None} for any other ACL.
+    What L{AclChecker.fixup} returns for the usual one-entry C{world:anyone} ACL
+    without its general work: with every permission, the tree's shared L{_OPEN_ACL}
+    tuple (which the tree and later preps recognise by identity), else the entry in
+    a new list; L{None} for any other ACL.
     """
     if acl and len(acl) == 1:
         entry = acl[0]
         if entry is not None:
             entry_id = entry.id
             if entry_id is not None and entry_id.scheme == "world" and entry_id.id == "anyone":
-                return [entry]
+                return _OPEN_ACL if entry.perms == _PERM_ALL else [entry]
     return None
 
 
@@ -217,8 +220,11 @@ class Prep:
         #: session as ephemeral owner}: the candidates a closeSession must add to the
         #: tree's ephemerals, found without scanning every outstanding change.
         self._owned_in_flight: dict[int, dict[str, int]] = {}
-        #: Sequential-create name prefixes already checked: prefix -> valid.
-        self._sequential_names: dict[str, bool] = {}
+        #: The prep of each common opcode, all called C{(opcode, record, request,
+        #: zxid)}: one dict lookup instead of a chain of tests per write.
+        self._handlers: dict[int, Any] = dict.fromkeys(_CREATE_OPS, self._create)
+        self._handlers[_OP_SET_DATA] = self._set_data
+        self._handlers[_OP_DELETE] = self._delete
 
     # -- outstanding changes ---------------------------------------------------------
 
@@ -284,48 +290,6 @@ class Prep:
                     owned = self._owned_in_flight[owner] = {}
                 owned[change.path] = owned.get(change.path, 0) + 1
 
-    def _known_path(self, path: Any) -> bool:
-        """
-        Whether C{path} names a node of the tree, so it is valid without checking
-        (every node's path passed L{is_valid_path} when it was created).
-        """
-        return path.__class__ is str and path != "" and path in self.tree.nodes
-
-    def _valid_created_path(self, path: str) -> bool:
-        """
-        L{is_valid_path} for a path to create, checking only its last name when its
-        parent is a node of the tree (already valid).
-        """
-        cut = path.rfind("/")
-        # cut > 1: "//name" has the parent "/" as its prefix and is invalid.
-        if cut > 1 and self._known_path(path[:cut]):
-            name = path[cut + 1 :]
-            return name != "" and is_valid_path("/" + name)
-        return is_valid_path(path)
-
-    def _valid_sequential_path(self, prefix: str, parent_path: str) -> bool | None:
-        """
-        Whether C{prefix} plus any 10-digit sequence suffix is a valid path to create,
-        remembered per name prefix (a sequential workload repeats the same one).
-
-        With the digits appended the last name is never empty, C{"."} or C{".."}, and
-        digits are valid characters, so the answer depends only on the prefix's name.
-
-        @return: the answer, or L{None} when the parent is not a node of the tree
-            (then the caller checks the whole path).
-        """
-        if len(parent_path) < 2 or parent_path not in self.tree.nodes:
-            return None
-        name = prefix[len(parent_path) + 1 :]
-        cache = self._sequential_names
-        valid = cache.get(name)
-        if valid is None:
-            valid = is_valid_path("/" + name + "0")
-            if len(cache) >= 1024:
-                cache.clear()
-            cache[name] = valid
-        return valid
-
     # -- entry point -------------------------------------------------------------------
 
     def prep(self, request: Any, zxid: int, time_ms: int) -> tuple[TxnHeader, Any]:
@@ -346,7 +310,10 @@ class Prep:
         """
         opcode = txn_type = request.opcode
         try:
-            if opcode == _OP_MULTI:
+            handler = self._handlers.get(opcode)
+            if handler is not None:
+                txn = handler(opcode, request.record, request, zxid)
+            elif opcode == _OP_MULTI:
                 txn = self._multi(request, zxid)
             else:
                 txn = self._prep_op(opcode, request.record, request, zxid)
@@ -365,9 +332,9 @@ class Prep:
         if opcode in _CREATE_OPS:
             return self._create(opcode, record, request, zxid)
         if opcode == _OP_SET_DATA:
-            return self._set_data(record, request, zxid)
+            return self._set_data(opcode, record, request, zxid)
         if opcode == _OP_DELETE:
-            return self._delete(record, request, zxid)
+            return self._delete(opcode, record, request, zxid)
         if opcode == _OP_SET_ACL:
             return self._set_acl(record, request, zxid)
         if opcode == _OP_CHECK:
@@ -442,20 +409,15 @@ class Prep:
             raise PrepError(codes.NO_AUTH)
         parent_cversion = parent.cversion
         if flags in _SEQUENTIAL_FLAGS:
-            valid = self._valid_sequential_path(path, parent_path)
             path = "%s%010d" % (path, parent_cversion)
-            if valid is None:
-                valid = self._valid_created_path(path)
-        else:
-            valid = self._valid_created_path(path)
-        if not valid:
+        if not is_valid_path(path):
             raise PrepError(codes.BAD_ARGUMENTS)
         if self._lookup(path) is not None:
             raise PrepError(codes.NODE_EXISTS)
         parent_owner = parent.ephemeral_owner
         if parent_owner and ephemeral_type(parent_owner, self.extended_types) == EPHEMERAL_NORMAL:
             raise PrepError(codes.NO_CHILDREN_FOR_EPHEMERALS)
-        new_cversion = _i32(parent_cversion + 1)
+        new_cversion = parent_cversion + 1 if parent_cversion < 0x7FFFFFFF else -0x80000000
         data = record.data
         if opcode == _OP_CREATE_CONTAINER:
             txn: Any = CreateContainerTxn(path, data, acl, new_cversion)
@@ -475,14 +437,24 @@ class Prep:
             owner = request.session_id
         else:
             owner = 0
-        parent_change = _copy(zxid, parent_path, parent)
-        parent_change.num_children += 1
-        parent_change.cversion = new_cversion
-        self._add(parent_change)
-        self._add(_Change(zxid, path, False, 0, 0, 0, owner, 0, acl))
+        add = self._add
+        add(
+            _Change(
+                zxid,
+                parent_path,
+                False,
+                parent.version,
+                new_cversion,
+                parent.aversion,
+                parent_owner,
+                parent.num_children + 1,
+                parent_acl,
+            )
+        )
+        add(_Change(zxid, path, False, 0, 0, 0, owner, 0, acl))
         return txn
 
-    def _delete(self, record: Any, request: Any, zxid: int) -> Any:
+    def _delete(self, opcode: int, record: Any, request: Any, zxid: int) -> Any:
         self._check_session(request.session_id)
         path = record.path
         split = split_path(path)
@@ -501,10 +473,21 @@ class Prep:
             raise PrepError(codes.BAD_VERSION)
         if node.num_children > 0:
             raise PrepError(codes.NOT_EMPTY)
-        parent_change = _copy(zxid, parent_path, parent)
-        parent_change.num_children -= 1
-        self._add(parent_change)
-        self._add(_deleted(zxid, path))
+        add = self._add
+        add(
+            _Change(
+                zxid,
+                parent_path,
+                False,
+                parent.version,
+                parent.cversion,
+                parent.aversion,
+                parent.ephemeral_owner,
+                parent.num_children - 1,
+                parent.acl,
+            )
+        )
+        add(_Change(zxid, path, True, 0, 0, 0, 0, 0, ()))
         return DeleteTxn(path)
 
     def _delete_container(self, path: Any, zxid: int) -> Any:
@@ -533,17 +516,19 @@ class Prep:
         self._add(_deleted(zxid, path))
         return DeleteTxn(path)
 
-    def _set_data(self, record: Any, request: Any, zxid: int) -> Any:
+    def _set_data(self, opcode: int, record: Any, request: Any, zxid: int) -> Any:
         sessions = self.sessions
         if sessions is not None:
             err = sessions.check(request.session_id)
             if err:
                 raise PrepError(err)
         path = record.path
-        if not self._known_path(path) and not is_valid_path(path):
-            raise PrepError(codes.BAD_ARGUMENTS)
         node = self._lookup(path)
         if node is None:
+            # A node's path was checked when it was created: only a path naming no
+            # node can be invalid, and ZooKeeper checks that first.
+            if not is_valid_path(path):
+                raise PrepError(codes.BAD_ARGUMENTS)
             raise PrepError(codes.NO_NODE)
         acl = node.acl
         if acl is not _OPEN_ACL and not self.acl.allowed(acl, _PERM_WRITE, request.auth):
@@ -552,10 +537,20 @@ class Prep:
         current = node.version
         if version != -1 and version != current:
             raise PrepError(codes.BAD_VERSION)
-        new_version = _i32(current + 1)
-        change = _copy(zxid, path, node)
-        change.version = new_version
-        self._add(change)
+        new_version = current + 1 if current < 0x7FFFFFFF else -0x80000000
+        self._add(
+            _Change(
+                zxid,
+                path,
+                False,
+                new_version,
+                node.cversion,
+                node.aversion,
+                node.ephemeral_owner,
+                node.num_children,
+                acl,
+            )
+        )
         return SetDataTxn(path, record.data, new_version)
 
     def _set_acl(self, record: Any, request: Any, zxid: int) -> Any:

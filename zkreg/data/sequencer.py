@@ -121,15 +121,6 @@ class Sequencer:
         inflight = self._inflight
         return inflight[-1].hdr.zxid if inflight else None
 
-    def _next_zxid(self) -> int:
-        self._counter += 1
-        if self._counter > 0xFFFFFFFF:
-            # ZooKeeper forces a new epoch (a leader election) when the counter runs
-            # out; here the epoch simply moves on.
-            self.epoch += 1
-            self._counter = 1
-        return (self.epoch << 32) | self._counter
-
     def write(self, request: Request, reply: Any) -> None:
         """
         Prep, log and (once durable, after every earlier write) apply one write.
@@ -154,15 +145,27 @@ class Sequencer:
                 return
         if request.opcode == _OP_CLOSE_SESSION:
             self._sessions.set_closing(request.session_id)
-        hdr, txn = self._prep.prep(request, self._next_zxid(), self._now_ms())
-        entry = _InFlight(request, hdr, txn, reply, None)
-        self._inflight.append(entry)
+        counter = self._counter + 1
+        if counter > 0xFFFFFFFF:
+            # ZooKeeper forces a new epoch (a leader election) when the counter runs
+            # out; here the epoch simply moves on.
+            self.epoch += 1
+            counter = 1
+        self._counter = counter
+        zxid = (self.epoch << 32) | counter
+        hdr, txn = self._prep.prep(request, zxid, self._now_ms())
         try:
             if stamp is None:
-                record = entry.record = encode_txn(hdr, txn)
+                record = encode_txn(hdr, txn)
             else:
-                record = entry.record = encode_stamped_txn(hdr, txn, stamp, request.opcode)
-            self._append(hdr.zxid, record)
+                record = encode_stamped_txn(hdr, txn, stamp, request.opcode)
+        except Exception:
+            self._inflight.append(_InFlight(request, hdr, txn, reply, None))
+            self._log_failed(Failure())
+            return
+        self._inflight.append(_InFlight(request, hdr, txn, reply, record))
+        try:
+            self._append(zxid, record)
         except Exception:
             self._log_failed(Failure())
 
@@ -180,11 +183,17 @@ class Sequencer:
         try:
             inflight = self._inflight
             apply = self._applier.apply
-            while inflight and inflight[0].hdr.zxid <= self._durable_zxid and self.failure is None:
-                entry = inflight.popleft()
+            # Re-read per write: applying one may report more durable, or fail the log.
+            while inflight and self.failure is None:
+                entry = inflight[0]
+                hdr = entry.hdr
+                zxid = hdr.zxid
+                if zxid > self._durable_zxid:
+                    break
+                inflight.popleft()
                 reply, entry.reply = entry.reply, None
-                self._last_applied = entry.hdr.zxid
-                apply(entry.request, entry.hdr, entry.txn, reply, entry.record)
+                self._last_applied = zxid
+                apply(entry.request, hdr, entry.txn, reply, entry.record)
         finally:
             self._draining = False
 

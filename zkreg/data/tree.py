@@ -239,6 +239,8 @@ class DataTree:
         One shared tuple per distinct ACL (ZooKeeper's ACL cache, without reference
         counting: distinct ACLs are few); the open ACL is always L{OPEN_ACL}.
         """
+        if acl is _OPEN_ACL:
+            return acl
         key = tuple(acl)
         if len(key) == 1:
             # The open ACL, by far the most common, is always the one L{OPEN_ACL}
