@@ -413,6 +413,8 @@ class WatchManager:
         """
         data_by_path = self.data_watches.by_path
         child_by_path = self.child_watches.by_path
+        if not data_by_path and not child_by_path:
+            return 0
         # Ancestors matter only while a recursive watch exists (it is in both tables).
         recursive = self.data_watches.recursive_count
         sent = 0
