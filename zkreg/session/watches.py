@@ -415,8 +415,9 @@ class WatchManager:
         child_by_path = self.child_watches.by_path
         if not data_by_path and not child_by_path:
             return 0
-        # Ancestors matter only while a recursive watch exists (it is in both tables).
-        recursive = self.data_watches.recursive_count
+        # Ancestors matter only while a recursive watch exists (in either table: a
+        # later one-shot watch replaces its mode in one of them).
+        recursive = self.data_watches.recursive_count or self.child_watches.recursive_count
         sent = 0
         for event_type, path in events:
             if not recursive:
