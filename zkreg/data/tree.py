@@ -91,7 +91,8 @@ class ApplyResult:
         self.path = path
         self.stat: Stat | None = None
         self.multi: list[ApplyResult] | None = None
-        self.events: list[tuple[int, str]] = []
+        #: L{DataTree.apply} gives the top-level result its list
+        self.events: list[tuple[int, str]] | tuple = ()
         self.closed_session = 0
 
     def __repr__(self) -> str:
