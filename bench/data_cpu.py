@@ -23,100 +23,33 @@ import gc
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.task import Clock
 
+from bench.inprocess import OPEN, GroupCommitLog, NullListener, Timed, write_requests
 from zkreg.config import ServerConfig
 from zkreg.data import applier as applier_module
 from zkreg.data import codes
 from zkreg.data.messages import Request
 from zkreg.data.server import DataServer
 from zkreg.data.txncodec import decode_txn, encode_txn
-from zkreg.persistence.memlog import MemoryLog
 from zkreg.persistence.wal import FileWriteAheadLog
-from zkreg.proto.consts import OPEN_ACL_UNSAFE
-from zkreg.proto.records import CreateRequest, DeleteRequest, Id, SetDataRequest
-
-_AUTH = (Id("ip", "127.0.0.1"),)
-_VALUE = b"x" * 100
-_OPEN = list(OPEN_ACL_UNSAFE)
+from zkreg.proto.records import CreateRequest
 
 
-class _Timed:
-    """Wraps a callable and sums the CPU time spent in it."""
-
-    def __init__(self, call: Callable[..., Any]) -> None:
-        self.call = call
-        self.seconds = 0.0
-
-    def __call__(self, *args: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return self.call(*args)
-        finally:
-            self.seconds += time.perf_counter() - started
-
-
-class _GroupCommitLog(MemoryLog):
-    """A memory log reporting durability per batch, as the file WAL does."""
-
-    append_durable = None  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        MemoryLog.__init__(self)
-        self._listeners: list[Any] = []
-        self._last = -1
-
-    def add_durable_listener(self, on_durable: Any, on_failed: Any) -> None:
-        self._listeners.append(on_durable)
-
-    def append_quiet(self, zxid: int, record: bytes) -> None:
-        self.records.append((zxid, record))
-        self._last = zxid
-
-    def flush(self) -> None:
-        for listener in self._listeners:
-            listener(self._last)
-
-
-class _Listener:
-    def committed(self, commit: Any) -> None:
-        pass
-
-
-def _requests(op: str, session_id: int, count: int) -> list[Request]:
-    if op == "set":
-        return [
-            Request(session_id, cxid, codes.OP_SET_DATA, SetDataRequest("/node", _VALUE, -1), _AUTH)
-            for cxid in range(count)
-        ]
-    if op == "create":
-        record = CreateRequest("/queue/n-", _VALUE, _OPEN, 2)
-        return [Request(session_id, cxid, codes.OP_CREATE, record, _AUTH) for cxid in range(count)]
-    requests = []
-    for cxid in range(0, count, 2):
-        create = CreateRequest("/queue/e", _VALUE, _OPEN, 1)
-        requests.append(Request(session_id, cxid, codes.OP_CREATE, create, _AUTH))
-        requests.append(
-            Request(session_id, cxid + 1, codes.OP_DELETE, DeleteRequest("/queue/e", -1), _AUTH)
-        )
-    return requests
-
-
-def _server() -> tuple[DataServer, _GroupCommitLog, int]:
+def _server() -> tuple[DataServer, GroupCommitLog, int]:
     clock = Clock()
     clock.advance(1_700_000_000)
-    log = _GroupCommitLog()
+    log = GroupCommitLog()
     server = DataServer(ServerConfig(), log=log, clock=clock)
-    server.subscribe(_Listener())
+    server.subscribe(NullListener())
     granted: list[Any] = []
     server.create_session(30000).addCallback(granted.append)
     log.flush()
     session_id = granted[0].session_id
     for path in ("/node", "/queue"):
-        server.submit(Request(session_id, 0, codes.OP_CREATE, CreateRequest(path, b"", _OPEN, 0)))
+        server.submit(Request(session_id, 0, codes.OP_CREATE, CreateRequest(path, b"", OPEN, 0)))
     log.flush()
     return server, log, session_id
 
@@ -134,7 +67,7 @@ class _Answers:
             self.errors += 1
 
 
-def _drive(server: DataServer, log: _GroupCommitLog, requests: list[Request], batch: int) -> None:
+def _drive(server: DataServer, log: GroupCommitLog, requests: list[Request], batch: int) -> None:
     answers = _Answers()
     submit = server.submit_with_callback
     flush = log.flush
@@ -150,7 +83,7 @@ def _drive(server: DataServer, log: _GroupCommitLog, requests: list[Request], ba
 def total(op: str, count: int, batch: int) -> float:
     """@return: CPU microseconds per write of the whole data side."""
     server, log, session_id = _server()
-    requests = _requests(op, session_id, count)
+    requests = write_requests(op, session_id, count)
     gc.collect()
     gc.freeze()
     started = time.process_time()
@@ -163,19 +96,19 @@ def total(op: str, count: int, batch: int) -> float:
 def stages(op: str, count: int, batch: int) -> dict[str, float]:
     """@return: CPU microseconds per write of each stage, each timed apart."""
     server, log, session_id = _server()
-    requests = _requests(op, session_id, count)
+    requests = write_requests(op, session_id, count)
     sequencer = server.sequencer
     prep = sequencer._prep
     applier = server.applier
     timers = {
-        "prep": _Timed(prep.prep),
-        "apply": _Timed(applier.tree.apply),
-        "committed": _Timed(prep.committed),
+        "prep": Timed(prep.prep, time.perf_counter),
+        "apply": Timed(applier.tree.apply, time.perf_counter),
+        "committed": Timed(prep.committed, time.perf_counter),
     }
     prep.prep = timers["prep"]  # type: ignore[method-assign]
     applier.tree.apply = timers["apply"]  # type: ignore[method-assign]
     prep.committed = timers["committed"]  # type: ignore[method-assign]
-    outcome = timers["outcome"] = _Timed(applier_module.outcome_of)
+    outcome = timers["outcome"] = Timed(applier_module.outcome_of, time.perf_counter)
     saved_outcome = applier_module.outcome_of
     applier_module.outcome_of = outcome  # type: ignore[assignment]
     try:

@@ -21,100 +21,29 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.task import Clock
 from twisted.test import iosim
 
+from bench.inprocess import OPEN, GroupCommitLog, NullListener, Timed, write_requests
 from zkreg.config import ServerConfig
 from zkreg.data import codes
 from zkreg.data.messages import Request
 from zkreg.data.server import DataServer
 from zkreg.link.tcp import DataLinkServerFactory, TCPDataLink
-from zkreg.persistence.memlog import MemoryLog
-from zkreg.proto.consts import OPEN_ACL_UNSAFE
-from zkreg.proto.records import CreateRequest, DeleteRequest, Id, SetDataRequest
-
-_AUTH = (Id("ip", "127.0.0.1"),)
-_VALUE = b"x" * 100
-_OPEN = list(OPEN_ACL_UNSAFE)
-
-
-class _Timed:
-    """Wraps a callable and sums the CPU time spent in it."""
-
-    def __init__(self, call: Callable[..., Any]) -> None:
-        self.call = call
-        self.seconds = 0.0
-
-    def __call__(self, *args: Any) -> Any:
-        started = time.process_time()
-        try:
-            return self.call(*args)
-        finally:
-            self.seconds += time.process_time() - started
-
-
-class _GroupCommitLog(MemoryLog):
-    """
-    A memory log reporting durability per batch, as the file WAL does
-    (C{append_quiet}, C{add_durable_listener}): no Deferred per record.
-    """
-
-    append_durable = None  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        MemoryLog.__init__(self)
-        self._listeners: list[Any] = []
-        self._last = -1
-
-    def add_durable_listener(self, on_durable: Any, on_failed: Any) -> None:
-        self._listeners.append(on_durable)
-
-    def append_quiet(self, zxid: int, record: bytes) -> None:
-        self.records.append((zxid, record))
-        self._last = zxid
-
-    def flush(self) -> None:
-        for listener in self._listeners:
-            listener(self._last)
-
-
-class _Listener:
-    def committed(self, commit: Any) -> None:
-        pass
-
-
-def _requests(op: str, session_id: int, count: int) -> list[Request]:
-    if op == "set":
-        return [
-            Request(session_id, cxid, codes.OP_SET_DATA, SetDataRequest("/node", _VALUE, -1), _AUTH)
-            for cxid in range(count)
-        ]
-    if op == "create":
-        record = CreateRequest("/queue/n-", _VALUE, _OPEN, 2)
-        return [Request(session_id, cxid, codes.OP_CREATE, record, _AUTH) for cxid in range(count)]
-    requests = []
-    for cxid in range(0, count, 2):
-        create = CreateRequest("/queue/e", _VALUE, _OPEN, 1)
-        requests.append(Request(session_id, cxid, codes.OP_CREATE, create, _AUTH))
-        requests.append(
-            Request(session_id, cxid + 1, codes.OP_DELETE, DeleteRequest("/queue/e", -1), _AUTH)
-        )
-    return requests
+from zkreg.proto.records import CreateRequest
 
 
 def run(op: str, count: int, batch: int) -> tuple[float, float]:
     """@return: CPU microseconds per write of the data side and of the session side."""
     clock = Clock()
     clock.advance(1_700_000_000)
-    log = _GroupCommitLog()
+    log = GroupCommitLog()
     server = DataServer(ServerConfig(), log=log, clock=clock)
     factory = DataLinkServerFactory(server, clock=clock)
     link = TCPDataLink([], clock, data_tier_timeout_s=30.0)
-    link.subscribe(_Listener())
+    link.subscribe(NullListener())
     session_side, data_side, pump = iosim.connectedServerAndClient(
         lambda: factory.buildProtocol(None), link.build_protocol
     )
@@ -126,15 +55,15 @@ def run(op: str, count: int, batch: int) -> tuple[float, float]:
         log.flush()
     session_id = granted[0].session_id
     for path in ("/node", "/queue"):
-        server.submit(Request(session_id, 0, codes.OP_CREATE, CreateRequest(path, b"", _OPEN, 0)))
+        server.submit(Request(session_id, 0, codes.OP_CREATE, CreateRequest(path, b"", OPEN, 0)))
     log.flush()
     pump.flush()
     gc.collect()
     gc.freeze()
-    data_time = _Timed(data_side.dataReceived)
+    data_time = Timed(data_side.dataReceived)
     data_side.dataReceived = data_time  # type: ignore[method-assign]
-    flush = _Timed(log.flush)
-    session_time = _Timed(session_side.dataReceived)
+    flush = Timed(log.flush)
+    session_time = Timed(session_side.dataReceived)
     session_side.dataReceived = session_time  # type: ignore[method-assign]
     answers: list[Any] = []
     then = answers.append
@@ -148,8 +77,8 @@ def run(op: str, count: int, batch: int) -> tuple[float, float]:
             for request in requests:
                 submit_with_callback(request, then)
 
-    submit = _Timed(submit_batch)
-    requests = _requests(op, session_id, count)
+    submit = Timed(submit_batch)
+    requests = write_requests(op, session_id, count)
     for start in range(0, count, batch):
         submit(requests[start : start + batch])
         pump.flush()

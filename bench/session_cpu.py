@@ -33,12 +33,12 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from bench import wire
+from bench.inprocess import GroupCommitLog
 from zkreg.config import ServerConfig
 from zkreg.data import codes
 from zkreg.data.messages import Commit, Outcome, Request
 from zkreg.data.server import DataServer
 from zkreg.link.inprocess import InProcessDataLink
-from zkreg.persistence.memlog import MemoryLog
 from zkreg.proto.consts import OPEN_ACL_UNSAFE
 from zkreg.proto.records import CreateRequest, CreateResponse, SetDataResponse, Stat
 from zkreg.session.factory import SessionServerFactory
@@ -47,30 +47,6 @@ _SIZE = 100
 _OPEN = list(OPEN_ACL_UNSAFE)
 _SEQUENTIAL = 2
 _EPHEMERAL = 1
-
-
-class _GroupCommitLog(MemoryLog):
-    """A memory log reporting durability per batch, as the file WAL does."""
-
-    append_durable = None  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        MemoryLog.__init__(self)
-        self._listeners: list[Any] = []
-        self._last = -1
-
-    def add_durable_listener(self, on_durable: Any, on_failed: Any) -> None:
-        self._listeners.append(on_durable)
-
-    def append_quiet(self, zxid: int, record: bytes) -> None:
-        self.records.append((zxid, record))
-        self._last = zxid
-
-    def flush(self) -> None:
-        if len(self.records) > 100_000:
-            del self.records[:]
-        for listener in self._listeners:
-            listener(self._last)
 
 
 class _AnsweringLink(InProcessDataLink):
@@ -137,7 +113,7 @@ def run(op: str, count: int, sessions: int, window: int, session_only: bool) -> 
     """@return: CPU microseconds per write."""
     clock = Clock()
     clock.advance(1_700_000_000)
-    log = _GroupCommitLog()
+    log = GroupCommitLog(trim_above=100_000)
     config = ServerConfig()
     server = DataServer(config, log=log, clock=clock)
     link: Any = _AnsweringLink(server) if session_only else InProcessDataLink(server)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 import pytest
 
@@ -143,6 +144,26 @@ def check_exactly_once(kazoo, parent: str, acked: list[str]) -> None:
     assert not missing, f"acknowledged but lost: {missing[:10]}"
 
 
+def start_writers(clients: list[tuple[str, Any]], prefix: str) -> list[Writer]:
+    """
+    @return: a started L{Writer} per C{(name, client)}, each under a new node
+        C{prefix + name}, once each has 20 writes acknowledged.
+    """
+    writers = []
+    for name, kazoo in clients:
+        parent = f"{prefix}{name}"
+        kazoo.create(parent)
+        writers.append(Writer(kazoo, parent))
+    for writer in writers:
+        writer.start()
+    wait_until(
+        lambda: all(len(writer.acked) >= 20 for writer in writers),
+        timeout=30,
+        message="writes acknowledged",
+    )
+    return writers
+
+
 def wait_past(writers: list[Writer], counts: list[int], more: int, message: str) -> None:
     """Wait until each writer has C{more} acknowledged writes past its count (or failed)."""
     wait_until(
@@ -177,17 +198,8 @@ def test_kill_active_under_writes(tier, client, listed_client):
     client.ensure_path("/etcd-kill")
     sessions = [client.client_id[0], listed_client.client_id[0]]
     for round_number in range(ROUNDS):
-        writers = []
-        for name, kazoo in (("etcd", client), ("list", listed_client)):
-            parent = f"/etcd-kill/r{round_number}-{name}"
-            kazoo.create(parent)
-            writers.append(Writer(kazoo, parent))
-        for writer in writers:
-            writer.start()
-        wait_until(
-            lambda writers=writers: all(len(writer.acked) >= 20 for writer in writers),
-            timeout=30,
-            message="writes acknowledged",
+        writers = start_writers(
+            [("etcd", client), ("list", listed_client)], f"/etcd-kill/r{round_number}-"
         )
         active = tier.active()
         standby = tier.standby_of(active)
@@ -244,18 +256,7 @@ def test_sigstop_past_lease(tier, client, listed_client):
     no session server talks to it, nothing is doubled, no client saw an error.
     """
     sessions = [client.client_id[0], listed_client.client_id[0]]
-    writers = []
-    for name, kazoo in (("etcd", client), ("list", listed_client)):
-        parent = f"/etcd-stop-{name}"
-        kazoo.create(parent)
-        writers.append(Writer(kazoo, parent))
-    for writer in writers:
-        writer.start()
-    wait_until(
-        lambda: all(len(writer.acked) >= 20 for writer in writers),
-        timeout=30,
-        message="writes acknowledged",
-    )
+    writers = start_writers([("etcd", client), ("list", listed_client)], "/etcd-stop-")
     active = tier.active()
     standby = tier.standby_of(active)
     before = [len(writer.acked) for writer in writers]
