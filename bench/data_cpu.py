@@ -8,8 +8,9 @@ nothing.  It prints, per workload, the CPU microseconds per write of the whole d
 side (submit, prep, txn encode, queue, apply, commit, answer), then of its stages
 measured apart (each wrapped in a wall-clock timer, so their sum exceeds the total
 by the timers' own cost): prep, txn encode, tree apply, the prep bookkeeping after apply,
-the reply (C{outcome_of}) and the WAL's record framing (length, zxid, CRC), which
-the writer thread does.  Times are CPU time (C{time.process_time}), best of
+the reply (C{outcome_of}), the WAL's record framing (length, zxid, CRC), which
+the writer thread does, and the WAL's queueing of a record (C{append_quiet}), which
+the reactor does.  Times are CPU time (C{time.process_time}), best of
 C{--repeat}; deterministic enough to compare two commits within a few per cent.
 
 Run: C{python -m bench.data_cpu [-n N] [--batch B] [--repeat R] [--ops set,...]}.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -124,11 +126,29 @@ def stages(op: str, count: int, batch: int) -> dict[str, float]:
     # The WAL's framing of the same records, as its writer thread does, no I/O.
     framing = FileWriteAheadLog.__new__(FileWriteAheadLog)
     framing._writer = _NullWriter()  # type: ignore[assignment]
+    queued = [(zxid, record, None) for zxid, record in records]  # as append_quiet queues
     started = time.process_time()
     for start in range(0, count, batch):
-        framing._encode_and_write(records[start : start + batch], False)
+        framing._encode_and_write(queued[start : start + batch], False)
     result["wal-frame"] = (time.process_time() - started) / count * 1e6
+    # The reactor's side of the WAL: queueing each record (append_quiet).
+    with tempfile.TemporaryDirectory() as directory:
+        wal = FileWriteAheadLog(directory, reactor=_NullReactor())
+        started = time.process_time()
+        for zxid, record in enumerate(_zxid_record[1] for _zxid_record in records):
+            wal.append_quiet(zxid + 1, record)
+        result["wal-append"] = (time.process_time() - started) / count * 1e6
     return result
+
+
+class _NullReactor:
+    """Enough of a reactor for a WAL that is appended to and never written."""
+
+    def callLater(self, delay: float, call: Any, *args: Any) -> None:
+        pass
+
+    def addSystemEventTrigger(self, *args: Any) -> None:
+        return None
 
 
 class _NullWriter:
@@ -145,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     # zkreg.collector's settings.
     gc.set_threshold(20_000, 20, 20)
-    names = ["prep", "encode", "apply", "committed", "outcome", "wal-frame"]
+    names = ["prep", "encode", "apply", "committed", "outcome", "wal-frame", "wal-append"]
     print(f"{'op':<10} {'total':>7} " + " ".join(f"{name:>9}" for name in names))
     for op in options.ops.split(","):
         whole = min(total(op, options.n, options.batch) for _ in range(options.repeat))

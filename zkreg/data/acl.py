@@ -14,9 +14,16 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 
+from zkreg.data import codes
 from zkreg.proto.records import ACL, Id
 
 _JAVA_INT = re.compile(r"[+-]?[0-9]+\Z")
+
+#: The open ACL (C{world:anyone} with every permission): the ACL of /, /zookeeper and
+#: /zookeeper/quota (ZooKeeper's ACL cache entry -1).  Every node of every
+#: L{zkreg.data.tree.DataTree} with this ACL shares this very tuple
+#: (C{DataTree.intern_acl}), so prep, reads and the txn codec recognise it by identity.
+OPEN_ACL = (ACL(perms=codes.PERM_ALL, id=Id(scheme="world", id="anyone")),)
 
 
 def generate_digest(user_password: str) -> str:

@@ -42,6 +42,8 @@ _OP_ERROR = codes.OP_ERROR
 _OP_MULTI = codes.OP_MULTI
 _OP_CREATE = codes.OP_CREATE
 _OP_CLOSE_SESSION = codes.OP_CLOSE_SESSION
+_OP_SET_DATA = codes.OP_SET_DATA
+_CREATE_OPS = codes.CREATE_OPS
 
 _log = Logger(namespace="zkreg.data.applier")
 
@@ -98,10 +100,10 @@ def outcome_of(opcode: int, hdr: TxnHeader, result: ApplyResult, tree: DataTree)
         return Outcome(zxid, result.err)
     if opcode == _OP_CREATE:
         return Outcome(zxid, 0, CreateResponse(result.path))
-    if opcode in codes.CREATE_OPS:
-        return Outcome(zxid, 0, Create2Response(result.path, result.stat))
-    if opcode == codes.OP_SET_DATA:
+    if opcode == _OP_SET_DATA:
         return Outcome(zxid, 0, SetDataResponse(result.stat))
+    if opcode in _CREATE_OPS:
+        return Outcome(zxid, 0, Create2Response(result.path, result.stat))
     if opcode == _OP_MULTI:
         # A failed multi still answers err 0 in the header; the ops carry the errors.
         return Outcome(zxid, 0, _multi_results(result))
@@ -158,7 +160,9 @@ class Applier:
         self._acl = acl
         self._prep = prep
         self._sessions = sessions
-        self._listeners: list[Any] = []
+        #: A tuple, replaced (not changed) on subscribe and unsubscribe: a listener
+        #: may unsubscribe while a commit is published, and no copy is made per write.
+        self._listeners: tuple[Any, ...] = ()
         #: Syncs and reads waiting for a zxid: C{(zxid, reply, request)}, in order.
         self._waiting: deque[tuple[int, Any, Request]] = deque()
 
@@ -166,17 +170,19 @@ class Applier:
 
     def subscribe(self, listener: Any) -> None:
         """Add an L{ICommitListener}; it sees every txn committed from now on."""
-        self._listeners.append(listener)
+        self._listeners += (listener,)
 
     def unsubscribe(self, listener: Any) -> None:
         """Remove a listener added with L{subscribe}."""
-        if listener in self._listeners:
-            self._listeners.remove(listener)
+        listeners = list(self._listeners)
+        if listener in listeners:
+            listeners.remove(listener)
+            self._listeners = tuple(listeners)
 
     @property
     def listeners(self) -> tuple[Any, ...]:
         """The subscribed listeners."""
-        return tuple(self._listeners)
+        return self._listeners
 
     # -- reads and syncs -----------------------------------------------------------
 
@@ -230,7 +236,7 @@ class Applier:
                     answer(twin, failure)
         else:
             stamp = request.stamp
-            twins: list[Any] = []
+            twins: Any = ()
             if stamp is not None:
                 self.replies.recorded(request.session_id, stamp, outcome)
                 twins = self.replies.finish(request.session_id, stamp)
@@ -247,7 +253,7 @@ class Applier:
                     hdr.time,
                     record,
                 )
-                for listener in tuple(listeners):
+                for listener in listeners:
                     try:
                         listener.committed(commit)
                     except Exception:

@@ -20,6 +20,7 @@ from typing import Any
 from zope.interface import implementer
 
 from zkreg.data import codes
+from zkreg.data.acl import OPEN_ACL
 from zkreg.data.codes import (
     EPHEMERAL_CONTAINER,
     EPHEMERAL_NORMAL,
@@ -55,11 +56,8 @@ _OP_CLOSE_SESSION = codes.OP_CLOSE_SESSION
 
 _PERM_ALL = codes.PERM_ALL
 _ANYONE = Id(scheme="world", id="anyone")
-#: The ACL of /, /zookeeper and /zookeeper/quota (ZooKeeper's ACL cache entry -1).
-_OPEN_ACL = (ACL(perms=codes.PERM_ALL, id=_ANYONE),)
-#: The same, public: every node of every L{DataTree} with this ACL shares this very
-#: tuple (L{DataTree.intern_acl}), so readers can recognise it by identity.
-OPEN_ACL = _OPEN_ACL
+#: The open ACL, shared by identity (see L{zkreg.data.acl.OPEN_ACL}).
+_OPEN_ACL = OPEN_ACL
 #: The ACL of /zookeeper/config (ZOOKEEPER-2014: readable by anyone, nothing more).
 _READ_ACL = (ACL(perms=codes.PERM_READ, id=_ANYONE),)
 
@@ -91,7 +89,8 @@ class ApplyResult:
         self.path = path
         self.stat: Stat | None = None
         self.multi: list[ApplyResult] | None = None
-        self.events: list[tuple[int, str]] = []
+        #: L{DataTree.apply} gives the top-level result its list
+        self.events: list[tuple[int, str]] | tuple = ()
         self.closed_session = 0
 
     def __repr__(self) -> str:

@@ -11,6 +11,7 @@ import struct
 from typing import Any
 
 from zkreg.data import codes
+from zkreg.data.acl import OPEN_ACL
 from zkreg.data.messages import WriteStamp
 from zkreg.proto.jute import Record
 from zkreg.proto.records import (
@@ -47,6 +48,31 @@ TXN_CLASSES: dict[int, type[Record]] = {
 }
 
 
+#: The jute encoding of the open ACL vector (L{OPEN_ACL}), which nearly every create
+#: carries: encoded once instead of entry by entry per create.
+_OPEN_ACL_BYTES = CreateTxn("", None, list(OPEN_ACL), False, 0).serialize()[8:-5]
+_INT = struct.Struct(">i")
+_BOOL_INT = struct.Struct(">?i")
+
+
+def _serialize_open_create_into(out: bytearray, txn: Any) -> None:
+    """
+    C{txn.serialize_into(out)} for a L{CreateTxn} of the open ACL (the shared
+    L{OPEN_ACL} tuple, as prep gives it), written from the ACL's encoding done once.
+    """
+    path = txn.path.encode("utf-8")
+    data = txn.data
+    out += _INT.pack(len(path))
+    out += path
+    if data is None:
+        out += _INT.pack(-1)
+    else:
+        out += _INT.pack(len(data))
+        out += data
+    out += _OPEN_ACL_BYTES
+    out += _BOOL_INT.pack(txn.ephemeral, txn.parentCVersion)
+
+
 def encode_txn(hdr: TxnHeader, txn: Any) -> bytes:
     """
     @return: the log record of one transaction: header, then the txn (if any).
@@ -54,7 +80,10 @@ def encode_txn(hdr: TxnHeader, txn: Any) -> bytes:
     out = bytearray()
     hdr.serialize_into(out)
     if txn is not None:
-        txn.serialize_into(out)
+        if txn.__class__ is CreateTxn and txn.acl is OPEN_ACL:
+            _serialize_open_create_into(out, txn)
+        else:
+            txn.serialize_into(out)
     return bytes(out)
 
 
@@ -88,7 +117,10 @@ def encode_stamped_txn(hdr: TxnHeader, txn: Any, stamp: WriteStamp, opcode: int)
     out = bytearray()
     hdr.serialize_into(out)
     if txn is not None:
-        txn.serialize_into(out)
+        if txn.__class__ is CreateTxn and txn.acl is OPEN_ACL:
+            _serialize_open_create_into(out, txn)
+        else:
+            txn.serialize_into(out)
     out += _STAMP.pack(_STAMP_MAGIC, stamp.origin, stamp.seq, stamp.acked, opcode)
     return bytes(out)
 

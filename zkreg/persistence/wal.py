@@ -735,6 +735,13 @@ class _SegmentWriter:
         """
         if roll_first and self.fd is not None and self.logical_end > SEGMENT_HEADER_BYTES:
             self.close_segment()
+        if self.fd is not None:
+            # The usual batch fits in the open segment: one write, no per-record checks.
+            blobs = [encoded for _zxid, encoded in batch]
+            if self.logical_end + sum(map(len, blobs)) <= self.limit:
+                self._write(blobs)
+                self._sync()
+                return
         chunks: list[bytes] = []
         chunk_bytes = 0
         for zxid, encoded in batch:
@@ -978,6 +985,27 @@ class FileWriteAheadLog:
         @raise LogClosedError: the log is closed.
         @raise ValueError: for a zxid not greater than the last one, or an empty record.
         """
+        last = self.last_zxid
+        if (
+            self.failure is not None
+            or self._closed
+            or (last is not None and zxid <= last)
+            or not record
+            or record.__class__ is not bytes
+        ):
+            record = self._checked(zxid, record)
+        self._pending.append((zxid, record, None))
+        self.last_zxid = zxid
+        if not self._flush_scheduled and self._in_flight is None:
+            self._flush_scheduled = True
+            self._reactor.callLater(0, self._start_batch)
+
+    def _checked(self, zxid: int, record: Any) -> bytes:
+        """
+        The checks of L{append_quiet}, taken when one of its quick tests failed.
+
+        @return: the record as C{bytes}.
+        """
         if self.failure is not None:
             raise self.failure
         if self._closed:
@@ -986,13 +1014,7 @@ class FileWriteAheadLog:
             raise ValueError(f"zxid {zxid:#x} appended after {self.last_zxid:#x}")
         if not record:
             raise ValueError("a log record's payload cannot be empty")
-        if record.__class__ is not bytes:
-            record = bytes(record)
-        self._pending.append((zxid, record, None))
-        self.last_zxid = zxid
-        if not self._flush_scheduled and self._in_flight is None:
-            self._flush_scheduled = True
-            self._reactor.callLater(0, self._start_batch)
+        return bytes(record)
 
     def add_durable_listener(self, on_durable: Any, on_failed: Any) -> None:
         """
@@ -1072,13 +1094,11 @@ class FileWriteAheadLog:
         pack = _LENGTH_ZXID.pack
         crc32 = zlib.crc32
         pack_crc = _CRC.pack
-        encoded = []
-        for entry in batch:
-            zxid, payload = entry[0], entry[1]
+        encoded: list[tuple[int, bytes]] = []
+        append = encoded.append
+        for zxid, payload, _done in batch:
             length_zxid = pack(len(payload), zxid)
-            encoded.append(
-                (zxid, length_zxid + pack_crc(crc32(payload, crc32(length_zxid))) + payload)
-            )
+            append((zxid, length_zxid + pack_crc(crc32(payload, crc32(length_zxid))) + payload))
         self._writer.write_batch(encoded, roll_first)
 
     def _batch_written(self, _: object, batch: list) -> None:

@@ -271,7 +271,13 @@ class SessionServerFactory(protocol.ServerFactory):
             time_ms = commit.time
             if time_ms:
                 lag = self.clock.seconds() - time_ms / 1000.0
-                self.commit_lag.observe(lag if lag > 0.0 else 0.0)
+                if lag < 0.0:
+                    lag = 0.0
+                # RecentSummary.observe, inlined (once per commit).
+                commit_lag = self.commit_lag
+                commit_lag.count += 1
+                commit_lag.total += lag
+                commit_lag.recent.append(lag)
             try:
                 self.namespace_stats.count_writes(events, self.read_view)
             except Exception:
@@ -374,7 +380,16 @@ class SessionServerFactory(protocol.ServerFactory):
 
     def four_letter_answer(self, word: str, connection: ClientConnection) -> str:
         """The text answering C{word} (or the not-whitelisted message)."""
+        self.settle_latencies()
         return answer_four_letter_word(self, word, connection)
+
+    def settle_latencies(self) -> None:
+        """
+        Count every answered write's latency now (each connection counts those of
+        a batch of replies as it writes them): for reports and resets.
+        """
+        for connection in self.connections:
+            connection.settle_latencies()
 
     def reset_connection_stats(self) -> None:
         """crst."""

@@ -51,12 +51,15 @@ class ConnectionOutput:
     _stall_call: Any
     _continue_call: Any
     _buffer: bytes
+    _write_received: list[float]
 
     if TYPE_CHECKING:
 
         def _lose_connection(self) -> None: ...
 
         def _continue_input(self) -> None: ...
+
+        def _settle_write_latencies(self, now: float | None = None) -> None: ...
 
     def send(self, frame: bytes) -> None:
         """
@@ -154,6 +157,8 @@ class ConnectionOutput:
         return True
 
     def _end_batch(self) -> None:
+        if self._write_received:
+            self._settle_write_latencies()
         out = self._out
         size = self._out_size
         self._out = None

@@ -172,6 +172,8 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
         #: reading stopped by the server-wide throttler (see L{stall_reading})
         self._stall_call: Any = None
         self._closing_session = False
+        self._write_received = []
+        self._write_zxid = 0
         #: the factory's touch_generation when this connection last touched its session
         self._touched_in = -1
         #: this connection's SASL exchange, once the client started one
@@ -284,6 +286,8 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
             if call.active():
                 call.cancel()
         self._state = CLOSING
+        if self._write_received:
+            self._settle_write_latencies()
         # Drop every buffer at once: replies not sent, requests not processed.
         self._pending.clear()
         self._out = None
@@ -574,7 +578,10 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
                 # ZooKeeper reads this internal request's body as the raw path bytes.
                 record = bytes(buf[start + 8 : end]).decode("utf-8", "replace")
             else:
-                record = self._decode_body(opcode, buf, start + 8, end)
+                try:
+                    record = decode_body(opcode, buf, start + 8, end)
+                except DecodeError as error:
+                    record = self._undecodable(opcode, error)
             if record is UNDECODABLE:
                 self._enqueue_local(xid, opcode, UNDECODABLE)
                 return
@@ -620,13 +627,17 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
         try:
             return decode_body(opcode, buf, start, end)
         except DecodeError as error:
-            self._log.warn(
-                "undecodable body of opcode {opcode} from {peer}: {error}",
-                opcode=opcode,
-                peer=self.peer,
-                error=error,
-            )
-            return UNDECODABLE
+            return self._undecodable(opcode, error)
+
+    def _undecodable(self, opcode: int, error: DecodeError) -> Any:
+        """Log a request body that did not decode; @return: L{UNDECODABLE}."""
+        self._log.warn(
+            "undecodable body of opcode {opcode} from {peer}: {error}",
+            opcode=opcode,
+            peer=self.peer,
+            error=error,
+        )
+        return UNDECODABLE
 
     def _enqueue_local(self, xid: int, opcode: int, record: Any) -> None:
         if not self._pending:
@@ -701,7 +712,8 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
         ):
             zxid = result.zxid
             reply = encode_write_reply(xid, zxid, result.err, opcode, result.response)
-            self._record_write_latency(entry[2], zxid)
+            self._write_received.append(entry[2])  # _record_write_latency, inlined
+            self._write_zxid = zxid
             pending.popleft()
             if self._out is None:
                 self._flush_later()
@@ -854,6 +866,11 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
                 return True
         return False
 
+    def settle_latencies(self) -> None:
+        """Count the latencies of the writes answered and not yet counted."""
+        if self._write_received:
+            self._settle_write_latencies()
+
     @property
     def is_closing(self) -> bool:
         """Whether this connection is closing (its waiting writes are stale)."""
@@ -871,6 +888,7 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
 
     def reset_stats(self) -> None:
         """crst: forget this connection's counters."""
+        self._write_received = []
         self.packets_received = 0
         self.packets_sent = 0
         self.last_cxid = -1

@@ -81,6 +81,23 @@ class ServerStats:
         self.packets_received = 0
         self.packets_sent = 0
 
+    def record_write_latencies(self, latencies_ms: list[int]) -> None:
+        """Add the latencies of writes (ms from receipt to reply), at least one."""
+        count = len(latencies_ms)
+        total = sum(latencies_ms)
+        summary = self.update_latency
+        summary.count += count
+        summary.total += total
+        summary.recent.extend(latencies_ms)
+        lowest = min(latencies_ms)
+        if self.latency_count == 0 or lowest < self.min_latency_ms:
+            self.min_latency_ms = lowest
+        highest = max(latencies_ms)
+        if highest > self.max_latency_ms:
+            self.max_latency_ms = highest
+        self.total_latency_ms += total
+        self.latency_count += count
+
     def record_latency(self, latency_ms: int, write: bool = False) -> None:
         """Add one request's latency (ms from receipt to reply)."""
         # Inline rather than RecentSummary.observe: this runs for every request.

@@ -413,8 +413,11 @@ class WatchManager:
         """
         data_by_path = self.data_watches.by_path
         child_by_path = self.child_watches.by_path
-        # Ancestors matter only while a recursive watch exists (it is in both tables).
-        recursive = self.data_watches.recursive_count
+        if not data_by_path and not child_by_path:
+            return 0
+        # Ancestors matter only while a recursive watch exists (in either table: a
+        # later one-shot watch replaces its mode in one of them).
+        recursive = self.data_watches.recursive_count or self.child_watches.recursive_count
         sent = 0
         for event_type, path in events:
             if not recursive:

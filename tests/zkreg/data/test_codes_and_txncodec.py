@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from datahelpers import Harness
+from hypothesis import given
+from hypothesis import strategies as st
 
 from zkreg.data import codes
-from zkreg.data.txncodec import decode_txn, encode_txn
+from zkreg.data.acl import OPEN_ACL
+from zkreg.data.messages import WriteStamp
+from zkreg.data.txncodec import decode_logged_txn, decode_txn, encode_stamped_txn, encode_txn
 from zkreg.proto.consts import CreateMode, Err, EventType, OpCode, Perms
 from zkreg.proto.records import (
     CreateRequest,
     CreateTTLRequest,
+    CreateTxn,
     DeleteRequest,
     SetDataRequest,
     TxnHeader,
@@ -100,3 +105,24 @@ def test_every_txn_kind_round_trips_through_the_log_codec():
 def test_close_session_without_txn_decodes_to_none():
     hdr = TxnHeader(5, 0, 9, 0, codes.OP_CLOSE_SESSION)
     assert decode_txn(encode_txn(hdr, None)) == (hdr, None)
+
+
+@given(
+    st.text(max_size=20),
+    st.one_of(st.none(), st.binary(max_size=40)),
+    st.booleans(),
+    st.integers(-(2**31), 2**31 - 1),
+)
+def test_create_of_the_open_acl_encodes_as_any_create(path, data, ephemeral, cversion):
+    """A create carrying the shared open ACL tuple (written from its encoding done
+    once) gives the same log record as the same create with the ACL as a list, and
+    decodes back to it, stamped or not."""
+    hdr = TxnHeader(0x1234, 7, 0x500000001, 1_700_000_000_000, codes.OP_CREATE)
+    shared = CreateTxn(path, data, OPEN_ACL, ephemeral, cversion)
+    listed = CreateTxn(path, data, list(OPEN_ACL), ephemeral, cversion)
+    assert encode_txn(hdr, shared) == hdr.serialize() + listed.serialize()
+    assert decode_txn(encode_txn(hdr, shared)) == (hdr, listed)
+    stamp = WriteStamp(3, 4, 2)
+    stamped = encode_stamped_txn(hdr, shared, stamp, codes.OP_CREATE2)
+    assert stamped == encode_stamped_txn(hdr, listed, stamp, codes.OP_CREATE2)
+    assert decode_logged_txn(stamped) == (hdr, listed, stamp, codes.OP_CREATE2)

@@ -14,17 +14,21 @@ from twisted.trial import unittest
 from zkreg.config import ServerConfig
 from zkreg.data.messages import Commit, Outcome
 from zkreg.data.server import DataServerFailed
+from zkreg.proto.consts import OPEN_ACL_UNSAFE as OPEN_ACL
 from zkreg.proto.consts import Err, EventType, OpCode
 from zkreg.proto.records import (
     AuthPacket,
     ConnectRequest,
     ConnectResponse,
+    CreateRequest,
+    CreateResponse,
     ExistsRequest,
     GetDataRequest,
     GetDataResponse,
     ReplyHeader,
     RequestHeader,
     SetDataRequest,
+    SetDataResponse,
     SetWatches,
     Stat,
     WatcherEvent,
@@ -646,6 +650,61 @@ class CallbackLinkTests(RequestTests):
         self.assertEqual(self.link.callback_submits, 1)
         header, _ = reply_of(split_frames(transport.value())[0])
         self.assertEqual((header.xid, header.zxid, header.err), (1, 3, 0))
+
+    def test_pipelined_writes_answered_in_order_with_their_bodies(self):
+        """
+        Writes answered one by one at the head of the queue (the answer path without
+        the drain loop) leave in request order, with the reply bodies a setData and a
+        create carry, in one write per batch; a read queued behind them sees both.
+        """
+        self.link.view.nodes["/a"] = FakeNode(data=b"A")
+        proto, transport, _ = self.establish()
+        stat = Stat(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
+        proto.dataReceived(
+            request_frame(1, OpCode.setData, SetDataRequest("/a", b"x", -1))
+            + request_frame(2, OpCode.create, CreateRequest("/b", b"", list(OPEN_ACL), 0))
+            + request_frame(3, OpCode.getData, GetDataRequest("/a", False))
+        )
+        self.link.submitted[0][1].callback(Outcome(5, 0, SetDataResponse(stat)))
+        self.link.view.last_zxid = 6
+        self.link.submitted[1][1].callback(Outcome(6, 0, CreateResponse("/b")))
+        self.assertEqual(transport.value(), b"")  # until the batch is flushed
+        self.clock.advance(0)
+        frames = split_frames(transport.value())
+        headers = [reply_of(f)[0] for f in frames]
+        self.assertEqual(
+            [(h.xid, h.zxid, h.err) for h in headers], [(1, 5, 0), (2, 6, 0), (3, 6, 0)]
+        )
+        self.assertEqual(SetDataResponse.from_bytes(reply_of(frames[0])[1]).stat, stat)
+        self.assertEqual(CreateResponse.from_bytes(reply_of(frames[1])[1]).path, "/b")
+        self.assertEqual(len(transport.io.getvalue()), sum(4 + len(f) for f in frames))
+
+    def test_write_latency_counted_as_its_reply_leaves(self):
+        """
+        A write's latency runs from the data that brought it to its reply's batch;
+        the connection's and the server's counters (cons, stat, mntr) include it once
+        the batch is written, before a later read's.
+        """
+        self.link.view.nodes["/a"] = FakeNode(data=b"A")
+        proto, transport, _ = self.establish()
+        stats = self.factory.stats
+        before = (stats.latency_count, stats.update_latency.count, stats.read_latency.count)
+        self.clock.advance(1.0)
+        proto.dataReceived(
+            request_frame(1, OpCode.setData, SetDataRequest("/a", b"x", -1))
+            + request_frame(2, OpCode.getData, GetDataRequest("/a", False))
+        )
+        self.clock.advance(0.25)
+        self.link.view.last_zxid = 8
+        self.link.submitted[0][1].callback(Outcome(7, 0, None))
+        self.clock.advance(0)
+        self.assertEqual(proto.latency_count, 2)
+        self.assertEqual(proto.max_latency_ms, 250)
+        self.assertEqual(proto.last_zxid, 8)  # the read's, counted after the write
+        after = (stats.latency_count, stats.update_latency.count, stats.read_latency.count)
+        self.assertEqual([b - a for a, b in zip(before, after, strict=True)], [2, 1, 1])
+        self.assertEqual(stats.update_latency.recent[-1], 250)
+        self.assertEqual(stats.max_latency_ms, 250)
 
     def test_data_server_failure_is_system_error_and_keeps_session(self):
         """A DataServerFailed Failure answers SystemError; later requests still answered."""

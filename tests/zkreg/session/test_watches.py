@@ -359,3 +359,27 @@ def test_a_watch_costs_about_a_dict_entry():
         tracemalloc.stop()
     assert manager.watch_count() == 100_000
     assert used / len(paths) < 80, used / len(paths)
+
+
+def test_recursive_watch_left_in_the_child_table_still_fires_below():
+    """
+    A one-shot getData watch replaces a recursive watch's mode in the data table
+    only (3.8: the later one wins): the deletion of a node below still reaches the
+    watcher through the child table's recursive watch (found by ZooKeeper's fuzz
+    comparison when dispatch skipped unwatched paths on the data table's count).
+    """
+    manager, watcher = WatchManager(), Watcher()
+    manager.add_persistent_watch("/a", watcher, recursive=True)
+    manager.add_data_watch("/a", watcher)
+    manager.dispatch([(NODE_DELETED, "/a/b"), (NODE_CHILDREN_CHANGED, "/a")])
+    assert watcher.events() == [(NODE_DELETED, "/a/b")]
+
+
+def test_unwatched_events_skipped_with_watches_elsewhere():
+    """Events on paths nobody watches send nothing; a watched one still fires."""
+    manager, watcher = WatchManager(), Watcher()
+    manager.add_child_watch("/x", watcher)
+    manager.dispatch([(NODE_CREATED, "/a"), (NODE_DELETED, "/x/y"), (NODE_DATA_CHANGED, "/x")])
+    assert watcher.events() == []
+    manager.dispatch([(NODE_DELETED, "/x")])
+    assert watcher.events() == [(NODE_DELETED, "/x")]
