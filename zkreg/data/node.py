@@ -166,10 +166,12 @@ class Node:
         cut = next(iter(children)).rfind("/") + 1
         return [path[cut:] for path in children]
 
-    def stat(self, extended_types: bool = False) -> Stat:
+    def stat_fields(self, extended_types: bool = False) -> tuple[int, ...]:
         """
-        The client-visible L{Stat}, as C{DataNode.copyStat} fills it: a new record
-        on every call.
+        The client-visible stat's fields, as C{DataNode.copyStat} fills them, in the
+        record's order (czxid, mzxid, ctime, mtime, version, cversion, aversion,
+        ephemeralOwner, dataLength, numChildren, pzxid): L{stat} builds the record
+        from them, L{stat_bytes} packs them.
 
         @param extended_types: whether TTL owners are recognised (they and containers
             show an ephemeralOwner of 0 to clients); constant for one tree.
@@ -183,10 +185,7 @@ class Node:
         if not -0x80000000 <= cversion <= 0x7FFFFFFF:
             cversion = (cversion + 0x80000000) % 0x100000000 - 0x80000000  # Java int
         data = self.data
-        # Positional, in the record's field order (czxid, mzxid, ctime, mtime, version,
-        # cversion, aversion, ephemeralOwner, dataLength, numChildren, pzxid): a call
-        # with eleven keywords costs four times as much, once per setData and create2.
-        return Stat(
+        return (
             self.czxid,
             self.mzxid,
             self.ctime,
@@ -200,34 +199,20 @@ class Node:
             self.pzxid,
         )
 
+    def stat(self, extended_types: bool = False) -> Stat:
+        """
+        The client-visible L{Stat}: a new record on every call, built positionally
+        (eleven keywords cost four times as much, once per setData and create2).
+        """
+        return Stat(*self.stat_fields(extended_types))
+
     def stat_bytes(self, extended_types: bool = False) -> bytes:
         """
         The jute encoding of L{stat}, packed straight from the fields with no record
         built: a getData reply appends it (header, data, stat).  Packing costs about
         as much as a cache lookup did, and keeps no bytes on the node.
         """
-        children = self.children
-        num_children = 0 if children is None else len(children)
-        owner = self.ephemeral_owner
-        if owner and ephemeral_type(owner, extended_types) != EPHEMERAL_NORMAL:
-            owner = 0
-        cversion = self.cversion * 2 - num_children
-        if not -0x80000000 <= cversion <= 0x7FFFFFFF:
-            cversion = (cversion + 0x80000000) % 0x100000000 - 0x80000000  # Java int
-        data = self.data
-        return _pack_stat(
-            self.czxid,
-            self.mzxid,
-            self.ctime,
-            self.mtime,
-            self.version,
-            cversion,
-            self.aversion,
-            owner,
-            0 if data is None else len(data),
-            num_children,
-            self.pzxid,
-        )
+        return _pack_stat(*self.stat_fields(extended_types))
 
     def __repr__(self) -> str:
         return (
