@@ -216,19 +216,11 @@ class NamespaceStats:
         Count the writes of one commit from its events: a created or changed node
         with its data as C{view} holds it now, a deleted one with none (ZooKeeper's
         C{updateWriteStat} in createNode, setData and deleteNode).
-
-        L{write} and L{_add} inlined: this runs for every commit.
         """
         table = self.writes
+        add = self._add
         for event_type, path in events:
             if event_type == NODE_CHILDREN_CHANGED:
-                continue
-            if path[:1] == "/":
-                cut = path.find("/", 1)
-                namespace: str | None = path[1:cut] if cut > 0 else path[1:]
-            else:
-                namespace = top_namespace(path)
-            if not namespace:
                 continue
             size = len(path)
             if event_type != NODE_DELETED:
@@ -237,16 +229,7 @@ class NamespaceStats:
                     data = node.data
                     if data:
                         size += len(data)
-            entry = table.get(namespace)
-            if entry is None:
-                table[namespace] = [1, size, size, size]
-                continue
-            entry[0] += 1
-            entry[1] += size
-            if size < entry[2]:
-                entry[2] = size
-            if size > entry[3]:
-                entry[3] = size
+            add(table, path, size)
 
     def monitor_figures(self) -> list[tuple[str, Any]]:
         """The per-namespace mntr figures (without C{zk_}), in ZooKeeper's order."""
