@@ -33,10 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.run import QUICK, Params, Row, _log, render, run_loadclient, run_workloads
-from tests.support.etcd import EtcdCluster
-from tests.support.etcd_tier import EtcdDataServer
+from tests.support.etcd_tier import EtcdTier
 from tests.support.ports import free_port
-from tests.support.servers import ServerProcess, ZkregServer, ZooKeeperOracle
+from tests.support.servers import ServerProcess, ZooKeeperOracle
 from tests.support.waiting import wait_until
 
 PREFIX = "/zkreg-bench"
@@ -101,50 +100,28 @@ def start_ensemble() -> list[EnsembleMember]:
     return members
 
 
-class EtcdTier:
-    """Three etcd members, two data servers, one session server."""
+def start_tier() -> EtcdTier:
+    """
+    Three etcd members, two data servers, one session server (without its connection
+    rate limit: the workloads open many sessions at once).
+    """
+    return EtcdTier(
+        3,
+        PREFIX,
+        data_args=["--snap-count", "100000"],
+        session_args=["--connection-rate-per-ip", "0"],
+        data_tier_timeout_ms=40000,
+    ).start()
 
-    def __init__(self, snap_count: int = 100_000) -> None:
-        self.etcd = EtcdCluster(3)
-        self.data: list[EtcdDataServer] = []
-        self.session: ZkregServer | None = None
-        self.snap_count = snap_count
 
-    def start(self) -> ZkregServer:
-        self.etcd.start()
-        for _ in range(2):
-            server = EtcdDataServer(
-                self.etcd.endpoints_option, PREFIX, ["--snap-count", str(self.snap_count)]
-            )
-            server.start()
-            self.data.append(server)
-        wait_until(lambda: any(s.is_active() for s in self.data), timeout=30)
-        self.session = ZkregServer(
-            extra_args=[
-                "--role", "session",
-                "--etcd", self.etcd.endpoints_option,
-                "--etcd-prefix", PREFIX,
-                "--connection-rate-per-ip", "0",
-            ]
-        )  # fmt: skip
-        self.session.start()
-        return self.session
-
-    def etcd_status(self) -> list[dict[str, Any]]:
-        """@return: each member's C{/v3/maintenance/status}."""
-        statuses = []
-        for url in self.etcd.endpoints:
-            request = urllib.request.Request(f"{url}/v3/maintenance/status", data=b"{}")
-            with urllib.request.urlopen(request, timeout=5) as answer:
-                statuses.append(json.loads(answer.read()))
-        return statuses
-
-    def stop(self) -> None:
-        if self.session is not None:
-            self.session.cleanup()
-        for server in self.data:
-            server.cleanup()
-        self.etcd.stop()
+def etcd_status(tier: EtcdTier) -> list[dict[str, Any]]:
+    """@return: each etcd member's C{/v3/maintenance/status}."""
+    statuses = []
+    for url in tier.etcd.endpoints:
+        request = urllib.request.Request(f"{url}/v3/maintenance/status", data=b"{}")
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            statuses.append(json.loads(answer.read()))
+    return statuses
 
 
 def compare(params: Params, only: set[str]) -> tuple[dict[str, Row], dict[str, Any]]:
@@ -161,10 +138,10 @@ def compare(params: Params, only: set[str]) -> tuple[dict[str, Row], dict[str, A
         for member in ensemble:
             member.cleanup()
     _log("starting zkreg on a three-member etcd (two data servers, one session server)")
-    tier = EtcdTier()
+    tier = start_tier()
     try:
-        session = tier.start()
-        raw["zkreg"] = run_workloads(session, params, only, rows)
+        assert tier.session is not None
+        raw["zkreg"] = run_workloads(tier.session, params, only, rows)
     finally:
         tier.stop()
     return rows, raw
@@ -172,9 +149,10 @@ def compare(params: Params, only: set[str]) -> tuple[dict[str, Row], dict[str, A
 
 def million(writes: int, window: int) -> dict[str, Any]:
     """Write C{writes} setData through the etcd tier; report etcd's size."""
-    tier = EtcdTier(snap_count=100_000)
+    tier = start_tier()
     try:
-        session = tier.start()
+        session = tier.session
+        assert session is not None
         spec = {
             "host": "127.0.0.1",
             "port": session.port,
@@ -195,7 +173,7 @@ def million(writes: int, window: int) -> dict[str, Any]:
         elapsed = time.monotonic() - started
         # Let the last snapshot (checked every second) delete the log and compact.
         time.sleep(3)
-        statuses = tier.etcd_status()
+        statuses = etcd_status(tier)
         return {
             "writes": written,
             "seconds": round(elapsed, 1),
