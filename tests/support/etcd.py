@@ -251,3 +251,29 @@ class EtcdCluster:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class ModuleEtcd:
+    """
+    One single-member etcd for the tests of one module (each test keeps to keys of
+    its own): C{setUpModule = ETCD.start}, C{tearDownModule = ETCD.stop}.
+    """
+
+    def __init__(self) -> None:
+        self.cluster: EtcdCluster | None = None
+
+    def start(self) -> None:
+        """Start the member (skips the module when etcd is not installed)."""
+        self.cluster = EtcdCluster(1).start()
+
+    def stop(self) -> None:
+        """Stop the member, if it was started."""
+        if self.cluster is not None:
+            self.cluster.stop()
+            self.cluster = None
+
+    @property
+    def endpoints(self) -> list[str]:
+        """The member's client URL, as a list."""
+        assert self.cluster is not None, "etcd is not started"
+        return self.cluster.endpoints

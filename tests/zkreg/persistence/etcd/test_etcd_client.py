@@ -14,23 +14,15 @@ from twisted.internet.task import Clock
 from twisted.trial import unittest
 from twisted.web import resource, server
 
-from tests.support.etcd import EtcdCluster
+from tests.support.etcd import ModuleEtcd
 from tests.support.ports import free_port
 from zkreg.persistence.etcd.client import ATTEMPT_TIMEOUT_S, EtcdClient, EtcdError
 from zkreg.persistence.etcd.election import ELECTION_GRACE_S, Leadership
 from zkreg.persistence.etcd.layout import Layout
 
-_cluster: EtcdCluster | None = None
-
-
-def setUpModule() -> None:
-    global _cluster
-    _cluster = EtcdCluster(1).start()
-
-
-def tearDownModule() -> None:
-    if _cluster is not None:
-        _cluster.stop()
+_etcd = ModuleEtcd()
+setUpModule = _etcd.start
+tearDownModule = _etcd.stop
 
 
 class _Answer(resource.Resource):
@@ -54,8 +46,7 @@ class MovingOnTests(unittest.TestCase):
     timeout = 60
 
     def setUp(self) -> None:
-        assert _cluster is not None
-        self.etcd = _cluster.endpoints[0]
+        self.etcd = _etcd.endpoints[0]
 
     def client(self, first: str) -> EtcdClient:
         client = EtcdClient([first, self.etcd])

@@ -13,7 +13,7 @@ from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 from zope.interface.verify import verifyObject
 
-from tests.support.etcd import EtcdCluster
+from tests.support.etcd import ModuleEtcd
 from zkreg.data.txncodec import encode_txn
 from zkreg.interfaces import IDurableLog
 from zkreg.persistence.etcd.client import EtcdClient
@@ -26,17 +26,9 @@ from zkreg.proto.consts import OPEN_ACL_UNSAFE
 from zkreg.proto.records import CreateTxn, TxnHeader
 
 _prefixes = itertools.count()
-_cluster: EtcdCluster | None = None
-
-
-def setUpModule() -> None:
-    global _cluster
-    _cluster = EtcdCluster(1).start()
-
-
-def tearDownModule() -> None:
-    if _cluster is not None:
-        _cluster.stop()
+_etcd = ModuleEtcd()
+setUpModule = _etcd.start
+tearDownModule = _etcd.stop
 
 
 def create_record(zxid: int, path: str, data: bytes = b"") -> bytes:
@@ -77,9 +69,8 @@ class EtcdLogTests(unittest.TestCase):
     timeout = 60
 
     def setUp(self) -> None:
-        assert _cluster is not None
         self.layout = Layout(f"/test{next(_prefixes)}-{id(self)}")
-        self.client = EtcdClient(_cluster.endpoints)
+        self.client = EtcdClient(_etcd.endpoints)
         self.addCleanup(self.client.close)
 
     async def lead(self, identity: bytes = b"a"):

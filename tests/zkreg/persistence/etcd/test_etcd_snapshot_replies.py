@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from twisted.trial import unittest
 
-from tests.support.etcd import EtcdCluster
+from tests.support.etcd import ModuleEtcd
 from zkreg.data import codes
 from zkreg.data.messages import WriteStamp
 from zkreg.data.txncodec import encode_stamped_txn
@@ -25,17 +25,9 @@ from zkreg.proto.records import CreateTxn, TxnHeader
 ORIGIN = 0x5EED_0000_0002
 SESSION = 0x1234
 
-_cluster: EtcdCluster | None = None
-
-
-def setUpModule() -> None:
-    global _cluster
-    _cluster = EtcdCluster(1).start()
-
-
-def tearDownModule() -> None:
-    if _cluster is not None:
-        _cluster.stop()
+_etcd = ModuleEtcd()
+setUpModule = _etcd.start
+tearDownModule = _etcd.stop
 
 
 def stamped_create(zxid: int, path: str) -> bytes:
@@ -53,8 +45,7 @@ class EtcdSnapshotRepliesTests(unittest.TestCase):
     timeout = 60
 
     async def test_snapshot_keeps_the_replies(self) -> None:
-        assert _cluster is not None
-        client = EtcdClient(_cluster.endpoints)
+        client = EtcdClient(_etcd.endpoints)
         self.addCleanup(client.close)
         layout = Layout(f"/dedup-snap-{id(self)}")
         leadership = await campaign(client, layout, b"a", 2)
