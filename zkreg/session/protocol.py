@@ -585,24 +585,26 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
             if record is UNDECODABLE:
                 self._enqueue_local(xid, opcode, UNDECODABLE)
                 return
+            request = (
+                None
+                if opcode == _CLOSE_SESSION
+                else Request(self.session_id, xid, opcode, record, self.auth)
+            )
             # Received when the data that brought it was (see _record_write_latency).
-            if opcode == _CLOSE_SESSION:
-                entry = [_HELD, (xid, opcode, None), self._received_at]
-                self._pending.append(entry)
-                if not self._local_waiting:
+            entry = [_HELD, (xid, opcode, request), self._received_at]
+            self._pending.append(entry)
+            if not self._local_waiting:
+                submit_with_callback = factory.submit_with_callback
+                if (
+                    request is not None
+                    and submit_with_callback is not None
+                    and factory.throttler is None
+                ):
+                    # _submit and submit_admitted for the common case, inlined.
+                    entry[0] = _WAITING
+                    submit_with_callback(request, partial(self._write_done, entry))
+                else:
                     self._submit(entry)
-            else:
-                request = Request(self.session_id, xid, opcode, record, self.auth)
-                entry = [_HELD, (xid, opcode, request), self._received_at]
-                self._pending.append(entry)
-                if not self._local_waiting:
-                    submit_with_callback = factory.submit_with_callback
-                    if submit_with_callback is not None and factory.throttler is None:
-                        # _submit and submit_admitted for the common case, inlined.
-                        entry[0] = _WAITING
-                        submit_with_callback(request, partial(self._write_done, entry))
-                    else:
-                        self._submit(entry)
             if len(self._pending) >= MAX_OUTSTANDING and not self._reading_paused:
                 # Like ZooKeeper's throttling: stop reading from a client that has
                 # too many requests in flight, until they are answered.
@@ -649,7 +651,7 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
         else:
             kind = _LOCAL
             self._local_waiting += 1
-        self._pending.append([kind, (xid, opcode, record), factory.clock.seconds()])
+        self._pending.append([kind, (xid, opcode, record), self._received_at])
 
     # -- writes ------------------------------------------------------------------------
 
@@ -718,16 +720,11 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
             if self._out is None:
                 self._flush_later()
             self.send(reply)
-            if pending:
-                if pending[0][0] != _WAITING:
-                    # Reads that waited for this write, or writes held behind them.
-                    self._drain_from_callback()
-                elif self._reading_paused and len(pending) <= MAX_OUTSTANDING // 2:
-                    self._reading_paused = False
-                    self._update_reading()
-            elif self._reading_paused:
-                self._reading_paused = False
-                self._update_reading()
+            if pending and pending[0][0] != _WAITING:
+                # Reads that waited for this write, or writes held behind them.
+                self._drain_from_callback()
+            else:
+                self._resume_reading_if_drained()
             return
         self._write_answered(result, entry)
 
@@ -815,6 +812,10 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
 
     def _drain_loop(self) -> None:
         self._answer_ready()
+        self._resume_reading_if_drained()
+
+    def _resume_reading_if_drained(self) -> None:
+        """Read again from a client paused for too many requests in flight, once half are answered."""
         if self._reading_paused and len(self._pending) <= MAX_OUTSTANDING // 2:
             self._reading_paused = False
             self._update_reading()
