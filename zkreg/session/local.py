@@ -21,7 +21,7 @@ from zkreg.session.replies import (
 )
 from zkreg.session.requests import DATA_READ_OPS, UNDECODABLE
 from zkreg.session.sasl import DigestMD5Server, SaslFailed
-from zkreg.session.stats import java_auth_order
+from zkreg.session.stats import fold_latencies, java_auth_order
 from zkreg.session.watches import (
     NODE_CHILDREN_CHANGED,
     NODE_CREATED,
@@ -137,14 +137,7 @@ class LocalOperations:
         self.last_latency_ms = latencies[-1]
         self.last_response_ms = int(now * 1000)
         self.last_zxid = self._write_zxid
-        lowest = min(latencies)
-        if self.latency_count == 0 or lowest < self.min_latency_ms:
-            self.min_latency_ms = lowest
-        highest = max(latencies)
-        if highest > self.max_latency_ms:
-            self.max_latency_ms = highest
-        self.total_latency_ms += sum(latencies)
-        self.latency_count += len(latencies)
+        fold_latencies(self, latencies)
         self.factory.stats.record_write_latencies(latencies)
 
     def _answer_local(self, xid: int, opcode: int, record: Any, received_at: float | None) -> None:

@@ -38,6 +38,22 @@ def rounded_average(total: int, count: int) -> float:
     return float(Decimal(total / count).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
 
 
+def fold_latencies(figures: Any, latencies_ms: list[int]) -> None:
+    """
+    Add a batch of latencies (ms, at least one) to the min/max/total/count that
+    ZooKeeper keeps per connection and per server (C{min_latency_ms},
+    C{max_latency_ms}, C{total_latency_ms}, C{latency_count} of C{figures}).
+    """
+    lowest = min(latencies_ms)
+    if figures.latency_count == 0 or lowest < figures.min_latency_ms:
+        figures.min_latency_ms = lowest
+    highest = max(latencies_ms)
+    if highest > figures.max_latency_ms:
+        figures.max_latency_ms = highest
+    figures.total_latency_ms += sum(latencies_ms)
+    figures.latency_count += len(latencies_ms)
+
+
 class ServerStats:
     """
     @ivar packets_received: frames received from clients (4lw included).
@@ -83,20 +99,11 @@ class ServerStats:
 
     def record_write_latencies(self, latencies_ms: list[int]) -> None:
         """Add the latencies of writes (ms from receipt to reply), at least one."""
-        count = len(latencies_ms)
-        total = sum(latencies_ms)
         summary = self.update_latency
-        summary.count += count
-        summary.total += total
+        summary.count += len(latencies_ms)
+        summary.total += sum(latencies_ms)
         summary.recent.extend(latencies_ms)
-        lowest = min(latencies_ms)
-        if self.latency_count == 0 or lowest < self.min_latency_ms:
-            self.min_latency_ms = lowest
-        highest = max(latencies_ms)
-        if highest > self.max_latency_ms:
-            self.max_latency_ms = highest
-        self.total_latency_ms += total
-        self.latency_count += count
+        fold_latencies(self, latencies_ms)
 
     def record_latency(self, latency_ms: int, write: bool = False) -> None:
         """Add one request's latency (ms from receipt to reply)."""
