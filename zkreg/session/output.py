@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.logger import Logger
 
 from zkreg.session.states import CLOSING, ESTABLISHED
+from zkreg.transports import send_now
 
 if TYPE_CHECKING:
     from zkreg.session.factory import SessionServerFactory
@@ -96,37 +97,9 @@ class ConnectionOutput:
 
     def _write(self, data: bytes) -> None:
         if self._direct_write:
-            self._write_through(data)
+            send_now(self.transport, data)
         else:
             self.transport.write(data)
-
-    def _write_through(self, data: bytes) -> None:
-        """
-        Send at once when nothing is queued on the TCP transport, else queue.
-
-        Twisted's C{write} always queues and registers the socket for writing, then
-        unregisters it after the reactor's next write pass: two C{epoll_ctl} calls
-        and a loop turn per reply.  Sending directly when the transport's buffer is
-        empty is one C{send}; measured on a 1000-watcher notification fan-out, and
-        for replies to sequential requests.  Anything not sent (a full socket
-        buffer, an error) goes through Twisted's C{write}, which keeps order and
-        reports errors the usual way.
-        """
-        transport = self.transport
-        if (
-            transport.connected
-            and not transport.disconnecting
-            and not transport._tempDataBuffer
-            and transport.offset == len(transport.dataBuffer)
-        ):
-            try:
-                sent = transport.socket.send(data)
-            except OSError:
-                sent = 0
-            if sent == len(data):
-                return
-            data = data[sent:]
-        transport.write(data)
 
     def send_event(self, frame: bytes) -> None:
         """Deliver a watch notification (already encoded, shared by all watchers)."""

@@ -66,6 +66,7 @@ from zkreg.session.sasl import DigestMD5Server
 from zkreg.session.states import AWAIT_CONNECT, CLOSING, ESTABLISHED, HANDSHAKING
 from zkreg.session.stats import java_auth_order
 from zkreg.tls import handshake_refusal, peer_dn
+from zkreg.transports import sends_directly
 
 if TYPE_CHECKING:
     from zkreg.session.factory import SessionServerFactory
@@ -201,14 +202,13 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
     def connectionMade(self) -> None:
         self._sasl_required = self.factory.sasl_required
         transport = self.transport
-        plain = isinstance(transport, tcp.Connection)
-        if plain or (
+        if isinstance(transport, tcp.Connection) or (
             isinstance(transport, TLSMemoryBIOProtocol)
             and isinstance(transport.transport, tcp.Connection)
         ):
             # As ZooKeeper (tcpNoDelay): small replies must not wait for Nagle.
             transport.setTcpNoDelay(True)
-            self._direct_write = plain
+            self._direct_write = sends_directly(transport)
             # Bounded output: the TCP transport tells this producer when its unsent
             # bytes pass its bufferSize (pauseProducing) and when they are all sent
             # (resumeProducing); past max_output_buffer the connection is not read.
