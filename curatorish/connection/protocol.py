@@ -15,6 +15,8 @@ from typing import Any
 from twisted.protocols.basic import Int32StringReceiver
 from twisted.python.failure import Failure
 
+from zkreg.transports import send_now, sends_directly
+
 #: The largest frame accepted from a server (ZooKeeper's client allows 0xfffff by
 #: default; children lists of big directories exceed that, so be generous).
 MAX_FRAME_LENGTH = 64 * 1024 * 1024
@@ -22,6 +24,7 @@ MAX_FRAME_LENGTH = 64 * 1024 * 1024
 #: A request's frame length and header (C{RequestHeader}: xid, type), packed together.
 _REQUEST_PREFIX = struct.Struct(">iii")
 _REQUEST_HEADER_SIZE = 8
+_FRAME_LENGTH = struct.Struct(">i")
 
 
 class ClientProtocol(Int32StringReceiver):
@@ -38,6 +41,8 @@ class ClientProtocol(Int32StringReceiver):
     def __init__(self, owner: Any, peer: tuple[str, int]) -> None:
         self.owner = owner
         self.peer = peer
+        self._direct_write = False
+        self._replies_batch: list[bytes] | None = None
 
     def connectionMade(self) -> None:
         # As Java's client and kazoo (tcpNoDelay): a request must not wait for Nagle
@@ -45,7 +50,26 @@ class ClientProtocol(Int32StringReceiver):
         set_no_delay = getattr(self.transport, "setTcpNoDelay", None)
         if set_no_delay is not None:
             set_no_delay(True)
+        self._direct_write = sends_directly(self.transport)
         self.owner._protocol_connected(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        Deliver the frames of C{data}; requests the callbacks of their replies make
+        are sent together at the end, in one write (a window of pipelined calls
+        refilled by one read is one C{send}, not one per call).
+        """
+        if self._replies_batch is not None:
+            super().dataReceived(data)
+            return
+        batch: list[bytes] = []
+        self._replies_batch = batch
+        try:
+            super().dataReceived(data)
+        finally:
+            self._replies_batch = None
+            if batch:
+                self._write(b"".join(batch))
 
     def stringReceived(self, frame: bytes) -> None:
         self.owner._frame_received(self, frame)
@@ -62,16 +86,24 @@ class ClientProtocol(Int32StringReceiver):
         """
         Write one length-prefixed frame.
         """
-        self.sendString(frame)
+        self._write(_FRAME_LENGTH.pack(len(frame)) + frame)
 
     def send_request(self, xid: int, opcode: int, body: bytes) -> None:
         """
         Write one request: its frame length, header and body in one write, with no
         header record built (L{send_frame} of C{RequestHeader(xid, opcode)} + body).
         """
-        self.transport.write(  # type: ignore[union-attr]
-            _REQUEST_PREFIX.pack(_REQUEST_HEADER_SIZE + len(body), xid, opcode) + body
-        )
+        self._write(_REQUEST_PREFIX.pack(_REQUEST_HEADER_SIZE + len(body), xid, opcode) + body)
+
+    def _write(self, data: bytes) -> None:
+        # A call's request goes out now, not after the reactor's next write pass
+        # (see zkreg.transports): a sequential call is one reactor turn, not two.
+        if self._replies_batch is not None:
+            self._replies_batch.append(data)
+        elif self._direct_write:
+            send_now(self.transport, data)  # type: ignore[arg-type]
+        else:
+            self.transport.write(data)  # type: ignore[union-attr]
 
     def abort(self) -> None:
         """

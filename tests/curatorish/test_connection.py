@@ -6,6 +6,7 @@ auth replay and watch re-registration, expiry, request timeouts, auth failure, c
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from twisted.internet import defer
@@ -23,6 +24,7 @@ from zkreg.proto.records import (
     CreateRequest,
     GetDataRequest,
     GetDataResponse,
+    ReplyHeader,
     RequestHeader,
     SetWatches,
     SetWatches2,
@@ -144,6 +146,26 @@ def test_replies_complete_requests_in_order_and_track_the_zxid() -> None:
     assert created == [("/n", STAT)]
     assert read[0].check(errors.NoNodeError) and read[0].value.path == "/n"
     assert connection.last_zxid == 7
+
+
+def test_requests_made_by_the_replies_of_one_read_leave_in_one_write() -> None:
+    connection, clock, network, states = make_connection()
+    side = network.last
+    side.accept()
+    reads = [connection.get_data("/n") for _ in range(3)]
+    xids = [RequestHeader.deserialize(frame, 0)[0].xid for frame in side.frames()]
+    again = []
+    for read in reads:
+        read.addCallback(lambda _: again.append(connection.get_data("/m")))
+    writes: list[bytes] = []
+    write = side.transport.write
+    side.transport.write = lambda data: (writes.append(data), write(data))  # type: ignore[method-assign]
+    body = GetDataResponse(b"d", STAT).serialize()
+    replies = [ReplyHeader(xid, 7, 0).serialize() + body for xid in xids]
+    side.protocol.dataReceived(b"".join(struct.pack(">i", len(r)) + r for r in replies))
+    assert len(again) == 3 and len(writes) == 1
+    frames = side.frames()
+    assert [GetDataRequest.deserialize(f, 8)[0].path for f in frames] == ["/m"] * 3
 
 
 def test_an_out_of_order_reply_drops_the_connection() -> None:
