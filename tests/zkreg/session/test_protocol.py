@@ -260,6 +260,19 @@ class RequestTests(ConnectionTestCase):
         self.clock.advance(0)
         self.assertEqual(self.link.touched, [{response.sessionId}])
 
+    def test_touch_once_per_millisecond_across_turns(self):
+        proto, transport, response = self.establish()
+        proto.dataReceived(request_frame(-2, OpCode.ping))
+        self.clock.advance(0)
+        proto.dataReceived(request_frame(-2, OpCode.ping))
+        self.clock.advance(0.0004)
+        # The second ping came in the millisecond the first one's touch recorded.
+        self.assertEqual(self.link.touched, [{response.sessionId}])
+        self.clock.advance(0.001)
+        proto.dataReceived(request_frame(-2, OpCode.ping))
+        self.clock.advance(0)
+        self.assertEqual(self.link.touched, [{response.sessionId}] * 2)
+
     def test_unknown_opcode_unimplemented_and_close(self):
         proto, transport, _ = self.establish()
         proto.dataReceived(request_frame(7, 999))
