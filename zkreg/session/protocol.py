@@ -573,7 +573,8 @@ class ClientConnection(ConnectionOutput, LocalOperations, protocol.Protocol):
             # again within the millisecond of the last touch (the data tier keeps a
             # session's last contact in ms: a second touch in that ms changes nothing
             # and costs a reactor turn's flush for each request of a sequential client).
-            now_ms = round(factory.clock.seconds() * 1000)
+            # The ms is that of the data's arrival, read once per read already.
+            now_ms = round(self._received_at * 1000)
             if now_ms != self._touched_ms:
                 self._touched_in = factory.touch_generation
                 self._touched_ms = now_ms
