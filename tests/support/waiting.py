@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -40,3 +40,26 @@ def wait_until(
                 f"timed out after {timeout:.1f}s waiting for {message or predicate!r}"
             )
         time.sleep(interval)
+
+
+def reactor_wait_until(
+    predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.01
+) -> Any:
+    """
+    L{wait_until} for tests running on the reactor (trial's async tests): poll
+    C{predicate} between reactor turns instead of blocking the thread.
+
+    @return: a Deferred (awaitable, or yielded from C{inlineCallbacks}) firing once
+        C{predicate()} is true, failing with L{WaitTimeout} after C{timeout} seconds.
+    """
+    from twisted.internet import defer, reactor, task
+
+    @defer.inlineCallbacks
+    def poll() -> Any:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() >= deadline:
+                raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {predicate!r}")
+            yield task.deferLater(reactor, interval, lambda: None)
+
+    return poll()

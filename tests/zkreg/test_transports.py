@@ -6,14 +6,15 @@ finds the socket full is queued behind what is, in order.
 
 from __future__ import annotations
 
-from twisted.internet import defer, protocol, reactor, task
+from twisted.internet import defer, protocol, reactor
 from twisted.trial import unittest
 
+from tests.support.waiting import reactor_wait_until
 from zkreg.transports import send_now, sends_directly
 
 
 class _Collector(protocol.Protocol):
-    """Keeps every byte received; starts paused when the factory says so."""
+    """Keeps every byte received and tells the factory's C{connected} Deferred it is up."""
 
     def __init__(self) -> None:
         self.received = bytearray()
@@ -23,15 +24,6 @@ class _Collector(protocol.Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         self.received += data
-
-
-async def _until(condition, timeout: float = 10.0) -> None:
-    waited = 0.0
-    while not condition():
-        if waited > timeout:
-            raise AssertionError("condition not met in time")
-        await task.deferLater(reactor, 0.01, lambda: None)
-        waited += 0.01
 
 
 class SendNowTests(unittest.TestCase):
@@ -56,7 +48,7 @@ class SendNowTests(unittest.TestCase):
         send_now(sender.transport, b"request")
         # Twisted's write would have queued the bytes and registered the socket.
         self.assertNotIn(sender.transport, reactor.getWriters())
-        await _until(lambda: bytes(collector.received) == b"request")
+        await reactor_wait_until(lambda: bytes(collector.received) == b"request")
 
     async def test_a_full_socket_queues_the_rest_in_order(self):
         sender, collector = await self._connect()
@@ -67,5 +59,5 @@ class SendNowTests(unittest.TestCase):
         self.assertIn(sender.transport, reactor.getWriters())
         collector.transport.resumeProducing()
         expected = b"".join(chunks)
-        await _until(lambda: len(collector.received) >= len(expected))
+        await reactor_wait_until(lambda: len(collector.received) >= len(expected))
         self.assertEqual(bytes(collector.received), expected)

@@ -14,6 +14,7 @@ from twisted.internet import defer
 from twisted.trial import unittest
 from zope.interface.verify import verifyObject
 
+from tests.support.waiting import reactor_wait_until
 from zkreg.interfaces import IDurableLog
 from zkreg.persistence import wal as walmod
 from zkreg.persistence.wal import (
@@ -142,7 +143,7 @@ class GroupCommitTests(WalTestCase):
 
         wal._writer.write_batch = slow_write
         first = wal.append(1, payload(1))
-        yield _until(entered.is_set)
+        yield reactor_wait_until(entered.is_set)
         later = [wal.append(z, payload(z)) for z in range(2, 52)]
         release.set()
         yield defer.gatherResults([first, *later])
@@ -488,18 +489,6 @@ class DamageTests(WalTestCase):
         self.assertEqual(os.path.getsize(path), offsets[-1] + 20)
 
 
-@defer.inlineCallbacks
-def _until(predicate, timeout: float = 10.0):
-    """Poll C{predicate} from the reactor until true, failing after C{timeout}."""
-    from twisted.internet import reactor, task
-
-    deadline = reactor.seconds() + timeout
-    while not predicate():
-        if reactor.seconds() > deadline:
-            raise AssertionError(f"timed out waiting for {predicate!r}")
-        yield task.deferLater(reactor, 0.005, lambda: None)
-
-
 assert walmod.FORMAT_VERSION == 1
 
 
@@ -579,7 +568,7 @@ class QuietAppendTests(WalTestCase):
         last = wal.append(102, b"d")
         self.assertEqual((yield last), 102)
         # The listener is told after the batch's Deferreds have fired.
-        yield _until(lambda: len(told) == 2)
+        yield reactor_wait_until(lambda: len(told) == 2)
         self.assertEqual(told, [100, 102])
         self.assertEqual([z for z, _ in wal.replay(0)], list(range(1, 103)))
 
@@ -630,7 +619,7 @@ class QuietAppendTests(WalTestCase):
         in_flight_at_ack: list[bool] = []
         first = wal.append(1, payload(1))
         first.addCallback(lambda _: in_flight_at_ack.append(wal._in_flight is not None))
-        yield _until(entered.is_set)
+        yield reactor_wait_until(entered.is_set)
         later = [wal.append(z, payload(z)) for z in range(2, 12)]
         release.set()
         yield defer.gatherResults([first, *later])

@@ -14,6 +14,7 @@ import weakref
 from twisted.internet import protocol, reactor, task
 from twisted.trial import unittest
 
+from tests.support.waiting import reactor_wait_until
 from zkreg.config import ServerConfig
 from zkreg.proto import records as R
 from zkreg.proto.consts import OpCode
@@ -48,15 +49,6 @@ class _NonReader(protocol.Protocol):
 _OPEN = [R.ACL(31, R.Id("world", "anyone"))]
 
 
-async def _until(condition, timeout: float = 10.0) -> None:
-    waited = 0.0
-    while not condition():
-        if waited > timeout:
-            raise AssertionError("condition not met in time")
-        await task.deferLater(reactor, 0.02, lambda: None)
-        waited += 0.02
-
-
 class ConnectionMemoryTests(unittest.TestCase):
     timeout = 30
 
@@ -75,7 +67,7 @@ class ConnectionMemoryTests(unittest.TestCase):
             "127.0.0.1", self.port.getHost().port
         )
         connections = self.factory.connections
-        await _until(lambda: any(c.output_paused for c in connections))
+        await reactor_wait_until(lambda: any(c.output_paused for c in connections))
         (connection,) = connections
         # The 200 replies (40 MB) were not all built: requests wait unread.
         self.assertLess(connection.packets_sent, 200)
@@ -83,7 +75,7 @@ class ConnectionMemoryTests(unittest.TestCase):
         transport_ref = weakref.ref(connection.transport)
         del connection
         client.transport.abortConnection()
-        await _until(lambda: not connections)
+        await reactor_wait_until(lambda: not connections)
         await task.deferLater(reactor, 0, lambda: None)
         self.assertIsNone(connection_ref(), "a closed connection outlived its close")
         self.assertIsNone(transport_ref(), "its transport (and buffers) outlived the close")
@@ -95,12 +87,12 @@ class ConnectionMemoryTests(unittest.TestCase):
         received = []
         client.dataReceived = received.append  # type: ignore[method-assign]
         connections = self.factory.connections
-        await _until(lambda: any(c.output_paused for c in connections))
+        await reactor_wait_until(lambda: any(c.output_paused for c in connections))
         client.transport.resumeProducing()
-        await _until(lambda: sum(map(len, received)) >= 200 * len(_DATA), timeout=20)
+        await reactor_wait_until(lambda: sum(map(len, received)) >= 200 * len(_DATA), timeout=20)
         (connection,) = connections
-        await _until(lambda: connection.packets_sent == 202)  # handshake, create, 200
+        await reactor_wait_until(lambda: connection.packets_sent == 202)  # handshake, create, 200
         self.assertFalse(connection.output_paused)
         self.assertEqual(connection.outstanding, 0)
         client.transport.loseConnection()
-        await _until(lambda: not connections)
+        await reactor_wait_until(lambda: not connections)
