@@ -55,11 +55,14 @@ _INT = struct.Struct(">i")
 _BOOL_INT = struct.Struct(">?i")
 
 
-def _serialize_open_create_into(out: bytearray, txn: Any) -> None:
+def _serialize_txn_into(out: bytearray, txn: Any) -> None:
     """
-    C{txn.serialize_into(out)} for a L{CreateTxn} of the open ACL (the shared
-    L{OPEN_ACL} tuple, as prep gives it), written from the ACL's encoding done once.
+    C{txn.serialize_into(out)}, with a L{CreateTxn} of the open ACL (the shared
+    L{OPEN_ACL} tuple, as prep gives it) written from the ACL's encoding done once.
     """
+    if txn.__class__ is not CreateTxn or txn.acl is not OPEN_ACL:
+        txn.serialize_into(out)
+        return
     path = txn.path.encode("utf-8")
     data = txn.data
     out += _INT.pack(len(path))
@@ -80,10 +83,7 @@ def encode_txn(hdr: TxnHeader, txn: Any) -> bytes:
     out = bytearray()
     hdr.serialize_into(out)
     if txn is not None:
-        if txn.__class__ is CreateTxn and txn.acl is OPEN_ACL:
-            _serialize_open_create_into(out, txn)
-        else:
-            txn.serialize_into(out)
+        _serialize_txn_into(out, txn)
     return bytes(out)
 
 
@@ -117,10 +117,7 @@ def encode_stamped_txn(hdr: TxnHeader, txn: Any, stamp: WriteStamp, opcode: int)
     out = bytearray()
     hdr.serialize_into(out)
     if txn is not None:
-        if txn.__class__ is CreateTxn and txn.acl is OPEN_ACL:
-            _serialize_open_create_into(out, txn)
-        else:
-            txn.serialize_into(out)
+        _serialize_txn_into(out, txn)
     out += _STAMP.pack(_STAMP_MAGIC, stamp.origin, stamp.seq, stamp.acked, opcode)
     return bytes(out)
 
