@@ -53,15 +53,15 @@ def parent_of(path: str) -> str:
     return path[:cut] if cut > 0 else "/"
 
 
-def split_path(path: str) -> tuple[str, str] | None:
+def checked_parent_of(path: str) -> str | None:
     """
-    Split a path the way the server's write path does before full validation.
+    The parent of a path as the server's write path takes it before full validation.
 
-    @return: C{(parent, child name)}, or L{None} when the path has no C{/} or holds a
-        NUL character (ZooKeeper's BadArguments in C{validatePathForCreate} and
+    @return: the parent path, or L{None} when the path has no C{/} or holds a NUL
+        character (ZooKeeper's BadArguments in C{validatePathForCreate} and
         C{getParentPathAndValidate}).
     """
     cut = path.rfind("/")
     if cut < 0 or "\x00" in path:
         return None
-    return (path[:cut] if cut > 0 else "/"), path[cut + 1 :]
+    return path[:cut] if cut > 0 else "/"

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 from zkreg.data import codes
 from zkreg.data.acl import AclChecker
 from zkreg.data.codes import EPHEMERAL_NORMAL, ephemeral_type
-from zkreg.data.paths import SPECIAL_PATHS, is_valid_path, split_path
+from zkreg.data.paths import SPECIAL_PATHS, checked_parent_of, is_valid_path, parent_of
 from zkreg.data.tree import OPEN_ACL as _OPEN_ACL
 from zkreg.data.tree import DataTree
 from zkreg.proto.records import (
@@ -393,11 +393,9 @@ class Prep:
         else:
             self._check_session(request.session_id)
         path = record.path
-        # split_path, inlined (the name is not needed).
-        cut = path.rfind("/")
-        if cut < 0 or "\x00" in path:
+        parent_path = checked_parent_of(path)
+        if parent_path is None:
             raise PrepError(codes.BAD_ARGUMENTS)
-        parent_path = path[:cut] if cut > 0 else "/"
         acl = _open_acl_copy(record.acl)
         if acl is None:
             acl = self.acl.fixup(record.acl, request.auth, request.schemes)
@@ -459,25 +457,15 @@ class Prep:
         return txn
 
     def _delete(self, opcode: int, record: Any, request: Any, zxid: int) -> Any:
-        sessions = self.sessions
-        if sessions is not None:
-            err = sessions.check(request.session_id)
-            if err:
-                raise PrepError(err)
+        self._check_session(request.session_id)
         path = record.path
-        # split_path, inlined (the name is not needed).
-        cut = path.rfind("/")
-        if cut < 0 or "\x00" in path or path in SPECIAL_PATHS:
+        parent_path = checked_parent_of(path)
+        if parent_path is None or path in SPECIAL_PATHS:
             raise PrepError(codes.BAD_ARGUMENTS)
-        parent_path = path[:cut] if cut > 0 else "/"
         parent = self._lookup(parent_path)
         if parent is None:
             raise PrepError(codes.NO_NODE)
-        parent_acl = parent.acl
-        if parent_acl is not _OPEN_ACL and not self.acl.allowed(
-            parent_acl, _PERM_DELETE, request.auth
-        ):
-            raise PrepError(codes.NO_AUTH)
+        self._check_acl(parent, _PERM_DELETE, request)
         node = self._lookup(path)
         if node is None:
             raise PrepError(codes.NO_NODE)
@@ -497,7 +485,7 @@ class Prep:
                 parent.aversion,
                 parent.ephemeral_owner,
                 parent.num_children - 1,
-                parent_acl,
+                parent.acl,
             )
         )
         add(_Change(zxid, path, True, 0, 0, 0, 0, 0, ()))
@@ -508,10 +496,9 @@ class Prep:
             # Sent by a client: ZooKeeper reads the raw body as the path, and the
             # body's length prefix puts a NUL in it, so it is always BadArguments.
             raise PrepError(codes.BAD_ARGUMENTS)
-        split = split_path(path)
-        if split is None or path in SPECIAL_PATHS:
+        parent_path = checked_parent_of(path)
+        if parent_path is None or path in SPECIAL_PATHS:
             raise PrepError(codes.BAD_ARGUMENTS)
-        parent_path = split[0]
         node = self._lookup(path)
         if node is None:
             raise PrepError(codes.NO_NODE)
@@ -625,7 +612,7 @@ class Prep:
             if node is not None and node.ephemeral_owner == session_id:
                 paths.append(path)
         for path in paths:
-            parent_path = split_path(path)[0]  # type: ignore[index]
+            parent_path = parent_of(path)
             parent = self._lookup(parent_path)
             if parent is not None:
                 parent_change = _copy(zxid, parent_path, parent)

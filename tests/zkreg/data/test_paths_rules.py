@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zkreg.data.paths import is_valid_path, parent_of, split_path
+from zkreg.data.paths import checked_parent_of, is_valid_path, parent_of
 
 
 @pytest.mark.parametrize(
@@ -50,13 +50,13 @@ def test_invalid(path):
     assert not is_valid_path(path)
 
 
-def test_parent_and_split():
+def test_parent_and_checked_parent():
     assert parent_of("/a") == "/"
     assert parent_of("/a/b") == "/a"
-    assert split_path("/a/b") == ("/a", "b")
-    assert split_path("/a") == ("/", "a")
-    assert split_path("a") is None
-    assert split_path("/a\x00") is None
+    assert checked_parent_of("/a/b") == "/a"
+    assert checked_parent_of("/a") == "/"
+    assert checked_parent_of("a") is None
+    assert checked_parent_of("/a\x00") is None
 
 
 _REFUSED_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\uf8ff\ufff0-\U0010ffff]")
