@@ -2,7 +2,7 @@
 Writes submitted past a waiting read, across a lost data link, with real processes.
 
 A session server submits a session's write at once even when a read of the same
-session waits before it (see L{zkreg.session.protocol}): the read is evaluated when the
+session waits before it (see L{zkreg.session.pipeline}): the read is evaluated when the
 write before it is answered, before the next commit reaches the replica.  That order
 holds on one data-link connection; here the data server dies between a commit and its
 reply (the ZKREG_TEST_EXIT_BEFORE_REPLY hook) with both writes durable, so after its

@@ -71,7 +71,7 @@ class SessionServerFactory(protocol.ServerFactory):
         #: not), looked up once: L{None} means C{link.submit(...).addCallbacks(...)}
         self.submit_with_callback: Any = getattr(link, "submit_with_callback", None)
         #: whether a connection may submit a write past its waiting reads (see
-        #: L{zkreg.session.protocol}): only over a link that says so
+        #: L{zkreg.session.pipeline}): only over a link that says so
         self.writes_pass_reads = getattr(link, "writes_pass_reads", False) is True
         self.clock: Any = cast(Any, clock)
         self.read_view = link.read_view()
@@ -328,7 +328,7 @@ class SessionServerFactory(protocol.ServerFactory):
     def link_lost(self) -> None:
         """
         The data link lost its connection: close the client connections that had
-        writes submitted past their waiting reads (see L{zkreg.session.protocol}).
+        writes submitted past their waiting reads (see L{zkreg.session.pipeline}).
         The replica will catch up on commits whose results were lost, and such a
         read, evaluated only at its write's result, could see a later write of its
         own session.  Their clients see a lost connection, as ZooKeeper's clients do

@@ -3,7 +3,7 @@ Server-wide limits of a session server: the request throttler (ZooKeeper's
 C{RequestThrottler}) and a connection-rate limit per client IP address.
 
 Per connection, a client with too many requests in flight is no longer read from
-(L{zkreg.session.protocol.MAX_OUTSTANDING}); that bounds one client, not a thousand
+(L{zkreg.session.pipeline.MAX_OUTSTANDING}); that bounds one client, not a thousand
 clients together.  L{RequestThrottler} bounds the writes of all connections in the
 data tier's pipeline at once: past C{max_requests}, writes wait in one FIFO queue
 (so each session's order is kept), and when that queue is as long again, the

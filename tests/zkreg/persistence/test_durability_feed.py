@@ -53,7 +53,7 @@ class DurabilityFeedTests(unittest.TestCase):
     def test_which_logs_may_report_during_append(self):
         """
         Sessions submit writes past their waiting reads only when no append reports
-        durability before it returns (see L{zkreg.session.protocol}).
+        durability before it returns (see L{zkreg.session.pipeline}).
         """
 
         class EtcdLike(ManualLog):

@@ -493,7 +493,7 @@ class ResourceTests(ConnectionTestCase):
         self.assertEqual(self.link.submitted[0][0].record.data, data)
 
     def test_reading_paused_while_too_many_outstanding(self):
-        from zkreg.session.protocol import MAX_OUTSTANDING
+        from zkreg.session.pipeline import MAX_OUTSTANDING
 
         proto, transport, _ = self.establish()
         one = request_frame(1, OpCode.setData, SetDataRequest("/a", b"", -1))
