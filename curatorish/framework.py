@@ -33,10 +33,11 @@ from twisted.python.failure import Failure
 
 from curatorish import errors
 from curatorish.connection import operations as multi_ops
+from curatorish.connection.client_state import ClientState
 from curatorish.connection.operations import check_data
 from curatorish.connection.paths import validate_path
 from curatorish.connection.sasl import SASLConfig
-from curatorish.connection.session import ClientState, ZooKeeperConnection
+from curatorish.connection.session import ZooKeeperConnection
 from curatorish.connection.watches import WatchedEvent, Watcher
 from curatorish.retry import ExponentialBackoffRetry, RetryPolicy
 from curatorish.state import (
