@@ -31,13 +31,13 @@ from typing import TextIO
 
 from zkreg import __version__, discovery_cli, status_cli
 from zkreg.persistence.dirlock import DataDirLocked, DataDirUnwritable, lock_data_dir
-from zkreg.persistence.snapshot import SnapshotError, list_snapshots, read_header, read_snapshot
-from zkreg.persistence.txnlog import describe_txn
-from zkreg.persistence.wal import (
+from zkreg.persistence.segments import (
     CorruptLogError,
     list_segments,
     scan_segment,
 )
+from zkreg.persistence.snapshot import SnapshotError, list_snapshots, read_header, read_snapshot
+from zkreg.persistence.txnlog import describe_txn
 
 __all__ = ["main"]
 

@@ -428,7 +428,7 @@ def makeService(options: Options) -> service.MultiService:
     from zkreg.persistence.dirlock import DataDirLocked, DataDirUnwritable
     from zkreg.persistence.durable import open_durable_state
     from zkreg.persistence.recovery import RecoveryError
-    from zkreg.persistence.wal import CorruptLogError
+    from zkreg.persistence.segments import CorruptLogError
     from zkreg.roles import assemble_data_role
 
     _check_data_dir(config.data_dir)

@@ -274,7 +274,7 @@ def test_restart_replays_identical_tree(durable_server) -> None:
 
 
 def _last_segment_end(data_dir: str) -> tuple[str, int]:
-    from zkreg.persistence.wal import list_segments, scan_segment
+    from zkreg.persistence.segments import list_segments, scan_segment
 
     for _, path in reversed(list_segments(data_dir)):
         scan = scan_segment(path)
@@ -285,7 +285,7 @@ def _last_segment_end(data_dir: str) -> tuple[str, int]:
 
 def test_torn_tail_cut_after_kill(durable_server) -> None:
     """A partial record after the last good one (a torn write) is cut with a warning."""
-    from zkreg.persistence.wal import encode_record
+    from zkreg.persistence.segments import encode_record
 
     server = durable_server()
     writers = load_then_kill(server, "/torn", writers=3, acknowledged=300)
@@ -399,7 +399,7 @@ def test_damaged_log_middle_refuses_to_start(durable_server) -> None:
 
     from tests.support.servers import ServerStartError
     from zkreg.cli import main
-    from zkreg.persistence.wal import RECORD_HEADER_BYTES, list_segments, scan_segment
+    from zkreg.persistence.segments import RECORD_HEADER_BYTES, list_segments, scan_segment
 
     server = durable_server()
     client = connect(server)

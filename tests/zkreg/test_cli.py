@@ -16,14 +16,14 @@ from zkreg.cli import main
 from zkreg.data.tree import DataTree
 from zkreg.data.txncodec import encode_txn
 from zkreg.persistence.recovery import recover, write_tree_snapshot
-from zkreg.persistence.snapshot import HEADER_BYTES, list_snapshots
-from zkreg.persistence.wal import (
+from zkreg.persistence.segment_writer import SegmentWriter
+from zkreg.persistence.segments import (
     RECORD_HEADER_BYTES,
-    _SegmentWriter,
     encode_record,
     list_segments,
     scan_segment,
 )
+from zkreg.persistence.snapshot import HEADER_BYTES, list_snapshots
 from zkreg.proto.records import ACL, CreateSessionTxn, CreateTxn, Id, SetDataTxn, TxnHeader
 
 OPEN_ACL = [ACL(perms=31, id=Id(scheme="world", id="anyone"))]
@@ -60,7 +60,7 @@ def data_dir(tmp_path) -> str:
     """A data directory with two log segments and a snapshot in between."""
     directory = str(tmp_path / "data")
     os.makedirs(directory)
-    writer = _SegmentWriter(directory, 1 << 16, sync=False)
+    writer = SegmentWriter(directory, 1 << 16, sync=False)
     tree = DataTree()
     for hdr, txn in txns(30):
         writer.write_batch(

@@ -382,7 +382,7 @@ def open_durable_state(
 
     @param config: a L{zkreg.config.ServerConfig} (C{data_dir}, C{snap_count},
         C{snap_retain_count}, C{fsync}, C{extended_types} are read).
-    @raise zkreg.persistence.wal.CorruptLogError: the log is damaged in the middle; the
+    @raise zkreg.persistence.segments.CorruptLogError: the log is damaged in the middle; the
         message names the file, the offset and what to do.  Starting must stop.
     @raise zkreg.persistence.recovery.RecoveryError: other unrecoverable damage.
     @raise zkreg.persistence.dirlock.DataDirLocked: another process holds the directory.

@@ -2,11 +2,12 @@
 Recovery: the newest valid snapshot, then every logged transaction after it.
 
 This is the only place that turns files back into a L{DataTree}; the snapshot and the
-log formats live in L{zkreg.persistence.snapshot} and L{zkreg.persistence.wal}.
+log formats live in L{zkreg.persistence.snapshot} and L{zkreg.persistence.segments}.
 
   - Unfinished snapshot files (a crash while one was written) are removed.
-  - The log is checked first (L{zkreg.persistence.wal.open_log}): a torn tail is cut with a
-    warning, damage in the middle raises L{CorruptLogError} and nothing starts.
+  - The log is checked first (L{zkreg.persistence.segments.open_log}): a torn tail is cut
+    with a warning, damage in the middle raises
+    L{zkreg.persistence.segments.CorruptLogError} and nothing starts.
   - Snapshots are tried newest first; a damaged one is reported and the next older
     one is used (the log is kept from the oldest retained snapshot on, so it can be
     replayed from any of them).
@@ -46,6 +47,7 @@ from zkreg.data.messages import Outcome, WriteStamp
 from zkreg.data.node import Node
 from zkreg.data.tree import DataTree
 from zkreg.data.txncodec import decode_logged_txn
+from zkreg.persistence.segments import list_segments, open_log, read_records
 from zkreg.persistence.snapshot import (
     ReplyImage,
     SnapshotError,
@@ -55,7 +57,6 @@ from zkreg.persistence.snapshot import (
     read_header,
     remove_temporaries,
 )
-from zkreg.persistence.wal import list_segments, open_log, read_records
 from zkreg.proto import multi
 from zkreg.proto.consts import OpCode
 from zkreg.proto.jute import DecodeError

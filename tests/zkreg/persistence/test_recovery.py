@@ -17,14 +17,14 @@ from zkreg.data.tree import DataTree
 from zkreg.data.txncodec import encode_txn
 from zkreg.persistence.durable import open_durable_state
 from zkreg.persistence.recovery import RecoveryError, load_tree, recover, write_tree_snapshot
-from zkreg.persistence.snapshot import HEADER_BYTES, list_snapshots
-from zkreg.persistence.wal import (
+from zkreg.persistence.segments import (
     RECORD_HEADER_BYTES,
     CorruptLogError,
-    FileWriteAheadLog,
     list_segments,
     scan_segment,
 )
+from zkreg.persistence.snapshot import HEADER_BYTES, list_snapshots
+from zkreg.persistence.wal import FileWriteAheadLog
 from zkreg.proto.records import ACL, Id
 
 try:

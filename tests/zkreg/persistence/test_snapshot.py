@@ -14,6 +14,7 @@ from twisted.trial import unittest
 from zkreg.data.tree import DataTree
 from zkreg.persistence.durable import ForkSnapshotter, SnapshotFailed
 from zkreg.persistence.recovery import load_tree, write_tree_snapshot
+from zkreg.persistence.segments import list_segments
 from zkreg.persistence.snapshot import (
     HEADER_BYTES,
     SnapshotError,
@@ -23,7 +24,7 @@ from zkreg.persistence.snapshot import (
     snapshot_name,
     write_snapshot,
 )
-from zkreg.persistence.wal import FileWriteAheadLog, list_segments
+from zkreg.persistence.wal import FileWriteAheadLog
 
 try:
     from durability_workload import build_tree, scratch_directory, tree_state, workload

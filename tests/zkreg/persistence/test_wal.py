@@ -17,19 +17,22 @@ from zope.interface.verify import verifyObject
 from tests.support.waiting import reactor_wait_until
 from zkreg.interfaces import IDurableLog
 from zkreg.persistence import wal as walmod
-from zkreg.persistence.wal import (
+from zkreg.persistence.segment_writer import SegmentWriter
+from zkreg.persistence.segments import (
+    FORMAT_VERSION,
     RECORD_HEADER_BYTES,
     SEGMENT_HEADER_BYTES,
     CorruptLogError,
-    FileWriteAheadLog,
-    LogFailedError,
     encode_record,
+    encode_segment_header,
     list_segments,
     open_log,
+    read_records,
     scan_segment,
     segment_name,
     segments_needed_after,
 )
+from zkreg.persistence.wal import FileWriteAheadLog, LogFailedError
 
 try:
     from durability_workload import scratch_directory
@@ -256,7 +259,7 @@ class RecoveryTests(WalTestCase):
         yield wal.close()
         opened = open_log(self.directory, repair=False)
         self.assertEqual(opened.last_zxid, 4)
-        records = [(r.zxid, r.payload) for r in walmod.read_records(self.directory)]
+        records = [(r.zxid, r.payload) for r in read_records(self.directory)]
         self.assertEqual(
             records, [(1, payload(1)), (2, payload(2)), (3, payload(3, 60)), (4, payload(4))]
         )
@@ -283,13 +286,13 @@ class RecoveryTests(WalTestCase):
         self.assertEqual(len(list_segments(self.directory)), 1)
         yield wal.append(1, b"y")
         yield wal.close()
-        self.assertEqual([r.payload for r in walmod.read_records(self.directory)], [b"y"])
+        self.assertEqual([r.payload for r in read_records(self.directory)], [b"y"])
         self.flushLoggedErrors(OSError)
 
     def test_preallocation_adapts_to_free_space(self):
         """With no size configured a segment takes a quarter of the free space, at
         most segment_bytes, at least 64 KiB."""
-        writer = walmod._SegmentWriter(self.directory, 64 << 20, sync=False)
+        writer = SegmentWriter(self.directory, 64 << 20, sync=False)
         stats = os.statvfs(self.directory)
         free = stats.f_bavail * stats.f_frsize
         prealloc, limit = writer._segment_size()
@@ -297,7 +300,7 @@ class RecoveryTests(WalTestCase):
         self.assertLessEqual(prealloc, min(64 << 20, max(64 * 1024, free // 4)))
         self.assertGreaterEqual(prealloc, 64 * 1024)
         self.assertEqual(
-            walmod._SegmentWriter(self.directory, 1 << 20, False, 0)._segment_size(),
+            SegmentWriter(self.directory, 1 << 20, False, 0)._segment_size(),
             (0, 1 << 20),
         )
 
@@ -473,7 +476,7 @@ class DamageTests(WalTestCase):
         """
         yield self.write(range(1, 4))
         with open(os.path.join(self.directory, segment_name(4)), "wb") as empty:
-            empty.write(walmod.encode_segment_header(4) + bytes(1000))
+            empty.write(encode_segment_header(4) + bytes(1000))
         wal = self.open_wal()
         self.assertEqual(wal.last_zxid, 3)
         yield wal.append(4, b"four")
@@ -489,7 +492,7 @@ class DamageTests(WalTestCase):
         self.assertEqual(os.path.getsize(path), offsets[-1] + 20)
 
 
-assert walmod.FORMAT_VERSION == 1
+assert FORMAT_VERSION == 1
 
 
 class DamagePropertyTests(unittest.TestCase):
@@ -498,8 +501,6 @@ class DamagePropertyTests(unittest.TestCase):
     def test_any_damage_gives_prefix_or_refusal(self) -> None:
         from hypothesis import HealthCheck, given, settings
         from hypothesis import strategies as st
-
-        from zkreg.persistence.wal import _SegmentWriter
 
         records = [(z, payload(z, 10 + (z * 7) % 90)) for z in range(1, 31)]
 
@@ -515,7 +516,7 @@ class DamagePropertyTests(unittest.TestCase):
         def check(cut, flips) -> None:
             directory = scratch_directory(self)
             os.makedirs(directory)
-            writer = _SegmentWriter(directory, 8192, sync=False)
+            writer = SegmentWriter(directory, 8192, sync=False)
             for zxid, data in records:
                 writer.write_batch([(zxid, encode_record(zxid, data))], False)
             writer.close_segment()
@@ -535,7 +536,7 @@ class DamagePropertyTests(unittest.TestCase):
             except CorruptLogError as error:
                 self.assertEqual(error.path, path)
                 return
-            replayed = [(r.zxid, r.payload) for r in walmod.read_records(directory)]
+            replayed = [(r.zxid, r.payload) for r in read_records(directory)]
             self.assertEqual(replayed, records[: len(replayed)])
             self.assertEqual(opened.last_zxid, replayed[-1][0] if replayed else None)
             if cut is None and not flips:
