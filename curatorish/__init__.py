@@ -15,16 +15,12 @@ C{curatorish.*} logger names (L{curatorish.logbridge}).
 
 from curatorish import errors, logbridge
 from curatorish.blocking import BlockingCuratorFramework
+from curatorish.client_core import ACLProvider
 from curatorish.connection import ClientState, WatchedEvent, ZooKeeperConnection
 from curatorish.connection.sasl import SASLConfig
 from curatorish.connection.tls import TLSConfig
-from curatorish.framework import (
-    ACLProvider,
-    Created,
-    CuratorFramework,
-    TransactionResult,
-    new_client,
-)
+from curatorish.creates import Created
+from curatorish.framework import CuratorFramework, new_client
 from curatorish.retry import (
     BoundedExponentialBackoffRetry,
     ExponentialBackoffRetry,
@@ -40,6 +36,7 @@ from curatorish.state import (
     SessionConnectionStateErrorPolicy,
     StandardConnectionStateErrorPolicy,
 )
+from curatorish.transactions import TransactionResult
 from zkreg import __version__
 from zkreg.proto.consts import (
     CREATOR_ALL_ACL,

@@ -32,8 +32,10 @@ from twisted.python.failure import Failure
 from curatorish.connection.operations import MultiOp
 from curatorish.connection.session import ZooKeeperConnection
 from curatorish.connection.watches import WatchedEvent, Watcher
-from curatorish.framework import Created, CuratorFramework, TransactionOps, TransactionResult
+from curatorish.creates import Created
+from curatorish.framework import CuratorFramework
 from curatorish.state import ConnectionState
+from curatorish.transactions import TransactionOps, TransactionResult
 from zkreg.proto.consts import CreateMode, WatcherType
 from zkreg.proto.records import Stat
 

@@ -26,6 +26,10 @@ from zope.interface import provider
 #: The namespace (and stdlib logger name) of every curatorish event.
 ROOT_NAMESPACE = "curatorish"
 
+#: The namespace of the client framework's events (retries, giving up, background
+#: work), whichever of its modules logs them: programs configure this logger name.
+FRAMEWORK_NAMESPACE = ROOT_NAMESPACE + ".framework"
+
 _LEVELS = {
     LogLevel.debug: logging.DEBUG,
     LogLevel.info: logging.INFO,
@@ -84,4 +88,4 @@ def uninstall() -> None:
     globalLogPublisher.removeObserver(forward_to_logging)
 
 
-__all__ = ["ROOT_NAMESPACE", "forward_to_logging", "install", "uninstall"]
+__all__ = ["FRAMEWORK_NAMESPACE", "ROOT_NAMESPACE", "forward_to_logging", "install", "uninstall"]

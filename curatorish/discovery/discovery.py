@@ -31,7 +31,8 @@ from curatorish.discovery.provider import (
 )
 from curatorish.discovery.serializer import InstanceSerializer, JsonInstanceSerializer
 from curatorish.discovery.service_cache import ServiceCache, ServiceCacheBuilder
-from curatorish.framework import CuratorFramework, make_path
+from curatorish.framework import CuratorFramework
+from curatorish.node_names import make_path
 from curatorish.recipes.classic_cache import NodeCache
 from curatorish.recipes.face import Recipe, recipe_method
 from curatorish.state import ConnectionState

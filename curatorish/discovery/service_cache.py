@@ -13,7 +13,7 @@ from twisted.logger import Logger
 
 from curatorish.discovery.instance import ServiceInstance
 from curatorish.discovery.serializer import InstanceSerializer
-from curatorish.framework import make_path
+from curatorish.node_names import make_path
 from curatorish.recipes.face import Recipe, recipe_method
 from curatorish.recipes.listen import Listenable
 from curatorish.recipes.mirror import ChildData, TreeMirror

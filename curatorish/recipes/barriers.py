@@ -26,7 +26,8 @@ import uuid
 from curatorish import errors
 from curatorish.blocking import BlockingCuratorFramework
 from curatorish.connection.paths import validate_path
-from curatorish.framework import CuratorFramework, make_path
+from curatorish.framework import CuratorFramework
+from curatorish.node_names import make_path
 from curatorish.recipes._wakeup import Deadline, Wakeup
 from curatorish.recipes.face import Recipe, recipe_method
 from zkreg.proto.consts import CreateMode

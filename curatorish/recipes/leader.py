@@ -32,7 +32,7 @@ from twisted.logger import Logger
 from curatorish import errors
 from curatorish.connection import WatchedEvent
 from curatorish.connection.paths import validate_path
-from curatorish.framework import make_path, split_path
+from curatorish.node_names import make_path, split_path
 from curatorish.recipes.face import Recipe, recipe_method
 from curatorish.recipes.lock_internals import (
     LockInternalsDriver,

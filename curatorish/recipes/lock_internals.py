@@ -25,7 +25,8 @@ from twisted.logger import Logger
 
 from curatorish import errors
 from curatorish.connection import WatchedEvent
-from curatorish.framework import CuratorFramework, make_path
+from curatorish.framework import CuratorFramework
+from curatorish.node_names import make_path
 from zkreg.proto.consts import CreateMode
 
 _log = Logger()

@@ -42,7 +42,8 @@ from twisted.python.failure import Failure
 
 from curatorish import errors
 from curatorish.connection.watches import WatchedEvent
-from curatorish.framework import CuratorFramework, make_path
+from curatorish.framework import CuratorFramework
+from curatorish.node_names import make_path
 from curatorish.state import ConnectionState
 from zkreg.proto.consts import EventType, WatcherType
 from zkreg.proto.records import Stat

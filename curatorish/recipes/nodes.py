@@ -36,13 +36,8 @@ from curatorish import errors
 from curatorish.blocking import BlockingCuratorFramework
 from curatorish.connection.paths import validate_path
 from curatorish.connection.watches import WatchedEvent
-from curatorish.framework import (
-    CuratorFramework,
-    local_address_bytes,
-    make_path,
-    protected_name,
-    split_path,
-)
+from curatorish.framework import CuratorFramework, local_address_bytes
+from curatorish.node_names import make_path, protected_name, split_path
 from curatorish.recipes._wakeup import Deadline
 from curatorish.recipes.cache import CuratorCache
 from curatorish.recipes.face import Recipe, recipe_method

@@ -47,7 +47,8 @@ from twisted.python.failure import Failure
 from curatorish import errors
 from curatorish.blocking import BlockingCuratorFramework, in_reactor_thread
 from curatorish.connection.paths import validate_path
-from curatorish.framework import CuratorFramework, make_path
+from curatorish.framework import CuratorFramework
+from curatorish.node_names import make_path
 from curatorish.recipes._wakeup import Deadline, Wakeup
 from curatorish.recipes.face import Recipe, recipe_method
 from zkreg.proto.consts import CreateMode

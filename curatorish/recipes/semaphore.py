@@ -18,7 +18,7 @@ from twisted.internet import defer
 
 from curatorish import errors
 from curatorish.connection.paths import validate_path
-from curatorish.framework import make_path, split_path
+from curatorish.node_names import make_path, split_path
 from curatorish.recipes.face import Recipe, recipe_method
 from curatorish.recipes.lock_internals import wait_for_wake, wake_on_event
 from curatorish.recipes.locks import AnyClient, InterProcessMutex, LockContext, LockNotHeldError

@@ -16,8 +16,10 @@ from twisted.internet import defer
 
 from curatorish import errors
 from curatorish.connection import WatchedEvent
-from curatorish.framework import CuratorFramework, TransactionResult, is_protected_name
+from curatorish.framework import CuratorFramework
+from curatorish.node_names import is_protected_name
 from curatorish.retry import RetryNTimes
+from curatorish.transactions import TransactionResult
 from tests.support.waiting import wait_until
 from zkreg.proto.consts import CreateMode, EventType, Perms, WatcherType
 from zkreg.proto.records import ACL, Id
@@ -203,7 +205,7 @@ def test_auth_and_acls(server: Any, make_client: Any, unique_path: str) -> None:
 
 
 def test_acl_provider(server: Any, make_client: Any, unique_path: str) -> None:
-    from curatorish.framework import ACLProvider
+    from curatorish.client_core import ACLProvider
 
     class ReadOnlyBelow(ACLProvider):
         def get_acl_for_path(self, path: str) -> Any:

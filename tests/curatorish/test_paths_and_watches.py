@@ -19,7 +19,7 @@ from curatorish.connection import (
     validate_path,
 )
 from curatorish.connection.paths import check_path_rules
-from curatorish.framework import (
+from curatorish.node_names import (
     is_protected_name,
     make_path,
     normalize_protected,

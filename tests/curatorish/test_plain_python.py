@@ -96,9 +96,12 @@ def test_errors_from_the_server_print_their_class_and_path(
 
 
 def _blocking_methods() -> list[str]:
-    """The async client's public methods that return Deferreds."""
+    """The async client's public methods that return Deferreds (its bases' too)."""
+    members: dict[str, Any] = {}
+    for klass in reversed(CuratorFramework.__mro__):
+        members.update(vars(klass))
     names = []
-    for name, member in vars(CuratorFramework).items():
+    for name, member in members.items():
         if name.startswith("_") or not callable(member):
             continue
         hints = typing.get_type_hints(member)
