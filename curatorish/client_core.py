@@ -20,8 +20,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from curatorish import errors
+from curatorish.connection.client_state import ClientState
 from curatorish.connection.operations import check_data
-from curatorish.connection.session import ClientState, ZooKeeperConnection
+from curatorish.connection.session import ZooKeeperConnection
 from curatorish.logbridge import FRAMEWORK_NAMESPACE
 from curatorish.retry import RetryPolicy
 from curatorish.retry_loop import RetryLoop

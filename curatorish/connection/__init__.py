@@ -6,6 +6,7 @@ L{ZooKeeperConnection} is the session (Java's C{ZooKeeper} handle); the framewor
 the rest on top of it.
 """
 
+from curatorish.connection.client_state import ClientState
 from curatorish.connection.hosts import ConnectString, HostRotation, parse_connect_string
 from curatorish.connection.operations import (
     CheckOp,
@@ -24,7 +25,7 @@ from curatorish.connection.operations import (
     SetDataResult,
 )
 from curatorish.connection.paths import Chroot, validate_path
-from curatorish.connection.session import ClientState, ZooKeeperConnection
+from curatorish.connection.session import ZooKeeperConnection
 from curatorish.connection.watches import WatchedEvent, Watcher, WatchManager
 
 __all__ = [
