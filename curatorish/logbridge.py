@@ -30,6 +30,11 @@ ROOT_NAMESPACE = "curatorish"
 #: work), whichever of its modules logs them: programs configure this logger name.
 FRAMEWORK_NAMESPACE = ROOT_NAMESPACE + ".framework"
 
+#: The namespace of one session's events (connecting, handshakes, expiry, auth, request
+#: timeouts), whichever part of the session logs them: docs/security.md tells
+#: programs to configure this logger name.
+SESSION_NAMESPACE = ROOT_NAMESPACE + ".connection.session"
+
 _LEVELS = {
     LogLevel.debug: logging.DEBUG,
     LogLevel.info: logging.INFO,
@@ -88,4 +93,11 @@ def uninstall() -> None:
     globalLogPublisher.removeObserver(forward_to_logging)
 
 
-__all__ = ["FRAMEWORK_NAMESPACE", "ROOT_NAMESPACE", "forward_to_logging", "install", "uninstall"]
+__all__ = [
+    "FRAMEWORK_NAMESPACE",
+    "ROOT_NAMESPACE",
+    "SESSION_NAMESPACE",
+    "forward_to_logging",
+    "install",
+    "uninstall",
+]

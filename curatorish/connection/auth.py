@@ -25,13 +25,14 @@ from curatorish.connection.client_state import ClientState
 from curatorish.connection.packets import Packet
 from curatorish.connection.protocol import ClientProtocol
 from curatorish.connection.sasl import SASLConfig, SaslExchange, SaslRefused
+from curatorish.logbridge import SESSION_NAMESPACE
 from zkreg.proto.consts import Err, OpCode, Xid
 from zkreg.proto.jute import Record
 from zkreg.proto.records import AuthPacket, GetSASLRequest, RequestHeader, SetSASLResponse
 
 #: The parts of the session log under the session's namespace, the logger that
 #: docs/security.md names (C{curatorish.connection.session}), wherever the code is.
-_log = Logger(namespace="curatorish.connection.session")
+_log = Logger(namespace=SESSION_NAMESPACE)
 
 
 def credential_bytes(credential: str | bytes) -> bytes:

@@ -45,6 +45,7 @@ from curatorish.connection.watches import (
     PERSISTENT_RECURSIVE,
     WatchManager,
 )
+from curatorish.logbridge import SESSION_NAMESPACE
 from zkreg.proto.consts import PROTOCOL_VERSION, OpCode, Xid
 from zkreg.proto.jute import DecodeError, Record
 from zkreg.proto.records import (
@@ -58,7 +59,7 @@ from zkreg.proto.records import (
 
 #: The parts of the session log under the session's namespace, the logger that
 #: docs/security.md names (C{curatorish.connection.session}), wherever the code is.
-_log = Logger(namespace="curatorish.connection.session")
+_log = Logger(namespace=SESSION_NAMESPACE)
 
 #: Java splits setWatches into batches of about this many path characters.
 SET_WATCHES_MAX_LENGTH = 128 * 1024

@@ -20,12 +20,13 @@ from twisted.logger import Logger
 
 from curatorish.connection.client_state import ClientState
 from curatorish.connection.protocol import ClientProtocol
+from curatorish.logbridge import SESSION_NAMESPACE
 from zkreg.proto.consts import OpCode, Xid
 from zkreg.proto.records import RequestHeader
 
 #: The parts of the session log under the session's namespace, the logger that
 #: docs/security.md names (C{curatorish.connection.session}), wherever the code is.
-_log = Logger(namespace="curatorish.connection.session")
+_log = Logger(namespace=SESSION_NAMESPACE)
 
 
 class KeepAlive:

@@ -72,14 +72,10 @@ from curatorish.connection.protocol import ClientProtocol
 from curatorish.connection.read_only import MIN_RW_PROBE_INTERVAL_S, ReadWriteSearch
 from curatorish.connection.sasl import SASLConfig, sasl_config
 from curatorish.connection.watches import WatchedEvent, WatchManager
+from curatorish.logbridge import SESSION_NAMESPACE
 from zkreg.proto.consts import EventType, KeeperState, OpCode
-from zkreg.proto.jute import Record
 
-_log = Logger()
-
-
-def _record_encoder(record: Record) -> bytes:
-    return record.serialize()
+_log = Logger(namespace=SESSION_NAMESPACE)
 
 
 class ZooKeeperConnection(
