@@ -29,7 +29,7 @@ from twisted.logger import Logger
 from twisted.python import threadable
 from twisted.python.failure import Failure
 
-from curatorish.connection.operations import MultiOp
+from curatorish.connection.multi_requests import MultiOp
 from curatorish.connection.session import ZooKeeperConnection
 from curatorish.connection.watches import WatchedEvent, Watcher
 from curatorish.creates import Created

@@ -17,7 +17,7 @@ from twisted.internet import defer
 
 from curatorish.client_core import ClientCore
 from curatorish.client_view import ClientView
-from curatorish.connection import operations as multi_ops
+from curatorish.connection import multi_requests as multi_ops
 from zkreg.proto.consts import CreateMode
 from zkreg.proto.records import Stat
 

@@ -8,7 +8,7 @@ the rest on top of it.
 
 from curatorish.connection.client_state import ClientState
 from curatorish.connection.hosts import ConnectString, HostRotation, parse_connect_string
-from curatorish.connection.operations import (
+from curatorish.connection.multi_requests import (
     CheckOp,
     CheckResult,
     CreateOp,

@@ -1,7 +1,8 @@
 """
 A ZooKeeper client session over Twisted: Java's C{ClientCnxn}, on L{zkreg.proto}.
 The operations themselves (Java's C{ZooKeeper} methods) are the other half of the
-class, in L{curatorish.connection.operations}.
+class, in parts of their own over one base (L{curatorish.connection.operations} lists
+them).
 
 One L{ZooKeeperConnection} holds one session at a time on one of the servers of its
 connect string.  It:
@@ -65,21 +66,35 @@ from curatorish.connection.client_state import ClientState
 from curatorish.connection.connecting import SessionConnector
 from curatorish.connection.hosts import HostRotation, parse_connect_string
 from curatorish.connection.keepalive import KeepAlive
-from curatorish.connection.operations import ZooKeeperOperations
+from curatorish.connection.multi_requests import MultiRequests
 from curatorish.connection.packets import Packet, PacketQueue
 from curatorish.connection.paths import Chroot
 from curatorish.connection.protocol import ClientProtocol
 from curatorish.connection.read_only import MIN_RW_PROBE_INTERVAL_S, ReadWriteSearch
+from curatorish.connection.read_requests import ReadRequests
 from curatorish.connection.sasl import SASLConfig, sasl_config
+from curatorish.connection.watch_requests import WatchRequests
 from curatorish.connection.watches import WatchedEvent, WatchManager
+from curatorish.connection.write_requests import WriteRequests
 from curatorish.logbridge import SESSION_NAMESPACE
 from zkreg.proto.consts import EventType, KeeperState, OpCode
 
 _log = Logger(namespace=SESSION_NAMESPACE)
 
 
+# The parts of the operations come last, and their common base
+# (operations.ZooKeeperOperations) after all of them in the method resolution order:
+# its stand-ins for _submit and _call_watcher must not hide the packet queue's real ones.
 class ZooKeeperConnection(
-    SessionConnector, PacketQueue, KeepAlive, ReadWriteSearch, SessionAuth, ZooKeeperOperations
+    SessionConnector,
+    PacketQueue,
+    KeepAlive,
+    ReadWriteSearch,
+    SessionAuth,
+    ReadRequests,
+    WriteRequests,
+    WatchRequests,
+    MultiRequests,
 ):
     """
     One ZooKeeper session, kept alive across connections and servers.
