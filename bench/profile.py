@@ -82,7 +82,7 @@ def start(pid: int, output: Path, seconds: float, rate: int = 250) -> subprocess
 
 
 def _frame_name(frame: str) -> str:
-    """C{"dataReceived (zkreg/session/protocol.py:120)"} -> without the line number."""
+    """C{"dataReceived (zkreg/session/framing.py:120)"} -> without the line number."""
     name, _, where = frame.partition(" (")
     path = where.rstrip(")").rsplit(":", 1)[0]
     for marker in ("site-packages/", "/work/main/", "lib/python3.11/"):
