@@ -2,7 +2,7 @@
 Streamed sync of a joining session server: how long a session server takes to join
 a data server holding N znodes, and the worst latency of the writes the data server
 answers meanwhile (they must not stall while the snapshot streams: a forked child
-writes it, see L{zkreg.link.serve}).
+writes it, see L{zkreg.link.snapshot_transfer}).
 
 For each N (default 100,000 and 1,000,000):
   1. a data directory with one snapshot of N znodes (100-byte values, 1,000 per

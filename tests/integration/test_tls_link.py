@@ -108,7 +108,7 @@ def test_large_snapshot_over_tls_link(
     on its reactor): the joiner's replica holds every node, and a write made during
     the join follows the snapshot.
     """
-    from zkreg.link.serve import INLINE_SNAPSHOT_NODES
+    from zkreg.link.snapshot_transfer import INLINE_SNAPSHOT_NODES
 
     data, _, link_port = split
     joiner = session_server(link_port, *link_stores.data_link(link_stores.clients["bob"]))

@@ -1,61 +1,54 @@
 """
 The data server's side of the TCP data link: serves one L{DataServer} to any number
-of session servers.
+of session servers, one L{DataLinkServerProtocol} per session server's connection.
 
 Each session server connects, says which zxid its replica has (L{wire.Hello}), and is
 brought up to date either with the commits after that zxid, when the recent-commit
-ring still holds them (L{CommitFanout}), or with a snapshot in chunks, then the live
-commit stream.  A large snapshot is written by a forked child straight to the
-connection's socket, so the data server's reactor never stalls and its memory does
-not grow with the tree (the child sees the tree as it was at the fork, copy on write);
-the commits of meanwhile are held for that connection and follow the snapshot.  Over a
-TLS link the child writes into a socket pair instead, and this process relays its
-bytes into the TLS transport under flow control (only encryption is left on the
-reactor, a read at a time).
+ring still holds them (L{CommitFanout}, in L{zkreg.link.commit_fanout}), or with a
+snapshot in chunks (L{zkreg.link.snapshot_transfer}: a large one is written by a
+forked child), then the live commit stream.
 
-Each commit is encoded once for every connection.  A write's commit goes out before
-its result on the same connection, so a session server's replica holds a write
-before its writer hears of it.
+A write's commit goes out before its result on the same connection, so a session
+server's replica holds a write before its writer hears of it.
 
 Liveness, both ways: the data server sends a L{wire.Beat} every L{BEAT_S}, a session
 server a L{wire.Touch} (empty if need be); a session server silent for
 C{session_server_timeout_s} is dropped (Nacos Distro's verify).  Dropping it closes no
 session: its sessions expire on their own timeouts, unless their clients moved to
 another session server that touches them.
+
+L{CommitFanout} lives in L{zkreg.link.commit_fanout}; it is imported here too, and
+stays in this module's C{__all__}, because it was public API of this module.
 """
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import os
-import select
 import signal
-import socket
-import time
 from collections import deque
 from functools import partial
 from typing import Any, cast
 
-from twisted.internet import threads
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import ISSLTransport
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import Factory
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.protocols.basic import Int32StringReceiver
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
-from zkreg.data.messages import Commit, Outcome, Request, SessionGrant, WriteStamp
+from zkreg.data.messages import Outcome, Request, SessionGrant, WriteStamp
 from zkreg.data.server import DataServer
-from zkreg.data.tree import DataTree
-from zkreg.data.txncodec import encode_txn
-from zkreg.interfaces import ICommitListener
 from zkreg.link import wire
+from zkreg.link.commit_fanout import CommitFanout
+from zkreg.link.snapshot_transfer import (
+    INLINE_SNAPSHOT_NODES,
+    SnapshotRelay,
+    SnapshotTransfer,
+    snapshot_frames,
+)
 from zkreg.proto.jute import DecodeError
-from zkreg.proto.records import TxnHeader
 from zkreg.tls import handshake_refusal
 
 __all__ = ["BEAT_S", "CommitFanout", "DataLinkServerFactory"]
@@ -70,20 +63,7 @@ BEAT_S = 0.5
 #: A session server silent this long is dropped.
 SESSION_SERVER_TIMEOUT_S = 10.0
 
-#: Trees up to this many nodes are sent inline (one reactor turn of a few ms);
-#: larger ones by a forked child.
-INLINE_SNAPSHOT_NODES = 5_000
-
-#: Nodes per L{wire.SnapChunk}.
-CHUNK_NODES = 1_000
-
 _log = Logger(namespace="zkreg.link.serve")
-
-_PR_SET_PDEATHSIG = 1
-try:
-    _PRCTL: Any = ctypes.CDLL(None, use_errno=True).prctl
-except (OSError, AttributeError):  # pragma: no cover - not Linux
-    _PRCTL = None
 
 
 def no_nagle(transport: Any) -> None:
@@ -105,208 +85,16 @@ def no_nagle(transport: Any) -> None:
             pass
 
 
-def commit_frame(commit: Commit) -> bytes:
-    """
-    The frame of a commit on the stream: its log record as the sequencer encoded it
-    (the events are not sent, a replica gets them by applying the txn).
-    """
-    record = commit.record
-    if record is None:
-        record = encode_txn(
-            TxnHeader(commit.session_id, commit.cxid, commit.zxid, commit.time, commit.txn_type),
-            commit.txn,
-        )
-    return wire.commit_frame(record)
-
-
-def snapshot_frames(tree: DataTree) -> Any:
-    """
-    @return: an iterator of the frames of a snapshot of C{tree}: L{wire.SyncStart},
-        the L{wire.SnapChunk}s, L{wire.SnapEnd}.
-    """
-    yield wire.encode_frame(wire.SyncStart(wire.SYNC_SNAPSHOT, tree.last_zxid))
-    chunk: list[wire.SnapNode] = []
-    for path, node in tree.iter_nodes():
-        chunk.append(
-            wire.SnapNode(
-                path,
-                node.data,
-                list(node.acl),
-                node.czxid,
-                node.mzxid,
-                node.ctime,
-                node.mtime,
-                node.version,
-                node.cversion,
-                node.aversion,
-                node.ephemeral_owner,
-                node.pzxid,
-            )
-        )
-        if len(chunk) >= CHUNK_NODES:
-            yield wire.encode_frame(wire.SnapChunk(chunk))
-            chunk = []
-    if chunk:
-        yield wire.encode_frame(wire.SnapChunk(chunk))
-    sessions = [wire.SessionEntry(sid, timeout) for sid, timeout in tree.sessions.items()]
-    yield wire.encode_frame(wire.SnapEnd(tree.last_zxid, tree.extended_types, sessions))
-
-
-def _write_all(fd: int, data: bytes, patience_s: float) -> None:
-    """Write all of C{data} to a non-blocking socket, waiting while it is full."""
-    view = memoryview(data)
-    while view:
-        try:
-            written = os.write(fd, view)
-        except BlockingIOError:
-            _, writable, _ = select.select([], [fd], [], patience_s)
-            if not writable:
-                raise TimeoutError("the session server stopped reading") from None
-            continue
-        view = view[written:]
-
-
-def _unfreeze(result: Any) -> Any:
-    """The snapshot child is gone: let the collector see every object again."""
-    gc.unfreeze()
-    return result
-
-
 #: How far "every other replica" has applied when there is none to wait for.
 _NO_LIMIT = 1 << 64
 
 
-class _SnapshotRelay(Protocol):
+class DataLinkServerProtocol(SnapshotTransfer, Int32StringReceiver, TimeoutMixin):
     """
-    This process's end of the socket pair a snapshot child writes into: every read
-    goes into the TLS transport of the session server's link, whose producer this
-    end is (the TLS transport pauses it while its own buffer is full).
-
-    @ivar drained: fired once the child closed its end and every byte was relayed.
+    One session server's connection to the data server: its sync (a resume from the
+    ring, an inline snapshot, or a forked one through L{SnapshotTransfer}), the
+    requests it submits and their answers, and the frames it is sent.
     """
-
-    def __init__(self, link_transport: Any) -> None:
-        self.link_transport = link_transport
-        self.drained: Deferred = Deferred()
-        self._producing = False
-
-    def connectionMade(self) -> None:
-        self.link_transport.registerProducer(self.transport, True)
-        self._producing = True
-
-    def dataReceived(self, data: bytes) -> None:
-        self.link_transport.write(data)
-
-    def connectionLost(self, reason: Failure | None = None) -> None:
-        self._release()
-        if not self.drained.called:
-            self.drained.callback(None)
-
-    def stop(self) -> None:
-        """The link is gone: stop relaying (the child, killed, writes no more)."""
-        self._release()
-        if self.transport is not None:
-            cast(Any, self.transport).loseConnection()
-
-    def _release(self) -> None:
-        if self._producing:
-            self._producing = False
-            self.link_transport.unregisterProducer()
-
-
-class _SnapshotRelayFactory(Factory):
-    def __init__(self, relay: _SnapshotRelay) -> None:
-        self.relay = relay
-
-    def buildProtocol(self, addr: Any) -> _SnapshotRelay:
-        return self.relay
-
-
-@implementer(ICommitListener)
-class CommitFanout:
-    """
-    Encodes each commit once, sends it to every connection, and keeps the recent ones
-    so a reconnecting session server can resume from its zxid.
-
-    @ivar floor: every commit after this zxid is in the ring.
-    """
-
-    def __init__(
-        self,
-        server: DataServer,
-        max_commits: int = 200_000,
-        max_bytes: int = 64 << 20,
-        prefill: int = 20_000,
-    ) -> None:
-        """
-        @param prefill: how many of the log's last commits to read back at start.
-        """
-        self.server = server
-        self.floor = server.last_zxid
-        self._ring: deque[tuple[int, bytes]] = deque()
-        self._bytes = 0
-        self._max_commits = max_commits
-        self._max_bytes = max_bytes
-        self.connections: dict[_ServerProtocol, None] = {}
-        self._prefill(prefill)
-        server.subscribe(self)
-
-    def _prefill(self, count: int) -> None:
-        """
-        Fill the ring with up to C{count} of the last commits in the log, so session
-        servers that followed this data server before it restarted resume from their
-        zxid instead of loading a snapshot.  The frames carry no events: a replica
-        gets them from applying the txn.
-        """
-        last = self.server.last_zxid
-        if count <= 0 or last <= 0:
-            return
-        after = max((last >> 32) << 32, last - count)
-        first = None
-        try:
-            for zxid, record in self.server.log.replay(after):
-                if zxid > last:
-                    break
-                frame = wire.commit_frame(record)
-                self._ring.append((zxid, frame))
-                self._bytes += len(frame)
-                if first is None:
-                    first = zxid
-        except Exception:
-            _log.failure("reading the log's last commits; session servers will get snapshots")
-            self._ring.clear()
-            self._bytes = 0
-            return
-        if first is not None and self._ring[-1][0] == last:
-            self.floor = first - 1
-        else:
-            self._ring.clear()
-            self._bytes = 0
-
-    def committed(self, commit: Commit) -> None:
-        frame = commit_frame(commit)
-        ring = self._ring
-        ring.append((commit.zxid, frame))
-        self._bytes += len(frame)
-        while ring and (len(ring) > self._max_commits or self._bytes > self._max_bytes):
-            zxid, old = ring.popleft()
-            self._bytes -= len(old)
-            self.floor = zxid
-        for connection in self.connections:
-            connection.out(frame)
-
-    def frames_after(self, zxid: int) -> list[bytes] | None:
-        """
-        @return: the frames of every commit after C{zxid}, or L{None} when the ring
-            does not reach back that far (or C{zxid} is ahead of this server).
-        """
-        if zxid < self.floor or zxid > self.server.last_zxid:
-            return None
-        return [frame for commit_zxid, frame in self._ring if commit_zxid > zxid]
-
-
-class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
-    """One session server's connection to the data server."""
 
     MAX_LENGTH = MAX_FRAME
 
@@ -321,7 +109,7 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         self._held: list[bytes] | None = None
         self._child: int | None = None
         #: Over TLS, what relays the child's snapshot into the TLS transport.
-        self._relay: _SnapshotRelay | None = None
+        self._relay: SnapshotRelay | None = None
         self.live = False
         #: The zxid this session server says it has applied (its L{wire.Beat}s), or
         #: L{None} before its first: only a session server that says so holds
@@ -499,113 +287,6 @@ class _ServerProtocol(Int32StringReceiver, TimeoutMixin):
         self.factory.fanout.connections[self] = None
         self.live = True
 
-    def _fork_snapshot(self, fd: int) -> None:
-        """
-        Have a child write the snapshot to C{fd} (the socket, or the socket pair of
-        L{_fork_snapshot_through_tls}); hold the commits meanwhile.
-        """
-        self._held = []
-        self.factory.fanout.connections[self] = None
-        tree = self.server.tree
-        zxid = tree.last_zxid
-        nodes = tree.node_count()
-        parent = os.getpid()
-        forking = time.perf_counter()
-        # Objects the collector would visit while the child runs would be copied
-        # page by page (copy on write), stalling the reactor: keep them out of its
-        # reach until the child is done.
-        gc.freeze()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child never returns
-            code = 1
-            try:
-                gc.disable()  # the collector would touch (and so copy) every page
-                if _PRCTL is not None:
-                    _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
-                    if os.getppid() != parent:
-                        os._exit(3)
-                for frame in snapshot_frames(tree):
-                    _write_all(fd, frame, 30.0)
-                code = 0
-            except BaseException as error:  # noqa: BLE001 - report and exit, never return
-                try:
-                    os.write(2, f"zkreg link snapshot child failed: {error!r}\n".encode())
-                except OSError:
-                    pass
-            finally:
-                os._exit(code)
-        paused_ms = (time.perf_counter() - forking) * 1000
-        self._child = pid
-        _log.info(
-            "session server {name} joins: snapshot of {nodes} nodes at zxid {zxid:#x} "
-            "written by pid {pid} (fork paused the reactor {ms:.1f} ms)",
-            name=self.name,
-            nodes=nodes,
-            zxid=zxid,
-            pid=pid,
-            ms=paused_ms,
-        )
-        waited: Deferred = threads.deferToThread(os.waitpid, pid, 0)
-        waited.addBoth(_unfreeze)
-        waited.addCallback(self._snapshot_written, nodes)
-        waited.addErrback(lambda reason: _log.failure("snapshot child", reason))
-
-    def _fork_snapshot_through_tls(self) -> None:
-        """
-        The snapshot over a TLS link: a forked child writes its frames (as over TCP)
-        into a socket pair, and this process relays them into the TLS transport as
-        they come, the pair being the TLS transport's producer: when the session
-        server reads slowly, the relay stops reading the pair and the child waits.
-        Only encryption is left on the reactor, in reads of the pair's size.
-        """
-        from twisted.internet import reactor
-
-        ours, childs = socket.socketpair()
-        childs.setblocking(False)
-        relay = _SnapshotRelay(cast(Any, self.transport))
-        self._relay = relay
-        try:
-            self._fork_snapshot(childs.fileno())
-        finally:
-            childs.close()
-        try:
-            cast(Any, reactor).adoptStreamConnection(
-                ours.fileno(), socket.AF_UNIX, _SnapshotRelayFactory(relay)
-            )
-        finally:
-            ours.close()  # the reactor holds its own duplicate
-
-    def _snapshot_written(self, waited: tuple[int, int], nodes: int) -> Any:
-        self._child = None
-        relay, self._relay = self._relay, None
-        if relay is not None:
-            # Over TLS: the child is gone, its frames may still be on their way
-            # through the relay; come back once they are all in the TLS transport.
-            return relay.drained.addCallback(lambda _: self._snapshot_done(waited, nodes))
-        return self._snapshot_done(waited, nodes)
-
-    def _snapshot_done(self, waited: tuple[int, int], nodes: int) -> None:
-        held, self._held = self._held, None
-        if held is None:  # the connection is gone
-            return
-        status = waited[1]
-        if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
-            _log.warn(
-                "snapshot for session server {name} failed (child status {status:#x})",
-                name=self.name,
-                status=status,
-            )
-            cast(Any, self.transport).abortConnection()
-            return
-        _log.info(
-            "session server {name} joined: {nodes} nodes sent, then {held} commits held",
-            name=self.name,
-            nodes=nodes,
-            held=len(held),
-        )
-        cast(Any, self.transport).writeSequence(held)
-        self.live = True
-
     # -- answers -----------------------------------------------------------------------
 
     def _submitted(self, tag: int, opcode: int, stamped: bool, result: Outcome | Failure) -> None:
@@ -704,12 +385,12 @@ class DataLinkServerFactory(Factory):
         self._least_applied = _NO_LIMIT
         self._next_least_applied = _NO_LIMIT
 
-    def buildProtocol(self, addr: Any) -> _ServerProtocol:
+    def buildProtocol(self, addr: Any) -> DataLinkServerProtocol:
         if self._beats is None:
             self._beats = LoopingCall(self._beat)
             self._beats.clock = self.clock
             self._beats.start(BEAT_S, now=False)
-        protocol = _ServerProtocol(self)
+        protocol = DataLinkServerProtocol(self)
         protocol.factory = self
         return protocol
 
