@@ -20,8 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from zkreg.data import codes
-from zkreg.data.prep_ops import TTL_FLAGS as _TTL_FLAGS
-from zkreg.data.prep_ops import PrepError
+from zkreg.data.prep_ops import TTL_FLAGS, PrepError
 from zkreg.data.prep_outstanding import OutstandingChanges
 from zkreg.proto.records import ErrorTxn, MultiTxn, Txn
 
@@ -61,7 +60,7 @@ class MultiPrep(OutstandingChanges):
         for opcode, record in ops:
             if opcode in _CREATE_OPS:
                 flags = record.flags
-                if flags in _TTL_FLAGS:
+                if flags in TTL_FLAGS:
                     if opcode != _OP_CREATE_TTL:
                         raise PrepError(codes.MARSHALLING_ERROR)
                     opcode = _OP_CREATE_TTL

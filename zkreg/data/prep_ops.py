@@ -73,10 +73,8 @@ _SEQUENTIAL_FLAGS = frozenset(
 )
 _EPHEMERAL_FLAGS = frozenset({codes.FLAG_EPHEMERAL, codes.FLAG_EPHEMERAL_SEQUENTIAL})
 #: The create flags of the TTL modes: public because a multi types its create ops by
-#: them too (L{zkreg.data.prep_multi}); read here, like the constants above, by a
-#: module-private name.
+#: them too (L{zkreg.data.prep_multi}).
 TTL_FLAGS = frozenset({codes.FLAG_PERSISTENT_WITH_TTL, codes.FLAG_PERSISTENT_SEQUENTIAL_WITH_TTL})
-_TTL_FLAGS = TTL_FLAGS
 
 
 def _i32(value: int) -> int:
@@ -194,7 +192,7 @@ class OperationPrep(OutstandingChanges):
             raise PrepError(codes.BAD_ARGUMENTS)
         ttl = record.ttl if opcode == _OP_CREATE_TTL else -1
         # validateCreateRequest
-        if flags in _TTL_FLAGS:
+        if flags in TTL_FLAGS:
             if not self.extended_types:
                 raise PrepError(codes.UNIMPLEMENTED)
             if ttl <= 0 or ttl > codes.TTL_MAX_MS:
