@@ -113,10 +113,19 @@ class ForkSnapshotter:
     starts the snapshot on the next reactor turn, so the fork never happens in the
     middle of a batch of applies.
 
+    When the count comes due while the previous child is still writing, that turn is
+    skipped and counting starts again, as ZooKeeper's C{SyncRequestProcessor} does
+    ("Too busy to snap, skipping").  Otherwise a big tree whose snapshot takes longer
+    than the interval would be forked again the moment each child exits: a child
+    always running, and the reactor paused by a fork of the whole process (8-15 ms at
+    364,000 znodes on a 2-core VM) about once per child's lifetime.
+
     @ivar last_pause: seconds the reactor thread spent in the last C{fork}.
     @ivar longest_pause: the longest such pause since start.
     @ivar last_duration: seconds the last snapshot took from fork to the child's exit.
     @ivar snapshots_taken: snapshots finished successfully.
+    @ivar snapshots_skipped: snapshots that came due while one was still being
+        written, and were skipped.
     @ivar last_snapshot_zxid: the zxid of the last finished snapshot, or L{None}.
     """
 
@@ -155,6 +164,7 @@ class ForkSnapshotter:
         self.longest_pause = 0.0
         self.last_duration = 0.0
         self.snapshots_taken = 0
+        self.snapshots_skipped = 0
         self.last_snapshot_zxid: int | None = None
         self._reactor = reactor
         self._randomize = randomize or (lambda bound: random.randrange(bound))
@@ -182,9 +192,26 @@ class ForkSnapshotter:
         enough have been.
         """
         self._since_snapshot += 1
-        if self._since_snapshot > self._threshold and not self._scheduled and not self._running:
+        if self._since_snapshot > self._threshold and not self._scheduled:
+            if self._running is not None:
+                self._skip_busy()
+                return
             self._scheduled = True
             self._reactor.callLater(0, self._scheduled_snapshot)
+
+    def _skip_busy(self) -> None:
+        """
+        A snapshot came due while the last one is still being written: count again
+        from here (see the class docstring).
+        """
+        self.snapshots_skipped += 1
+        self._since_snapshot = 0
+        self._threshold = self._next_threshold()
+        log.warn(
+            "Too busy to snapshot (the last one is still being written), skipping; the"
+            " next after {count} more transactions",
+            count=self._threshold,
+        )
 
     def _scheduled_snapshot(self) -> None:
         self._scheduled = False

@@ -260,6 +260,37 @@ class ReplayedCountTests(unittest.TestCase):
         self.assertEqual(len(clock.calls), 1, "a fresh start waits for snap_count/2")
 
 
+class BusySkipTests(unittest.TestCase):
+    def test_due_while_running_skips_and_counts_again(self) -> None:
+        """
+        A snapshot due while the last child still runs is skipped, as ZooKeeper's
+        "Too busy to snap": counting starts again, so the next one is not forked the
+        moment the running one exits.
+        """
+        clock = _RecordingClock()
+        snapshotter = ForkSnapshotter(
+            "/nonexistent",
+            DataTree(),
+            None,
+            snap_count=100,
+            randomize=lambda bound: 0,
+            reactor=clock,
+        )
+        snapshotter._running = defer.Deferred()  # a child writing a snapshot
+        for _ in range(51):
+            snapshotter.committed(None)
+        self.assertEqual(clock.calls, [], "nothing is forked while a child runs")
+        self.assertEqual(snapshotter.snapshots_skipped, 1)
+        self.assertEqual(len(self.flushLoggedErrors()), 0)
+        snapshotter._running = None  # the child exited
+        snapshotter.committed(None)
+        self.assertEqual(clock.calls, [], "counted again from the skip, not due yet")
+        for _ in range(50):
+            snapshotter.committed(None)
+        self.assertEqual(len(clock.calls), 1, "due again snap_count/2 after the skip")
+        self.assertEqual(snapshotter.snapshots_skipped, 1)
+
+
 class _RecordingClock:
     """Records callLater calls without running them."""
 
