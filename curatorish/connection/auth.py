@@ -30,8 +30,6 @@ from zkreg.proto.consts import Err, OpCode, Xid
 from zkreg.proto.jute import Record
 from zkreg.proto.records import AuthPacket, GetSASLRequest, RequestHeader, SetSASLResponse
 
-#: The parts of the session log under the session's namespace, the logger that
-#: docs/security.md names (C{curatorish.connection.session}), wherever the code is.
 _log = Logger(namespace=SESSION_NAMESPACE)
 
 

@@ -57,8 +57,6 @@ from zkreg.proto.records import (
     SetWatches2,
 )
 
-#: The parts of the session log under the session's namespace, the logger that
-#: docs/security.md names (C{curatorish.connection.session}), wherever the code is.
 _log = Logger(namespace=SESSION_NAMESPACE)
 
 #: Java splits setWatches into batches of about this many path characters.

@@ -24,8 +24,6 @@ from curatorish.logbridge import SESSION_NAMESPACE
 from zkreg.proto.consts import OpCode, Xid
 from zkreg.proto.records import RequestHeader
 
-#: The parts of the session log under the session's namespace, the logger that
-#: docs/security.md names (C{curatorish.connection.session}), wherever the code is.
 _log = Logger(namespace=SESSION_NAMESPACE)
 
 

@@ -36,8 +36,6 @@ from zkreg.proto.consts import EventType, KeeperState, Xid
 from zkreg.proto.jute import DecodeError, Record
 from zkreg.proto.records import WatcherEvent
 
-#: The parts of the session log under the session's namespace, the logger that
-#: docs/security.md names (C{curatorish.connection.session}), wherever the code is.
 _log = Logger(namespace=SESSION_NAMESPACE)
 
 _MAX_XID = 2**31 - 1

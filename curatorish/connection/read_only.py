@@ -27,8 +27,6 @@ from curatorish.connection.client_state import ClientState
 from curatorish.connection.hosts import HostRotation
 from curatorish.logbridge import SESSION_NAMESPACE
 
-#: The parts of the session log under the session's namespace, the logger that
-#: docs/security.md names (C{curatorish.connection.session}), wherever the code is.
 _log = Logger(namespace=SESSION_NAMESPACE)
 
 #: Java's C{minPingRwTimeout} and C{maxPingRwTimeout}: the backoff of the search for a
