@@ -13,7 +13,7 @@ Like Curator's C{curator-test} (C{TestingServer}, C{KillSession}), but with no J
 
 The server runs as a subprocess (C{twistd zkreg}, the default) or, with
 C{in_process=True}, as a zkreg service on the shared reactor of
-L{curatorish.blocking} (so only from threaded code, not from the reactor thread).
+L{curatorish.reactor_thread} (so only from threaded code, not from the reactor thread).
 
 For pytest, add C{pytest_plugins = ["curatorish.testing"]} to a C{conftest.py} and use
 the C{zkreg_testing_server} fixture (one server per test session), or build your own
@@ -332,7 +332,7 @@ class TestingServer:
         )
 
     def _start_in_process(self) -> None:
-        from curatorish.blocking import call_in_reactor
+        from curatorish.reactor_thread import call_in_reactor
 
         self._service = call_in_reactor(
             start_zkreg_service, self.options(), timeout_s=self.start_timeout_s
@@ -345,7 +345,7 @@ class TestingServer:
         if self.in_process:
             service, self._service = self._service, None
             if service is not None:
-                from curatorish.blocking import call_in_reactor
+                from curatorish.reactor_thread import call_in_reactor
 
                 call_in_reactor(service.stopService, timeout_s=timeout_s)
             return
@@ -396,7 +396,7 @@ class TestingServer:
         if not self.in_process:
             self.restart()
             return
-        from curatorish.blocking import call_in_reactor
+        from curatorish.reactor_thread import call_in_reactor
 
         def abort_all() -> int:
             dropped = 0

@@ -32,8 +32,9 @@ from typing import Any, TypeVar
 
 from twisted.internet import defer
 
-from curatorish.blocking import BlockingCuratorFramework, call_in_reactor
+from curatorish.blocking import BlockingCuratorFramework
 from curatorish.framework import CuratorFramework
+from curatorish.reactor_thread import call_in_reactor
 
 F = TypeVar("F", bound=Callable[..., Any])
 

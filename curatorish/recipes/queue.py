@@ -45,10 +45,11 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from curatorish import errors
-from curatorish.blocking import BlockingCuratorFramework, in_reactor_thread
+from curatorish.blocking import BlockingCuratorFramework
 from curatorish.connection.paths import validate_path
 from curatorish.framework import CuratorFramework
 from curatorish.node_names import make_path
+from curatorish.reactor_thread import in_reactor_thread
 from curatorish.recipes._wakeup import Deadline, Wakeup
 from curatorish.recipes.face import Recipe, recipe_method
 from zkreg.proto.consts import CreateMode

@@ -31,7 +31,7 @@ def _give_the_reactor_back() -> Iterator[None]:
     run can run it themselves.
     """
     yield
-    from curatorish.blocking import release_shared_reactor
+    from curatorish.reactor_thread import release_shared_reactor
 
     release_shared_reactor()
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from curatorish.blocking import EventThread, call_in_reactor, in_reactor_thread, shared_reactor
+from curatorish.blocking import EventThread
+from curatorish.reactor_thread import call_in_reactor, in_reactor_thread, shared_reactor
 from tests.support.waiting import wait_until
 
 

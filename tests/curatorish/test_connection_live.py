@@ -11,7 +11,6 @@ from typing import Any
 from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
 
 from curatorish import errors
-from curatorish.blocking import call_in_reactor, shared_reactor
 from curatorish.connection import (
     CheckOp,
     CreateOp,
@@ -24,6 +23,7 @@ from curatorish.connection import (
     ZooKeeperConnection,
 )
 from curatorish.connection.protocol import ClientProtocol
+from curatorish.reactor_thread import call_in_reactor, shared_reactor
 from zkreg.proto.consts import AddWatchMode, CreateMode, EventType, WatcherType
 
 

@@ -582,7 +582,7 @@ def test_protected_ephemeral_is_recreated_in_the_new_session_after_expiry(
     changed is the old session's; it is deleted and the node is created again.  The
     expiry is the client's own (simulated, as after a long SUSPENDED), so the old
     session and its node are still alive on the server when the retry finds it."""
-    from curatorish.blocking import call_in_reactor
+    from curatorish.reactor_thread import call_in_reactor
 
     observer = make_client(server.hosts)
     client = make_client(server.hosts, retry_policy=RetryNTimes(3, 1500))

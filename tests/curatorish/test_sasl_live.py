@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from curatorish import ACL, ConnectionState, CuratorFramework, Id, Perms, SASLConfig, errors
-from curatorish.blocking import BlockingCuratorFramework, call_in_reactor, shared_reactor
+from curatorish.blocking import BlockingCuratorFramework
+from curatorish.reactor_thread import call_in_reactor, shared_reactor
 from curatorish.retry import RetryNTimes
 from tests.support.proxy import TcpProxy
 from tests.support.sasl import jaas_file, serving
