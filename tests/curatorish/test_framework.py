@@ -443,7 +443,7 @@ def test_suspended_then_reconnected_with_watches_intact(
 def test_session_expiry_is_lost_then_a_new_session(
     server: Any, make_client: Any, unique_path: str
 ) -> None:
-    from curatorish.testing import expire_session
+    from curatorish.kill_session import expire_session
 
     states: list[str] = []
     client = make_client(server.hosts, states=states)

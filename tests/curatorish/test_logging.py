@@ -115,7 +115,7 @@ def test_an_unreachable_server_is_not_silent(
 def test_session_establishment_state_changes_and_expiry_are_logged(
     caplog: pytest.LogCaptureFixture, server: Any, make_client: Any
 ) -> None:
-    from curatorish.testing import expire_session
+    from curatorish.kill_session import expire_session
 
     caplog.set_level(logging.INFO, logger="curatorish")
     states: list[str] = []

@@ -10,7 +10,8 @@ from typing import Any
 
 from curatorish import CreateMode
 from curatorish.blocking import BlockingCuratorFramework
-from curatorish.testing import TestingServer, expire_session, testing_server_fixture
+from curatorish.kill_session import expire_session
+from curatorish.testing import TestingServer, testing_server_fixture
 from tests.support.waiting import wait_until
 
 #: The fixture factory, used as a user would in a conftest.
@@ -105,7 +106,7 @@ def test_pytest_plugin_as_a_kazoo_user_would_use_it(tmp_path: Any) -> None:
     import subprocess
     import sys
 
-    from curatorish.testing import ZKREG_ROOT
+    from curatorish.zkreg_launch import ZKREG_ROOT
 
     (tmp_path / "conftest.py").write_text('pytest_plugins = ["curatorish.testing"]\n')
     (tmp_path / "test_user.py").write_text(

@@ -10,7 +10,7 @@ from twisted.trial import unittest
 
 from curatorish import CreateMode, CuratorFramework, RetryNTimes
 from curatorish.state import ConnectionState
-from curatorish.testing import ReactorTestingServer
+from curatorish.testing_reactor import ReactorTestingServer
 
 
 async def eventually(predicate, timeout_s: float = 15.0) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from curatorish.testing import zkreg_command
+from curatorish.zkreg_launch import zkreg_command
 from tests.support.ports import free_port
 from tests.support.servers import REPO_ROOT
 from zkreg.persistence.dirlock import LOCK_FILE_NAME

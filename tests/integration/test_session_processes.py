@@ -19,7 +19,7 @@ import subprocess
 
 import pytest
 
-from curatorish.testing import zkreg_command
+from curatorish.zkreg_launch import zkreg_command
 from tests.support.ports import free_port
 from tests.support.procfs import child_pids, established_on_port, is_alive
 from tests.support.servers import REPO_ROOT, ZkregServer

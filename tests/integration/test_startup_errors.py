@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import zkreg
-from curatorish.testing import zkreg_command
+from curatorish.zkreg_launch import zkreg_command
 from tests.support.ports import free_port
 from tests.support.servers import REPO_ROOT
 

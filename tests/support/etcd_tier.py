@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from curatorish.testing import zkreg_command
+from curatorish.zkreg_launch import zkreg_command
 from tests.support.etcd import EtcdCluster
 from tests.support.ports import free_port
 from tests.support.servers import ServerStartError, ZkregServer

@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from curatorish.testing import (
+from curatorish.zkreg_launch import (
     ZKREG_ROOT,
     four_letter_word,
     zkreg_command,

@@ -24,7 +24,7 @@ from curatorish.discovery import (
     StickyStrategy,
 )
 from curatorish.errors import NoNodeError
-from curatorish.testing import expire_session, session_of
+from curatorish.kill_session import expire_session, session_of
 from tests.support.waiting import wait_until
 
 

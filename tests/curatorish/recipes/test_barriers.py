@@ -138,7 +138,7 @@ def test_waiter_survives_its_session_expiring(server: Any, make_client: Any) -> 
     The waiter's session expires while it waits; on its new session it is still
     released when the barrier goes.
     """
-    from curatorish.testing import expire_session, session_of
+    from curatorish.kill_session import expire_session, session_of
 
     path = _path("expiry")
     setter = DistributedBarrier(make_client(server.hosts), path)

@@ -17,8 +17,8 @@ import uuid
 from typing import Any
 
 from curatorish.errors import NodeExistsError, NoNodeError
+from curatorish.kill_session import expire_session, session_of
 from curatorish.recipes import CuratorCache, PathChildrenCache, TreeCache
-from curatorish.testing import expire_session, session_of
 from tests.curatorish.recipes.cache_support import Replay, server_tree, snapshot
 from tests.support.waiting import WaitTimeout, wait_until
 

@@ -18,10 +18,10 @@ import pytest
 from twisted.internet import defer, task
 
 from curatorish.errors import ConnectionLossError
+from curatorish.kill_session import expire_session, session_of
 from curatorish.recipes import CloseMode, LeaderLatch, LeaderSelector, Participant
 from curatorish.retry import RetryNTimes
 from curatorish.state import SessionConnectionStateErrorPolicy
-from curatorish.testing import expire_session, session_of
 from tests.support.proxy import TcpProxy
 from tests.support.waiting import wait_until
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from curatorish.errors import ConnectionLossError
+from curatorish.kill_session import expire_session, session_of
 from curatorish.recipes import (
     InterProcessMultiLock,
     InterProcessMutex,
@@ -31,7 +32,6 @@ from curatorish.recipes import (
     StandardLockInternalsDriver,
 )
 from curatorish.recipes.lock_internals import PredicateResults
-from curatorish.testing import expire_session, session_of
 from tests.support.waiting import wait_until
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))

@@ -11,13 +11,13 @@ import threading
 import uuid
 from typing import Any
 
+from curatorish.kill_session import expire_session, session_of
 from curatorish.recipes import (
     InterProcessMutex,
     InterProcessReadWriteLock,
     InterProcessSemaphoreV2,
     LeaderLatch,
 )
-from curatorish.testing import expire_session, session_of
 from tests.support.waiting import wait_until
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from curatorish.kill_session import expire_session, session_of
 from curatorish.recipes import GroupMember, PersistentNode, PersistentTtlNode
-from curatorish.testing import expire_session, session_of
 from tests.support.waiting import wait_until
 from zkreg.proto.consts import CreateMode
 

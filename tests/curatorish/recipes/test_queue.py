@@ -229,7 +229,7 @@ def test_error_mode_delete_drops(server: Any, make_client: Any) -> None:
 
 
 def test_consumer_goes_on_after_its_session_expires(server: Any, make_client: Any) -> None:
-    from curatorish.testing import expire_session, session_of
+    from curatorish.kill_session import expire_session, session_of
 
     path = _path("expiry")
     got: list[str] = []
@@ -254,7 +254,7 @@ def test_lock_safety_redelivers_when_the_consumer_dies(server: Any, make_client:
     A consumer holding an item's lock loses its session while handling it: the lock
     goes with the session and another consumer gets the item (at least once).
     """
-    from curatorish.testing import expire_session, session_of
+    from curatorish.kill_session import expire_session, session_of
 
     path = _path("redeliver")
     lock_path = path + "-locks"
