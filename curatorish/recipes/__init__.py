@@ -34,13 +34,12 @@ from curatorish.recipes.classic_cache import (
     TreeCacheEvent,
     TreeCacheEventType,
 )
-from curatorish.recipes.leader import (
+from curatorish.recipes.election import Participant
+from curatorish.recipes.leader_latch import CloseMode, LeaderLatch
+from curatorish.recipes.leader_selector import (
     CancelLeadershipException,
-    CloseMode,
-    LeaderLatch,
     LeaderSelector,
     LeaderSelectorListenerAdapter,
-    Participant,
 )
 from curatorish.recipes.lock_internals import (
     LockInternals,
