@@ -51,6 +51,11 @@ def id_bytes(participant_id: str) -> bytes:
 
 
 async def list_participants(client: Any, path: str, lock_name: str) -> list[Participant]:
+    """
+    @param lock_name: the recipe's node name (C{"latch-"} or C{"lock-"}).
+    @return: the participants under C{path} in election order, the leader first
+        (none if C{path} does not exist); nodes deleted while listing are skipped.
+    """
     try:
         children = await client.get_children(path)
     except errors.NoNodeError:
@@ -66,6 +71,11 @@ async def list_participants(client: Any, path: str, lock_name: str) -> list[Part
 
 
 def log_failure(description: str) -> Callable[[Any], None]:
+    """
+    @return: an errback for a recipe's background work that logs its failure, unless
+        the work was cancelled (as closing a recipe does).
+    """
+
     def log(failure: Any) -> None:
         if not failure.check(defer.CancelledError):
             _log.failure(description, failure)
