@@ -155,7 +155,7 @@ class CuratorFramework(CreateOperations, DeleteOperations, TransactionOperations
             connection_state_error_policy or StandardConnectionStateErrorPolicy(),
         )
         self._init_view(core, namespace)
-        core.state_manager._client = self
+        core.state_manager.set_client(self)
 
     @classmethod
     def _view(cls, core: ClientCore, namespace: str | None) -> CuratorFramework:

@@ -109,7 +109,8 @@ class ConnectionStateManager:
         inject_session_expiration: Callable[[], Any] | None = None,
     ) -> None:
         """
-        @param client: passed as the first argument to every listener.
+        @param client: passed as the first argument to every listener (until
+            L{set_client} names another).
         @param session_timeout_ms: the requested session timeout, used until one is
             negotiated.
         @param session_expiration_percent: simulated expiration after this percentage of
@@ -163,6 +164,14 @@ class ConnectionStateManager:
         self._queue.clear()
         self._listeners.clear()
         self.release_waiters()
+
+    def set_client(self, client: Any) -> None:
+        """
+        Pass C{client} to listeners from now on, instead of the one given to the
+        constructor: the framework client is built around a core that already made
+        this manager, so it introduces itself here.
+        """
+        self._client = client
 
     @property
     def _accepting(self) -> bool:

@@ -36,6 +36,19 @@ def test_first_positive_state_is_connected_then_reconnected() -> None:
     assert seen == [S.CONNECTED, S.SUSPENDED, S.RECONNECTED]
 
 
+def test_listeners_get_the_client_set_after_construction() -> None:
+    clock = Clock()
+    framework = object()
+    seen: list[object] = []
+    manager = ConnectionStateManager(None, clock, session_timeout_ms=10_000)
+    manager.add_listener(lambda who, state: seen.append(who))
+    manager.start()
+    manager.set_client(framework)
+    manager.add_state_change(S.CONNECTED)
+    clock.advance(0)
+    assert seen == [framework]
+
+
 def test_listeners_run_later_not_on_the_callers_stack() -> None:
     manager, clock, seen = make_manager()
     manager.add_state_change(S.CONNECTED)
