@@ -194,7 +194,7 @@ class MultiRequests(ZooKeeperOperations):
 
     def _multi_record(self, op: MultiOp) -> tuple[int, Record]:
         if isinstance(op, CreateOp):
-            return self._create_record(op.path, op.data, op.acl, op.mode, op.ttl, in_multi=True)
+            return self._create_record(op.path, op.data, op.acl, op.mode, op.ttl)
         if isinstance(op, DeleteOp):
             return OpCode.delete, DeleteRequest(self._to_server(op.path), op.version)
         if isinstance(op, SetDataOp):

@@ -124,7 +124,6 @@ class ZooKeeperOperations:
         acl: Sequence[Any],
         mode: CreateMode,
         ttl: int | None,
-        in_multi: bool = False,
     ) -> tuple[int, Record]:
         mode = CreateMode(mode)
         check_data(data, path)
