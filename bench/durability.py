@@ -216,7 +216,7 @@ async def populate(
     @return: seconds taken.
     """
     from bench import wire
-    from bench.loadclient import Pinger, Pipeline, connect_many, ensure_node
+    from bench.rawclient import Pinger, Pipeline, connect_many, ensure_node
 
     sessions = await connect_many(host, port, connections)
     for parent in ("/fill", *(f"/fill/p{index}" for index in range(connections))):
