@@ -40,8 +40,8 @@ from typing import Any
 
 from twisted.internet import defer
 
-from bench.loadclient import process_cpu_seconds
-from bench.run import exit_status, make_server, measure_each, server_names
+from bench.cpu import process_cpu_seconds
+from bench.harness import exit_status, make_server, measure_each, server_names
 from curatorish import BlockingCuratorFramework
 from curatorish.retry import RetryNTimes
 from tests.support.servers import ServerProcess

@@ -41,7 +41,7 @@ from typing import Any
 
 from twisted.internet import defer, task
 
-from bench.run import make_server
+from bench.harness import make_server
 from curatorish import BlockingCuratorFramework, CuratorFramework
 from curatorish.discovery import (
     JsonInstanceSerializer,

@@ -51,7 +51,7 @@ def make_server(kind: str, fsync: bool = True, jvm_heap: str = "1g") -> Any:
     An unstarted server: ZooKeeper with C{forceSync} as C{fsync} says, or zkreg under
     C{twistd -n} with C{--no-fsync} when C{fsync} is off.
     """
-    from bench.run import ZKREG_BENCH_ARGS, ZOOKEEPER_BENCH_JVM_ARGS
+    from bench.harness import ZKREG_BENCH_ARGS, ZOOKEEPER_BENCH_JVM_ARGS
     from tests.support.servers import ZkregServer, ZooKeeperOracle
 
     if kind == "zookeeper":
@@ -64,7 +64,7 @@ def make_server(kind: str, fsync: bool = True, jvm_heap: str = "1g") -> Any:
 
 def bench_writes(seconds: float, connections: int, window: int) -> dict[str, Any]:
     """Latency and throughput of writes with sync on, zkreg against ZooKeeper."""
-    from bench.run import run_loadclient
+    from bench.workloads import run_loadclient
 
     results: dict[str, Any] = {}
     for label, kind, fsync in (
@@ -216,7 +216,7 @@ async def populate(
     @return: seconds taken.
     """
     from bench import wire
-    from bench.loadclient import Pinger, Pipeline, connect_many, ensure_node
+    from bench.rawclient import Pinger, Pipeline, connect_many, ensure_node
 
     sessions = await connect_many(host, port, connections)
     for parent in ("/fill", *(f"/fill/p{index}" for index in range(connections))):

@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from bench import wire
-from bench.loadclient import Feed, Pinger, connect, connect_many, ensure_node
+from bench.rawclient import Feed, Pinger, connect, connect_many, ensure_node
 from tests.support.etcd import EtcdCluster
 from tests.support.etcd_tier import EtcdDataServer
 from tests.support.servers import ZkregServer

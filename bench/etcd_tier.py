@@ -32,7 +32,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench.run import QUICK, Params, Row, _log, render, run_loadclient, run_workloads
+from bench.harness import log
+from bench.table import Row, render
+from bench.workloads import QUICK, Params, run_loadclient, run_workloads
 from tests.support.etcd_tier import EtcdTier
 from tests.support.ports import free_port
 from tests.support.servers import ServerProcess, ZooKeeperOracle
@@ -128,7 +130,7 @@ def compare(params: Params, only: set[str]) -> tuple[dict[str, Row], dict[str, A
     """Run the workloads on the ZooKeeper ensemble, then on the etcd tier."""
     rows: dict[str, Row] = {}
     raw: dict[str, Any] = {}
-    _log("starting a three-server ZooKeeper 3.8 ensemble")
+    log("starting a three-server ZooKeeper 3.8 ensemble")
     ensemble = start_ensemble()
     try:
         target: ServerProcess = ensemble[0]
@@ -137,7 +139,7 @@ def compare(params: Params, only: set[str]) -> tuple[dict[str, Row], dict[str, A
     finally:
         for member in ensemble:
             member.cleanup()
-    _log("starting zkreg on a three-member etcd (two data servers, one session server)")
+    log("starting zkreg on a three-member etcd (two data servers, one session server)")
     tier = start_tier()
     try:
         assert tier.session is not None
@@ -169,7 +171,7 @@ def million(writes: int, window: int) -> dict[str, Any]:
         while written < writes:
             result = run_loadclient(spec, timeout=300)
             written += int(result["ops_per_s"] * spec["seconds"])
-            _log(f"{written:,} writes, {written / (time.monotonic() - started):,.0f}/s so far")
+            log(f"{written:,} writes, {written / (time.monotonic() - started):,.0f}/s so far")
         elapsed = time.monotonic() - started
         # Let the last snapshot (checked every second) delete the log and compact.
         time.sleep(3)

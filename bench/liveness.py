@@ -18,7 +18,7 @@ Workloads:
     session's requests.
 
 The load runs in separate processes (C{python -m bench.liveness --client SPEC}),
-built on L{bench.loadclient}'s raw asyncio sessions.
+built on L{bench.rawclient}'s raw asyncio sessions.
 """
 
 from __future__ import annotations
@@ -36,9 +36,10 @@ import time
 from typing import Any
 
 from bench import wire
-from bench.loadclient import Session
+from bench.harness import exit_status, make_server, measure_each, server_names
+from bench.rawclient import Session
 from bench.rss import rss_kib
-from bench.run import Row, exit_status, make_server, measure_each, render, server_names
+from bench.table import Row, render
 from tests.support.servers import ServerProcess, four_letter
 
 WORKLOAD_NAMES = ("expiry-storm", "slow-consumer")

@@ -26,7 +26,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.run import ZKREG_BENCH_ARGS, ZOOKEEPER_BENCH_JVM_ARGS, run_loadclient
+from bench.harness import ZKREG_BENCH_ARGS, ZOOKEEPER_BENCH_JVM_ARGS
+from bench.workloads import run_loadclient
 from tests.support.certs import Stores, make_stores
 from tests.support.ports import free_port
 from tests.support.servers import NettyZooKeeperOracle, ServerProcess, ZkregServer

@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import profile
-from bench.loadclient import pipelined, process_cpu_seconds
-from bench.run import ZKREG_BENCH_ARGS
+from bench.cpu import process_cpu_seconds
+from bench.harness import ZKREG_BENCH_ARGS
+from bench.loadclient import pipelined
 from tests.support.ports import free_port
 from tests.support.servers import ZkregServer
 

@@ -163,22 +163,7 @@ def write_tree_snapshot(
     try:
         for session_id, timeout_ms in tree.sessions.items():
             writer.add_session(session_id, timeout_ms)
-        add_node = writer.add_node
-        for path, node in tree.iter_nodes():
-            add_node(
-                path,
-                node.data,
-                node.acl,
-                node.czxid,
-                node.mzxid,
-                node.ctime,
-                node.mtime,
-                node.version,
-                node.cversion,
-                node.aversion,
-                node.ephemeral_owner,
-                node.pzxid,
-            )
+        writer.add_tree_nodes(tree.iter_nodes())
         if replies is not None:
             for session_id, stamp, outcome in replies.items():
                 writer.add_reply(_reply_image(session_id, stamp, outcome))

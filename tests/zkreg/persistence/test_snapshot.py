@@ -95,6 +95,48 @@ class RoundTripTests(unittest.TestCase):
 
         self.assertTrue(gc.isenabled())
 
+    def test_tree_nodes_written_as_node_by_node(self) -> None:
+        """
+        L{SnapshotWriter.add_tree_nodes} (the snapshot child's loop) writes the very
+        bytes L{SnapshotWriter.add_node} writes for the same nodes, across several
+        buffer drains and with ACLs first seen in the middle of the stream.
+        """
+        from zkreg.persistence.snapshot import SnapshotWriter
+
+        tree, _ = build_tree(3000)
+        for index, node in enumerate(tree.nodes.values()):
+            if index % 2 == 0:
+                node.data = bytes(range(256)) * 32  # 8 KiB: several drains in all
+        bodies = []
+        for name in ("bulk", "each"):
+            directory = os.path.join(self.directory, name)
+            os.makedirs(directory)
+            writer = SnapshotWriter(directory, tree.last_zxid, sync=False)
+            if name == "bulk":
+                writer.add_tree_nodes(tree.iter_nodes())
+            else:
+                for path, node in tree.iter_nodes():
+                    writer.add_node(
+                        path,
+                        node.data,
+                        node.acl,
+                        node.czxid,
+                        node.mzxid,
+                        node.ctime,
+                        node.mtime,
+                        node.version,
+                        node.cversion,
+                        node.aversion,
+                        node.ephemeral_owner,
+                        node.pzxid,
+                    )
+            self.assertEqual(writer.node_count, len(tree.nodes))
+            with open(writer.finish(), "rb") as snapshot:
+                bodies.append(snapshot.read()[HEADER_BYTES:])
+        self.assertGreater(len(bodies[0]), 3 << 20)
+        self.assertEqual(bodies[0], bodies[1])
+        self.assertGreater(len({id(node.acl) for node in tree.nodes.values()}), 1)
+
     def test_empty_tree(self) -> None:
         """A fresh tree (system nodes only) round-trips."""
         tree = DataTree()
