@@ -214,14 +214,21 @@ class DataServerCollector:
     @ivar data_server: the L{zkreg.data.server.DataServer}.
     @ivar link_factory: its TCP data-link factory (connected session servers), or None.
     @ivar local_session_servers: session servers in this process (1 standalone, else 0).
+    @ivar snapshotter: the L{zkreg.persistence.durable.ForkSnapshotter} of its data
+        directory, or None.
     """
 
     def __init__(
-        self, data_server: Any, link_factory: Any = None, local_session_servers: int = 0
+        self,
+        data_server: Any,
+        link_factory: Any = None,
+        local_session_servers: int = 0,
+        snapshotter: Any = None,
     ) -> None:
         self.data_server = data_server
         self.link_factory = link_factory
         self.local_session_servers = local_session_servers
+        self.snapshotter = snapshotter
 
     def describe(self) -> list[Metric]:
         """Nothing up front: the registry must not collect at registration."""
@@ -254,6 +261,42 @@ class DataServerCollector:
                 "Transactions written and synced together in one group commit.",
                 batch_records,
             )
+        if self.snapshotter is not None:
+            yield from snapshot_metrics(self.snapshotter)
+
+
+def snapshot_metrics(snapshotter: Any) -> Iterator[Metric]:
+    """
+    How the forked snapshots go: each C{fork} stops request handling for a time that
+    grows with the process (the page tables are copied), which shows in write
+    latency under load; an operator weighs it against the log replayed at restart
+    when choosing C{snap_count}.
+    """
+    yield _counter(
+        "zkreg_snapshots_taken",
+        "Snapshots written, each by a forked child.",
+        snapshotter.snapshots_taken,
+    )
+    yield _counter(
+        "zkreg_snapshots_skipped",
+        "Snapshots skipped because the previous one was still being written.",
+        snapshotter.snapshots_skipped,
+    )
+    yield _gauge(
+        "zkreg_snapshot_fork_pause_seconds",
+        "Seconds the last snapshot's fork stopped request handling.",
+        snapshotter.last_pause,
+    )
+    yield _gauge(
+        "zkreg_snapshot_fork_pause_max_seconds",
+        "The longest such pause since the server started.",
+        snapshotter.longest_pause,
+    )
+    yield _gauge(
+        "zkreg_snapshot_duration_seconds",
+        "Seconds the last snapshot took, from the fork to the child's exit.",
+        snapshotter.last_duration,
+    )
 
 
 def tree_metrics(tree: Any, sessions: int, last_zxid: int) -> Iterator[Metric]:

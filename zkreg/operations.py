@@ -36,14 +36,23 @@ class OperationsEndpoints:
             self.admin = AdminTarget(config)
 
     def add_data_server(
-        self, data_server: Any, link_factory: Any = None, local_session_servers: int = 0
+        self,
+        data_server: Any,
+        link_factory: Any = None,
+        local_session_servers: int = 0,
+        snapshotter: Any = None,
     ) -> None:
-        """This process runs a data server (standalone or data role)."""
+        """
+        This process runs a data server (standalone or data role).
+
+        @param snapshotter: the L{zkreg.persistence.durable.ForkSnapshotter} taking
+            its snapshots, or L{None}.
+        """
         if self.registry is not None:
             from zkreg.metrics import DataServerCollector
 
             self.registry.register(
-                DataServerCollector(data_server, link_factory, local_session_servers)
+                DataServerCollector(data_server, link_factory, local_session_servers, snapshotter)
             )
         if self.admin is not None:
             self.admin.data_server = data_server

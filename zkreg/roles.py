@@ -87,7 +87,9 @@ def assemble_data_role(
             announce_when_listening(link_listener, announce)
             announce = None
     if operations is not None:
-        operations.add_data_server(data_service, link_factory, 1 if standalone else 0)
+        operations.add_data_server(
+            data_service, link_factory, 1 if standalone else 0, durable.snapshotter
+        )
     if session_processes:
         from zkreg.processes.supervisor import SessionProcesses
 

@@ -70,6 +70,11 @@ ZKREG_METRICS = {
     "zkreg_wal_fsync_seconds": "summary",
     "zkreg_session_servers": "gauge",
     "zkreg_watch_fanout_seconds": "summary",
+    "zkreg_snapshots_taken": "counter",
+    "zkreg_snapshots_skipped": "counter",
+    "zkreg_snapshot_fork_pause_seconds": "gauge",
+    "zkreg_snapshot_fork_pause_max_seconds": "gauge",
+    "zkreg_snapshot_duration_seconds": "gauge",
 }
 
 
@@ -208,6 +213,41 @@ def test_metrics_follow_the_server(operated, kazoo_client):
         >= sample(before, "zkreg_data_link_lag_seconds_count") + 8
     )
     assert sample(after, "zkreg_last_zxid") == sample(after, "zkreg_read_view_zxid") > 0
+
+
+def test_snapshot_metrics_follow_the_snapshots(kazoo_client):
+    """
+    With a snapshot due every few writes, the snapshots taken are counted and the
+    last fork's pause and the snapshot's duration are reported, agreeing with the
+    snapshot files in the data directory.
+    """
+    server = OperatedZkreg(["--snap-count", "10"])
+    try:
+        server.start()
+        before = server.scrape()
+        assert sample(before, "zkreg_snapshots_taken_total") == 0
+        assert sample(before, "zkreg_snapshot_fork_pause_seconds") == 0
+        client = kazoo_client(server)
+        for index in range(40):
+            client.create(f"/snapshot-metrics-{index}", b"x")
+        after = wait_until(
+            lambda: (
+                (text := server.scrape())
+                and sample(text, "zkreg_snapshots_taken_total") >= 2
+                and text
+            ),
+            timeout=30,
+            message="two snapshots taken",
+        )
+        assert 0 < sample(after, "zkreg_snapshot_fork_pause_seconds") < 5
+        assert sample(after, "zkreg_snapshot_fork_pause_max_seconds") >= sample(
+            after, "zkreg_snapshot_fork_pause_seconds"
+        )
+        assert sample(after, "zkreg_snapshot_duration_seconds") > 0
+        written = list(server.data_dir.glob("snapshot.*"))
+        assert written, "no snapshot file in the data directory"
+    finally:
+        server.cleanup()
 
 
 def test_split_processes_expose_their_own_parts(kazoo_client):
