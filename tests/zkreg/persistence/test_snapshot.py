@@ -33,6 +33,10 @@ except ImportError:  # tests/zkreg/persistence made a package
     from .durability_workload import build_tree, scratch_directory, tree_state, workload
 
 
+#: The stat fields L{SnapshotWriter.add_node} takes after path, data and ACL, in order.
+PERSISTED_STAT = "czxid mzxid ctime mtime version cversion aversion ephemeral_owner pzxid".split()
+
+
 class RoundTripTests(unittest.TestCase):
     def setUp(self) -> None:
         self.directory = scratch_directory(self)
@@ -116,20 +120,8 @@ class RoundTripTests(unittest.TestCase):
                 writer.add_tree_nodes(tree.iter_nodes())
             else:
                 for path, node in tree.iter_nodes():
-                    writer.add_node(
-                        path,
-                        node.data,
-                        node.acl,
-                        node.czxid,
-                        node.mzxid,
-                        node.ctime,
-                        node.mtime,
-                        node.version,
-                        node.cversion,
-                        node.aversion,
-                        node.ephemeral_owner,
-                        node.pzxid,
-                    )
+                    stat = [getattr(node, name) for name in PERSISTED_STAT]
+                    writer.add_node(path, node.data, node.acl, *stat)
             self.assertEqual(writer.node_count, len(tree.nodes))
             with open(writer.finish(), "rb") as snapshot:
                 bodies.append(snapshot.read()[HEADER_BYTES:])
