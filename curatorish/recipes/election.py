@@ -11,7 +11,7 @@ recipes were one module, C{curatorish.recipes.leader} (L{LEADER_NAMESPACE}).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, NamedTuple
 
 from twisted.internet import defer
@@ -50,24 +50,45 @@ def id_bytes(participant_id: str) -> bytes:
     return participant_id.encode("utf-8")
 
 
+async def _participant_ids(client: Any, path: str, lock_name: str) -> AsyncIterator[str]:
+    """
+    The ids of the participants under C{path} in election order, the leader first,
+    each read only when the caller asks for the next (none if C{path} does not
+    exist); nodes deleted meanwhile are skipped.
+    """
+    try:
+        children = await client.get_children(path)
+    except errors.NoNodeError:
+        return
+    for name in sort_children(children, lock_name, _DRIVER):
+        try:
+            data, _stat = await client.get_data(make_path(path, name))
+        except errors.NoNodeError:
+            continue
+        yield (data or b"").decode("utf-8", "replace")
+
+
 async def list_participants(client: Any, path: str, lock_name: str) -> list[Participant]:
     """
     @param lock_name: the recipe's node name (C{"latch-"} or C{"lock-"}).
     @return: the participants under C{path} in election order, the leader first
         (none if C{path} does not exist); nodes deleted while listing are skipped.
     """
-    try:
-        children = await client.get_children(path)
-    except errors.NoNodeError:
-        return []
     found: list[Participant] = []
-    for name in sort_children(children, lock_name, _DRIVER):
-        try:
-            data, _stat = await client.get_data(make_path(path, name))
-        except errors.NoNodeError:
-            continue
-        found.append(Participant((data or b"").decode("utf-8", "replace"), not found))
+    async for participant_id in _participant_ids(client, path, lock_name):
+        found.append(Participant(participant_id, not found))
     return found
+
+
+async def find_leader(client: Any, path: str, lock_name: str) -> Participant:
+    """
+    @return: the leader, or C{Participant("", False)} when there is none; only the
+        first live participant's node is read (as Curator's C{getLeader}), not
+        every participant's.
+    """
+    async for participant_id in _participant_ids(client, path, lock_name):
+        return Participant(participant_id, True)
+    return Participant("", False)
 
 
 def log_failure(description: str) -> Callable[[Any], None]:
@@ -122,6 +143,7 @@ __all__ = [
     "Participant",
     "State",
     "SuspendedDeadline",
+    "find_leader",
     "id_bytes",
     "list_participants",
     "log_failure",

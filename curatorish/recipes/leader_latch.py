@@ -23,6 +23,7 @@ from curatorish.recipes.election import (
     Participant,
     State,
     SuspendedDeadline,
+    find_leader,
     id_bytes,
     list_participants,
     log_failure,
@@ -141,8 +142,7 @@ class LeaderLatch(Recipe):
     @recipe_method
     async def get_leader(self) -> Participant:
         """@return: the leader, or C{Participant("", False)} when there is none."""
-        found = await list_participants(self.client, self.path, LATCH_LOCK_NAME)
-        return found[0] if found else Participant("", False)
+        return await find_leader(self.client, self.path, LATCH_LOCK_NAME)
 
     def get_id(self) -> str:
         return self.id

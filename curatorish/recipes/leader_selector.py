@@ -18,6 +18,7 @@ from curatorish.recipes.election import (
     Participant,
     State,
     SuspendedDeadline,
+    find_leader,
     id_bytes,
     list_participants,
     log_failure,
@@ -160,8 +161,7 @@ class LeaderSelector(Recipe):
 
     @recipe_method
     async def get_leader(self) -> Participant:
-        found = await list_participants(self.client, self.path, SELECTOR_LOCK_NAME)
-        return found[0] if found else Participant("", False)
+        return await find_leader(self.client, self.path, SELECTOR_LOCK_NAME)
 
     def get_id(self) -> str:
         return self.id

@@ -70,6 +70,9 @@ def test_latch_layout_participants_and_leader(server: Any, make_client: Any) -> 
     for latch in latches:
         latch.close()
     assert client.get_children(path) == []
+    # No participant left (and a path never used): Curator's empty leader.
+    assert LeaderLatch(client, path, "x").get_leader() == Participant("", False)
+    assert LeaderLatch(client, unique("never"), "x").get_leader() == Participant("", False)
 
 
 def test_leadership_handed_over_when_the_leader_dies(server: Any, make_client: Any) -> None:
