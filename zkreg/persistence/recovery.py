@@ -5,9 +5,11 @@ This is the only place that turns files back into a L{DataTree}; the snapshot an
 log formats live in L{zkreg.persistence.snapshot} and L{zkreg.persistence.segments}.
 
   - Unfinished snapshot files (a crash while one was written) are removed.
-  - The log is checked first (L{zkreg.persistence.segments.open_log}): a torn tail is cut
-    with a warning, damage in the middle raises
-    L{zkreg.persistence.segments.CorruptLogError} and nothing starts.
+  - The log after the newest snapshot is checked first
+    (L{zkreg.persistence.segments.open_log}): a torn tail is cut with a warning,
+    damage in the middle raises L{zkreg.persistence.segments.CorruptLogError} and
+    nothing starts.  Segments wholly before that snapshot are not read, as in
+    ZooKeeper; they are checked record by record if an older snapshot must be used.
   - Snapshots are tried newest first; a damaged one is reported and the next older
     one is used (the log is kept from the oldest retained snapshot on, so it can be
     replayed from any of them).
@@ -30,6 +32,7 @@ from __future__ import annotations
 import gc
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +50,7 @@ from zkreg.data.messages import Outcome, WriteStamp
 from zkreg.data.node import Node
 from zkreg.data.tree import DataTree
 from zkreg.data.txncodec import decode_logged_txn
-from zkreg.persistence.segments import list_segments, open_log, read_records
+from zkreg.persistence.segments import LogRecord, list_segments, open_log
 from zkreg.persistence.snapshot import (
     ReplyImage,
     SnapshotError,
@@ -300,15 +303,21 @@ def load_tree(
     return tree
 
 
-def _replay(directory: str, tree: DataTree, after_zxid: int, replies: ReplyCache) -> int:
+def _replay(
+    directory: str,
+    tree: DataTree,
+    after_zxid: int,
+    replies: ReplyCache,
+    records: Iterable[LogRecord],
+) -> int:
     """
-    Apply every log record after C{after_zxid}, rebuilding C{replies} from the stamped
-    ones; @return: how many.
+    Apply C{records}, every log record after C{after_zxid}, rebuilding C{replies}
+    from the stamped ones; @return: how many.
     """
     count = 0
     first = True
     apply = tree.apply
-    for record in read_records(directory, after_zxid):
+    for record in records:
         if first:
             first = False
             same_epoch = (record.zxid >> 32) == (after_zxid >> 32)
@@ -352,13 +361,25 @@ def recover(
         note = f"removed {leftover}: a snapshot that was never finished"
         log.warn("recovery: {note}", note=note)
         notes.append(note)
-    opened = open_log(directory, repair=True)
+    snapshots = list_snapshots(directory)
+    # Only the log after the newest snapshot is checked (as ZooKeeper reads it), and
+    # the records read then are the ones replayed: a restart reads the log once, and
+    # not the retained segments before the snapshot (they took a quarter of the
+    # recovery of a million-node tree).  Falling back to an older snapshot replays
+    # through read_records, which checks every record it reads.  With no snapshot
+    # the whole log is replayed, a segment at a time, not kept in memory at once.
+    opened = open_log(
+        directory,
+        repair=True,
+        after_zxid=snapshots[-1][0] if snapshots else None,
+        keep_records=bool(snapshots),
+    )
     notes.extend(opened.repairs)
     tree: DataTree | None = None
     snapshot_path: str | None = None
     snapshot_zxid = 0
     replies = ReplyCache()
-    for zxid, path in reversed(list_snapshots(directory)):
+    for zxid, path in reversed(snapshots):
         try:
             tree = load_tree(path, extended_types, check_digest, replies)
         except (SnapshotError, OSError) as error:
@@ -379,7 +400,7 @@ def recover(
                 f"backup ('zkreg snapshot dump' shows what is wrong with each)"
             )
         tree = DataTree(extended_types)
-    count = _replay(directory, tree, snapshot_zxid, replies)
+    count = _replay(directory, tree, snapshot_zxid, replies, opened.records_after(snapshot_zxid))
     state = RecoveredState(
         tree=tree,
         replies=replies,

@@ -435,17 +435,41 @@ class OpenedLog:
     @ivar segments: C{(first zxid, path)} of every segment kept, in order.
     @ivar last_zxid: the zxid of the last valid record, or L{None} for an empty log.
     @ivar repairs: human-readable notes of what was cut.
+    @ivar scans: with C{keep_records}, the scans of the checked segments kept, in
+        order (see L{records_after}); else empty.
+    @ivar checked_from: the first zxid the checked segments may hold (the first
+        checked segment's), or L{None} when every segment was checked.
     """
 
     directory: str
     segments: list[tuple[int, str]]
     last_zxid: int | None
     repairs: list[str] = field(default_factory=list)
+    scans: list[SegmentScan] = field(default_factory=list)
+    checked_from: int | None = None
+
+    def records_after(self, zxid: int) -> Iterator[LogRecord]:
+        """
+        Every valid record with a zxid greater than C{zxid}, in order: from the
+        records L{open_log} read while checking (C{keep_records}), so a recovery reads
+        the log once, or else from the files (L{read_records}) when they were not kept
+        or do not reach back to C{zxid}.
+        """
+        covered = self.checked_from is None or self.checked_from <= zxid + 1
+        if not (self.scans and covered):
+            yield from read_records(self.directory, zxid)
+            return
+        for scan in self.scans:
+            for record in scan.records:
+                if record.zxid > zxid:
+                    yield record
 
 
-def open_log(directory: str, repair: bool = True) -> OpenedLog:
+def open_log(
+    directory: str, repair: bool = True, after_zxid: int | None = None, keep_records: bool = False
+) -> OpenedLog:
     """
-    Check every segment of the log in C{directory} and cut a torn tail.
+    Check the segments of the log in C{directory} and cut a torn tail.
 
     A damaged record is a torn tail only when it is in the last segment holding any
     record and no valid record follows it; then the segment is truncated there (with a
@@ -453,14 +477,23 @@ def open_log(directory: str, repair: bool = True) -> OpenedLog:
     crash while rolling) is removed.  Any other damage raises L{CorruptLogError}.
 
     @param repair: cut torn tails on disk; with C{False} only report them.
-    @raise CorruptLogError: for damage in the middle of the log.
+    @param after_zxid: check only the segments that may hold a record after this
+        zxid (L{segments_needed_after}): what a recovery from a snapshot of it
+        replays.  The earlier segments are kept unread, as ZooKeeper reads only the
+        log after its snapshot; should an older snapshot be needed after all,
+        L{read_records} checks every record it reads.  L{None} checks them all.
+    @param keep_records: keep what was read for L{OpenedLog.records_after} (every
+        record of the checked segments stays in memory until the result is dropped).
+    @raise CorruptLogError: for damage in the middle of the checked segments.
     """
     segments = list_segments(directory)
-    kept: list[tuple[int, str]] = []
+    checked = segments if after_zxid is None else segments_needed_after(segments, after_zxid)
+    kept: list[tuple[int, str]] = segments[: len(segments) - len(checked)]
     repairs: list[str] = []
+    scans: list[SegmentScan] = []
     last_zxid: int | None = None
-    for index, (first_zxid, path) in enumerate(segments):
-        is_last = index == len(segments) - 1
+    for index, (first_zxid, path) in enumerate(checked):
+        is_last = index == len(checked) - 1
         scan = scan_segment(path, -1 if last_zxid is None else last_zxid, first_zxid)
         damage = scan.damage
         if damage is not None:
@@ -502,7 +535,10 @@ def open_log(directory: str, repair: bool = True) -> OpenedLog:
         if scan.last_zxid is not None:
             last_zxid = scan.last_zxid
         kept.append((first_zxid, path))
-    return OpenedLog(directory, kept, last_zxid, repairs)
+        if keep_records:
+            scans.append(scan)
+    checked_from = checked[0][0] if checked and len(checked) < len(segments) else None
+    return OpenedLog(directory, kept, last_zxid, repairs, scans, checked_from)
 
 
 def read_records(directory: str, after_zxid: int = -1) -> Iterator[LogRecord]:

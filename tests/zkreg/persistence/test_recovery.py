@@ -112,6 +112,59 @@ class RecoveryTests(unittest.TestCase):
         error = self.assertRaises(CorruptLogError, recover, self.directory)
         self.assertEqual((error.path, error.offset), (segment, records[100].offset))
 
+    def corrupt_record(self, segment: str, index: int) -> int:
+        """Flip a payload byte of the C{index}th record of C{segment}; @return: its offset."""
+        offset = scan_segment(segment).records[index].offset
+        with open(segment, "r+b") as segment_file:
+            segment_file.seek(offset + RECORD_HEADER_BYTES + 1)
+            segment_file.write(b"\x99")
+        return offset
+
+    @defer.inlineCallbacks
+    def test_log_before_the_newest_snapshot_not_read(self):
+        """
+        Damage in a segment wholly before the newest snapshot does not stop a restart
+        (ZooKeeper reads only the log after its snapshot): those records are not
+        replayed, and reading them cost a quarter of a big tree's recovery.
+        """
+        tree = DataTree(extended_types=True)
+        yield self.log_and_apply(workload(3000), tree, snapshot_at=(1000, 2000))
+        segments = list_segments(self.directory)
+        snapshot_zxid = list_snapshots(self.directory)[-1][0]
+        before = [path for zxid, path in segments[1:] if zxid <= snapshot_zxid + 1]
+        self.assertTrue(before, "the test needs a segment wholly before the newest snapshot")
+        self.corrupt_record(segments[0][1], 10)
+        state = recover(self.directory, extended_types=True)
+        self.assertEqual(tree_state(state.tree), tree_state(tree))
+        self.assertEqual((state.snapshot_zxid, state.replayed), (2000, 1000))
+
+    @defer.inlineCallbacks
+    def test_corrupt_log_after_the_newest_snapshot_stops(self):
+        """Damage in a segment the replay needs still stops recovery, named."""
+        tree = DataTree(extended_types=True)
+        yield self.log_and_apply(workload(3000), tree, snapshot_at=(1000, 2000))
+        _, segment = list_segments(self.directory)[-1]
+        offset = self.corrupt_record(segment, 10)
+        error = self.assertRaises(CorruptLogError, recover, self.directory)
+        self.assertEqual((error.path, error.offset), (segment, offset))
+
+    @defer.inlineCallbacks
+    def test_fallback_to_an_older_snapshot_checks_the_older_log(self):
+        """
+        When the newest snapshot is damaged, the older segments the replay then needs
+        are checked as they are read: damage there stops recovery too.
+        """
+        tree = DataTree(extended_types=True)
+        yield self.log_and_apply(workload(3000), tree, snapshot_at=(1000, 2000))
+        _, newest = list_snapshots(self.directory)[-1]
+        os.truncate(newest, 100)
+        older = [path for zxid, path in list_segments(self.directory) if 1001 < zxid <= 2001]
+        self.assertTrue(older, "the test needs a segment between the two snapshots")
+        offset = self.corrupt_record(older[0], 3)
+        error = self.assertRaises(CorruptLogError, recover, self.directory)
+        self.assertEqual((error.path, error.offset), (older[0], offset))
+        self.flushLoggedErrors()
+
     @defer.inlineCallbacks
     def test_unfinished_snapshot_ignored(self):
         """A crash while a snapshot was written leaves a temp file, which is dropped."""
