@@ -23,6 +23,8 @@ reply cache of stamped writes, which the applier updates in the same turn), writ
 to a temporary file, syncs, renames it into place and C{_exit}s; the parent goes on
 at once and only waits for the child's exit on a thread.  The reactor's only pause is
 the C{fork} call itself (copying the page tables), measured in L{ForkSnapshotter.last_pause}.
+The child runs C{nice}r than the server (L{CHILD_NICENESS}): its second of CPU must not
+delay the log's writer thread or the clients on the other core, whose requests wait.
 At each snapshot the log is rolled, and after it succeeds old snapshots beyond
 C{snap_retain_count} and the log segments only they needed are removed.
 """
@@ -71,6 +73,12 @@ try:
     _LIBC_PRCTL = ctypes.CDLL(None, use_errno=True).prctl
 except (OSError, AttributeError):  # not Linux
     _LIBC_PRCTL = None
+
+
+#: How much the snapshot child yields the CPU to everything else (C{nice}): it is
+#: background work, while the server's own threads (the reactor, the log's writer) and
+#: its clients answer requests on the same cores.
+CHILD_NICENESS = 10
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -256,6 +264,7 @@ class ForkSnapshotter:
         code = 1
         try:
             gc.disable()  # the collector would touch (and so copy) every page
+            os.nice(CHILD_NICENESS)
             if self.dir_lock is not None:
                 self.dir_lock.close_in_child()
             _die_with_parent(parent_pid)

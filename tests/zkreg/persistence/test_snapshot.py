@@ -13,7 +13,8 @@ from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
 from zkreg.data.tree import DataTree
-from zkreg.persistence.durable import ForkSnapshotter, SnapshotFailed
+from zkreg.persistence import durable
+from zkreg.persistence.durable import CHILD_NICENESS, ForkSnapshotter, SnapshotFailed
 from zkreg.persistence.recovery import load_tree, write_tree_snapshot
 from zkreg.persistence.segments import list_segments
 from zkreg.persistence.snapshot import (
@@ -220,6 +221,29 @@ class ForkSnapshotTests(unittest.TestCase):
         self.assertGreater(snapshotter.last_pause, 0)
         self.assertLess(snapshotter.last_pause, 1.0)
         self.assertEqual(snapshotter.snapshots_taken, 1)
+
+    @defer.inlineCallbacks
+    def test_child_yields_the_cpu(self):
+        """
+        The snapshot child runs at a lower priority than the server (C{nice}
+        L{CHILD_NICENESS} more): on a busy machine it must not take the CPU from the
+        reactor, the log's writer thread and the clients, whose requests wait on them.
+        """
+        tree, _ = build_tree(50)
+        seen = os.path.join(self.directory, "child-niceness")
+        real_write = durable.write_tree_snapshot
+
+        def write_noting_niceness(*args, **kwargs):
+            with open(seen, "w") as noted:
+                noted.write(str(os.nice(0)))
+            return real_write(*args, **kwargs)
+
+        self.patch(durable, "write_tree_snapshot", write_noting_niceness)
+        own = os.nice(0)
+        yield ForkSnapshotter(self.directory, tree, None).take_snapshot()
+        with open(seen) as noted:
+            self.assertEqual(int(noted.read()), min(own + CHILD_NICENESS, 19))
+        self.assertEqual(os.nice(0), own)
 
     @defer.inlineCallbacks
     def test_child_failure_reported(self):
