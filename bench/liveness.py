@@ -36,7 +36,7 @@ import time
 from typing import Any
 
 from bench import wire
-from bench.harness import exit_status, make_server, measure_each, server_names
+from bench.harness import exit_status, log, make_server, measure_each, server_names
 from bench.rawclient import Session
 from bench.rss import rss_kib
 from bench.table import Row, render
@@ -45,10 +45,6 @@ from tests.support.servers import ServerProcess, four_letter
 WORKLOAD_NAMES = ("expiry-storm", "slow-consumer")
 _MB = 1_000_000
 _EXISTS = 3
-
-
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # -- the load processes ------------------------------------------------------------------
@@ -266,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def measure(name: str, server: ServerProcess) -> None:
         if "expiry-storm" in only:
-            _log(f"[{name}] expiry storm: {options.sessions} sessions")
+            log(f"[{name}] expiry storm: {options.sessions} sessions")
             storm = expiry_storm(server.port, options.sessions)
             label = f"expiry storm of {options.sessions}"
             add(
@@ -283,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
                 storm["expired_all_s"],
             )
         if "slow-consumer" in only:
-            _log(f"[{name}] slow consumer: 1000 unread getData of 1 MB")
+            log(f"[{name}] slow consumer: 1000 unread getData of 1 MB")
             slow = slow_consumer(server)
             add(
                 "slow_rss",
