@@ -437,8 +437,6 @@ class OpenedLog:
     @ivar repairs: human-readable notes of what was cut.
     @ivar scans: with C{keep_records}, the scans of the checked segments kept, in
         order (see L{records_after}); else empty.
-    @ivar checked_from: the first zxid the checked segments may hold (the first
-        checked segment's), or L{None} when every segment was checked.
     """
 
     directory: str
@@ -446,7 +444,6 @@ class OpenedLog:
     last_zxid: int | None
     repairs: list[str] = field(default_factory=list)
     scans: list[SegmentScan] = field(default_factory=list)
-    checked_from: int | None = None
 
     def records_after(self, zxid: int) -> Iterator[LogRecord]:
         """
@@ -455,8 +452,9 @@ class OpenedLog:
         the log once, or else from the files (L{read_records}) when they were not kept
         or do not reach back to C{zxid}.
         """
-        covered = self.checked_from is None or self.checked_from <= zxid + 1
-        if not (self.scans and covered):
+        # The first kept scan starts at or before zxid + 1: the segments before it
+        # (unchecked, or none) hold nothing after zxid.
+        if not (self.scans and self.scans[0].first_zxid <= zxid + 1):
             yield from read_records(self.directory, zxid)
             return
         for scan in self.scans:
@@ -537,8 +535,7 @@ def open_log(
         kept.append((first_zxid, path))
         if keep_records:
             scans.append(scan)
-    checked_from = checked[0][0] if checked and len(checked) < len(segments) else None
-    return OpenedLog(directory, kept, last_zxid, repairs, scans, checked_from)
+    return OpenedLog(directory, kept, last_zxid, repairs, scans)
 
 
 def read_records(directory: str, after_zxid: int = -1) -> Iterator[LogRecord]:
