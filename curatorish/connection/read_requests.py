@@ -19,6 +19,7 @@ from typing import Any
 
 from twisted.internet import defer
 
+from curatorish import errors
 from curatorish.connection.operations import ZooKeeperOperations
 from curatorish.connection.watches import CHILD, DATA, EXIST, Watcher
 from zkreg.proto.consts import Err, OpCode
@@ -48,12 +49,19 @@ from zkreg.proto.records import (
 #: The node ZooKeeper's C{getConfig} reads; never under the chroot.
 CONFIG_NODE = "/zookeeper/config"
 
+#: Paths whose getData request is kept encoded (L{ReadRequests._prepare_read}); all
+#: are forgotten when there are this many, so a program reading many paths keeps few.
+PREPARED_READS_MAX = 256
+
 
 class ReadRequests(ZooKeeperOperations):
     """
     The reads, for the session: over C{_submit}, the reply readers, C{_to_server},
     the chroot and the session's L{WatchManager} (L{ZooKeeperOperations}).
     """
+
+    #: path -> (encoded getData request without a watch, its reply reader)
+    _prepared_reads: dict[str, tuple[bytes, Callable[[int, bytes, int], Any]]]
 
     # -- reads ------------------------------------------------------------------------
 
@@ -86,17 +94,43 @@ class ReadRequests(ZooKeeperOperations):
         """
         @return: Deferred firing with C{(data, stat)}.
         """
+        if watcher is None and type(path) is str:
+            prepared = self._prepared_reads.get(path)
+            if prepared is None:
+                try:
+                    prepared = self._prepare_read(path)
+                except ValueError as error:
+                    return defer.fail(error)
+            return self._submit(OpCode.getData, prepared[0], prepared[1], path)
         try:
-            record = GetDataRequest(self._to_server(path), watcher is not None)
+            record = GetDataRequest(self._to_server(path), True)
         except ValueError as error:
             return defer.fail(error)
         return self._submit(OpCode.getData, record, self._data_reader(path, watcher), path)
+
+    def _prepare_read(self, path: str) -> tuple[bytes, Callable[[int, bytes, int], Any]]:
+        """
+        The encoded request and the reply reader of a getData of C{path} without a
+        watch, kept for the next one: they depend on nothing but the path (the
+        chroot is fixed), and a program reads the same few paths over and over, so
+        a read is a lookup instead of a check, an encoding and a new reader.
+
+        @raise ValueError: for an invalid path (then nothing is kept).
+        """
+        body = GetDataRequest(self._to_server(path), False).serialize()
+        prepared = (body, self._data_reader(path, None))
+        reads = self._prepared_reads
+        if len(reads) >= PREPARED_READS_MAX:
+            reads.clear()
+        reads[path] = prepared
+        return prepared
 
     def _data_reader(
         self, path: str, watcher: Watcher | None
     ) -> Callable[[int, bytes, int], tuple[bytes | None, Stat]]:
         def complete(err: int, frame: bytes, offset: int) -> tuple[bytes | None, Stat]:
-            self._check(err, path)
+            if err:
+                raise errors.error_for_code(err, path)
             response, _ = GetDataResponse.deserialize(frame, offset)
             if watcher is not None:
                 self.watches.add(DATA, path, watcher)

@@ -191,6 +191,7 @@ class ZooKeeperConnection(
         self.auth_failure: str | None = None
 
         self.watches = WatchManager()
+        self._prepared_reads: dict[str, tuple[bytes, Callable[[int, bytes, int], Any]]] = {}
         self._auth_infos: list[tuple[str, bytes]] = []
         # add_auth calls made while disconnected, answered by the replay's reply.
         self._auth_callers: dict[tuple[str, bytes], list[defer.Deferred[None]]] = {}

@@ -15,6 +15,8 @@ from twisted.internet.task import Clock
 from curatorish import errors
 from curatorish.connection import ClientState, WatchedEvent, ZooKeeperConnection
 from curatorish.connection.protocol import MAX_FRAME_LENGTH
+from curatorish.connection.read_requests import PREPARED_READS_MAX
+from curatorish.connection.watches import DATA
 from tests.curatorish.fakes import PASSWORD, STAT, FakeNetwork
 from zkreg.proto.consts import AddWatchMode, EventType, KeeperState, OpCode, Xid
 from zkreg.proto.records import (
@@ -233,6 +235,49 @@ def test_watch_events_reach_watchers_without_the_chroot() -> None:
     side.reply(Xid.NOTIFICATION, 4, body=event.serialize())
     side.reply(Xid.NOTIFICATION, 5, body=event.serialize())
     assert events == [WatchedEvent(EventType.NodeDataChanged, KeeperState.SyncConnected, "/node")]
+
+
+def test_repeated_reads_of_a_path_are_each_its_own_request_and_answer() -> None:
+    """
+    A getData without a watch is kept encoded per path: each read of the same path
+    still goes out as its own request (new xid, chroot added, no watch) and gets its
+    own answer, a refusal names the path, and a read with a watcher asks for one.
+    """
+    connection, clock, network, states = make_connection("h:1/app")
+    side = network.last
+    side.accept()
+    answers = [results_of(connection.get_data("/node")) for _ in range(3)]
+    watched = results_of(connection.get_data("/node", lambda event: None))
+    frames = side.frames()
+    headers = [RequestHeader.deserialize(frame, 0)[0] for frame in frames]
+    assert len({header.xid for header in headers}) == 4
+    assert [GetDataRequest.deserialize(frame, 8)[0] for frame in frames] == [
+        GetDataRequest("/app/node", False)
+    ] * 3 + [GetDataRequest("/app/node", True)]
+    side.reply(headers[0].xid, 3, body=GetDataResponse(b"a", STAT).serialize())
+    side.reply(headers[1].xid, 3, err=errors.NoNodeError.code)
+    side.reply(headers[2].xid, 3, body=GetDataResponse(None, STAT).serialize())
+    side.reply(headers[3].xid, 3, body=GetDataResponse(b"w", STAT).serialize())
+    assert answers[0] == [(b"a", STAT)] and answers[2] == [(None, STAT)]
+    assert answers[1][0].check(errors.NoNodeError) and answers[1][0].value.path == "/node"
+    assert watched == [(b"w", STAT)]
+    assert connection.watches.paths(DATA) == ["/node"]
+
+
+def test_reads_of_bad_paths_fail_and_kept_reads_stay_few() -> None:
+    connection, clock, network, states = make_connection()
+    side = network.last
+    side.accept()
+    for bad in ("node", "/a/", "/a//b", 7):
+        failed = results_of(connection.get_data(bad))  # type: ignore[arg-type]
+        assert failed[0].check(ValueError)
+    assert side.frames() == []
+    for index in range(PREPARED_READS_MAX + 5):
+        connection.get_data(f"/n{index}")
+        assert len(connection._prepared_reads) <= PREPARED_READS_MAX
+    frames = side.frames()
+    assert len(frames) == PREPARED_READS_MAX + 5
+    assert GetDataRequest.deserialize(frames[-1], 8)[0].path == f"/n{PREPARED_READS_MAX + 4}"
 
 
 def test_reconnect_replays_auth_then_re_registers_watches_then_sends_queued_requests() -> None:
