@@ -171,6 +171,12 @@ class LocalOperations:
                 # ZooKeeper looks the null path up in a ConcurrentHashMap: NPE.
                 raise _MarshallingError()
             err, response = factory.perform_read(self, opcode, record)
+            if response.__class__ is bytes and err == 0:
+                # A getData's whole body (the common read): framed as it is, with
+                # no copy by encode_body and no second concatenation.
+                size = REPLY_HEADER_SIZE + len(response)
+                self.send(REPLY_PREFIX.pack(size, xid, zxid, 0) + response)
+                return
             if response.__class__ is tuple:
                 # A large node's data, in pieces around the tree's own bytes.
                 size = REPLY_HEADER_SIZE + sum(map(len, response))
