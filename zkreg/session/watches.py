@@ -256,6 +256,15 @@ class _WatchTable:
             return entry.get(watcher)
         return None
 
+    def watchers_at(self, path: str) -> list[Any]:
+        """@return: the live watchers with a watch at C{path}."""
+        entry = self.by_path.get(path)
+        if entry is None:
+            return []
+        watchers = list(entry) if type(entry) is dict else [entry]
+        dead = self.dead
+        return [watcher for watcher in watchers if watcher not in dead] if dead else watchers
+
     def contains(self, path: str, watcher: Any) -> bool:
         """
         ZooKeeper 3.8's C{WatchManager.containsWatcher}, quirks included: at the path
