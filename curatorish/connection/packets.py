@@ -79,9 +79,11 @@ class Packet:
             self.deferred.errback(Failure(error))
 
     def succeed(self, result: Any) -> None:
-        self._stop_timer()
-        if not self.deferred.called:
-            self.deferred.callback(result)
+        if self.timer is not None:
+            self._stop_timer()
+        deferred = self.deferred
+        if not deferred.called:
+            deferred.callback(result)
 
     def _stop_timer(self) -> None:
         if self.timer is not None and self.timer.active():
@@ -138,12 +140,14 @@ class PacketQueue:
         complete: Callable[[int, bytes, int], Any],
         path: str | None,
     ) -> defer.Deferred[Any]:
-        if self._closing or self.state is ClientState.CLOSED:
-            return defer.fail(errors.ConnectionClosedError(path))
-        if self.state is ClientState.AUTH_FAILED:
-            return defer.fail(errors.AuthFailedError(path, self.auth_failure))
-        if self.state is ClientState.EXPIRED and not self.renew_expired_session:
-            return defer.fail(errors.SessionExpiredError(path))
+        if not self._connected or self._closing:
+            # Connected (the common case) is none of these states.
+            if self._closing or self.state is ClientState.CLOSED:
+                return defer.fail(errors.ConnectionClosedError(path))
+            if self.state is ClientState.AUTH_FAILED:
+                return defer.fail(errors.AuthFailedError(path, self.auth_failure))
+            if self.state is ClientState.EXPIRED and not self.renew_expired_session:
+                return defer.fail(errors.SessionExpiredError(path))
         if record is None:
             body = b""
         elif isinstance(record, bytes):

@@ -11,6 +11,13 @@ import re
 _PLAIN_PATH = re.compile(r"(?:/[^/\x00-\x1f\x7f-\x9f\ud800-\uf8ff\ufff0-\uffff]+)+")
 
 
+#: Plain paths accepted lately (a program uses the same few paths over and over, and
+#: a call checks its path twice: with and without the namespace): a set lookup is
+#: cheaper than the match.  Emptied when full, so it stays small.
+_ACCEPTED: set[str] = set()
+_ACCEPTED_MAX = 1024
+
+
 def validate_path(path: str, sequential: bool = False) -> None:
     """
     Check a path the way ZooKeeper's C{PathUtils.validatePath} does.
@@ -19,8 +26,15 @@ def validate_path(path: str, sequential: bool = False) -> None:
         sequence number to the name it is given, which may be empty).
     @raise ValueError: describing what is wrong.
     """
-    if type(path) is str and "/." not in path and _PLAIN_PATH.fullmatch(path):
-        return
+    if type(path) is str:
+        if path in _ACCEPTED:
+            return
+        if "/." not in path and _PLAIN_PATH.fullmatch(path):
+            # Valid whether sequential or not: it does not end with "/".
+            if len(_ACCEPTED) >= _ACCEPTED_MAX:
+                _ACCEPTED.clear()
+            _ACCEPTED.add(path)
+            return
     check_path_rules(path, sequential)
 
 

@@ -14,6 +14,7 @@ from twisted.internet.task import Clock
 
 from curatorish import errors
 from curatorish.connection import ClientState, WatchedEvent, ZooKeeperConnection
+from curatorish.connection.protocol import MAX_FRAME_LENGTH
 from tests.curatorish.fakes import PASSWORD, STAT, FakeNetwork
 from zkreg.proto.consts import AddWatchMode, EventType, KeeperState, OpCode, Xid
 from zkreg.proto.records import (
@@ -166,6 +167,45 @@ def test_requests_made_by_the_replies_of_one_read_leave_in_one_write() -> None:
     assert len(again) == 3 and len(writes) == 1
     frames = side.frames()
     assert [GetDataRequest.deserialize(f, 8)[0].path for f in frames] == ["/m"] * 3
+
+
+def test_replies_split_anywhere_and_joined_in_one_segment_complete_in_order() -> None:
+    """
+    The protocol's own framing: replies cut at every byte (the length prefix too) and
+    several in one segment each complete their request once, in order; an empty
+    reply body (a frame of just its header) is a frame too.
+    """
+    connection, clock, network, states = make_connection()
+    side = network.last
+    side.accept()
+    reads = [results_of(connection.get_data(f"/n{i}")) for i in range(3)]
+    checked = results_of(connection.exists("/n"))
+    xids = [RequestHeader.deserialize(frame, 0)[0].xid for frame in side.frames()]
+    bodies = [GetDataResponse(b"d%d" % i, STAT).serialize() for i in range(3)]
+    frames = [ReplyHeader(x, 7, 0).serialize() + b for x, b in zip(xids, bodies, strict=False)]
+    frames.append(ReplyHeader(xids[3], 8, errors.NoNodeError.code).serialize())
+    stream = b"".join(struct.pack(">i", len(f)) + f for f in frames)
+    first = len(frames[0]) + 4
+    for byte in stream[:first]:
+        side.protocol.dataReceived(bytes([byte]))
+    assert reads[0] == [(b"d0", STAT)] and reads[1] == []
+    side.protocol.dataReceived(stream[first : first + 2])
+    side.protocol.dataReceived(stream[first + 2 :])
+    assert reads[1:] == [[(b"d1", STAT)], [(b"d2", STAT)]]
+    assert checked == [None]
+    assert connection.last_zxid == 8 and side.connected
+
+
+def test_a_frame_longer_than_the_limit_drops_the_connection() -> None:
+    """A length over MAX_FRAME_LENGTH (or with the top bit set) is a broken stream."""
+    for length in (MAX_FRAME_LENGTH + 1, 0x80000000):
+        connection, clock, network, states = make_connection()
+        side = network.last
+        side.accept()
+        pending = results_of(connection.exists("/x"))
+        side.protocol.dataReceived(struct.pack(">I", length) + b"\0" * 16)
+        assert not side.connected
+        assert pending[0].check(errors.ConnectionLossError)
 
 
 def test_an_out_of_order_reply_drops_the_connection() -> None:

@@ -16,6 +16,7 @@ from curatorish.connection import (
     HostRotation,
     WatchManager,
     parse_connect_string,
+    paths,
     validate_path,
 )
 from curatorish.connection.paths import check_path_rules
@@ -94,10 +95,23 @@ def _verdict(check: object, path: str, sequential: bool) -> str | None:
 )
 def test_path_validation_shortcut_agrees_with_the_rules(path: str, sequential: bool) -> None:
     """
-    validate_path accepts plain paths with one regular expression: it must accept and
-    refuse exactly what the rule-by-rule check does, with the same message.
+    validate_path accepts plain paths with one regular expression, and paths it
+    accepted lately by a set lookup: it must accept and refuse exactly what the
+    rule-by-rule check does, with the same message, however it was asked before
+    (a path accepted as sequential is not remembered as accepted for a plain one).
     """
-    assert _verdict(validate_path, path, sequential) == _verdict(check_path_rules, path, sequential)
+    for asked in (sequential, not sequential, sequential):
+        assert _verdict(validate_path, path, asked) == _verdict(check_path_rules, path, asked)
+
+
+def test_accepted_paths_remembered_stay_few() -> None:
+    """The set of paths accepted lately is emptied when full, never grows past it."""
+    for index in range(paths._ACCEPTED_MAX * 2 + 10):
+        validate_path(f"/bound/{index}")
+        assert len(paths._ACCEPTED) <= paths._ACCEPTED_MAX
+    assert "/bound/0" not in paths._ACCEPTED
+    with pytest.raises(ValueError):
+        validate_path("/bound/0/")
 
 
 def test_chroot_mapping() -> None:
