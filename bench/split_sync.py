@@ -56,10 +56,8 @@ def build_tree(count: int) -> DataTree:
         node.pzxid = zxid
         nodes[path] = node
         parent_node = nodes[parent]
-        if parent_node.children is None:
-            parent_node.children = {}
         # Children are keyed by their full path (the same string as the index).
-        parent_node.children[path] = None
+        parent_node.add_child(path)
         parent_node.cversion += 1
         zxid += 1
 

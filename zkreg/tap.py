@@ -22,6 +22,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from zkreg import __version__
+from zkreg.allocator import tune_allocator
 from zkreg.collector import tune_collector
 from zkreg.config import ServerConfig
 from zkreg.config_file import ConfigFileError, load_config_file
@@ -397,9 +398,11 @@ def makeService(options: Options) -> service.MultiService:
     """
     config: ServerConfig = options.server_config
     twistd_options = getattr(options, "parent", None)
-    # Under twistd the process is ours; a program embedding zkreg keeps its collector.
+    # Under twistd the process is ours; a program embedding zkreg keeps its collector
+    # and allocator settings.
     if twistd_options is not None:
         tune_collector(reactor)
+        tune_allocator()
     top = GuardedStartup(
         detached=twistd_options is not None and not twistd_options.get("nodaemon", True)
     )

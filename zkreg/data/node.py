@@ -6,6 +6,23 @@ C{cversion} is the I{stored} child version, which counts child creations only (i
 what sequential names are numbered from), while the client-visible C{Stat.cversion}
 is C{2 * cversion - numChildren} (DataNode.copyStat: every create but the live
 children was followed by a delete).
+
+A registry holds a million nodes, so a node is laid out for memory:
+
+  - the stat fields every node has (czxid, mzxid, ctime, mtime, version, aversion,
+    ephemeralOwner) are packed with the data's length and the data into I{one}
+    bytes object, the node's record: one object header for all of them, and no int
+    object per zxid or time (a large int costs 32 bytes);
+  - what only some nodes have lives in a L{NodeExtras}, made on first need: the
+    children with the stored cversion and the pzxid (a leaf that never had a child
+    reads cversion 0 and its czxid as pzxid, as ZooKeeper's fresh node does), and
+    data of L{LARGE_DATA} bytes or more, kept out of the record so that every reply
+    of the node shares that one bytes object instead of copying it.
+
+A leaf of 100 bytes costs a 64-byte node and a 192-byte record, where separate
+fields cost a 144-byte node, a 144-byte data object and a 32-byte zxid.  Changing a
+field rewrites the record (a setData makes a new data object anyway); L{set_data}
+moves the four fields of a setData in one rewrite.
 """
 
 from __future__ import annotations
@@ -20,53 +37,86 @@ from zkreg.proto.records import Stat
 _STAT_ENCODING = struct.Struct(">qqqqiiiqiiq")
 _pack_stat = _STAT_ENCODING.pack
 
+#: The head of a node's record: czxid, mzxid, ctime, mtime, version, aversion,
+#: ephemeralOwner, and the data's length, -1 for null data (which a Java client may
+#: create).  Data under L{LARGE_DATA} bytes follows, so from the length on the
+#: record is the data as jute encodes a buffer (L{Node.data_buffer}).
+_HEAD = struct.Struct(">qqqqiiqi")
+_pack_head = _HEAD.pack
+_unpack_head = _HEAD.unpack_from
+_I64 = struct.Struct(">q")
+_I32 = struct.Struct(">i")
+_LENGTH_AT = 48
+_DATA_AT = _HEAD.size
+_NULL_LENGTH = _I32.pack(-1)
+
+#: Data this large or larger is kept in its own bytes object (L{NodeExtras}).
+LARGE_DATA = 16384
+
+
+class NodeExtras(dict):
+    """
+    What only some nodes have.  The dict itself is the node's children, I{full
+    paths} in creation order (used as an ordered set): the tree keys its index with
+    the same string objects, so a child costs no string of its own.
+
+    @ivar cversion: the stored child version (number of child creates).
+    @ivar pzxid: zxid of the last child create or delete.
+    @ivar large_data: the node's data when it is L{LARGE_DATA} bytes or more, else
+        L{None}.
+    """
+
+    __slots__ = ("cversion", "pzxid", "large_data")
+
+    def __init__(self, cversion: int, pzxid: int) -> None:
+        super().__init__()
+        self.cversion = cversion
+        self.pzxid = pzxid
+        self.large_data: bytes | None = None
+
+
+def _field(at: int, encoding: struct.Struct, writable: bool) -> property:
+    """A property reading (and, if C{writable}, rewriting) one field of the head."""
+    unpack = encoding.unpack_from
+    pack = encoding.pack
+    end = at + encoding.size
+
+    def get(node: Node) -> int:
+        return unpack(node.record, at)[0]
+
+    def set_(node: Node, value: int) -> None:
+        record = node.record
+        node.record = record[:at] + pack(value) + record[end:]
+
+    return property(get, set_ if writable else None)
+
 
 class Node:
     """
-    A znode.  Kept small (C{__slots__}, no cached records, children keyed by the very
-    path strings the tree's index holds): a registry holds a million of them.
+    A znode.
 
     @ivar path: the node's path, the very string object that keys the tree's index
         (and the parent's children): a watch on the node keys its table with it too,
         so the watch costs no string of its own.
-
-    @ivar data: the node's bytes, or L{None} when created with null data (a Java
-        client may; it reads back as null, and the system nodes hold C{b""}).
+    @ivar record: the packed head (see the module docstring), then the data unless
+        it is large.
     @ivar acl: the node's ACL, a tuple of L{zkreg.proto.records.ACL}, shared between
         nodes with equal ACLs (see L{zkreg.data.tree.DataTree.intern_acl}).
-    @ivar czxid: zxid of the create.
-    @ivar mzxid: zxid of the last setData (or the create).
-    @ivar ctime: create time, ms since the epoch, from the txn header.
-    @ivar mtime: last setData time.
-    @ivar version: data version.
-    @ivar cversion: stored child version (number of child creates).
-    @ivar aversion: ACL version.
-    @ivar ephemeral_owner: session id for an ephemeral, the container marker, a TTL
-        encoding, or 0.
-    @ivar pzxid: zxid of the last child create or delete.
-    @ivar children: the children's I{full paths} in creation order (a dict used as an
-        ordered set), or L{None} while the node has never had a child, which saves
-        memory on leaves.  Full paths, not names: the tree stores the same string
-        object as its index key, so a child costs no string of its own (names are
-        cut off on demand, L{child_names}).  Change it with L{add_child} and
-        L{remove_child}.
+    @ivar children: the node's L{NodeExtras} (a dict of its children), or L{None}
+        while it never had a child, a cversion or pzxid of its own, or large data.
+        Change the children with L{add_child} and L{remove_child}.
+
+    The stat fields read as attributes: C{czxid} (zxid of the create), C{mzxid}
+    (of the last setData, or the create), C{ctime} and C{mtime} (ms since the
+    epoch, from the txn header), C{version} (data version), C{cversion} (stored
+    child version), C{aversion} (ACL version), C{ephemeral_owner} (session id for an
+    ephemeral, the container marker, a TTL encoding, or 0), C{pzxid} (zxid of the
+    last child create or delete); C{data} is the node's bytes, or L{None} when it
+    was created with null data.  C{czxid}, C{ctime} and C{ephemeral_owner} never
+    change.
     """
 
-    __slots__ = (
-        "path",
-        "data",
-        "acl",
-        "czxid",
-        "mzxid",
-        "ctime",
-        "mtime",
-        "version",
-        "cversion",
-        "aversion",
-        "ephemeral_owner",
-        "pzxid",
-        "children",
-    )
+    __slots__ = ("path", "record", "acl", "children")
 
     def __init__(
         self,
@@ -78,18 +128,14 @@ class Node:
         ephemeral_owner: int,
     ) -> None:
         self.path = path
-        self.data = data
         self.acl = acl
-        self.czxid = czxid
-        self.mzxid = czxid
-        self.ctime = ctime
-        self.mtime = ctime
-        self.version = 0
-        self.cversion = 0
-        self.aversion = 0
-        self.ephemeral_owner = ephemeral_owner
-        self.pzxid = czxid
-        self.children: dict[str, None] | None = None
+        self.children: NodeExtras | None = None
+        if data is not None and len(data) < LARGE_DATA:
+            self.record = (
+                _pack_head(czxid, czxid, ctime, ctime, 0, 0, ephemeral_owner, len(data)) + data
+            )
+        else:
+            self._store(czxid, czxid, ctime, ctime, 0, 0, ephemeral_owner, data)
 
     @classmethod
     def restored(
@@ -112,19 +158,135 @@ class Node:
         """
         node = cls.__new__(cls)
         node.path = path
-        node.data = data
         node.acl = acl
-        node.czxid = czxid
-        node.mzxid = mzxid
-        node.ctime = ctime
-        node.mtime = mtime
-        node.version = version
-        node.cversion = cversion
-        node.aversion = aversion
-        node.ephemeral_owner = ephemeral_owner
-        node.pzxid = pzxid
-        node.children = None
+        node.children = None if cversion == 0 and pzxid == czxid else NodeExtras(cversion, pzxid)
+        if data is not None and len(data) < LARGE_DATA:
+            node.record = (
+                _pack_head(
+                    czxid, mzxid, ctime, mtime, version, aversion, ephemeral_owner, len(data)
+                )
+                + data
+            )
+        else:
+            node._store(czxid, mzxid, ctime, mtime, version, aversion, ephemeral_owner, data)
         return node
+
+    def _store(
+        self,
+        czxid: int,
+        mzxid: int,
+        ctime: int,
+        mtime: int,
+        version: int,
+        aversion: int,
+        owner: int,
+        data: bytes | None,
+    ) -> None:
+        """Write the record (and the large data, if any) from every field."""
+        if data is None:
+            self.record = _pack_head(czxid, mzxid, ctime, mtime, version, aversion, owner, -1)
+            large = None
+        elif len(data) < LARGE_DATA:
+            self.record = (
+                _pack_head(czxid, mzxid, ctime, mtime, version, aversion, owner, len(data)) + data
+            )
+            large = None
+        else:
+            self.record = _pack_head(
+                czxid, mzxid, ctime, mtime, version, aversion, owner, len(data)
+            )
+            large = data
+        extras = self.children
+        if extras is not None:
+            extras.large_data = large
+        elif large is not None:
+            self.extras().large_data = large
+
+    # -- the record's fields ------------------------------------------------------
+
+    czxid = _field(0, _I64, writable=False)
+    mzxid = _field(8, _I64, writable=True)
+    ctime = _field(16, _I64, writable=False)
+    mtime = _field(24, _I64, writable=True)
+    version = _field(32, _I32, writable=True)
+    aversion = _field(36, _I32, writable=True)
+    ephemeral_owner = _field(40, _I64, writable=False)
+
+    @property
+    def data(self) -> bytes | None:
+        """The node's bytes (small data is a copy cut from the record), or L{None}."""
+        record = self.record
+        if len(record) > _DATA_AT:
+            return record[_DATA_AT:]
+        if record[_LENGTH_AT] == 0xFF:  # -1: only a length of -1 starts with 0xff
+            return None
+        extras = self.children
+        if extras is not None and extras.large_data is not None:
+            return extras.large_data
+        return b""
+
+    @data.setter
+    def data(self, data: bytes | None) -> None:
+        czxid, mzxid, ctime, mtime, version, aversion, owner, _ = _unpack_head(self.record)
+        self._store(czxid, mzxid, ctime, mtime, version, aversion, owner, data)
+
+    @property
+    def data_length(self) -> int:
+        """The data's length (0 for null data), without a copy of the data."""
+        length = _I32.unpack_from(self.record, _LENGTH_AT)[0]
+        return 0 if length < 0 else length
+
+    @property
+    def large_data(self) -> bytes | None:
+        """The data when it is L{LARGE_DATA} bytes or more (one shared object)."""
+        extras = self.children
+        return None if extras is None else extras.large_data
+
+    def data_buffer(self) -> bytes:
+        """
+        The record from the data's length on, in one copy: for data under
+        L{LARGE_DATA} bytes the data as jute encodes a buffer (its length, -1 for
+        null data, then the bytes), what a getData reply carries before the stat;
+        for large data, its length only (the bytes are L{large_data}).
+        """
+        return self.record[_LENGTH_AT:]
+
+    def set_data(self, data: bytes | None, zxid: int, time: int, version: int) -> None:
+        """A setData: the new data, mzxid, mtime and version, in one rewrite."""
+        czxid, _, ctime, _, _, aversion, owner, _ = _unpack_head(self.record)
+        if data is not None and len(data) < LARGE_DATA and self.children is None:
+            self.record = (
+                _pack_head(czxid, zxid, ctime, time, version, aversion, owner, len(data)) + data
+            )
+        else:
+            self._store(czxid, zxid, ctime, time, version, aversion, owner, data)
+
+    # -- the child bookkeeping ----------------------------------------------------
+
+    def extras(self) -> NodeExtras:
+        """@return: the node's L{NodeExtras}, made empty on first need."""
+        extras = self.children
+        if extras is None:
+            extras = self.children = NodeExtras(0, _I64.unpack_from(self.record, 0)[0])
+        return extras
+
+    @property
+    def cversion(self) -> int:
+        extras = self.children
+        return 0 if extras is None else extras.cversion
+
+    @cversion.setter
+    def cversion(self, cversion: int) -> None:
+        self.extras().cversion = cversion
+
+    @property
+    def pzxid(self) -> int:
+        extras = self.children
+        return _I64.unpack_from(self.record, 0)[0] if extras is None else extras.pzxid
+
+    @pzxid.setter
+    def pzxid(self, pzxid: int) -> None:
+        self.extras().pzxid = pzxid
 
     @property
     def num_children(self) -> int:
@@ -136,9 +298,8 @@ class Node:
         """Add the child at C{path} (the full path, as the tree's index keys it)."""
         children = self.children
         if children is None:
-            self.children = {path: None}
-        else:
-            children[path] = None
+            children = self.extras()
+        children[path] = None
 
     def remove_child(self, path: str) -> None:
         """Drop the child at C{path}, if there."""
@@ -166,6 +327,19 @@ class Node:
         cut = next(iter(children)).rfind("/") + 1
         return [path[cut:] for path in children]
 
+    # -- stat --------------------------------------------------------------------
+
+    def persisted_fields(self) -> tuple[int, int, int, int, int, int, int, int, int]:
+        """
+        The persisted stat fields in a snapshot's order: czxid, mzxid, ctime, mtime,
+        version, cversion (stored), aversion, ephemeralOwner, pzxid; one unpack.
+        """
+        czxid, mzxid, ctime, mtime, version, aversion, owner, _ = _unpack_head(self.record)
+        extras = self.children
+        if extras is None:
+            return (czxid, mzxid, ctime, mtime, version, 0, aversion, owner, czxid)
+        return (czxid, mzxid, ctime, mtime, version, extras.cversion, aversion, owner, extras.pzxid)
+
     def stat_fields(self, extended_types: bool = False) -> tuple[int, ...]:
         """
         The client-visible stat's fields, as C{DataNode.copyStat} fills them, in the
@@ -176,27 +350,30 @@ class Node:
         @param extended_types: whether TTL owners are recognised (they and containers
             show an ephemeralOwner of 0 to clients); constant for one tree.
         """
-        children = self.children
-        num_children = 0 if children is None else len(children)
-        owner = self.ephemeral_owner
+        czxid, mzxid, ctime, mtime, version, aversion, owner, length = _unpack_head(self.record)
         if owner and ephemeral_type(owner, extended_types) != EPHEMERAL_NORMAL:
             owner = 0
-        cversion = self.cversion * 2 - num_children
+        if length < 0:
+            length = 0
+        extras = self.children
+        if extras is None:
+            return (czxid, mzxid, ctime, mtime, version, 0, aversion, owner, length, 0, czxid)
+        num_children = len(extras)
+        cversion = extras.cversion * 2 - num_children
         if not -0x80000000 <= cversion <= 0x7FFFFFFF:
             cversion = (cversion + 0x80000000) % 0x100000000 - 0x80000000  # Java int
-        data = self.data
         return (
-            self.czxid,
-            self.mzxid,
-            self.ctime,
-            self.mtime,
-            self.version,
+            czxid,
+            mzxid,
+            ctime,
+            mtime,
+            version,
             cversion,
-            self.aversion,
+            aversion,
             owner,
-            0 if data is None else len(data),
+            length,
             num_children,
-            self.pzxid,
+            extras.pzxid,
         )
 
     def stat(self, extended_types: bool = False) -> Stat:
@@ -209,8 +386,7 @@ class Node:
     def stat_bytes(self, extended_types: bool = False) -> bytes:
         """
         The jute encoding of L{stat}, packed straight from the fields with no record
-        built: a getData reply appends it (header, data, stat).  Packing costs about
-        as much as a cache lookup did, and keeps no bytes on the node.
+        built: a getData reply appends it (header, data, stat).
         """
         return _pack_stat(*self.stat_fields(extended_types))
 

@@ -29,18 +29,10 @@ def copy_tree(tree: DataTree) -> DataTree:
             path,
             node.data,
             copy.intern_acl(node.acl),
-            node.czxid,
-            node.mzxid,
-            node.ctime,
-            node.mtime,
-            node.version,
-            node.cversion,
-            node.aversion,
-            node.ephemeral_owner,
-            node.pzxid,
+            *node.persisted_fields(),
         )
-        if node.children is not None:
-            twin.children = dict(node.children)
+        for child_path in node.child_paths():
+            twin.add_child(child_path)
         nodes[path] = twin
     copy.nodes = nodes
     copy.ephemerals = {owner: dict(paths) for owner, paths in tree.ephemerals.items()}

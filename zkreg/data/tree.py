@@ -124,9 +124,6 @@ class DataTree:
         self.ttls: dict[str, None] = {}
         self.sessions: dict[int, int] = {}
         self.last_zxid = 0
-        #: the create time of the last create: nodes created in the same millisecond
-        #: share one int object (a large int costs 32 bytes a node)
-        self._last_time = 0
         self._acls: dict[tuple, tuple] = {}
         #: path and data bytes of every node, counted at the first ask (a tree may be
         #: filled directly by recovery or a replica load) and kept up to date by apply
@@ -283,17 +280,7 @@ class DataTree:
                         b"\x00N" if data is None else b"\x00D%d:" % len(data),
                         b"" if data is None else data,
                         acl_encoded,
-                        pack(
-                            node.czxid,
-                            node.mzxid,
-                            node.ctime,
-                            node.mtime,
-                            node.version,
-                            node.cversion,
-                            node.aversion,
-                            node.ephemeral_owner,
-                            node.pzxid,
-                        ),
+                        pack(*node.persisted_fields()),
                         "/".join(node.child_names()).encode("utf-8", "surrogatepass")
                         if node.children
                         else b"",
@@ -345,13 +332,10 @@ class DataTree:
             if node is None:
                 result.err = codes.NO_NODE
                 return result
-            old_data = node.data
-            node.data = txn.data
             if self._data_size is not None:
-                self._data_size += len(txn.data or b"") - len(old_data or b"")
-            node.mtime = hdr.time
-            node.mzxid = hdr.zxid
-            node.version = txn.version
+                self._data_size += len(txn.data or b"") - node.data_length
+            old_data = node.data if self.quotas.paths else None
+            node.set_data(txn.data, hdr.zxid, hdr.time, txn.version)
             result.stat = node.stat(self.extended_types)
             if self.quotas.paths:
                 self.quotas.data_changed(txn.path, old_data, txn.data)
@@ -407,7 +391,7 @@ class DataTree:
             return result
         children = parent.children
         if children is None:
-            children = parent.children = {}
+            children = parent.extras()
         elif path in children:
             result.err = codes.NODE_EXISTS
             # A replayed create of a node a fuzzy snapshot already holds: ZooKeeper
@@ -418,17 +402,11 @@ class DataTree:
         zxid = hdr.zxid
         parent_cversion = txn.parentCVersion
         if parent_cversion == -1:
-            parent_cversion = parent.cversion + 1
-        if parent_cversion > parent.cversion:
-            parent.cversion = parent_cversion
-            parent.pzxid = zxid
-        time = hdr.time
-        if time == self._last_time:
-            # One int object for the many nodes created in the same millisecond.
-            time = self._last_time
-        else:
-            self._last_time = time
-        node = Node(path, txn.data, self.intern_acl(txn.acl), zxid, time, owner)
+            parent_cversion = children.cversion + 1
+        if parent_cversion > children.cversion:
+            children.cversion = parent_cversion
+            children.pzxid = zxid
+        node = Node(path, txn.data, self.intern_acl(txn.acl), zxid, hdr.time, owner)
         # The same string object keys the index and the parent's children.
         children[path] = None
         nodes[path] = node
@@ -471,10 +449,14 @@ class DataTree:
         if parent is None:
             return codes.NO_NODE
         # As ZooKeeper: the parent's pzxid moves even if the child is already gone.
-        if parent.children is not None:
-            parent.children.pop(path, None)
-        if zxid > parent.pzxid:
-            parent.pzxid = zxid
+        extras = parent.children
+        if extras is None:
+            if zxid > parent.czxid:
+                parent.pzxid = zxid
+        else:
+            extras.pop(path, None)
+            if zxid > extras.pzxid:
+                extras.pzxid = zxid
         node = nodes.pop(path, None)
         if node is None:
             return codes.NO_NODE
@@ -482,7 +464,7 @@ class DataTree:
             self._descendants.pop(path, None)
             self._descendants_changed(parent_path, -1)
         if self._data_size is not None:
-            self._data_size -= len(path) + len(node.data or b"")
+            self._data_size -= len(path) + node.data_length
         owner = node.ephemeral_owner
         if owner:
             kind = ephemeral_type(owner, self.extended_types)

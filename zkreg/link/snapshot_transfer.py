@@ -77,15 +77,7 @@ def snapshot_frames(tree: DataTree) -> Any:
                 path,
                 node.data,
                 list(node.acl),
-                node.czxid,
-                node.mzxid,
-                node.ctime,
-                node.mtime,
-                node.version,
-                node.cversion,
-                node.aversion,
-                node.ephemeral_owner,
-                node.pzxid,
+                *node.persisted_fields(),
             )
         )
         if len(chunk) >= CHUNK_NODES:

@@ -313,7 +313,7 @@ class SnapshotWriter:
         ACL by the identity of the tree's interned tuple.
 
         @param items: C{(path, node)} pairs, parents before children; a node has
-            the attributes of L{zkreg.data.node.Node}, and its C{acl} tuple stays
+            a L{zkreg.data.node.Node} (its C{persisted_fields}), and its C{acl} tuple stays
             alive (the tree holds it) while this runs.
         """
         acl_refs: dict[int, int] = {}
@@ -338,18 +338,7 @@ class SnapshotWriter:
                 + pack_u32(len(raw_path))
                 + raw_path
                 + (_NULL_DATA if data is None else pack_i32(len(data)) + data)
-                + pack_fixed(
-                    acl_index,
-                    node.czxid,
-                    node.mzxid,
-                    node.ctime,
-                    node.mtime,
-                    node.version,
-                    node.cversion,
-                    node.aversion,
-                    node.ephemeral_owner,
-                    node.pzxid,
-                )
+                + pack_fixed(acl_index, *node.persisted_fields())
             )
             append(chunk)
             count += 1

@@ -119,7 +119,10 @@ def main(argv: list[str]) -> None:
     )
     from twisted.internet import reactor, stdio
 
+    from zkreg.allocator import tune_allocator
     from zkreg.roles import SessionRoleService
+
+    tune_allocator()
 
     config = decode_config(config_text)
     top = service.MultiService()

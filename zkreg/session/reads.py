@@ -8,8 +8,8 @@ an existing node, exists watches a missing node too, and multiRead registers not
 because ZooKeeper rebuilds its ops with C{Op.getData(path)}, dropping the watch flag).
 
 Two limits keep one client from making the server build huge replies: a node's data
-of L{SHARE_THRESHOLD} bytes or more is answered as pieces around the tree's own bytes
-object (every reply of that node shares one buffer, none copies it), and a multiRead
+of L{zkreg.data.node.LARGE_DATA} bytes or more is answered as pieces around the tree's
+own bytes object (every reply of that node shares one buffer, none copies it), and a multiRead
 or getChildren whose reply would pass C{max_reply_size} is refused with
 MarshallingError before anything is built (ZooKeeper 3.8 builds it: a 2,000-op
 multiRead of a 1 MB node makes a 2 GB reply).
@@ -17,7 +17,6 @@ multiRead of a 1 MB node makes a 2 GB reply).
 
 from __future__ import annotations
 
-import struct
 from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
@@ -32,15 +31,10 @@ _NONODE = int(Err.NONODE)
 _NOAUTH = int(Err.NOAUTH)
 _GET_DATA = int(OpCode.getData)
 _PERM_READ = 1
-_LENGTH = struct.Struct(">i")
-#: A null jute buffer: length -1.
-_NULL_BUFFER = _LENGTH.pack(-1)
 _MARSHALLING_ERROR = int(Err.MARSHALLINGERROR)
 _GET_CHILDREN = int(OpCode.getChildren)
 _GET_CHILDREN2 = int(OpCode.getChildren2)
 _MULTI_READ = int(OpCode.multiRead)
-#: Data this large or larger is sent from the node's own bytes, not copied into a reply.
-SHARE_THRESHOLD = 16384
 #: Bytes a reply adds around each item (lengths, a Stat, a multi header), at most.
 _ITEM_OVERHEAD = 96
 
@@ -94,15 +88,14 @@ def make_reader(factory: SessionServerFactory) -> Any:
     allowed = acl_checker.allowed
     namespace_stats = factory.namespace_stats
     extended_types = factory.config.extended_types
-    pack_length = _LENGTH.pack
     stats = factory.stats
     max_reply_size = factory.max_reply_size
     log = Logger()
 
     def read(connection: Any, opcode: int, record: Any) -> tuple[int, Any]:
         if opcode == _GET_DATA and record.path:
-            # The hot read, answered as bytes: the data with its length, then the
-            # node's Stat packed from its fields (Node.stat_bytes), with no response
+            # The hot read, answered as bytes: the data with its length, cut from the
+            # node's record, then its Stat packed (Node.stat_bytes), with no response
             # record built and serialized.  The same checks as answer_read's getData.
             path = record.path
             node = view.get(path)
@@ -111,17 +104,14 @@ def make_reader(factory: SessionServerFactory) -> Any:
             acl = node.acl
             if acl is not OPEN_ACL and not allowed(acl, _PERM_READ, connection.auth):
                 return _NOAUTH, None
-            data = node.data
             if record.watch:
                 watches.add_data_watch(path, connection)
-            if data is None:
-                namespace_stats.read(path, 0)
-                return _OK, _NULL_BUFFER + node.stat_bytes(extended_types)
-            size = len(data)
-            namespace_stats.read(path, size)
-            if size >= SHARE_THRESHOLD:
-                return _OK, (pack_length(size), data, node.stat_bytes(extended_types))
-            return _OK, pack_length(size) + data + node.stat_bytes(extended_types)
+            namespace_stats.read(path, node.data_length)
+            large = node.large_data
+            if large is not None:
+                # Sent from the node's own bytes, not copied into a reply.
+                return _OK, (node.data_buffer(), large, node.stat_bytes(extended_types))
+            return _OK, node.data_buffer() + node.stat_bytes(extended_types)
         if opcode == _MULTI_READ or opcode == _GET_CHILDREN or opcode == _GET_CHILDREN2:
             size = reply_size_bound(view, opcode, record, max_reply_size)
             if size > max_reply_size:
