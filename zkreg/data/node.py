@@ -40,7 +40,7 @@ _pack_stat = _STAT_ENCODING.pack
 #: The head of a node's record: czxid, mzxid, ctime, mtime, version, aversion,
 #: ephemeralOwner, and the data's length, -1 for null data (which a Java client may
 #: create).  Data under L{LARGE_DATA} bytes follows, so from the length on the
-#: record is the data as jute encodes a buffer (L{Node.data_buffer}).
+#: record is the data as jute encodes a buffer (L{Node.data_reply}).
 _HEAD = struct.Struct(">qqqqiiqi")
 _pack_head = _HEAD.pack
 _unpack_head = _HEAD.unpack_from
@@ -89,6 +89,38 @@ def _field(at: int, encoding: struct.Struct, writable: bool) -> property:
         node.record = record[:at] + pack(value) + record[end:]
 
     return property(get, set_ if writable else None)
+
+
+def _client_stat(
+    head: tuple[int, ...], extras: NodeExtras | None, extended_types: bool
+) -> tuple[int, ...]:
+    """
+    L{Node.stat_fields} from the record's unpacked head and the node's extras.
+    """
+    czxid, mzxid, ctime, mtime, version, aversion, owner, length = head
+    if owner and ephemeral_type(owner, extended_types) != EPHEMERAL_NORMAL:
+        owner = 0
+    if length < 0:
+        length = 0
+    if extras is None:
+        return (czxid, mzxid, ctime, mtime, version, 0, aversion, owner, length, 0, czxid)
+    num_children = len(extras)
+    cversion = extras.cversion * 2 - num_children
+    if not -0x80000000 <= cversion <= 0x7FFFFFFF:
+        cversion = (cversion + 0x80000000) % 0x100000000 - 0x80000000  # Java int
+    return (
+        czxid,
+        mzxid,
+        ctime,
+        mtime,
+        version,
+        cversion,
+        aversion,
+        owner,
+        length,
+        num_children,
+        extras.pzxid,
+    )
 
 
 class Node:
@@ -242,15 +274,6 @@ class Node:
         extras = self.children
         return None if extras is None else extras.large_data
 
-    def data_buffer(self) -> bytes:
-        """
-        The record from the data's length on, in one copy: for data under
-        L{LARGE_DATA} bytes the data as jute encodes a buffer (its length, -1 for
-        null data, then the bytes), what a getData reply carries before the stat;
-        for large data, its length only (the bytes are L{large_data}).
-        """
-        return self.record[_LENGTH_AT:]
-
     def set_data(self, data: bytes | None, zxid: int, time: int, version: int) -> None:
         """A setData: the new data, mzxid, mtime and version, in one rewrite."""
         czxid, _, ctime, _, _, aversion, owner, _ = _unpack_head(self.record)
@@ -350,31 +373,25 @@ class Node:
         @param extended_types: whether TTL owners are recognised (they and containers
             show an ephemeralOwner of 0 to clients); constant for one tree.
         """
-        czxid, mzxid, ctime, mtime, version, aversion, owner, length = _unpack_head(self.record)
-        if owner and ephemeral_type(owner, extended_types) != EPHEMERAL_NORMAL:
-            owner = 0
-        if length < 0:
-            length = 0
+        return _client_stat(_unpack_head(self.record), self.children, extended_types)
+
+    def data_reply(self, extended_types: bool = False) -> tuple[int, bytes | tuple[bytes, ...]]:
+        """
+        The body of a getData reply, the data as a jute buffer then the stat, from
+        one read of the record: bytes, or for large data the pieces around its one
+        shared bytes object (so replies never copy it).
+
+        @return: the data's length (0 for null data) and the body.
+        """
+        record = self.record
+        head = _unpack_head(record)
         extras = self.children
-        if extras is None:
-            return (czxid, mzxid, ctime, mtime, version, 0, aversion, owner, length, 0, czxid)
-        num_children = len(extras)
-        cversion = extras.cversion * 2 - num_children
-        if not -0x80000000 <= cversion <= 0x7FFFFFFF:
-            cversion = (cversion + 0x80000000) % 0x100000000 - 0x80000000  # Java int
-        return (
-            czxid,
-            mzxid,
-            ctime,
-            mtime,
-            version,
-            cversion,
-            aversion,
-            owner,
-            length,
-            num_children,
-            extras.pzxid,
-        )
+        stat = _pack_stat(*_client_stat(head, extras, extended_types))
+        length = head[7]
+        if length < LARGE_DATA:
+            return (length if length > 0 else 0), record[_LENGTH_AT:] + stat
+        assert extras is not None and extras.large_data is not None
+        return length, (record[_LENGTH_AT:], extras.large_data, stat)
 
     def stat(self, extended_types: bool = False) -> Stat:
         """

@@ -94,8 +94,8 @@ def make_reader(factory: SessionServerFactory) -> Any:
 
     def read(connection: Any, opcode: int, record: Any) -> tuple[int, Any]:
         if opcode == _GET_DATA and record.path:
-            # The hot read, answered as bytes: the data with its length, cut from the
-            # node's record, then its Stat packed (Node.stat_bytes), with no response
+            # The hot read, answered as bytes (Node.data_reply: the data with its
+            # length cut from the node's record, then its Stat packed), with no response
             # record built and serialized.  The same checks as answer_read's getData.
             path = record.path
             node = view.get(path)
@@ -106,12 +106,9 @@ def make_reader(factory: SessionServerFactory) -> Any:
                 return _NOAUTH, None
             if record.watch:
                 watches.add_data_watch(path, connection)
-            namespace_stats.read(path, node.data_length)
-            large = node.large_data
-            if large is not None:
-                # Sent from the node's own bytes, not copied into a reply.
-                return _OK, (node.data_buffer(), large, node.stat_bytes(extended_types))
-            return _OK, node.data_buffer() + node.stat_bytes(extended_types)
+            size, body = node.data_reply(extended_types)
+            namespace_stats.read(path, size)
+            return _OK, body
         if opcode == _MULTI_READ or opcode == _GET_CHILDREN or opcode == _GET_CHILDREN2:
             size = reply_size_bound(view, opcode, record, max_reply_size)
             if size > max_reply_size:
