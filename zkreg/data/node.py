@@ -162,12 +162,7 @@ class Node:
         self.path = path
         self.acl = acl
         self.children: NodeExtras | None = None
-        if data is not None and len(data) < LARGE_DATA:
-            self.record = (
-                _pack_head(czxid, czxid, ctime, ctime, 0, 0, ephemeral_owner, len(data)) + data
-            )
-        else:
-            self._store(czxid, czxid, ctime, ctime, 0, 0, ephemeral_owner, data)
+        self._store(czxid, czxid, ctime, ctime, 0, 0, ephemeral_owner, data)
 
     @classmethod
     def restored(
@@ -192,15 +187,7 @@ class Node:
         node.path = path
         node.acl = acl
         node.children = None if cversion == 0 and pzxid == czxid else NodeExtras(cversion, pzxid)
-        if data is not None and len(data) < LARGE_DATA:
-            node.record = (
-                _pack_head(
-                    czxid, mzxid, ctime, mtime, version, aversion, ephemeral_owner, len(data)
-                )
-                + data
-            )
-        else:
-            node._store(czxid, mzxid, ctime, mtime, version, aversion, ephemeral_owner, data)
+        node._store(czxid, mzxid, ctime, mtime, version, aversion, ephemeral_owner, data)
         return node
 
     def _store(
@@ -268,21 +255,10 @@ class Node:
         length = _I32.unpack_from(self.record, _LENGTH_AT)[0]
         return 0 if length < 0 else length
 
-    @property
-    def large_data(self) -> bytes | None:
-        """The data when it is L{LARGE_DATA} bytes or more (one shared object)."""
-        extras = self.children
-        return None if extras is None else extras.large_data
-
     def set_data(self, data: bytes | None, zxid: int, time: int, version: int) -> None:
         """A setData: the new data, mzxid, mtime and version, in one rewrite."""
         czxid, _, ctime, _, _, aversion, owner, _ = _unpack_head(self.record)
-        if data is not None and len(data) < LARGE_DATA and self.children is None:
-            self.record = (
-                _pack_head(czxid, zxid, ctime, time, version, aversion, owner, len(data)) + data
-            )
-        else:
-            self._store(czxid, zxid, ctime, time, version, aversion, owner, data)
+        self._store(czxid, zxid, ctime, time, version, aversion, owner, data)
 
     # -- the child bookkeeping ----------------------------------------------------
 

@@ -68,10 +68,10 @@ def test_a_leaf_costs_a_small_node_and_one_record():
 def test_large_data_is_one_shared_object():
     data = b"L" * (LARGE_DATA * 2)
     node = Node("/big", data, (), ZXID, TIME, 0)
-    assert node.large_data is data and node.data is data
+    assert node.data is data and node.children.large_data is data
     assert len(node.record) < 100  # the record holds the head only
     node.set_data(b"small", ZXID + 1, TIME, 1)
-    assert node.large_data is None and node.data == b"small"
+    assert node.children.large_data is None and node.data == b"small"
 
 
 def test_tree_round_trips_through_a_snapshot_and_a_copy(tmp_path):

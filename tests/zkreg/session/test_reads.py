@@ -76,7 +76,7 @@ def test_get_data_of_a_large_node_shares_its_bytes():
         factory.perform_read(Reader(), OpCode.getData, GetDataRequest("/big", False))[1]
         for _ in range(2)
     ]
-    shared = factory.read_view.get("/big").large_data
+    shared = factory.read_view.get("/big").data  # large: the one stored object
     assert all(any(piece is shared for piece in reply) for reply in replies)
 
 
